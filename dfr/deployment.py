@@ -1,0 +1,225 @@
+"""A deployment: a city's stations, drones and airspace, loaded from TOML + GeoJSON.
+
+Errors::
+
+    DeploymentError          (ValueError) a deployment that cannot be used; the
+                             message names the file, the station or feature, and the field
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from missions.airspace import Airspace, AirspaceError, parse_airspace
+from missions.geo import GeoPoint, LocalFrame
+from missions.planner import PlannerSettings, RoutePlanner
+from stations.profile import DroneProfile, Station
+
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class DeploymentError(ValueError):
+    """A deployment file that cannot be used."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeploymentSection(_Strict):
+    name: str = Field(min_length=1)
+    airspace: str = Field(min_length=1)
+    launch_policy: Literal["immediate", "pilot_confirm"] = "immediate"
+    tile_url: str | None = None
+
+
+class DefaultsSection(_Strict):
+    cruise_alt_m: Positive = 60.0
+    cruise_speed_ms: Positive = 18.0
+    on_scene_s: Annotated[float, Field(ge=0)] = 600.0
+    reserve_pct: Annotated[float, Field(ge=0, lt=100)] = 25.0
+    min_safe_alt_m: Positive = 30.0
+    no_fly_buffer_m: Annotated[float, Field(ge=0)] = 100.0
+    max_standoff_m: Positive = 1000.0
+
+
+class DroneSection(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    mavlink: str = Field(min_length=1)
+    max_speed_ms: Positive = 20.0
+    cruise_speed_ms: Positive | None = None
+    climb_ms: Positive = 5.0
+    descent_ms: Positive = 3.0
+    accel_ms2: Positive = 3.0
+    endurance_s: Positive = 2400.0
+    video: str | None = None
+
+
+class StationSection(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1)
+    lat: Latitude
+    lon: Longitude
+    alt_m: float = Field(ge=-500, le=9000)
+    drone: DroneSection
+
+
+class DeploymentFile(_Strict):
+    deployment: DeploymentSection
+    defaults: DefaultsSection = DefaultsSection()
+    stations: list[StationSection] = Field(min_length=1)
+
+    @field_validator("stations")
+    @classmethod
+    def _unique_ids(cls, stations: list[StationSection]) -> list[StationSection]:
+        for attr, what in ((lambda s: s.id, "station id"), (lambda s: s.drone.id, "drone id")):
+            seen: set[str] = set()
+            for s in stations:
+                key = attr(s)
+                if key in seen:
+                    raise ValueError(f"duplicate {what} {key!r}")
+                seen.add(key)
+        return stations
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A validated deployment, with its airspace projected and its planner built."""
+
+    name: str
+    source: Path
+    stations: tuple[Station, ...]
+    airspace: Airspace
+    planner: RoutePlanner
+    defaults: DefaultsSection
+    launch_policy: str
+    tile_url: str | None
+
+    def station(self, station_id: str) -> Station:
+        for s in self.stations:
+            if s.id == station_id:
+                return s
+        raise KeyError(station_id)
+
+
+def builtin_deployment_path() -> Path:
+    """The Pueblo three-station deployment shipped with dfr."""
+    return Path(str(resources.files("dfr") / "data" / "pueblo" / "pueblo.toml"))
+
+
+def load_deployment(path: Path | str | None = None) -> Deployment:
+    """Load and validate a deployment (the built-in Pueblo one when `path` is None).
+
+    Raises DeploymentError naming the file, station/feature and field.
+    """
+    path = Path(path) if path is not None else builtin_deployment_path()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise DeploymentError(f"{path}: cannot read deployment file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise DeploymentError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        spec = DeploymentFile.model_validate(raw)
+    except ValidationError as exc:
+        raise DeploymentError(_explain(path, raw, exc)) from exc
+    return build_deployment(spec, path)
+
+
+def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
+    """Turn a validated file into a Deployment: load the airspace, check the stations."""
+    airspace_path = (path.parent / spec.deployment.airspace).resolve()
+    d = spec.defaults
+    try:
+        data = json.loads(airspace_path.read_text())
+    except OSError as exc:
+        raise DeploymentError(
+            f"{path}: field 'deployment.airspace': cannot read {airspace_path.name}: {exc.strerror}"
+        ) from exc
+    except ValueError as exc:
+        raise DeploymentError(f"{airspace_path}: not valid JSON: {exc}") from exc
+    first = spec.stations[0]
+    frame = LocalFrame(GeoPoint(first.lat, first.lon))
+    try:
+        airspace = parse_airspace(
+            data, source=str(airspace_path), frame=frame, default_buffer_m=d.no_fly_buffer_m
+        )
+    except AirspaceError as exc:
+        raise DeploymentError(str(exc)) from exc
+
+    planner = RoutePlanner(
+        airspace,
+        PlannerSettings(
+            cruise_altitude_m=d.cruise_alt_m,
+            min_safe_altitude_m=d.min_safe_alt_m,
+            max_standoff_m=d.max_standoff_m,
+        ),
+    )
+    stations = []
+    for s in spec.stations:
+        where = f"{path}: station {s.id!r}"
+        point = GeoPoint(s.lat, s.lon)
+        if not airspace.contains(point):
+            raise DeploymentError(f"{where}: fields 'lat'/'lon' are outside the operational area")
+        zone = airspace.no_fly_zone_at(point)
+        if zone is not None:
+            raise DeploymentError(
+                f"{where}: fields 'lat'/'lon' are inside no-fly zone {zone.name!r}"
+            )
+        if not planner.permitted(point):
+            raise DeploymentError(
+                f"{where}: fields 'lat'/'lon' are inside a no-fly buffer or low-ceiling zone"
+            )
+        cruise = s.drone.cruise_speed_ms or min(d.cruise_speed_ms, s.drone.max_speed_ms)
+        if cruise > s.drone.max_speed_ms:
+            raise DeploymentError(
+                f"{where}: field 'drone.cruise_speed_ms' ({cruise:g}) exceeds 'drone.max_speed_ms'"
+            )
+        profile = DroneProfile(
+            id=s.drone.id,
+            mavlink=s.drone.mavlink,
+            max_speed_m_s=s.drone.max_speed_ms,
+            cruise_speed_m_s=cruise,
+            climb_m_s=s.drone.climb_ms,
+            descent_m_s=s.drone.descent_ms,
+            acceleration_m_s2=s.drone.accel_ms2,
+            endurance_s=s.drone.endurance_s,
+            video_url=s.drone.video,
+        )
+        stations.append(Station(s.id, s.name, point, s.alt_m, profile))
+    return Deployment(
+        name=spec.deployment.name,
+        source=path,
+        stations=tuple(stations),
+        airspace=airspace,
+        planner=planner,
+        defaults=d,
+        launch_policy=spec.deployment.launch_policy,
+        tile_url=spec.deployment.tile_url,
+    )
+
+
+def _explain(path: Path, raw: dict, exc: ValidationError) -> str:
+    """First pydantic error as 'FILE: station 'hq': field 'drone.max_speed_ms': message'."""
+    err = exc.errors()[0]
+    loc = list(err["loc"])
+    where = str(path)
+    if len(loc) >= 2 and loc[0] == "stations" and isinstance(loc[1], int):
+        stations = raw.get("stations") or []
+        sid = stations[loc[1]].get("id") if loc[1] < len(stations) else None
+        where += f": station {sid!r}" if sid else f": station #{loc[1] + 1}"
+        loc = loc[2:]
+    field = ".".join(str(p) for p in loc)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{where}: field {field!r}: {msg}" if field else f"{where}: {msg}"

@@ -1,0 +1,184 @@
+"""The dispatcher: store each call, rank stations, reserve a drone atomically, queue the rest.
+
+Errors::
+
+    DispatchError            (Exception)
+    ├── DroneTaken           the chosen station's drone was taken meanwhile (HTTP 409)
+    ├── StationUnavailable   the chosen station cannot take this call, with the reason
+    ├── UnknownStation       no such station in the deployment
+    └── Unservable           no station could ever serve this call (airspace, range)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+
+from dfr.deployment import Deployment
+from dfr.eta import EtaParameters
+from dfr.recommend import Candidate, DroneAvailability, Recommendation, recommend
+from dfr.store import CallRecord, NewCall, SortieRecord, Store
+from missions.geo import GeoPoint
+
+AvailabilityFn = Callable[[], Mapping[str, DroneAvailability]]
+SortieHook = Callable[[SortieRecord, Candidate, CallRecord], Awaitable[None]]
+
+
+class DispatchError(Exception):
+    """Base of the dispatcher's errors."""
+
+
+class DroneTaken(DispatchError):
+    """The drone was reserved by someone else between the ranking and the reservation."""
+
+
+class StationUnavailable(DispatchError):
+    """The chosen station is excluded for this call."""
+
+
+class UnknownStation(DispatchError):
+    """No station with that id."""
+
+
+class Unservable(DispatchError):
+    """Every station is excluded for reasons that waiting will not change."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchResult:
+    """A dispatch: the sortie and the candidate it flies, or the call queued."""
+
+    call: CallRecord
+    recommendation: Recommendation
+    sortie: SortieRecord | None = None
+    candidate: Candidate | None = None
+
+    @property
+    def queued(self) -> bool:
+        return self.sortie is None
+
+
+class Dispatcher:
+    """Calls in, drones out. One per deployment; the store may be shared by several."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        store: Store,
+        availability: AvailabilityFn | None = None,
+        params: EtaParameters | None = None,
+        on_sortie: SortieHook | None = None,
+    ) -> None:
+        self.deployment = deployment
+        self.store = store
+        self.params = params or EtaParameters()
+        self._availability = availability
+        self._on_sortie = on_sortie
+
+    async def start(self) -> None:
+        await self.store.register_drones((s.drone.id, s.id) for s in self.deployment.stations)
+
+    async def create_call(self, call: NewCall, actor: str) -> CallRecord:
+        """Validate and store a call; it is on disk when this returns."""
+        GeoPoint(call.latitude_deg, call.longitude_deg)  # raises CoordinateError
+        return await self.store.add_call(call, actor)
+
+    async def availability(self) -> dict[str, DroneAvailability]:
+        """Live drone state merged with the store's reservations, by station id."""
+        live = dict(self._availability()) if self._availability else {}
+        held = await self.store.drone_sorties()
+        out = {}
+        for station in self.deployment.stations:
+            state = live.get(station.id, DroneAvailability())
+            sortie = held.get(station.drone.id)
+            if sortie is not None:
+                state = replace(state, sortie_id=str(sortie))
+            out[station.id] = state
+        return out
+
+    async def recommend(self, scene: GeoPoint) -> Recommendation:
+        return recommend(self.deployment, scene, await self.availability(), self.params)
+
+    async def recommend_call(self, call_id: int) -> Recommendation:
+        call = await self.store.get_call(call_id)
+        return await self.recommend(GeoPoint(call.latitude_deg, call.longitude_deg))
+
+    async def dispatch(
+        self, call_id: int, actor: str, station_id: str | None = None
+    ) -> DispatchResult:
+        """Send the best (or the chosen) station's drone to a call.
+
+        With no station chosen, a call nobody can serve now is queued. Raises
+        DroneTaken, StationUnavailable, UnknownStation, Unservable, and the
+        store's NotFound/Conflict.
+        """
+        call = await self.store.get_call(call_id)
+        rec = await self.recommend_call(call_id)
+        if station_id is not None:
+            return await self._dispatch_to(call, rec, station_id, actor)
+        for candidate in rec.candidates:
+            result = await self._reserve(call, rec, candidate, actor)
+            if result is not None:
+                return result
+        if rec.excluded and all(e.lasting for e in rec.excluded) and not rec.candidates:
+            reasons = "; ".join(f"{e.station_id}: {e.reason}" for e in rec.excluded)
+            raise Unservable(f"no station can serve call {call_id}: {reasons}")
+        if call.status != "queued":
+            call = await self.store.set_call_status(call_id, "queued", actor)
+        return DispatchResult(call, rec)
+
+    async def _dispatch_to(
+        self, call: CallRecord, rec: Recommendation, station_id: str, actor: str
+    ) -> DispatchResult:
+        try:
+            self.deployment.station(station_id)
+        except KeyError:
+            raise UnknownStation(f"no station {station_id!r}") from None
+        chosen = next((c for c in rec.candidates if c.station_id == station_id), None)
+        if chosen is None:
+            reason = next(e.reason for e in rec.excluded if e.station_id == station_id)
+            if reason.startswith("drone not docked: on sortie"):
+                raise DroneTaken(f"station {station_id!r}: {reason}")
+            raise StationUnavailable(f"station {station_id!r} cannot take this call: {reason}")
+        result = await self._reserve(call, rec, chosen, actor)
+        if result is None:
+            raise DroneTaken(f"station {station_id!r}: drone {chosen.drone_id} was taken meanwhile")
+        return result
+
+    async def _reserve(
+        self, call: CallRecord, rec: Recommendation, candidate: Candidate, actor: str
+    ) -> DispatchResult | None:
+        sortie = await self.store.reserve(
+            candidate.drone_id,
+            candidate.station_id,
+            call.id,
+            actor,
+            eta_s=round(candidate.eta_s, 2),
+            route=candidate.route.as_geojson(),
+        )
+        if sortie is None:
+            return None
+        candidate = replace(candidate, route=self.deployment.planner.fenced(candidate.route))
+        call = await self.store.get_call(call.id)
+        if self._on_sortie is not None:
+            await self._on_sortie(sortie, candidate, call)
+        return DispatchResult(call, rec, sortie, candidate)
+
+    async def release(
+        self, sortie_id: int, final_state: str, actor: str, cause: str = ""
+    ) -> list[DispatchResult]:
+        """End a sortie, free its drone, and serve the queue with it."""
+        await self.store.release(sortie_id, final_state, actor, cause)
+        return await self.serve_queue(actor)
+
+    async def serve_queue(self, actor: str = "dispatcher") -> list[DispatchResult]:
+        """Dispatch queued calls, most urgent first, while drones can take them."""
+        served = []
+        for call in await self.store.queued_calls():
+            try:
+                result = await self.dispatch(call.id, actor)
+            except Unservable:
+                continue
+            if not result.queued:
+                served.append(result)
+        return served

@@ -1,0 +1,485 @@
+"""The embedded store: calls, drone reservations, sorties and the audit log in SQLite (WAL).
+
+All SQL lives here. Every method runs on one worker thread that owns the
+connection, so the event loop never blocks on the database. Several processes
+may share one file: reservations are single `BEGIN IMMEDIATE` transactions, so
+two dispatchers never get the same drone.
+
+Errors::
+
+    StoreError              (Exception)
+    ├── NotFound            no call/sortie with that id
+    └── Conflict            the call is not in a state that allows this
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    latitude_deg REAL NOT NULL,
+    longitude_deg REAL NOT NULL,
+    priority INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    external_id TEXT,
+    status TEXT NOT NULL DEFAULT 'new'
+);
+CREATE TABLE IF NOT EXISTS drones (
+    drone_id TEXT PRIMARY KEY,
+    station_id TEXT NOT NULL,
+    sortie_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS sorties (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id INTEGER REFERENCES calls(id),
+    drone_id TEXT NOT NULL,
+    station_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    eta_s REAL,
+    route TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS sortie_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sortie_id INTEGER NOT NULL REFERENCES sorties(id),
+    at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    vehicle_s REAL,
+    cause TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE INDEX IF NOT EXISTS calls_status ON calls(status, priority, id);
+"""
+
+OPEN_CALL_STATES = ("new", "queued")
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class NotFound(StoreError):
+    """No record with that id."""
+
+
+class Conflict(StoreError):
+    """The record is not in a state that allows the change."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    latitude_deg: float
+    longitude_deg: float
+    priority: int = 1
+    source: str = "manual"
+    summary: str = ""
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    id: int
+    created_at: str
+    latitude_deg: float
+    longitude_deg: float
+    priority: int
+    source: str
+    summary: str
+    external_id: str | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class SortieEvent:
+    at: str
+    state: str
+    vehicle_s: float | None
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class SortieRecord:
+    id: int
+    call_id: int | None
+    drone_id: str
+    station_id: str
+    state: str
+    created_at: str
+    created_by: str
+    eta_s: float | None
+    route: dict
+    events: tuple[SortieEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    subject: str
+    details: dict
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """Async facade over one SQLite file. Use `async with Store.open(path) as store:`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfr-store")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path | str) -> AsyncIterator[Store]:
+        store = cls(path)
+        await store.start()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    async def start(self) -> None:
+        await self._run(self._connect)
+
+    async def close(self) -> None:
+        """Close the connection and the worker; safe to call twice."""
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    # -- calls ------------------------------------------------------------------
+
+    async def add_call(self, call: NewCall, actor: str) -> CallRecord:
+        """Store a call (and audit it) before anyone acknowledges it."""
+
+        def work(c: sqlite3.Connection) -> CallRecord:
+            with _transaction(c):
+                cur = c.execute(
+                    "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
+                    " summary, external_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        utc_now(),
+                        call.latitude_deg,
+                        call.longitude_deg,
+                        call.priority,
+                        call.source,
+                        call.summary,
+                        call.external_id,
+                    ),
+                )
+                call_id = int(cur.lastrowid or 0)
+                _audit(
+                    c,
+                    actor,
+                    "call.create",
+                    f"call:{call_id}",
+                    {
+                        "lat": call.latitude_deg,
+                        "lon": call.longitude_deg,
+                        "priority": call.priority,
+                        "source": call.source,
+                    },
+                )
+            return _get_call(c, call_id)
+
+        return await self._run_conn(work)
+
+    async def get_call(self, call_id: int) -> CallRecord:
+        return await self._run_conn(lambda c: _get_call(c, call_id))
+
+    async def list_calls(self, statuses: Iterable[str] | None = None) -> list[CallRecord]:
+        wanted = tuple(statuses) if statuses else None
+
+        def work(c: sqlite3.Connection) -> list[CallRecord]:
+            if wanted:
+                marks = ",".join("?" * len(wanted))
+                rows = c.execute(
+                    f"SELECT * FROM calls WHERE status IN ({marks}) ORDER BY id", wanted
+                ).fetchall()
+            else:
+                rows = c.execute("SELECT * FROM calls ORDER BY id").fetchall()
+            return [CallRecord(**dict(r)) for r in rows]
+
+        return await self._run_conn(work)
+
+    async def queued_calls(self) -> list[CallRecord]:
+        """Calls waiting for a drone, most urgent first (priority 1 first, then oldest)."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                "SELECT * FROM calls WHERE status = 'queued' ORDER BY priority, id"
+            ).fetchall()
+        )
+        return [CallRecord(**dict(r)) for r in rows]
+
+    async def set_call_status(self, call_id: int, status: str, actor: str) -> CallRecord:
+        def work(c: sqlite3.Connection) -> CallRecord:
+            with _transaction(c):
+                if (
+                    c.execute(
+                        "UPDATE calls SET status = ? WHERE id = ?", (status, call_id)
+                    ).rowcount
+                    != 1
+                ):
+                    raise NotFound(f"no call {call_id}")
+                _audit(c, actor, f"call.{status}", f"call:{call_id}", {})
+            return _get_call(c, call_id)
+
+        return await self._run_conn(work)
+
+    # -- drones and sorties -----------------------------------------------------
+
+    async def register_drones(self, drones: Iterable[tuple[str, str]]) -> None:
+        """Make sure each (drone_id, station_id) has a row; existing rows keep their sortie."""
+        items = list(drones)
+
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                c.executemany(
+                    "INSERT INTO drones (drone_id, station_id) VALUES (?, ?)"
+                    " ON CONFLICT(drone_id) DO UPDATE SET station_id = excluded.station_id",
+                    items,
+                )
+
+        await self._run_conn(work)
+
+    async def drone_sorties(self) -> dict[str, int | None]:
+        """drone_id → the sortie holding it (None when free)."""
+        rows = await self._run_conn(
+            lambda c: c.execute("SELECT drone_id, sortie_id FROM drones").fetchall()
+        )
+        return {r["drone_id"]: r["sortie_id"] for r in rows}
+
+    async def reserve(
+        self,
+        drone_id: str,
+        station_id: str,
+        call_id: int | None,
+        actor: str,
+        eta_s: float | None = None,
+        route: dict | None = None,
+    ) -> SortieRecord | None:
+        """Atomically take a free drone for a new sortie; None when it is already taken.
+
+        Raises Conflict when the call is no longer open (already dispatched or closed).
+        """
+
+        def work(c: sqlite3.Connection) -> SortieRecord | None:
+            with _transaction(c):
+                if call_id is not None:
+                    row = c.execute("SELECT status FROM calls WHERE id = ?", (call_id,)).fetchone()
+                    if row is None:
+                        raise NotFound(f"no call {call_id}")
+                    if row["status"] not in OPEN_CALL_STATES:
+                        raise Conflict(f"call {call_id} is {row['status']}")
+                taken = c.execute(
+                    "UPDATE drones SET sortie_id = -1 WHERE drone_id = ? AND sortie_id IS NULL",
+                    (drone_id,),
+                )
+                if taken.rowcount != 1:
+                    return None
+                now = utc_now()
+                cur = c.execute(
+                    "INSERT INTO sorties (call_id, drone_id, station_id, state, created_at,"
+                    " created_by, eta_s, route) VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?)",
+                    (call_id, drone_id, station_id, now, actor, eta_s, json.dumps(route or {})),
+                )
+                sortie_id = int(cur.lastrowid or 0)
+                c.execute(
+                    "UPDATE drones SET sortie_id = ? WHERE drone_id = ?", (sortie_id, drone_id)
+                )
+                c.execute(
+                    "INSERT INTO sortie_events (sortie_id, at, state, cause)"
+                    " VALUES (?, ?, 'reserved', ?)",
+                    (sortie_id, now, f"dispatched by {actor}"),
+                )
+                if call_id is not None:
+                    c.execute("UPDATE calls SET status = 'dispatched' WHERE id = ?", (call_id,))
+                _audit(
+                    c,
+                    actor,
+                    "sortie.dispatch",
+                    f"sortie:{sortie_id}",
+                    {
+                        "call_id": call_id,
+                        "drone_id": drone_id,
+                        "station_id": station_id,
+                        "eta_s": eta_s,
+                    },
+                )
+            return _get_sortie(c, sortie_id)
+
+        return await self._run_conn(work)
+
+    async def record_sortie_state(
+        self, sortie_id: int, state: str, cause: str = "", vehicle_s: float | None = None
+    ) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                if (
+                    c.execute(
+                        "UPDATE sorties SET state = ? WHERE id = ?", (state, sortie_id)
+                    ).rowcount
+                    != 1
+                ):
+                    raise NotFound(f"no sortie {sortie_id}")
+                c.execute(
+                    "INSERT INTO sortie_events (sortie_id, at, state, vehicle_s, cause)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (sortie_id, utc_now(), state, vehicle_s, cause),
+                )
+
+        await self._run_conn(work)
+
+    async def release(self, sortie_id: int, final_state: str, actor: str, cause: str = "") -> None:
+        """End a sortie and free its drone for the next call."""
+
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                row = c.execute(
+                    "SELECT drone_id FROM sorties WHERE id = ?", (sortie_id,)
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"no sortie {sortie_id}")
+                c.execute("UPDATE drones SET sortie_id = NULL WHERE sortie_id = ?", (sortie_id,))
+                c.execute("UPDATE sorties SET state = ? WHERE id = ?", (final_state, sortie_id))
+                c.execute(
+                    "INSERT INTO sortie_events (sortie_id, at, state, cause) VALUES (?, ?, ?, ?)",
+                    (sortie_id, utc_now(), final_state, cause),
+                )
+                _audit(
+                    c,
+                    actor,
+                    "sortie.release",
+                    f"sortie:{sortie_id}",
+                    {"drone_id": row["drone_id"], "state": final_state, "cause": cause},
+                )
+
+        await self._run_conn(work)
+
+    async def get_sortie(self, sortie_id: int) -> SortieRecord:
+        return await self._run_conn(lambda c: _get_sortie(c, sortie_id))
+
+    async def list_sorties(self) -> list[SortieRecord]:
+        def work(c: sqlite3.Connection) -> list[SortieRecord]:
+            ids = [r["id"] for r in c.execute("SELECT id FROM sorties ORDER BY id").fetchall()]
+            return [_get_sortie(c, i) for i in ids]
+
+        return await self._run_conn(work)
+
+    # -- audit ------------------------------------------------------------------
+
+    async def audit(
+        self, actor: str, action: str, subject: str = "", details: dict | None = None
+    ) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                _audit(c, actor, action, subject, details or {})
+
+        await self._run_conn(work)
+
+    async def audit_log(self, limit: int = 500, after_id: int = 0) -> list[AuditEntry]:
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            ).fetchall()
+        )
+        return [AuditEntry(**{**dict(r), "details": json.loads(r["details"])}) for r in rows]
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _connect(self) -> None:
+        conn = sqlite3.connect(
+            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.executescript(SCHEMA)
+        self._conn = conn
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def _run_conn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreError("store is not open")
+        return await self._run(lambda: fn(conn))
+
+
+class _transaction:
+    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error (autocommit connection)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _audit(c: sqlite3.Connection, actor: str, action: str, subject: str, details: dict) -> None:
+    c.execute(
+        "INSERT INTO audit (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
+        (utc_now(), actor, action, subject, json.dumps(details, sort_keys=True)),
+    )
+
+
+def _get_call(c: sqlite3.Connection, call_id: int) -> CallRecord:
+    row = c.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no call {call_id}")
+    return CallRecord(**dict(row))
+
+
+def _get_sortie(c: sqlite3.Connection, sortie_id: int) -> SortieRecord:
+    row = c.execute("SELECT * FROM sorties WHERE id = ?", (sortie_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no sortie {sortie_id}")
+    events = tuple(
+        SortieEvent(at=e["at"], state=e["state"], vehicle_s=e["vehicle_s"], cause=e["cause"])
+        for e in c.execute(
+            "SELECT * FROM sortie_events WHERE sortie_id = ? ORDER BY id", (sortie_id,)
+        ).fetchall()
+    )
+    data = dict(row)
+    data["route"] = json.loads(data["route"])
+    return SortieRecord(**data, events=events)

@@ -1,0 +1,1 @@
+"""sitl package."""

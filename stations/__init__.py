@@ -1,0 +1,1 @@
+"""stations package."""
