@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import shapely
@@ -27,6 +28,8 @@ from shapely.ops import nearest_points
 from missions.airspace import Airspace, Zone
 from missions.geo import WGS84_GEOD, GeoPoint
 from missions.route import Fence, FenceCircle, FencePolygon, Route, Waypoint
+
+MAX_CACHED_CORNERS = 8000  # an 8000² byte matrix is 64 MB, and only touched where used
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,9 @@ class RoutePlanner:
         nodes = self._corner_nodes(keep_out)
         self._nodes = nodes
         self._node_tree = STRtree(shapely.points(nodes)) if len(nodes) else None
+        # Corner-to-corner visibility never changes: 0 unknown, 1 visible, 2 blocked.
+        small = len(nodes) <= MAX_CACHED_CORNERS
+        self._visibility = np.zeros((len(nodes), len(nodes)), np.int8) if small else None
 
     # -- public -----------------------------------------------------------------
 
@@ -136,8 +142,22 @@ class RoutePlanner:
         (within `standoff_slack_m` of the closest), and of those the nearest the station."""
         if self._permitted_point(scene_xy):
             return scene_xy, False, None
-        limit_m = self.settings.max_standoff_m
-        disk = Point(scene_xy).buffer(limit_m)
+        region = self._standoff_region(float(scene_xy[0]), float(scene_xy[1]))
+        if region is None:
+            limit_m = self.settings.max_standoff_m
+            reason = f"{self._why_not(scene)}; no permitted stand-off within {limit_m:.0f} m"
+            return None, False, reason
+        near, _ = nearest_points(region, Point(start_xy))
+        return np.array([near.x, near.y]), True, None
+
+    @lru_cache(maxsize=256)  # noqa: B019 - the planner lives as long as its deployment
+    def _standoff_region(self, x_m: float, y_m: float) -> Polygon | MultiPolygon | None:
+        """Permitted points within `standoff_slack_m` of the closest one to the scene.
+
+        Every station ranked for one call asks this for the same scene: cached.
+        """
+        scene = Point(x_m, y_m)
+        disk = scene.buffer(self.settings.max_standoff_m)
         local = self._area.intersection(disk)
         idx = self._keep_out_tree.query(disk)
         if len(idx):
@@ -145,19 +165,10 @@ class RoutePlanner:
         # Stay clear of the edge we stand off from, so the last leg is not grazing it.
         local = local.buffer(-self.settings.node_offset_m)
         if local.is_empty:
-            return (
-                None,
-                False,
-                f"{self._why_not(scene)}; no permitted stand-off within {limit_m:.0f} m",
-            )
-        closest_m = local.distance(Point(scene_xy))
-        ring = local.intersection(
-            Point(scene_xy).buffer(closest_m + self.settings.standoff_slack_m)
-        )
-        if ring.is_empty:
-            ring = local
-        near, _ = nearest_points(ring, Point(start_xy))
-        return np.array([near.x, near.y]), True, None
+            return None
+        closest_m = local.distance(scene)
+        ring = local.intersection(scene.buffer(closest_m + self.settings.standoff_slack_m))
+        return local if ring.is_empty else ring
 
     def _why_not(self, scene: GeoPoint) -> str:
         if not self.airspace.contains(scene):
@@ -206,10 +217,17 @@ class RoutePlanner:
     def _astar(
         self, s: np.ndarray, g: np.ndarray, bound: float
     ) -> tuple[list[np.ndarray] | None, float]:
-        cand = self._nodes_in_ellipse(s, g, bound)
-        pts = np.vstack([s[None, :], cand, g[None, :]])
+        """A* over start, the corners inside the ellipse `bound`, and goal.
+
+        Point 0 is the start, point n-1 the goal, the rest corners (`ids` maps
+        them to the planner's corner numbers, whose mutual visibility is cached).
+        """
+        ids = self._node_ids_in_ellipse(s, g, bound)
+        pts = np.vstack([s[None, :], self._nodes[ids], g[None, :]])
         n = len(pts)
         goal = n - 1
+        from_start = self._clear(np.repeat(s[None, :], n - 1, 0), pts[1:])
+        to_goal = self._clear(pts[:-1], np.repeat(g[None, :], n - 1, 0))
         h = np.hypot(pts[:, 0] - g[0], pts[:, 1] - g[1])
         cost = np.full(n, np.inf)
         cost[0] = 0.0
@@ -228,8 +246,14 @@ class RoutePlanner:
             todo = np.flatnonzero(~closed & (new_cost < cost) & (new_cost + h <= bound + 1e-6))
             if not len(todo):
                 continue
-            visible = todo[self._clear(np.repeat(pts[u][None, :], len(todo), 0), pts[todo])]
-            for v in visible:
+            if u == 0:
+                ok = from_start[todo - 1]
+            else:
+                ok = np.zeros(len(todo), dtype=bool)
+                corners = todo < goal
+                ok[corners] = self._corners_visible(int(ids[u - 1]), ids[todo[corners] - 1])
+                ok[~corners] = to_goal[u]
+            for v in todo[ok]:
                 cost[v] = new_cost[v]
                 parent[v] = u
                 heapq.heappush(heap, (cost[v] + h[v], int(v)))
@@ -240,7 +264,24 @@ class RoutePlanner:
             path.append(int(parent[path[-1]]))
         return [pts[i] for i in reversed(path)], float(cost[goal])
 
-    def _nodes_in_ellipse(self, s: np.ndarray, g: np.ndarray, bound: float) -> np.ndarray:
+    def _corners_visible(self, a: int, others: np.ndarray) -> np.ndarray:
+        """Whether corner `a` sees each of `others`, computed once per pair and cached."""
+        if self._visibility is None:
+            n = len(others)
+            return self._clear(np.repeat(self._nodes[a][None, :], n, 0), self._nodes[others])
+        row = self._visibility[a, others]
+        unknown = others[row == 0]
+        if len(unknown):
+            seen = self._clear(
+                np.repeat(self._nodes[a][None, :], len(unknown), 0), self._nodes[unknown]
+            )
+            code = np.where(seen, 1, 2).astype(np.int8)
+            self._visibility[a, unknown] = code
+            self._visibility[unknown, a] = code
+            row = self._visibility[a, others]
+        return row == 1
+
+    def _node_ids_in_ellipse(self, s: np.ndarray, g: np.ndarray, bound: float) -> np.ndarray:
         assert self._node_tree is not None
         half = bound / 2
         mid = (s + g) / 2
@@ -248,7 +289,7 @@ class RoutePlanner:
         idx = self._node_tree.query(box)
         pts = self._nodes[idx]
         dsum = np.hypot(*(pts - s).T) + np.hypot(*(pts - g).T)
-        return pts[dsum <= bound]
+        return idx[dsum <= bound]
 
     # -- corners ----------------------------------------------------------------
 
