@@ -1,0 +1,70 @@
+"""The `dfr` console command, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+DFR = shutil.which("dfr", path=str(Path(sys.executable).parent)) or "dfr"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([DFR, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_recommend_json_schema() -> None:
+    out = run("recommend", "--lat", "38.2544", "--lon", "-104.6091", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) == {"candidates", "excluded"}
+    first = data["candidates"][0]
+    assert {"station_id", "drone_id", "eta_s", "distance_m", "route"} <= set(first)
+    assert first["route"]["type"] == "LineString"
+    lon, lat, alt = first["route"]["coordinates"][0]
+    assert (round(lat, 4), round(lon, 4), alt) == (38.2659, -104.6097, 0.0)
+    assert [c["station_id"] for c in data["candidates"]] == ["hq", "bessemer", "eastside"]
+
+
+def test_recommend_text_and_bad_coordinates() -> None:
+    out = run("recommend", "--lat", "38.2544", "--lon", "-104.6091")
+    assert out.returncode == 0
+    assert "hq" in out.stdout
+    assert "ETA" in out.stdout
+    bad = run("recommend", "--lat", "200", "--lon", "-104.6")
+    assert bad.returncode == 2
+    assert "latitude 200 is outside [-90, 90]" in bad.stderr
+
+
+def test_bad_deployment_file_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "d.toml"
+    path.write_text("[deployment]\nname = 'x'\n")
+    out = run("check", "--deployment", str(path))
+    assert out.returncode == 2
+    assert str(path) in out.stderr
+    assert "deployment.airspace" in out.stderr
+
+
+def test_coverage_prints_areas_and_writes_a_png(tmp_path) -> None:
+    png = tmp_path / "cov.png"
+    out = run("coverage", "--png", str(png), "--cell-m", "200", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [s["station_id"] for s in data["stations"]] == ["hq", "bessemer", "eastside"]
+    for s in data["stations"]:
+        assert 0 < s["within_60s_km2"] < s["within_90s_km2"]
+    assert 0 < data["share_covered"]["within_60s"] < data["share_covered"]["within_90s"] <= 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_recommend_json() -> None:
+    out = run("bench", "recommend", "--calls", "30", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    for key in ("pueblo", "large"):
+        assert data[key]["p50_ms"] > 0
+        assert data[key]["p99_ms"] >= data[key]["p50_ms"]
+    assert data["large"]["stations"] == 50
+    assert data["large"]["zones"] == 1000

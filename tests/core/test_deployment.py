@@ -1,0 +1,128 @@
+"""Deployment files: Pueblo loads; bad files get messages naming file, item and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dfr.deployment import DeploymentError, load_deployment
+from tests.core.conftest import ORIGIN, feature, polygon, square, write_deployment
+
+
+def test_builtin_pueblo_has_three_stations_and_airspace(pueblo) -> None:
+    assert [s.id for s in pueblo.stations] == ["hq", "bessemer", "eastside"]
+    names = {z.name for z in pueblo.airspace.no_fly}
+    assert any("KPUB" in n for n in names)
+    assert sum("helipad" in n for n in names) == 2
+    assert pueblo.airspace.ceilings
+    for s in pueblo.stations:
+        assert pueblo.airspace.contains(s.position)
+        assert pueblo.planner.permitted(s.position)
+
+
+def _bowtie(ring: list) -> None:
+    ring[1], ring[2] = ring[2], ring[1]
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "max_speed_ms = 20",
+            'max_speed_ms = 20\ncolour = "red"',
+            ["station 'hq'", "drone.colour", "unknown key"],
+        ),
+        ("lat = 38.2659", "lat = 200", ["station 'hq'", "'lat'", "less than or equal to 90"]),
+        ('id = "bessemer"', 'id = "hq"', ["duplicate station id 'hq'"]),
+        ('id = "dfr-2"', 'id = "dfr-1"', ["duplicate drone id 'dfr-1'"]),
+        ("lat = 38.2385", "lat = 38.5", ["station 'bessemer'", "outside the operational area"]),
+        ("reserve_pct = 25", "reserve_pct = 120", ["defaults.reserve_pct"]),
+        ("[deployment]", "[deployment]\nbogus = 1", ["deployment.bogus", "unknown key"]),
+        ("climb_ms = 5\n", "climb_ms = -5\n", ["station 'hq'", "drone.climb_ms", "greater than 0"]),
+    ],
+)
+def test_bad_deployment_names_file_item_and_field(builtin_files, old, new, expected) -> None:
+    toml, _ = builtin_files
+    _edit(toml, old, new)
+    with pytest.raises(DeploymentError) as err:
+        load_deployment(toml)
+    message = str(err.value)
+    assert str(toml) in message
+    for part in expected:
+        assert part in message
+
+
+def test_station_inside_no_fly_zone_is_rejected(builtin_files) -> None:
+    toml, _ = builtin_files
+    _edit(toml, "lat = 38.2385\nlon = -104.6145", "lat = 38.2453\nlon = -104.6065")
+    with pytest.raises(DeploymentError, match="station 'bessemer'.*St. Mary-Corwin"):
+        load_deployment(toml)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda f: _bowtie(f[1]["geometry"]["coordinates"][0]),
+            ["'Pueblo Memorial Airport", "geometry", "Self-intersection"],
+        ),
+        (lambda f: f[2]["properties"].pop("radius_m"), ["Parkview", "radius_m"]),
+        (lambda f: f[2]["properties"].__setitem__("kind", "nofly"), ["Parkview", "'kind'"]),
+        (
+            lambda f: f[2]["properties"].__setitem__("height", 3),
+            ["Parkview", "unknown property 'height'"],
+        ),
+        (
+            lambda f: f[2]["geometry"].__setitem__("coordinates", [-104.6, 95.0]),
+            ["Parkview", "latitude 95 is outside"],
+        ),
+        (lambda f: f[5]["properties"].pop("ceiling_m"), ["Fairgrounds", "ceiling_m"]),
+        (lambda f: f[1]["properties"].__setitem__("buffer_m", -5), ["KPUB", "buffer_m"]),
+    ],
+)
+def test_bad_airspace_names_file_feature_and_field(builtin_files, mutate, expected) -> None:
+    toml, air = builtin_files
+    data = json.loads(air.read_text())
+    mutate(data["features"])
+    air.write_text(json.dumps(data))
+    with pytest.raises(DeploymentError) as err:
+        load_deployment(toml)
+    message = str(err.value)
+    assert str(air) in message
+    for part in expected:
+        assert part in message
+
+
+def test_unreadable_files(tmp_path, builtin_files) -> None:
+    with pytest.raises(DeploymentError, match="cannot read deployment file"):
+        load_deployment(tmp_path / "missing.toml")
+    toml, air = builtin_files
+    air.write_text("{not json")
+    with pytest.raises(DeploymentError, match="not valid JSON"):
+        load_deployment(toml)
+    toml.write_text("[deployment\nname=")
+    with pytest.raises(DeploymentError, match="not valid TOML"):
+        load_deployment(toml)
+
+
+def test_airspace_without_operational_area(tmp_path) -> None:
+    path = write_deployment(tmp_path, [feature("no_fly", "z", polygon(square(500, 0, 50)))])
+    with pytest.raises(DeploymentError, match="no feature with kind 'operational_area'"):
+        load_deployment(path)
+
+
+def test_minimal_deployment_loads(tmp_path) -> None:
+    path = write_deployment(
+        tmp_path, [feature("operational_area", "a", polygon(square(0, 0, 2000)))]
+    )
+    d = load_deployment(path)
+    assert d.stations[0].position == ORIGIN
+    assert d.stations[0].drone.cruise_speed_m_s == 18.0
