@@ -52,7 +52,7 @@ def compute_coverage(
     deployment: Deployment, cell_m: float = 100.0, params: EtaParameters | None = None
 ) -> Coverage:
     """ETA from every station to the centre of every grid cell inside the operational area."""
-    params = params or EtaParameters()
+    params = params or deployment.eta
     area = deployment.airspace.operational_area
     minx, miny, maxx, maxy = area.bounds
     xs = np.arange(minx + cell_m / 2, maxx, cell_m)

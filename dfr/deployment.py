@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from dfr.eta import EtaParameters
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.geo import GeoPoint, LocalFrame
 from missions.planner import PlannerSettings, RoutePlanner
@@ -52,6 +53,19 @@ class DefaultsSection(_Strict):
     max_standoff_m: Positive = 1000.0
 
 
+_ETA = EtaParameters()
+
+
+class EtaSection(_Strict):
+    """The ETA model's figures (see dfr.eta); `dfr scenario` prints calibrated ones."""
+
+    launch_latency_s: Annotated[float, Field(ge=0, le=120)] = _ETA.launch_latency_s
+    takeoff_altitude_m: Annotated[float, Field(ge=0, le=120)] = _ETA.takeoff_altitude_m
+    horizontal_accel_m_s2: Annotated[float, Field(gt=0, le=20)] = _ETA.horizontal_accel_m_s2
+    arrival_settle_s: Annotated[float, Field(ge=0, le=60)] = _ETA.arrival_settle_s
+    land_speed_m_s: Annotated[float, Field(gt=0, le=10)] = _ETA.land_speed_m_s
+
+
 class DroneSection(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     mavlink: str = Field(min_length=1)
@@ -76,6 +90,7 @@ class StationSection(_Strict):
 class DeploymentFile(_Strict):
     deployment: DeploymentSection
     defaults: DefaultsSection = DefaultsSection()
+    eta: EtaSection = EtaSection()
     stations: list[StationSection] = Field(min_length=1)
 
     @field_validator("stations")
@@ -103,6 +118,7 @@ class Deployment:
     defaults: DefaultsSection
     launch_policy: str
     tile_url: str | None
+    eta: EtaParameters = EtaParameters()
 
     def station(self, station_id: str) -> Station:
         for s in self.stations:
@@ -205,6 +221,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         defaults=d,
         launch_policy=spec.deployment.launch_policy,
         tile_url=spec.deployment.tile_url,
+        eta=EtaParameters(**spec.eta.model_dump()),
     )
 
 

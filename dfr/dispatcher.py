@@ -71,7 +71,7 @@ class Dispatcher:
     ) -> None:
         self.deployment = deployment
         self.store = store
-        self.params = params or EtaParameters()
+        self.params = params or deployment.eta
         self._availability = availability
         self._on_sortie = on_sortie
 

@@ -93,7 +93,7 @@ def recommend(
     `availability` is keyed by station id; a station missing from it is taken
     as ready (docked, healthy, full battery).
     """
-    params = params or EtaParameters()
+    params = params or deployment.eta
     on_scene_s = deployment.defaults.on_scene_s if on_scene_s is None else on_scene_s
     candidates: list[Candidate] = []
     excluded: list[Exclusion] = []
