@@ -51,6 +51,32 @@ def _parser() -> argparse.ArgumentParser:
     deployment_arg(k)
     k.set_defaults(func=_check)
 
+    v = sub.add_parser(
+        "serve", help="run the server (built-in Pueblo + simulated drones by default)"
+    )
+    deployment_arg(v)
+    v.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
+    v.add_argument("--state-dir", type=Path, default=None, help="database, users, recordings")
+    v.add_argument("--speed", type=float, default=None, help="simulated drones' speed factor")
+    v.add_argument("--no-sim", action="store_true", help="connect to real drones, start none")
+    v.set_defaults(func=_serve)
+
+    sc = sub.add_parser("scenario", help="fly a CSV of calls with one drone per station")
+    deployment_arg(sc)
+    sc.add_argument(
+        "--calls",
+        type=Path,
+        default=None,
+        help="CSV t_s,lat,lon,priority (default: the built-in Pueblo call set)",
+    )
+    sc.add_argument("--speed", type=float, default=10.0, help="simulation speed factor")
+    sc.add_argument("--on-scene-s", type=float, default=None, help="time held over each scene")
+    sc.add_argument("--px4", action="store_true", help="fly PX4 SITL (needs DFR_PX4_DIR)")
+    sc.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
+    sc.add_argument("--json", action="store_true")
+    sc.set_defaults(func=_scenario)
+
     b = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("recommend", help="recommend latency on Pueblo and a large deployment")
@@ -114,6 +140,115 @@ def _check(args: argparse.Namespace) -> int:
         f"{len(d.airspace.no_fly)} no-fly zone(s), {len(d.airspace.ceilings)} ceiling zone(s)"
     )
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from dfr.auth import ensure_demo_users
+    from dfr.settings import Settings
+    from web.server import create_app
+
+    overrides = {
+        "deployment": args.deployment,
+        "host": args.host,
+        "port": args.port,
+        "state_dir": args.state_dir,
+        "sim_speed_factor": args.speed,
+        "simulate": False if args.no_sim else None,
+    }
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    deployment = load_deployment(settings.deployment)  # fail early, with the file's name
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"dfr: {deployment.name}, {len(deployment.stations)} station(s)"
+        f"{' with simulated drones' if settings.simulate else ''}"
+    )
+    for name, path in (
+        ("log in", "/"),
+        ("dispatcher", "/dispatcher"),
+        ("pilot console", "/pilot"),
+        ("RTCC wall", "/wall"),
+        ("API docs", "/docs"),
+    ):
+        print(f"  {name:<14} {base}{path}")
+    users = settings.users_file or settings.state_dir / "users.toml"
+    passwords = settings.state_dir / "demo-passwords.txt"
+    if settings.users_file is None:
+        ensure_demo_users(users)
+        print(
+            f"  users: {users} — demo users dispatcher, pilot, rtcc, admin;"
+            f" their passwords are in {passwords}"
+        )
+        if passwords.exists():
+            for line in passwords.read_text().splitlines():
+                print(f"    {line}")
+    print("  officers open a share link from the dispatcher page (no account needed)")
+    app = create_app(settings, deployment)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _scenario(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sitl.scenario import ScenarioError, read_calls, run_scenario
+
+    deployment = load_deployment(args.deployment)
+    path = args.calls or deployment.source.parent / "calls.csv"
+    try:
+        calls = read_calls(path)
+    except ScenarioError as exc:
+        print(f"dfr: error: {exc}", file=sys.stderr)
+        return 2
+    result = asyncio.run(
+        run_scenario(deployment, calls, args.speed, args.on_scene_s, args.px4, args.port_base)
+    )
+    if args.json:
+        print(json.dumps(result.as_json()))
+        return 0
+    print(
+        f"{deployment.name}: {len(calls)} call(s), speed x{args.speed:g} "
+        f"(achieved x{result.achieved_speed_factor}), times in vehicle seconds"
+    )
+    print(
+        f"  {'call':>4} {'t_s':>6} {'station':<10} {'route m':>8} {'ETA s':>6} "
+        f"{'arrival s':>9} {'err %':>6} {'armed s':>7} {'takeoff s':>9}  final"
+    )
+    for c in result.calls:
+        err = c.eta_error_pct
+        print(
+            f"  {c.call_id:>4} {c.t_s:>6.0f} {c.station_id or '-':<10} {_f(c.route_m, 0):>8} "
+            f"{_f(c.eta_s)} {_f(c.arrival_s):>9} {_f(err):>6} {_f(c.dispatch_to_armed_s):>7} "
+            f"{_f(c.dispatch_to_takeoff_s):>9}  {c.final_state or 'not flown'}"
+            f"{' (' + c.reason + ')' if c.reason else ''}"
+        )
+    s = result.summary()
+    print(
+        f"  arrival p50 {s['arrival_p50_s']} s, p90 {s['arrival_p90_s']} s, max "
+        f"{s['arrival_max_s']} s; on scene within 90 s: {s['within_90s_share']:.0%}"
+    )
+    print(
+        f"  |ETA error| p50 {s['eta_abs_error_p50_pct']} %, max {s['eta_abs_error_max_pct']} %;"
+        f" dispatch→armed max {s['dispatch_to_armed_max_s']} s,"
+        f" dispatch→takeoff max {s['dispatch_to_takeoff_max_s']} s"
+    )
+    if result.calibrated:
+        c = result.calibrated
+        print(
+            f"  calibrated ETA: [eta] launch_latency_s = {c.launch_latency_s:.2f}, "
+            f"horizontal_accel_m_s2 = {c.horizontal_accel_m_s2:.3f}"
+        )
+    return 0
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _bench_recommend(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""The REST API: routers per resource over the operations service."""

@@ -1,0 +1,68 @@
+"""Typed dependencies of the API: the operations service and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dfr.auth import BadToken, Principal, Role
+from dfr.operations import Operations
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_ops(request: Request) -> Operations:
+    return request.app.state.ops
+
+
+OpsDep = Annotated[Operations, Depends(get_ops)]
+
+
+def get_principal(
+    ops: OpsDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[str | None, Query(description="token, for links and media players")] = None,
+) -> Principal:
+    raw = creds.credentials if creds is not None else token
+    if not raw:
+        raise HTTPException(401, "log in first: no bearer token", {"WWW-Authenticate": "Bearer"})
+    try:
+        return ops.tokens.verify(raw)
+    except BadToken as exc:
+        raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from exc
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets only `roles` through (403 otherwise)."""
+    allowed = frozenset(roles)
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            names = " or ".join(sorted(str(r) for r in allowed))
+            raise HTTPException(403, f"{principal.role} may not do this: needs {names}")
+        return principal
+
+    return check
+
+
+def check_call_scope(principal: Principal, call_id: int | None) -> None:
+    """An officer's share link opens one call and nothing else."""
+    if principal.call_id is not None and principal.call_id != call_id:
+        raise HTTPException(403, "this share link is for another call")
+
+
+def websocket_principal(websocket: WebSocket) -> Principal | None:
+    ops = websocket.app.state.ops
+    token = websocket.query_params.get("token")
+    if not token:
+        return None
+    try:
+        return ops.tokens.verify(token)
+    except BadToken:
+        return None

@@ -1,0 +1,86 @@
+"""Stations and drones: live state, pilot commands, launch and launch confirmation, sorties."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from dfr.api.deps import OpsDep, PrincipalDep, check_call_scope, require
+from dfr.api.schemas import CommandIn, DispatchOut, LaunchIn, MaintenanceIn, SortieOut
+from dfr.api.views import dispatch_out, sortie_out
+from dfr.auth import CAN_WATCH_ALL, Principal, Role
+from dfr.operations import PilotCommand
+from missions.geo import GeoPoint
+
+router = APIRouter(prefix="/api", tags=["fleet"])
+Commander = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT))]
+Pilot = Annotated[Principal, Depends(require(Role.PILOT))]
+Maintainer = Annotated[Principal, Depends(require(Role.PILOT, Role.ADMIN))]
+Watcher = Annotated[Principal, Depends(require(*CAN_WATCH_ALL))]
+
+
+@router.get("/stations")
+async def stations(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    """Every station with its drone's live state (officers: only the drone on their call)."""
+    views = await ops.stations_view()
+    if who.call_id is not None:
+        sortie = await ops.sortie_for_call(who.call_id)
+        views = [v for v in views if sortie is not None and v["id"] == sortie.station_id]
+    return views
+
+
+@router.post("/stations/{station_id}/maintenance")
+async def maintenance(
+    station_id: str, body: MaintenanceIn, ops: OpsDep, who: Maintainer
+) -> dict[str, Any]:
+    """Take a station's drone out of service (it is not recommended) or put it back."""
+    try:
+        ops.deployment.station(station_id)
+    except KeyError:
+        raise HTTPException(404, f"no station {station_id!r}") from None
+    return await ops.set_maintenance(station_id, body.on, who)
+
+
+@router.post("/drones/{drone_id}/commands")
+async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -> dict[str, Any]:
+    """hold, resume, orbit (radius_m), reposition (latitude/longitude), return, land, abort."""
+    point = None
+    if body.latitude_deg is not None and body.longitude_deg is not None:
+        point = GeoPoint(body.latitude_deg, body.longitude_deg)
+    command = PilotCommand(body.command, body.radius_m, point, body.relative_altitude_m)
+    return await ops.command(drone_id, command, who)
+
+
+@router.post("/launch", response_model=DispatchOut)
+async def launch(body: LaunchIn, ops: OpsDep, who: Commander) -> DispatchOut:
+    """Launch a station's drone to a queued call, or to a point (which becomes a call)."""
+    point = None
+    if body.latitude_deg is not None and body.longitude_deg is not None:
+        point = GeoPoint(body.latitude_deg, body.longitude_deg)
+    return dispatch_out(await ops.launch(body.station_id, who, body.call_id, point))
+
+
+@router.post("/sorties/{sortie_id}/confirm", response_model=SortieOut)
+async def confirm(sortie_id: int, ops: OpsDep, who: Pilot) -> SortieOut:
+    """The pilot in command confirms a launch a dispatcher asked for (pilot_confirm policy)."""
+    return sortie_out(await ops.confirm_launch(sortie_id, who))
+
+
+@router.get("/sorties", response_model=list[SortieOut])
+async def sorties(ops: OpsDep, who: Watcher) -> list[SortieOut]:
+    return [sortie_out(s) for s in await ops.store.list_sorties()]
+
+
+@router.get("/sorties/{sortie_id}", response_model=SortieOut)
+async def sortie(sortie_id: int, ops: OpsDep, who: PrincipalDep) -> SortieOut:
+    record = await ops.store.get_sortie(sortie_id)
+    check_call_scope(who, record.call_id)
+    return sortie_out(record)
+
+
+@router.get("/calls/{call_id}/sortie", response_model=SortieOut | None)
+async def call_sortie(call_id: int, ops: OpsDep, who: PrincipalDep) -> SortieOut | None:
+    check_call_scope(who, call_id)
+    record = await ops.sortie_for_call(call_id)
+    return sortie_out(record) if record else None

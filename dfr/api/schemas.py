@@ -1,0 +1,163 @@
+"""Request and response models of the REST API (pydantic: every bad field is a 422 naming it)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS84 degrees")]
+Longitude = Annotated[
+    float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS84 degrees")
+]
+Priority = Annotated[int, Field(ge=1, le=5, description="1 is the most urgent")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(_In):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class LoginOut(BaseModel):
+    token: str
+    name: str
+    role: str
+
+
+class CallIn(_In):
+    latitude_deg: Latitude
+    longitude_deg: Longitude
+    priority: Priority = 1
+    summary: str = Field("", max_length=500)
+    source: Literal["manual", "map", "cad", "gunshot"] = "manual"
+    external_id: str | None = Field(None, max_length=100)
+
+
+class CadCallIn(_In):
+    """What a CAD system posts: its incident number, location, priority and nature."""
+
+    incident_id: str = Field(min_length=1, max_length=100)
+    latitude: Latitude
+    longitude: Longitude
+    priority: Priority = 2
+    nature: str = Field("", max_length=500)
+
+
+class GunshotAlertIn(_In):
+    """A gunshot-detection alert: a located impulse with rounds counted."""
+
+    alert_id: str = Field(min_length=1, max_length=100)
+    latitude: Latitude
+    longitude: Longitude
+    rounds: int = Field(1, ge=1, le=1000)
+    confidence: float = Field(1.0, ge=0, le=1)
+
+
+class CallOut(BaseModel):
+    id: int
+    created_at: str
+    latitude_deg: float
+    longitude_deg: float
+    priority: int
+    source: str
+    summary: str
+    external_id: str | None
+    status: str
+
+
+class CandidateOut(BaseModel):
+    station_id: str
+    drone_id: str
+    eta_s: float
+    distance_m: float
+    battery_needed_pct: float
+    standoff: bool
+    route: dict[str, Any]
+
+
+class ExclusionOut(BaseModel):
+    station_id: str
+    drone_id: str
+    reason: str
+
+
+class RecommendationOut(BaseModel):
+    candidates: list[CandidateOut]
+    excluded: list[ExclusionOut]
+
+
+class DispatchIn(_In):
+    station_id: str | None = Field(None, max_length=100, description="None: the best station")
+
+
+class SortieEventOut(BaseModel):
+    at: str
+    state: str
+    vehicle_s: float | None
+    cause: str
+
+
+class SortieOut(BaseModel):
+    id: int
+    call_id: int | None
+    drone_id: str
+    station_id: str
+    state: str
+    created_at: str
+    created_by: str
+    eta_s: float | None
+    route: dict[str, Any]
+    events: list[SortieEventOut]
+
+
+class DispatchOut(BaseModel):
+    queued: bool
+    call: CallOut
+    sortie: SortieOut | None = None
+    station_id: str | None = None
+    eta_s: float | None = None
+    recommendation: RecommendationOut
+
+
+class ShareLinkOut(BaseModel):
+    url: str
+    token: str
+    expires_in_s: float
+
+
+class CommandIn(_In):
+    command: Literal["hold", "resume", "orbit", "reposition", "return", "land", "abort"]
+    radius_m: float | None = Field(None, gt=5, le=1000, description="orbit radius")
+    latitude_deg: Latitude | None = None
+    longitude_deg: Longitude | None = None
+    relative_altitude_m: float | None = Field(None, ge=10, le=120)
+
+
+class LaunchIn(_In):
+    """A pilot's launch: to a queued call, or to a point clicked on the map."""
+
+    station_id: str = Field(min_length=1, max_length=100)
+    call_id: int | None = None
+    latitude_deg: Latitude | None = None
+    longitude_deg: Longitude | None = None
+
+
+class MaintenanceIn(_In):
+    on: bool
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: str
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    detail: str

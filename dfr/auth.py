@@ -1,0 +1,219 @@
+"""Users, roles, password hashes and signed tokens (sessions and officers' share links).
+
+Users live in a TOML file (``[[users]] name, role, password_hash``); passwords
+are hashed with scrypt. Session tokens and share links are signed and carry
+an expiry; a share link is scoped to one call and gives the officer role.
+
+Errors::
+
+    AuthError               (Exception)
+    ├── BadCredentials      unknown user or wrong password
+    ├── BadToken            unsigned, tampered or expired token
+    └── UsersFileError      a users file that cannot be used (names file and field)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import tomllib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+
+class Role(StrEnum):
+    DISPATCHER = "dispatcher"
+    PILOT = "pilot"
+    OFFICER = "officer"
+    RTCC = "rtcc"
+    ADMIN = "admin"
+
+
+CAN_DISPATCH = frozenset({Role.DISPATCHER, Role.PILOT})
+CAN_COMMAND = frozenset({Role.DISPATCHER, Role.PILOT})
+CAN_WATCH_ALL = frozenset({Role.DISPATCHER, Role.PILOT, Role.RTCC, Role.ADMIN})
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+class AuthError(Exception):
+    """Base of the auth errors."""
+
+
+class BadCredentials(AuthError):
+    """Unknown user or wrong password."""
+
+
+class BadToken(AuthError):
+    """A token that is not ours, was altered, or has expired."""
+
+
+class UsersFileError(AuthError):
+    """A users file that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a logged-in user, or an officer holding a share link for one call."""
+
+    name: str
+    role: Role
+    call_id: int | None = None  # set for share links: the only call this principal may see
+
+
+def hash_password(password: str) -> str:
+    """scrypt$N$r$p$salt$hash, all base64."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = encoded.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+class UserDirectory:
+    """The users allowed in, by name."""
+
+    def __init__(self, users: list[User]) -> None:
+        self._users = {u.name: u for u in users}
+
+    @classmethod
+    def load(cls, path: Path) -> UserDirectory:
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise UsersFileError(f"{path}: cannot read users file: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise UsersFileError(f"{path}: not valid TOML: {exc}") from exc
+        users = []
+        for i, entry in enumerate(data.get("users", [])):
+            where = f"{path}: user #{i + 1}"
+            unknown = set(entry) - {"name", "role", "password_hash"}
+            if unknown:
+                raise UsersFileError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+            try:
+                role = Role(entry.get("role"))
+            except ValueError:
+                raise UsersFileError(
+                    f"{where}: field 'role' must be one of {', '.join(Role)}"
+                ) from None
+            name, hashed = entry.get("name"), entry.get("password_hash")
+            if not isinstance(name, str) or not name:
+                raise UsersFileError(f"{where}: field 'name' is missing")
+            if not isinstance(hashed, str) or not hashed.startswith("scrypt$"):
+                raise UsersFileError(
+                    f"{where} ({name}): field 'password_hash' is not a scrypt hash"
+                )
+            users.append(User(name, role, hashed))
+        return cls(users)
+
+    def authenticate(self, name: str, password: str) -> User:
+        user = self._users.get(name)
+        if user is None or not verify_password(password, user.password_hash):
+            raise BadCredentials("unknown user or wrong password")
+        return user
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+
+def write_users_file(path: Path, users: dict[str, tuple[Role, str]]) -> None:
+    """Write a users file from {name: (role, plain password)}, hashing the passwords."""
+    lines = []
+    for name, (role, password) in users.items():
+        lines += [
+            "[[users]]",
+            f'name = "{name}"',
+            f'role = "{role}"',
+            f'password_hash = "{hash_password(password)}"',
+            "",
+        ]
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+
+
+class TokenIssuer:
+    """Signs and checks session tokens and share links."""
+
+    def __init__(self, secret_key: str, session_ttl_s: float, share_link_ttl_s: float) -> None:
+        self._session = URLSafeTimedSerializer(secret_key, salt="dfr-session")
+        self._share = URLSafeTimedSerializer(secret_key, salt="dfr-share-link")
+        self.session_ttl_s = session_ttl_s
+        self.share_link_ttl_s = share_link_ttl_s
+
+    def session(self, user: User) -> str:
+        return self._session.dumps({"name": user.name, "role": str(user.role)})
+
+    def share_link(self, call_id: int, issued_by: str) -> str:
+        return self._share.dumps({"call_id": call_id, "by": issued_by})
+
+    def verify(self, token: str) -> Principal:
+        """A session token or a share link → Principal; raises BadToken."""
+        try:
+            data = self._session.loads(token, max_age=self.session_ttl_s)
+            return Principal(data["name"], Role(data["role"]))
+        except SignatureExpired as exc:
+            raise BadToken("session expired: log in again") from exc
+        except BadSignature:
+            pass
+        try:
+            data = self._share.loads(token, max_age=self.share_link_ttl_s)
+        except SignatureExpired as exc:
+            raise BadToken("share link expired") from exc
+        except BadSignature as exc:
+            raise BadToken("invalid token") from exc
+        return Principal(f"officer-link:{data['by']}", Role.OFFICER, call_id=int(data["call_id"]))
+
+
+def ensure_secret_key(path: Path) -> str:
+    """Read the server's signing key, creating it (0600) the first time."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+DEMO_ROLES = (Role.DISPATCHER, Role.PILOT, Role.RTCC, Role.ADMIN)
+
+
+def ensure_demo_users(path: Path) -> dict[str, str] | None:
+    """Create a users file with one user per role and random passwords, once.
+
+    Returns {name: password} when it created the file (to print once), else None.
+    """
+    if path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    passwords = {str(role): secrets.token_urlsafe(9) for role in DEMO_ROLES}
+    write_users_file(path, {name: (Role(name), pw) for name, pw in passwords.items()})
+    (path.parent / "demo-passwords.txt").write_text(
+        "".join(f"{name} {pw}\n" for name, pw in passwords.items())
+    )
+    (path.parent / "demo-passwords.txt").chmod(0o600)
+    return passwords

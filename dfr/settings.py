@@ -1,0 +1,41 @@
+"""The one settings object (environment variables with the DFR_ prefix), built in main()."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Server and fleet settings; times carry their unit in the name."""
+
+    model_config = SettingsConfigDict(env_prefix="DFR_", frozen=True)
+
+    deployment: Path | None = None  # None: the built-in Pueblo deployment
+    state_dir: Path = Path("var")  # SQLite file, users file, secret key, recordings
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+    simulate: bool = True  # start the built-in simulated drones at the station homes
+    sim_speed_factor: float = Field(1.0, gt=0, le=50)
+    sim_port_base: int = 14540  # simulated drone i talks to sim_port_base + i
+    mavsdk_grpc_port_base: int = 50051
+
+    users_file: Path | None = None  # None: <state_dir>/users.toml, created with demo users
+    secret_key: str | None = None  # None: <state_dir>/secret.key, created once
+    session_ttl_s: float = 12 * 3600
+    share_link_ttl_s: float = 4 * 3600
+    cad_webhook_token: str | None = None  # shared secret CAD/gunshot systems send as X-DFR-Token
+
+    telemetry_push_hz: float = Field(4.0, gt=0, le=50)
+    drone_connect_timeout_s: float = 60.0
+    link_lost_after_s: float = 3.0
+    video_fps: int = Field(30, ge=1, le=60)
+    video_width: int = 1280
+    video_height: int = 720
+
+    @property
+    def database_path(self) -> Path:
+        return self.state_dir / "dfr.sqlite"

@@ -1,0 +1,509 @@
+"""The flight executor: one sortie from the dock to the scene and back, with pilot commands.
+
+`FlightExecutor.run()` applies the drone's PX4 parameters and reads them back,
+uploads the fence and the mission and reads both back, arms, starts the
+mission (confirming MISSION mode, retrying within the vehicle's auto-disarm
+window), then follows the flight through `SortieTracker` until the drone is
+back on the ground. Pilot commands (hold, resume, orbit, reposition, return,
+land, abort) may come from other tasks at any time while it runs. There is no
+"terminate": abort means return home.
+
+Shutdown (decided here, and only here): when dfr stops, or the task running
+`run()` is cancelled, the executor sends nothing to the vehicle. An airborne
+drone carries on with its uploaded mission (loiter on scene, then the
+mission's NAV_RETURN_TO_LAUNCH) and, once dfr's link is gone, PX4's
+data-link-loss failsafe (NAV_DLL_ACT = Return) brings it home. It is never
+landed or disarmed because a server stopped. A drone still on the ground is
+left to PX4, which disarms an armed vehicle that does not take off.
+
+Errors::
+
+    FlightError
+    ├── PreflightFailed     parameters, fence or mission did not verify; arm or start refused
+    └── CommandNotAllowed   a pilot command that does not fit the sortie's state
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from missions.geo import GeoPoint
+from missions.mission_plan import (
+    FlightSettings,
+    MissionPlan,
+    build_mission,
+    item_differences,
+    param_differences,
+)
+from missions.route import Route
+from missions.sortie import Cause, Sortie, SortieEvent, SortieState, SortieTimeline, Transition
+from missions.sortie_tracker import SortieMeasurement, SortieTracker, TrackerSettings
+from stations.drone_link import CommandRefused, DroneLink, LinkClosed, LinkError, WaitTimeout
+from stations.drone_state import DroneState, FlightMode, Severity
+from stations.fleet import DroneOffline, FleetDrone
+from stations.profile import DroneProfile
+
+log = logging.getLogger(__name__)
+S = SortieState
+
+
+class FlightError(Exception):
+    """Base of the executor's errors."""
+
+
+class PreflightFailed(FlightError):
+    pass
+
+
+class CommandNotAllowed(FlightError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorSettings:
+    flight: FlightSettings = field(default_factory=FlightSettings)
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    ready_timeout_s: float = 30.0
+    #: Vehicle seconds after arming within which MISSION mode must show (PX4 disarms at ~10).
+    mission_start_window_s: float = 8.0
+    #: Vehicle seconds each start attempt waits for the mode to show.
+    mode_confirm_s: float = 1.0
+    #: Wall-clock backstop for the whole start dance.
+    mission_start_timeout_s: float = 15.0
+    #: No telemetry for this long during a sortie and the link counts as lost.
+    link_loss_s: float = 1.5
+    #: How long to wait for the fleet to bring a dead link back.
+    relink_timeout_s: float = 60.0
+    #: Stop following a sortie after this long (wall); None: the drone's endurance.
+    sortie_timeout_s: float | None = None
+    orbit_speed_m_s: float = 5.0
+    #: After a refusal, how long to wait for the vehicle's explanation (wall).
+    complaint_wait_s: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class FlightResult:
+    """How a sortie went."""
+
+    final_state: SortieState
+    reason: str | None
+    timeline: SortieTimeline
+    measurement: SortieMeasurement
+    transitions: tuple[Transition, ...]
+    events: tuple[SortieEvent, ...]
+
+
+class FlightExecutor:
+    """Flies one sortie. `drone` is a link, or a fleet entry (which survives reconnects)."""
+
+    def __init__(
+        self,
+        drone: DroneLink | FleetDrone,
+        route: Route,
+        profile: DroneProfile,
+        on_scene_s: float | None,
+        call_id: str,
+        station_id: str | None = None,
+        settings: ExecutorSettings | None = None,
+    ) -> None:
+        self.settings = settings or ExecutorSettings()
+        self.route = route
+        self.profile = profile
+        self.plan: MissionPlan = build_mission(route, profile, on_scene_s, self.settings.flight)
+        if station_id is None:
+            station_id = drone.station_id if isinstance(drone, FleetDrone) else profile.id
+        self.sortie = Sortie(call_id, station_id)
+        self.tracker = SortieTracker(self.sortie, self.plan, route, self.settings.tracker)
+        self._drone = drone
+        self._link: DroneLink | None = drone if isinstance(drone, DroneLink) else drone.link
+        self._changed = asyncio.Event()
+        self._seen_transitions = 0
+        self._abort_requested = False
+        self._started = False
+        self._launched = False
+
+    @property
+    def state(self) -> SortieState:
+        return self.sortie.state
+
+    async def wait_for_state(self, *states: SortieState, timeout_s: float) -> SortieState:
+        """Wait until the sortie is in one of `states`. Raises TimeoutError."""
+        async with asyncio.timeout(timeout_s):
+            while self.sortie.state not in states:
+                changed = self._changed
+                await changed.wait()
+        return self.sortie.state
+
+    def _advance(
+        self, to: SortieState, cause: Cause, detail: str, vehicle_s: float | None, wall: datetime
+    ) -> None:
+        self.sortie.advance(to, cause, detail, vehicle_s, wall)
+        self._notify_if_changed()
+
+    def _notify_if_changed(self) -> None:
+        if len(self.sortie.transitions) != self._seen_transitions:
+            for step in self.sortie.transitions[self._seen_transitions :]:
+                log.info(
+                    "sortie %s (%s): %s -> %s, %s: %s",
+                    self.sortie.call_id,
+                    self.sortie.station_id,
+                    step.from_state,
+                    step.to_state,
+                    step.cause,
+                    step.detail,
+                )
+            self._seen_transitions = len(self.sortie.transitions)
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    # --- the sortie ------------------------------------------------------------------
+
+    async def run(self) -> FlightResult:
+        """Fly the sortie and return when the drone is on the ground again (or it failed).
+
+        A preflight failure ends the sortie in FAULT (the drone is disarmed if it was
+        armed on the ground) rather than raising. Raises LinkError or DroneOffline only
+        when there is no usable link before the sortie begins.
+        """
+        if self._started:
+            raise RuntimeError("a FlightExecutor runs once")
+        self._started = True
+        try:
+            return await self._run()
+        finally:
+            self._notify_if_changed()
+
+    async def _run(self) -> FlightResult:
+        link = await self._current_link()
+        state = await link.wait_for(
+            lambda s: s.vehicle_time_s is not None, self.settings.ready_timeout_s, "telemetry"
+        )
+        self.tracker.start(state)
+        self._advance(S.LAUNCHING, Cause.DISPATCH, f"call {self.sortie.call_id}", *_when(state))
+        try:
+            await self._launch(link)
+        except (LinkError, PreflightFailed) as exc:
+            await self._end_on_ground(link, exc)
+            return self.result()
+        limit = self.settings.sortie_timeout_s or self.profile.endurance_s
+        try:
+            async with asyncio.timeout(limit):
+                await self._track()
+        except TimeoutError:
+            self._fault(f"no landing within {limit:g} s; stopped following", Cause.TELEMETRY)
+        except (LinkError, DroneOffline) as exc:
+            self._fault(f"lost the drone: {exc}; the vehicle's failsafe acts", Cause.LINK)
+        return self.result()
+
+    def result(self) -> FlightResult:
+        return FlightResult(
+            final_state=self.sortie.state,
+            reason=self.sortie.reason,
+            timeline=self.sortie.timeline(),
+            measurement=self.tracker.measurement(),
+            transitions=tuple(self.sortie.transitions),
+            events=tuple(self.sortie.events),
+        )
+
+    async def _launch(self, link: DroneLink) -> None:
+        await link.wait_ready(self.settings.ready_timeout_s)
+        self._check_abort()
+        # Parameters and transfers use separate MAVLink protocols: do them side by side,
+        # every round trip here delays the launch.
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._apply_params(link))
+                tg.create_task(self._upload_plan(link))
+        except BaseExceptionGroup as group:
+            first = group.exceptions[0]
+            if isinstance(first, LinkError | PreflightFailed):
+                raise first from None
+            raise
+        self._check_abort()
+        # Arm first: arming switches a MISSION mode back to HOLD.
+        await link.arm()
+        await link.wait_for(lambda s: s.armed, self.settings.ready_timeout_s, "armed")
+        self._record("armed", Cause.PREFLIGHT, "")
+        self.tracker.expect(FlightMode.MISSION)
+        await self._start_mission(link)
+        self._launched = True
+
+    async def _apply_params(self, link: DroneLink) -> None:
+        """Set the parameters that differ, then read those back (PX4 may ignore a set)."""
+        wanted = self.plan.params
+        held = {p.name: await link.get_param(p.name, p.type) for p in wanted}
+        stale = [p for p in wanted if not p.matches(held[p.name])]
+        for setting in stale:
+            await link.set_param(setting)
+        held |= {p.name: await link.get_param(p.name, p.type) for p in stale}
+        if diffs := param_differences(wanted, held):
+            raise PreflightFailed(f"parameters did not verify: {'; '.join(map(str, diffs))}")
+        self._record(
+            "params_verified", Cause.PREFLIGHT, f"{len(wanted)} parameters, {len(stale)} changed"
+        )
+
+    async def _upload_plan(self, link: DroneLink) -> None:
+        """Upload fence and mission and read both back before anything flies them."""
+        plan = self.plan
+        await link.upload_fence(plan.fence)
+        await link.upload_mission(plan.mission)
+        fence_diffs = item_differences(plan.fence, await link.download_fence())
+        mission_diffs = item_differences(plan.mission, await link.download_mission())
+        if fence_diffs or mission_diffs:
+            what = [f"fence {d}" for d in fence_diffs] + [f"mission {d}" for d in mission_diffs]
+            raise PreflightFailed(f"upload did not verify: {'; '.join(what)}")
+        self._record(
+            "upload_verified",
+            Cause.PREFLIGHT,
+            f"{len(plan.fence)} fence items, {len(plan.mission)} mission items",
+        )
+
+    async def _start_mission(self, link: DroneLink) -> None:
+        """Start the mission until MISSION mode shows.
+
+        Right after an upload PX4 may refuse the mode while start_mission reports
+        success, so each attempt waits `mode_confirm_s` of vehicle time for the mode,
+        and all attempts fit in `mission_start_window_s` after arming (PX4 disarms an
+        armed vehicle that does not take off). Vehicle time keeps this right at any
+        simulation speed.
+        """
+        settings = self.settings
+        armed_at_s = link.state.vehicle_time_s or 0.0
+        attempts = 0
+        try:
+            async with asyncio.timeout(settings.mission_start_timeout_s):
+                while True:
+                    self._check_abort()
+                    attempts += 1
+                    sent_at_s = link.state.vehicle_time_s or 0.0
+                    refusal: str | None = None
+                    try:
+                        await link.start_mission()
+                    except CommandRefused as exc:
+                        # PX4 answers "temporarily rejected" (MAVSDK: DENIED) for a while.
+                        refusal = str(exc)
+
+                    def settled(s: DroneState, since: float = sent_at_s) -> bool:
+                        started = s.flight_mode is FlightMode.MISSION or s.in_air
+                        waited = (s.vehicle_time_s or 0.0) >= since + settings.mode_confirm_s
+                        return started or waited or not s.armed
+
+                    state = await link.wait_for(
+                        settled, settings.mission_start_timeout_s, "MISSION mode"
+                    )
+                    if state.flight_mode is FlightMode.MISSION or state.in_air:
+                        break
+                    if not state.armed:
+                        raise PreflightFailed("disarmed before the mission started")
+                    elapsed_s = (state.vehicle_time_s or 0.0) - armed_at_s
+                    if elapsed_s >= settings.mission_start_window_s:
+                        raise PreflightFailed(
+                            f"MISSION mode refused {attempts} times in {elapsed_s:.1f} s"
+                            + (f" ({refusal})" if refusal else "")
+                        )
+        except (TimeoutError, WaitTimeout) as exc:
+            raise PreflightFailed(
+                f"MISSION mode not confirmed within {settings.mission_start_timeout_s:g} s"
+            ) from exc
+        self._record("mission_started", Cause.PREFLIGHT, f"after {attempts} attempt(s)")
+
+    async def _end_on_ground(self, link: DroneLink, exc: Exception) -> None:
+        state = link.state
+        if state.armed and not state.in_air:
+            try:
+                await link.disarm()
+            except LinkError as disarm_exc:
+                self._record("disarm_failed", Cause.PREFLIGHT, str(disarm_exc))
+        if self._abort_requested and self.sortie.can(S.ABORTED):
+            self._advance(S.ABORTED, Cause.PILOT, "aborted before takeoff", *_when(state))
+            self._advance(S.LANDED, Cause.PILOT, "never took off", *_when(state))
+            self._advance(S.DOCKED, Cause.DOCK, "never left the dock", *_when(state))
+        elif self.sortie.can(S.FAULT):
+            said = await self._vehicle_complaints(link)
+            reason = "; ".join([str(exc), *said[-3:]])
+            self._advance(S.FAULT, Cause.PREFLIGHT, reason, *_when(state))
+
+    async def _vehicle_complaints(self, link: DroneLink) -> list[str]:
+        """Warnings the vehicle sent since dispatch: they usually name the real reason.
+
+        A refusal's STATUSTEXT may trail its COMMAND_ACK, so wait a moment for one.
+        """
+        dispatched_s = self.sortie.transitions[0].vehicle_time_s or 0.0
+
+        def complaints(state: DroneState) -> list[str]:
+            return [
+                t.text
+                for t in state.status_texts
+                if t.severity not in (Severity.DEBUG, Severity.INFO)
+                and (t.vehicle_time_s or 0.0) >= dispatched_s
+            ]
+
+        try:
+            state = await link.wait_for(
+                lambda s: bool(complaints(s)), self.settings.complaint_wait_s, "status text"
+            )
+        except LinkError:
+            state = link.state
+        return complaints(state)
+
+    async def _track(self) -> None:
+        link = await self._current_link()
+        gap = False
+        while not self._finished():
+            try:
+                state = await link.changed(self.settings.link_loss_s)
+            except WaitTimeout:
+                if not gap:
+                    gap = True
+                    detail = f"no telemetry for {self.settings.link_loss_s:g} s"
+                    self.tracker.link_lost(link.state, _now(), detail)
+                continue
+            except LinkClosed:
+                gap = True
+                link = await self._relink()
+                continue
+            if gap:
+                gap = False
+                self.tracker.link_restored(state, _now())
+            self.tracker.observe(state, _now())
+            self._notify_if_changed()
+
+    def _finished(self) -> bool:
+        return self.sortie.state in (S.DOCKED, S.LANDED, S.FAULT)
+
+    async def _current_link(self) -> DroneLink:
+        if isinstance(self._drone, FleetDrone):
+            self._link = await self._drone.wait_link(self.settings.relink_timeout_s)
+        if self._link is None or self._link.closed:
+            raise LinkClosed(self.profile.id, "no usable link")
+        return self._link
+
+    async def _relink(self) -> DroneLink:
+        if not isinstance(self._drone, FleetDrone):
+            raise LinkClosed(self.profile.id, "link closed and nothing can reopen it")
+        return await self._current_link()
+
+    # --- pilot commands ----------------------------------------------------------------
+
+    async def hold(self) -> None:
+        """Stop and hover where the drone is."""
+        link = self._for_command("hold")
+        await self._command("hold", FlightMode.HOLD, link.hold())
+
+    async def resume(self) -> None:
+        """Continue the mission from where it was left (after hold, orbit, return...)."""
+        link = self._for_command("resume")
+        await self._command("resume", FlightMode.MISSION, link.start_mission())
+        await link.wait_for(
+            lambda s: s.flight_mode is FlightMode.MISSION,
+            self.settings.mission_start_timeout_s,
+            "MISSION mode",
+        )
+        if self.sortie.state is S.RETURNING:
+            # The mission picks up at its current item, which is at most the loiter:
+            # the mission's own RTL item would have put the vehicle in RTL mode.
+            self._advance(S.EN_ROUTE, Cause.PILOT, "resumed the mission", *_when(link.state))
+
+    async def orbit(
+        self, radius_m: float, speed_m_s: float | None = None, center: GeoPoint | None = None
+    ) -> None:
+        """Circle `center` (default: the scene) at the present altitude, facing it."""
+        link = self._for_command("orbit")
+        speed = speed_m_s or self.settings.orbit_speed_m_s
+        around = center or self.route.point_of_interest
+        await self._command(
+            f"orbit {radius_m:g} m", None, link.orbit(radius_m, speed, around, None)
+        )
+
+    async def reposition(self, point: GeoPoint, relative_altitude_m: float | None = None) -> None:
+        """Fly to `point` and hold there, camera on the scene."""
+        link = self._for_command("reposition")
+        altitude = relative_altitude_m
+        if altitude is None:
+            altitude = link.state.relative_altitude_m or self.route.cruise_altitude_m
+        await self._command(
+            f"reposition to {point.latitude_deg:.6f},{point.longitude_deg:.6f} at {altitude:g} m",
+            FlightMode.HOLD,
+            link.goto(point, altitude),
+        )
+        try:
+            await link.set_roi(self.route.point_of_interest)
+        except LinkError as exc:
+            self._record("roi_failed", Cause.PILOT, str(exc))
+
+    async def return_home(self) -> None:
+        link = self._for_command("return")
+        await self._command("return", FlightMode.RETURN_TO_LAUNCH, link.return_to_launch())
+        if self.sortie.state in (S.EN_ROUTE, S.ON_SCENE):
+            self._advance(S.RETURNING, Cause.PILOT, "pilot: return", *_when(link.state))
+
+    async def land(self) -> None:
+        """Land where the drone is."""
+        link = self._for_command("land")
+        await self._command("land", FlightMode.LAND, link.land())
+
+    async def abort(self) -> None:
+        """Give up the sortie: on the ground stay on the dock, airborne return home."""
+        if self.sortie.state is S.LAUNCHING and not self._launched:
+            self._abort_requested = True
+            self._record("pilot_abort", Cause.PILOT, "before takeoff")
+            return
+        link = self._for_command("abort", on_ground_too=True)
+        if self.sortie.state is S.LAUNCHING and not link.state.in_air:
+            try:
+                await self._command("abort", None, link.disarm())
+                detail = "pilot abort: disarmed on the dock"
+            except LinkError:  # already lifting off: bring it back instead
+                await self._command("abort", FlightMode.RETURN_TO_LAUNCH, link.return_to_launch())
+                detail = "pilot abort: returning home"
+        else:
+            await self._command("abort", FlightMode.RETURN_TO_LAUNCH, link.return_to_launch())
+            detail = "pilot abort: returning home"
+        if self.sortie.can(S.ABORTED):
+            self._advance(S.ABORTED, Cause.PILOT, detail, *_when(link.state))
+
+    def _for_command(self, name: str, on_ground_too: bool = False) -> DroneLink:
+        allowed = self.sortie.airborne or self.sortie.state is S.ABORTED
+        if on_ground_too:
+            allowed = allowed or self.sortie.state is S.LAUNCHING
+        if not allowed:
+            raise CommandNotAllowed(f"{name}: the sortie is {self.sortie.state}, not airborne")
+        if self._link is None or self._link.closed:
+            raise CommandNotAllowed(f"{name}: no link to the drone")
+        return self._link
+
+    async def _command(self, name: str, mode: FlightMode | None, call: Awaitable[None]) -> None:
+        previous = self.tracker.expected_mode
+        self.tracker.expect(mode)
+        try:
+            await call
+        except BaseException:
+            self.tracker.expect(previous)
+            raise
+        self._record(f"pilot_{name.split()[0]}", Cause.PILOT, name)
+        self._notify_if_changed()
+
+    def _check_abort(self) -> None:
+        if self._abort_requested:
+            raise PreflightFailed("aborted by the pilot")
+
+    def _record(self, kind: str, cause: Cause, detail: str) -> None:
+        state = self._link.state if self._link is not None else DroneState()
+        self.sortie.record(kind, cause, detail, *_when(state))
+
+    def _fault(self, reason: str, cause: Cause) -> None:
+        state = self._link.state if self._link is not None else DroneState()
+        if self.sortie.can(S.FAULT):
+            self._advance(S.FAULT, cause, reason, *_when(state))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(state: DroneState) -> tuple[float | None, datetime]:
+    return state.vehicle_time_s, _now()

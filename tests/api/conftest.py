@@ -1,0 +1,80 @@
+"""A real server for the API tests: create_app with simulated drones, users from a file."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dfr.auth import Role, write_users_file
+from dfr.settings import Settings
+from web.server import create_app
+
+PASSWORDS = {"disp": "disp-pw", "pilot": "pilot-pw", "rtcc": "rtcc-pw", "admin": "admin-pw"}
+ROLES = {"disp": Role.DISPATCHER, "pilot": Role.PILOT, "rtcc": Role.RTCC, "admin": Role.ADMIN}
+WEBHOOK_TOKEN = "cad-shared-secret"
+
+
+def free_udp_block(count: int) -> int:
+    """A base port with `count` consecutive free UDP ports on loopback."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65000:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no block of free UDP ports")
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    users = tmp / "users.toml"
+    write_users_file(users, {n: (ROLES[n], pw) for n, pw in PASSWORDS.items()})
+    values: dict[str, object] = {
+        "state_dir": tmp / "state",
+        "users_file": users,
+        "sim_speed_factor": 10.0,
+        "sim_port_base": free_udp_block(3),
+        "cad_webhook_token": WEBHOOK_TOKEN,
+        "telemetry_push_hz": 4.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = make_settings(tmp_path_factory.mktemp("api"))
+    with TestClient(create_app(settings)) as test_client:
+        wait_healthy(test_client)
+        yield test_client
+
+
+def wait_healthy(client: TestClient, timeout_s: float = 90.0) -> None:
+    """/api/health is 503 until every drone is connected, then 200."""
+    deadline = time.monotonic() + timeout_s
+    while (status := client.get("/api/health").status_code) != 200:
+        assert status == 503
+        assert time.monotonic() < deadline, "drones did not connect"
+        time.sleep(0.2)
+
+
+def login(client: TestClient, name: str) -> dict[str, str]:
+    response = client.post("/api/login", json={"username": name, "password": PASSWORDS[name]})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}

@@ -1,0 +1,116 @@
+"""A sortie through the API: dispatch, the console WebSocket, pilot commands, the timeline."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from tests.api.conftest import login
+
+SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "alarm"}
+
+
+def wait_for(fetch, predicate, timeout_s: float = 90.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = fetch()
+        if predicate(value):
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
+        time.sleep(0.2)
+
+
+def drone(client, headers, drone_id: str) -> dict:
+    stations = client.get("/api/stations", headers=headers).json()
+    return next(s["drone"] for s in stations if s["drone"]["id"] == drone_id)
+
+
+def test_websocket_needs_a_token(client) -> None:
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/api/ws") as ws:
+        ws.receive_json()
+    assert closed.value.code == 4401
+
+
+def test_websocket_pushes_telemetry_and_new_calls(client) -> None:
+    headers = login(client, "disp")
+    token = headers["Authorization"].split()[1]
+    with client.websocket_connect(f"/api/ws?token={token}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        start = time.monotonic()
+        telemetry = 0
+        while telemetry < 4:
+            message = ws.receive_json()
+            if message["type"] == "telemetry":
+                telemetry += 1
+                assert {d["id"] for d in message["drones"]} == {"dfr-1", "dfr-2", "dfr-3"}
+        assert time.monotonic() - start < 4 / 2.0 + 0.5  # at least 2 Hz
+        call = client.post("/api/calls", json=SCENE, headers=headers).json()
+        message = ws.receive_json()
+        while message["type"] != "call":
+            message = ws.receive_json()
+        assert message["call"]["id"] == call["id"]
+
+
+def test_dispatch_fly_command_and_timeline(client) -> None:
+    disp, pilot = login(client, "disp"), login(client, "pilot")
+    call = client.post("/api/calls", json=SCENE, headers=disp).json()
+    sent = client.post(f"/api/calls/{call['id']}/dispatch", headers=disp)
+    assert sent.status_code == 200, sent.text
+    body = sent.json()
+    assert body["queued"] is False
+    assert body["station_id"] == "hq"
+    sortie_id = body["sortie"]["id"]
+
+    # The drone is taken: a dispatch that insists on it is refused, the call stays open.
+    other = client.post("/api/calls", json=SCENE, headers=disp).json()
+    taken = client.post(
+        f"/api/calls/{other['id']}/dispatch", json={"station_id": "hq"}, headers=disp
+    )
+    assert taken.status_code == 409
+    assert client.get(f"/api/calls/{other['id']}", headers=disp).json()["status"] == "new"
+
+    def sortie():
+        return client.get(f"/api/sorties/{sortie_id}", headers=disp).json()
+
+    wait_for(sortie, lambda s: s["state"] == "en_route", what="en_route")
+    held = client.post("/api/drones/dfr-1/commands", json={"command": "hold"}, headers=pilot)
+    assert held.status_code == 200, held.text
+    wait_for(
+        lambda: drone(client, pilot, "dfr-1"), lambda d: d["flight_mode"] == "HOLD", what="HOLD"
+    )
+    resumed = client.post("/api/drones/dfr-1/commands", json={"command": "resume"}, headers=pilot)
+    assert resumed.status_code == 200, resumed.text
+    wait_for(
+        lambda: drone(client, pilot, "dfr-1"),
+        lambda d: d["flight_mode"] == "MISSION",
+        what="MISSION",
+    )
+    wait_for(sortie, lambda s: s["state"] == "on_scene", what="on_scene")
+
+    back = client.post("/api/drones/dfr-1/commands", json={"command": "return"}, headers=pilot)
+    assert back.status_code == 200, back.text
+    final = wait_for(
+        sortie, lambda s: s["state"] in ("docked", "landed"), timeout_s=150, what="back on the dock"
+    )
+    states = [e["state"] for e in final["events"]]
+    assert states[:4] == ["reserved", "launching", "en_route", "on_scene"]
+    assert "returning" in states
+    vehicle_times = [e["vehicle_s"] for e in final["events"] if e["vehicle_s"] is not None]
+    assert vehicle_times == sorted(vehicle_times)
+
+    audit = client.get("/api/audit", headers=disp).json()
+    actions = {(e["actor"], e["action"]) for e in audit}
+    assert {
+        ("disp", "sortie.dispatch"),
+        ("disp", "sortie.launch"),
+        ("pilot", "command.hold"),
+        ("pilot", "command.resume"),
+        ("pilot", "command.return"),
+    } <= actions
+    # The drone is free again: the waiting call can have it.
+    again = client.post(
+        f"/api/calls/{other['id']}/dispatch", json={"station_id": "hq"}, headers=disp
+    )
+    assert again.status_code == 200, again.text

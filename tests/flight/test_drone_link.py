@@ -1,0 +1,86 @@
+"""The drone link against the simulator: parameters, transfers, commands, shared telemetry."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from missions.mission_plan import ParamSetting, ParamType, build_mission, item_differences
+from sitl.vehicle import SimVehicle
+from stations.drone_link import CommandRefused, DroneLink, LinkClosed
+from stations.drone_state import FlightMode, LandedState
+from stations.profile import DroneProfile
+from tests.flight.conftest import HOME, offset, straight_route, wall_s
+
+
+async def test_telemetry_snapshot_and_vehicle_clock(vehicle: SimVehicle, link: DroneLink) -> None:
+    state = link.state
+    assert state.health.all_ok
+    assert state.position is not None
+    assert state.position.point.distance_m(HOME) < 1.0
+    assert state.home is not None
+    assert state.home.absolute_altitude_m == pytest.approx(1430.0, abs=0.1)
+    assert state.landed_state is LandedState.ON_GROUND
+    assert state.flight_mode is FlightMode.HOLD
+    assert state.battery_pct == pytest.approx(100.0, abs=1.0)
+    assert state.gps_fix_type >= 3
+    assert state.vehicle_time_s is not None
+    assert abs(state.vehicle_time_s - vehicle.state.time_s) < 2.0
+    # Many readers, one subscription: concurrent waiters all see the next samples.
+    later = state.vehicle_time_s + 1.0
+    seen = await asyncio.gather(
+        *(
+            link.wait_for(lambda s: (s.vehicle_time_s or 0) >= later, wall_s(2.0), "clock")
+            for _ in range(5)
+        )
+    )
+    assert all(s.vehicle_time_s >= later for s in seen)
+
+
+async def test_parameters_keep_their_px4_type(vehicle: SimVehicle, link: DroneLink) -> None:
+    await link.set_param(ParamSetting("MPC_XY_CRUISE", 17.5, ParamType.FLOAT))
+    await link.set_param(ParamSetting("GF_ACTION", 3, ParamType.INT32))
+    assert await link.get_param("MPC_XY_CRUISE", ParamType.FLOAT) == 17.5
+    assert await link.get_param("GF_ACTION", ParamType.INT32) == 3
+    assert vehicle.params.get("GF_ACTION") == 3
+    with pytest.raises(CommandRefused):
+        await link.get_param("GF_ACTION", ParamType.FLOAT)
+
+
+async def test_mission_and_fence_read_back_equal(vehicle: SimVehicle, link: DroneLink) -> None:
+    route = straight_route(HOME, north_m=700.0, turn=(300.0, 200.0))
+    plan = build_mission(route, DroneProfile("d", "udpin://127.0.0.1:0"), on_scene_s=30.0)
+    assert await link.download_fence() == ()
+    await link.upload_fence(plan.fence)
+    await link.upload_mission(plan.mission)
+    assert item_differences(plan.fence, await link.download_fence()) == ()
+    assert item_differences(plan.mission, await link.download_mission()) == ()
+    assert vehicle.state.mission_count == len(plan.mission)
+    await link.upload_fence(())
+    assert await link.download_fence() == ()
+
+
+async def test_roi_reaches_the_vehicle(vehicle: SimVehicle, link: DroneLink) -> None:
+    await link.set_roi(offset(HOME, 100.0, 50.0))
+    assert vehicle.navigator.roi is not None
+    x_m, y_m = vehicle.navigator.roi
+    assert (x_m, y_m) == (pytest.approx(50.0, abs=0.5), pytest.approx(100.0, abs=0.5))
+    await link.clear_roi()
+    assert vehicle.navigator.roi is None
+
+
+async def test_close_twice_stops_the_server_and_later_calls_fail(vehicle: SimVehicle) -> None:
+    drone = await DroneLink.open("north-drone", vehicle.mavlink_address)
+    pid = drone.server_pid
+    assert pid is not None
+    await drone.close()
+    await drone.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert drone.closed
+    with pytest.raises(LinkClosed):
+        await drone.arm()
+    with pytest.raises(LinkClosed):
+        await drone.changed(timeout_s=1.0)
