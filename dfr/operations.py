@@ -39,10 +39,11 @@ from dfr.events import Event, EventBus
 from dfr.recommend import Candidate, DroneAvailability
 from dfr.settings import Settings
 from dfr.store import CallRecord, NewCall, SortieRecord, Store
-from missions.executor import ExecutorSettings, FlightExecutor
+from missions.executor import ExecutorSettings, FlightError, FlightExecutor, prepare_on_dock
 from missions.geo import GeoPoint
 from missions.sortie import SortieState
-from stations.fleet import Fleet, FleetDrone, FleetSettings
+from stations.drone_link import LinkError
+from stations.fleet import DroneOffline, Fleet, FleetDrone, FleetSettings
 from stations.profile import Station
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,8 @@ class Operations:
             ops = cls(settings, deployment, store, fleet, users, tokens)
             await ops.dispatcher.start()
             ops._spawn(ops._push_telemetry(), "telemetry push")
+            for station in deployment.stations:
+                ops._spawn(ops._dock_prep(station), f"dock prep {station.id}")
             try:
                 yield ops
             finally:
@@ -264,7 +267,7 @@ class Operations:
             if active is None:
                 return None
             mine = [d for d in event.data["drones"] if d["station_id"] == active.station.id]
-            return Event("telemetry", {"drones": mine})
+            return Event("telemetry", {**event.data, "drones": mine})
         return event if event.data.get("call_id") == principal.call_id else None
 
     # -- calls and dispatch -----------------------------------------------------
@@ -382,6 +385,8 @@ class Operations:
         self._publish_sortie(active, final)
         for next_result in served:  # queued calls this drone can now take
             await self._sortie_reserved(next_result, SYSTEM)
+        if not served and result.final_state is not SortieState.FAULT:
+            self._spawn(self._dock_prep(active.station), f"dock prep {active.station.id}")
 
     async def _mirror(self, active: ActiveSortie) -> None:
         """Write the executor's transitions to the store and the consoles as they happen."""
@@ -490,13 +495,29 @@ class Operations:
             "sortie_state": str(ex.state),
         }
 
+    async def _dock_prep(self, station: Station) -> None:
+        """Give a docked drone its profile's parameters before any call needs them."""
+        while True:
+            try:
+                link = await self.fleet.wait_online(station.id, timeout_s=3600.0)
+                await link.wait_ready()
+                changed = await prepare_on_dock(
+                    link, station.drone, self.deployment.defaults.cruise_alt_m
+                )
+                log.info("%s: dock prep done, %d parameter(s) changed", station.id, changed)
+                return
+            except (LinkError, FlightError, DroneOffline) as exc:
+                log.warning("%s: dock prep failed (%s); retrying", station.id, exc)
+                await asyncio.sleep(5.0)
+
     # -- telemetry --------------------------------------------------------------
 
     async def _push_telemetry(self) -> None:
         period_s = 1.0 / self.settings.telemetry_push_hz
         while True:
             drones = [self.drone_view(s) for s in self.deployment.stations]
-            self.bus.publish(Event("telemetry", {"drones": drones}))
+            at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            self.bus.publish(Event("telemetry", {"at": at, "drones": drones}))
             await asyncio.sleep(period_s)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,11 +35,13 @@ from missions.geo import GeoPoint
 from missions.mission_plan import (
     FlightSettings,
     MissionPlan,
+    ParamSetting,
     build_mission,
+    build_params,
     item_differences,
     param_differences,
 )
-from missions.route import Route
+from missions.route import Fence, Route, Waypoint
 from missions.sortie import Cause, Sortie, SortieEvent, SortieState, SortieTimeline, Transition
 from missions.sortie_tracker import SortieMeasurement, SortieTracker, TrackerSettings
 from stations.drone_link import CommandRefused, DroneLink, LinkClosed, LinkError, WaitTimeout
@@ -233,17 +235,11 @@ class FlightExecutor:
         self._launched = True
 
     async def _apply_params(self, link: DroneLink) -> None:
-        """Set the parameters that differ, then read those back (PX4 may ignore a set)."""
-        wanted = self.plan.params
-        held = {p.name: await link.get_param(p.name, p.type) for p in wanted}
-        stale = [p for p in wanted if not p.matches(held[p.name])]
-        for setting in stale:
-            await link.set_param(setting)
-        held |= {p.name: await link.get_param(p.name, p.type) for p in stale}
-        if diffs := param_differences(wanted, held):
-            raise PreflightFailed(f"parameters did not verify: {'; '.join(map(str, diffs))}")
+        changed = await sync_params(link, self.plan.params)
         self._record(
-            "params_verified", Cause.PREFLIGHT, f"{len(wanted)} parameters, {len(stale)} changed"
+            "params_verified",
+            Cause.PREFLIGHT,
+            f"{len(self.plan.params)} parameters, {changed} changed",
         )
 
     async def _upload_plan(self, link: DroneLink) -> None:
@@ -499,6 +495,48 @@ class FlightExecutor:
         state = self._link.state if self._link is not None else DroneState()
         if self.sortie.can(S.FAULT):
             self._advance(S.FAULT, cause, reason, *_when(state))
+
+
+async def sync_params(link: DroneLink, wanted: Sequence[ParamSetting]) -> int:
+    """Set the parameters that differ, then read those back (PX4 may ignore a set).
+
+    Returns how many were changed; raises PreflightFailed when one does not verify.
+    """
+    held = {p.name: await link.get_param(p.name, p.type) for p in wanted}
+    stale = [p for p in wanted if not p.matches(held[p.name])]
+    for setting in stale:
+        await link.set_param(setting)
+    held |= {p.name: await link.get_param(p.name, p.type) for p in stale}
+    if diffs := param_differences(wanted, held):
+        raise PreflightFailed(f"parameters did not verify: {'; '.join(map(str, diffs))}")
+    return len(stale)
+
+
+async def prepare_on_dock(
+    link: DroneLink,
+    profile: DroneProfile,
+    cruise_altitude_m: float,
+    settings: FlightSettings | None = None,
+) -> int:
+    """Dock preparation: give a docked drone its profile's PX4 parameters ahead of any call.
+
+    A dispatch then finds them already set and only has to upload and verify the
+    fence and mission, which takes the parameter round trips off the launch.
+    Returns how many parameters changed.
+    """
+    home = link.state.position
+    here = GeoPoint(home.latitude_deg, home.longitude_deg) if home else GeoPoint(0.0, 0.0)
+    nominal = Route(
+        (
+            Waypoint(here.latitude_deg, here.longitude_deg, 0.0),
+            Waypoint(here.latitude_deg, here.longitude_deg, cruise_altitude_m),
+        ),
+        0.0,
+        Fence(),
+        here,
+        cruise_altitude_m=cruise_altitude_m,
+    )
+    return await sync_params(link, build_params(nominal, profile, settings or FlightSettings()))
 
 
 def _now() -> datetime:

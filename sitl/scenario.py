@@ -26,7 +26,7 @@ from dfr.dispatcher import Dispatcher, DispatchResult
 from dfr.eta import EtaParameters, FlownSortie, calibrate
 from dfr.recommend import DroneAvailability
 from dfr.store import NewCall, Store
-from missions.executor import ExecutorSettings, FlightExecutor
+from missions.executor import ExecutorSettings, FlightExecutor, prepare_on_dock
 from missions.geo import GeoPoint
 from stations.fleet import Fleet
 from stations.profile import Station
@@ -289,6 +289,7 @@ async def run_scenario(
             for station in stations:
                 link = await fleet.wait_online(station.id, ready_timeout_s)
                 await link.wait_ready(ready_timeout_s)
+                await prepare_on_dock(link, station.drone, deployment.defaults.cruise_alt_m)
             start_s = run.clock_s()
             wall_start = asyncio.get_running_loop().time()
             for call in calls:
