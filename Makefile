@@ -12,7 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Leaflet for the pages, from the npm registry (never a CDN at run time).
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "npm missing: install Node.js"; exit 1; fi; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) node_modules/.installed
 
 # Debian's Chromium for the browser tests (never a downloaded browser).
 system-deps:
@@ -21,8 +29,7 @@ system-deps:
 	  else echo "chromium missing: run 'sudo apt-get install chromium'"; fi; }
 
 demo: install
-	$(BIN)/dfr recommend --lat 38.2544 --lon -104.6091
-	$(BIN)/dfr coverage --png coverage.png
+	$(BIN)/dfr serve
 
 test: install system-deps
 	$(BIN)/ruff check .

@@ -12,6 +12,16 @@ from missions.geo import CoordinateError, GeoPoint
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # These benchmarks own their options; hand them everything after their name.
+    if argv[:2] == ["bench", "video"]:
+        from web.video.bench import main as bench_video
+
+        return bench_video(argv[2:])
+    if argv[:2] == ["bench", "sim"]:
+        from sitl.bench import main as bench_sim
+
+        return int(bench_sim(argv[2:]) or 0)
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -83,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     br.add_argument("--calls", type=int, default=1000)
     br.add_argument("--json", action="store_true")
     br.set_defaults(func=_bench_recommend)
+    bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
+    bsub.add_parser("sim", help="simulated vehicles' achieved speed and CPU (--help)")
     return p
 
 

@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from dfr.auth import (
     Principal,
@@ -74,6 +74,16 @@ class BadCommand(OperationsError):
 SYSTEM = Principal("system", Role.DISPATCHER)
 
 
+class VideoService(Protocol):
+    """What the operations service tells the video side (implemented in the web layer)."""
+
+    def streams(self) -> list[dict[str, Any]]: ...
+
+    async def sortie_started(self, drone_id: str, call_id: int, sortie_id: int) -> None: ...
+
+    async def sortie_ended(self, drone_id: str, sortie_id: int) -> dict[str, Any] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PilotCommand:
     """hold, resume, orbit (radius_m), reposition (point, altitude), return, land, abort."""
@@ -108,7 +118,7 @@ class Operations:
         fleet: Fleet,
         users: UserDirectory,
         tokens: TokenIssuer,
-        video: Any = None,
+        video: VideoService | None = None,
     ) -> None:
         self.settings = settings
         self.deployment = deployment
@@ -250,7 +260,12 @@ class Operations:
         ]
 
     def video_streams(self) -> list[dict[str, Any]]:
-        return []
+        return self.video.streams() if self.video is not None else []
+
+    def call_served_by(self, station_id: str) -> CallRecord | None:
+        """The call the station's drone is flying for (or about to), if any."""
+        active = self._active_for_station(station_id)
+        return active.call if active is not None else None
 
     async def sortie_for_call(self, call_id: int) -> SortieRecord | None:
         sorties = [s for s in await self.store.list_sorties() if s.call_id == call_id]
@@ -329,14 +344,10 @@ class Operations:
         return await self.store.get_sortie(sortie_id)
 
     async def _start_flight(self, active: ActiveSortie, who: Principal) -> None:
-        active.launched_by = who.name
-        active.launched_at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        await self.store.audit(
-            who.name,
-            "sortie.launch",
-            f"sortie:{active.record.id}",
-            {"station_id": active.station.id, "call_id": active.call.id},
-        )
+        record = await self.store.mark_launched(active.record.id, who.name)
+        active.launched_by, active.launched_at = record.launched_by, record.launched_at
+        if self.video is not None:
+            await self.video.sortie_started(active.station.drone.id, active.call.id, record.id)
         active.executor = FlightExecutor(
             self.fleet.drone(active.station.id),
             active.candidate.route,
@@ -361,6 +372,12 @@ class Operations:
         if self._stopping:
             return
         final = str(result.final_state)
+        if self.video is not None:
+            manifest = await self.video.sortie_ended(active.station.drone.id, active.record.id)
+            if manifest is not None:
+                await self.store.audit(
+                    "system", "recording.saved", f"sortie:{active.record.id}", manifest
+                )
         self._active.pop(active.record.id, None)
         if result.final_state is SortieState.FAULT:
             # Do not hand the next queued call to a drone that just failed: a person
@@ -427,6 +444,8 @@ class Operations:
                         "drone_id": active.station.drone.id,
                         "state": state,
                         "eta_s": round(active.candidate.eta_s, 1),
+                        "created_by": active.record.created_by,
+                        "created_at": active.record.created_at,
                         "launched_by": active.launched_by,
                         "launched_at": active.launched_at,
                         "route": active.candidate.route.as_geojson(),

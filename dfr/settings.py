@@ -21,7 +21,6 @@ class Settings(BaseSettings):
     simulate: bool = True  # start the built-in simulated drones at the station homes
     sim_speed_factor: float = Field(1.0, gt=0, le=50)
     sim_port_base: int = 14540  # simulated drone i talks to sim_port_base + i
-    mavsdk_grpc_port_base: int = 50051
 
     users_file: Path | None = None  # None: <state_dir>/users.toml, created with demo users
     secret_key: str | None = None  # None: <state_dir>/secret.key, created once

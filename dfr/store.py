@@ -53,7 +53,9 @@ CREATE TABLE IF NOT EXISTS sorties (
     created_at TEXT NOT NULL,
     created_by TEXT NOT NULL,
     eta_s REAL,
-    route TEXT NOT NULL DEFAULT '{}'
+    route TEXT NOT NULL DEFAULT '{}',
+    launched_by TEXT,
+    launched_at TEXT
 );
 CREATE TABLE IF NOT EXISTS sortie_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -135,6 +137,8 @@ class SortieRecord:
     created_by: str
     eta_s: float | None
     route: dict
+    launched_by: str | None = None
+    launched_at: str | None = None
     events: tuple[SortieEvent, ...] = ()
 
 
@@ -362,6 +366,23 @@ class Store:
                 )
 
         await self._run_conn(work)
+
+    async def mark_launched(self, sortie_id: int, actor: str) -> SortieRecord:
+        """Record who launched a reserved sortie, and when (the audit log has it too)."""
+
+        def work(c: sqlite3.Connection) -> SortieRecord:
+            now = utc_now()
+            with _transaction(c):
+                updated = c.execute(
+                    "UPDATE sorties SET launched_by = ?, launched_at = ? WHERE id = ?",
+                    (actor, now, sortie_id),
+                )
+                if updated.rowcount != 1:
+                    raise NotFound(f"no sortie {sortie_id}")
+                _audit(c, actor, "sortie.launch", f"sortie:{sortie_id}", {})
+            return _get_sortie(c, sortie_id)
+
+        return await self._run_conn(work)
 
     async def release(self, sortie_id: int, final_state: str, actor: str, cause: str = "") -> None:
         """End a sortie and free its drone for the next call."""

@@ -104,6 +104,7 @@ async def _serve(spec: dict) -> None:
                 instance=v["instance"],
                 speed_factor=spec["speed_factor"],
                 api_port=v["api_port"],
+                local_port=0,  # any free port: several servers may share a machine
                 hover_endurance_s=v["hover_endurance_s"],
                 **extra,
             )

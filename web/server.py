@@ -11,15 +11,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from dfr.api import calls, fleet, misc, ws
+from dfr.api.deps import PrincipalDep
 from dfr.api.errors import install_error_handlers
 from dfr.deployment import Deployment
 from dfr.operations import Operations
 from dfr.settings import Settings
+from web.drone_video import DroneVideo
+from web.video.whep import whep_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {
@@ -41,14 +44,15 @@ def leaflet_dir() -> Path | None:
 
 
 def create_app(settings: Settings, deployment: Deployment | None = None) -> FastAPI:
+    video = DroneVideo.services_for(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Operations.running(settings, deployment) as ops:
+        async with (
+            Operations.running(settings, deployment) as ops,
+            DroneVideo.running(ops, video),
+        ):
             app.state.ops = ops
-            if ops.video is not None:
-                from web.video.whep import whep_router
-
-                app.include_router(whep_router(ops.video.relay, prefix="/whep"))
             yield
 
     app = FastAPI(
@@ -60,6 +64,7 @@ def create_app(settings: Settings, deployment: Deployment | None = None) -> Fast
     install_error_handlers(app)
     for module in (misc, calls, fleet, ws):
         app.include_router(module.router)
+    app.include_router(whep_router(video.relay), dependencies=[Depends(whep_access)])
 
     vendor = leaflet_dir()
     if vendor is not None:
@@ -72,6 +77,17 @@ def create_app(settings: Settings, deployment: Deployment | None = None) -> Fast
             path, _page(filename), methods=["GET"], include_in_schema=False, response_model=None
         )
     return app
+
+
+def whep_access(request: Request, principal: PrincipalDep) -> None:
+    """Only signed-in consoles watch; an officer's link opens its call's drone only."""
+    stream_id = request.path_params.get("stream_id")
+    if principal.call_id is None or stream_id is None:
+        return
+    ops = request.app.state.ops
+    served = {s["stream_id"] for s in ops.video_streams() if s["call_id"] == principal.call_id}
+    if stream_id not in served:
+        raise HTTPException(403, "this share link is for another drone's video")
 
 
 def _page(filename: str):  # noqa: ANN202 - a route endpoint

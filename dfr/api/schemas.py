@@ -111,6 +111,8 @@ class SortieOut(BaseModel):
     created_by: str
     eta_s: float | None
     route: dict[str, Any]
+    launched_by: str | None = None
+    launched_at: str | None = None
     events: list[SortieEventOut]
 
 

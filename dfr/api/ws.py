@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
+import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from dfr.api.deps import websocket_principal
@@ -15,30 +15,26 @@ router = APIRouter()
 @router.websocket("/api/ws")
 async def console_socket(websocket: WebSocket) -> None:
     principal = websocket_principal(websocket)
+    # Accept before refusing: a browser sees the 4401 close code only on an open socket.
+    await websocket.accept()
     if principal is None:
         await websocket.close(code=4401, reason="log in first: missing or invalid token")
         return
     ops = websocket.app.state.ops
-    await websocket.accept()
     await websocket.send_json({"type": "hello", "name": principal.name, "role": principal.role})
 
-    async def send() -> None:
+    async def send(cancel: anyio.CancelScope) -> None:
         async for event in ops.bus.stream():
             visible = ops.view_for(principal, event)
             if visible is not None:
                 await websocket.send_json(visible.as_json())
+        cancel.cancel()
 
-    async def receive() -> None:
-        # Consoles only listen; reading notices the close promptly.
+    # As Starlette's StreamingResponse: one task group, whichever side ends first
+    # (the console went away, or the server is stopping) cancels the other.
+    async with anyio.create_task_group() as group:
+        group.start_soon(send, group.cancel_scope)
         with contextlib.suppress(WebSocketDisconnect):
-            while True:
+            while True:  # consoles only listen; reading notices the close promptly
                 await websocket.receive_text()
-
-    # Whichever side ends first (client gone, server stopping) cancels the other.
-    tasks = {asyncio.create_task(send()), asyncio.create_task(receive())}
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        group.cancel_scope.cancel()

@@ -96,6 +96,8 @@ def test_dispatch_fly_command_and_timeline(client) -> None:
     final = wait_for(
         sortie, lambda s: s["state"] in ("docked", "landed"), timeout_s=150, what="back on the dock"
     )
+    assert final["launched_by"] == "disp"
+    assert final["launched_at"] >= final["created_at"]
     states = [e["state"] for e in final["events"]]
     assert states[:4] == ["reserved", "launching", "en_route", "on_scene"]
     assert "returning" in states

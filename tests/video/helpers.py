@@ -1,0 +1,134 @@
+"""Helpers for the live-video tests: streams, loopback servers, generated clips."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import uvicorn
+from fastapi import FastAPI
+
+from web.video.app import VideoServices
+from web.video.camera_state import OrbitingSubject, ScenePoint
+from web.video.encoder import EncoderSettings
+from web.video.relay import RelaySettings
+from web.video.stream import StreamSettings, VideoStream
+from web.video.synthetic_camera import CameraSettings
+from web.video.synthetic_source import SyntheticSource
+
+LOOPBACK = "127.0.0.1"
+SCENE = ScenePoint(38.2544, -104.6091)
+
+
+def synthetic_stream(
+    stream_id: str = "drone-1",
+    *,
+    width_px: int = 640,
+    height_px: int = 360,
+    fps: int = 30,
+    encode_mode: str = "once",
+    call_id: str | None = "CALL-1",
+    keyframe_interval_s: float = 2.0,
+    encoder_idle_s: float = 60.0,
+) -> VideoStream:
+    """A simulated drone's camera stream, small by default to keep tests cheap."""
+    subject = OrbitingSubject(stream_id, SCENE, call_id=call_id)
+    camera = CameraSettings(width_px=width_px, height_px=height_px, fps=fps)
+    settings = StreamSettings(
+        encoder=EncoderSettings(bitrate_bps=800_000, keyframe_interval_s=keyframe_interval_s),
+        encode_mode=encode_mode,  # type: ignore[arg-type]
+        fps=fps,
+        encoder_idle_s=encoder_idle_s,
+    )
+    return VideoStream(
+        stream_id, SyntheticSource(subject, camera), settings, drone_id=stream_id, call_id=call_id
+    )
+
+
+def loopback_relay_settings(**overrides: float) -> RelaySettings:
+    """Relay settings that keep ICE on 127.0.0.1 and reap quickly."""
+    values: dict[str, object] = {
+        "ice_addresses": (LOOPBACK,),
+        "connect_timeout_s": 5.0,
+        "reap_interval_s": 0.2,
+    }
+    values.update(overrides)
+    return RelaySettings(**values)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def live_server(app: FastAPI, sock: socket.socket) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on `sock` in this event loop; yields the base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(15):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("server stopped during startup")
+                await asyncio.sleep(0.02)
+        host, port = sock.getsockname()
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(15):
+            await task
+
+
+def services(app: FastAPI) -> VideoServices:
+    return app.state.video  # type: ignore[no-any-return]
+
+
+def write_h264_clip(
+    path: Path,
+    *,
+    frames: int = 60,
+    fps: int = 30,
+    width_px: int = 320,
+    height_px: int = 240,
+    gop: int = 15,
+    codec: str = "libx264",
+) -> None:
+    """Encode a short moving test pattern into `path` (container from the suffix)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width = width_px
+        stream.height = height_px
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size = gop
+        if codec == "libx264":
+            stream.codec_context.options = {"preset": "ultrafast", "bf": "0"}
+        xs = np.arange(width_px, dtype=np.uint16)
+        for index in range(frames):
+            rgb = np.zeros((height_px, width_px, 3), dtype=np.uint8)
+            rgb[:, :, 0] = ((xs + index * 4) % 256).astype(np.uint8)
+            rgb[:, :, 1] = (index * 3) % 256
+            rgb[height_px // 3 : height_px // 2, (index * 5) % width_px :, 2] = 255
+            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            picture.pts = index
+            picture.time_base = Fraction(1, fps)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+
+
+def annexb_nals(data: bytes) -> list[bytes]:
+    """NAL units of an Annex-B buffer, start codes removed."""
+    parts = data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01").split(b"\x00\x00\x01")
+    return [p for p in parts if p]
+
+
+def avcc_nals(data: bytes) -> list[bytes]:
+    """NAL units of a length-prefixed (MP4) buffer."""
+    nals, index = [], 0
+    while index + 4 <= len(data):
+        size = int.from_bytes(data[index : index + 4], "big")
+        nals.append(data[index + 4 : index + 4 + size])
+        index += 4 + size
+    return nals

@@ -1,0 +1,271 @@
+"""Browser tests: the real server on a free loopback port, driven by Debian's headless Chromium.
+
+The server runs `web.server.create_app` in a process of its own (``live_server.py``)
+with simulated drones flying faster than real time; the browser is the Debian
+`chromium` package, never a downloaded one. Every page is fenced to 127.0.0.1:
+a request to anywhere else is blocked and fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from dfr.auth import Role, write_users_file
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # WebRTC on loopback, with plain addresses rather than mDNS names, playing unmuted-policy free.
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+SIM_SPEED_FACTOR = 8.0
+SERVER_START_TIMEOUT_S = 120.0
+LOOPBACK = "127.0.0.1"
+ROLES = ("dispatcher", "pilot", "rtcc", "admin")
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def free_udp_block(count: int) -> int:
+    """A base port with `count` consecutive UDP ports free on loopback right now."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - count)
+        sockets = []
+        try:
+            for offset in range(count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(sock)
+                sock.bind((LOOPBACK, base + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise RuntimeError(f"no block of {count} free UDP ports on {LOOPBACK}")
+
+
+@dataclass
+class LiveServer:
+    """The running server: its address and the test users' passwords."""
+
+    base_url: str
+    passwords: dict[str, str]
+    log_path: Path
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, role: str) -> str:
+        if role not in self._tokens:
+            response = httpx.post(
+                f"{self.base_url}/api/login",
+                json={"username": role, "password": self.passwords[role]},
+                timeout=10,
+            )
+            response.raise_for_status()
+            self._tokens[role] = response.json()["token"]
+        return self._tokens[role]
+
+    def api(self, method: str, path: str, role: str = "dispatcher", **kwargs: Any) -> Any:
+        """Call the API as `role`; returns the JSON, raising on an error status."""
+        response = httpx.request(
+            method,
+            f"{self.base_url}{path}",
+            headers={"Authorization": f"Bearer {self.token(role)}"},
+            timeout=15,
+            **kwargs,
+        )
+        if response.is_error:
+            raise AssertionError(f"{method} {path} → {response.status_code}: {response.text}")
+        return response.json() if response.content else None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+
+@contextlib.contextmanager
+def running_server(state_dir: Path, deployment: Path | None = None) -> Iterator[LiveServer]:
+    """The real server (`create_app`) in a process of its own, healthy, stopped on exit."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    passwords = {role: secrets.token_urlsafe(12) for role in ROLES}
+    users_file = state_dir / "users.toml"
+    write_users_file(users_file, {role: (Role(role), pw) for role, pw in passwords.items()})
+    port = free_tcp_port()
+    settings = {
+        "state_dir": str(state_dir),
+        "users_file": str(users_file),
+        "host": LOOPBACK,
+        "port": port,
+        "sim_speed_factor": SIM_SPEED_FACTOR,
+        "sim_port_base": free_udp_block(3),
+    }
+    if deployment is not None:
+        settings["deployment"] = str(deployment)
+    log_path = state_dir / "server.log"
+    pythonpath = [str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("live_server.py")), json.dumps(settings)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://{LOOPBACK}:{port}", passwords, log_path)
+    try:
+        _wait_until_healthy(server, process)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The built-in Pueblo deployment with simulated drones, for one test module."""
+    with running_server(tmp_path_factory.mktemp("dfr-web")) as live:
+        yield live
+
+
+def _wait_until_healthy(server: LiveServer, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(
+                f"the dfr server exited with {process.returncode} before it was healthy:\n"
+                f"{server.log_tail()}"
+            )
+        try:
+            response = httpx.get(f"{server.base_url}/api/health", timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    pytest.fail(
+        f"/api/health not 200 within {SERVER_START_TIMEOUT_S:.0f} s (last: {last}):\n"
+        f"{server.log_tail()}"
+    )
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
+            "(apt-get install chromium); they never download a browser"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+class Browser:
+    """One headless Chromium profile: pages, console errors, requests that left loopback."""
+
+    def __init__(self, context: Any, base_url: str, server: LiveServer) -> None:
+        self.context = context
+        self.base_url = base_url
+        self.server = server
+        self.errors: list[str] = []
+        self.blocked: list[str] = []
+        context.route("**/*", self._fence)
+        context.on("page", self._watch)
+
+    def _fence(self, route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith(("data:", "blob:")) or host == LOOPBACK:
+            route.continue_()
+        else:
+            self.blocked.append(route.request.url)
+            route.abort()
+
+    def _watch(self, page: Any) -> None:
+        def on_console(message: Any) -> None:
+            if message.type == "error":
+                self.errors.append(f"{page.url}: console error: {message.text}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+
+    def new_page(self, width: int = 1600, height: int = 900) -> Any:
+        page = self.context.new_page()
+        page.set_viewport_size({"width": width, "height": height})
+        page.set_default_timeout(20_000)
+        return page
+
+    def login(self, page: Any, role: str) -> None:
+        """Log in through the login page and wait for the role's consoles."""
+        page.goto(f"{self.base_url}/")
+        page.fill("#username", role)
+        page.fill("#password", self.server.passwords[role])
+        page.click("#login-button")
+        page.wait_for_selector("#consoles a")
+
+    def screenshot(self, page: Any, name: str) -> Path:
+        """Save the page, columns scrolled to the top, as test-artifacts/screenshots/NAME.png."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.evaluate("document.querySelectorAll('.column').forEach((c) => { c.scrollTop = 0; })")
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    def assert_clean(self) -> None:
+        assert not self.blocked, f"requests left loopback: {self.blocked}"
+        assert not self.errors, "errors in the browser console:\n" + "\n".join(self.errors)
+
+
+@pytest.fixture
+def browser(playwright_driver: Any, server: LiveServer, tmp_path: Path) -> Iterator[Browser]:
+    """A fresh Chromium profile on `server` (each module may override `server`)."""
+    context = playwright_driver.chromium.launch_persistent_context(
+        user_data_dir=str(tmp_path / "chromium-profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1600, "height": 900},
+    )
+    try:
+        yield Browser(context, server.base_url, server)
+    finally:
+        context.close()

@@ -1,0 +1,72 @@
+"""A deployment whose launches wait for the pilot: the pilot console shows and confirms them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dfr.deployment import load_deployment
+from tests.web.conftest import Browser, LiveServer, running_server
+
+pytestmark = pytest.mark.browser
+
+SCENE = (38.2700, -104.6000)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The Pueblo deployment, changed to launch_policy = "pilot_confirm"."""
+    folder = tmp_path_factory.mktemp("pilot-confirm")
+    source = load_deployment(None).source
+    for path in Path(source).parent.iterdir():
+        if path.is_file():
+            shutil.copy(path, folder / path.name)
+    toml = folder / Path(source).name
+    text, count = re.subn(
+        r'(?m)^launch_policy\s*=\s*"[^"]*"', 'launch_policy = "pilot_confirm"', toml.read_text()
+    )
+    assert count == 1, f"no launch_policy line in {source}"
+    toml.write_text(text)
+    with running_server(folder / "state", deployment=toml) as live:
+        yield live
+
+
+def test_pilot_confirms_a_launch_the_dispatcher_sent(browser: Browser, server: LiveServer) -> None:
+    page = browser.new_page()
+    browser.login(page, "pilot")
+    page.click("[data-console=pilot]")
+    page.wait_for_selector("#pending-panel:not(.hidden)")
+    assert "pilot confirmation" in page.inner_text("#deployment-name")
+
+    call = server.api(
+        "POST",
+        "/api/calls",
+        json={
+            "latitude_deg": SCENE[0],
+            "longitude_deg": SCENE[1],
+            "priority": 1,
+            "summary": "Armed robbery in progress",
+            "source": "cad",
+        },
+    )
+    sent = server.api("POST", f"/api/calls/{call['id']}/dispatch", json={})
+    sortie_id = sent["sortie"]["id"]
+    drone_id = sent["sortie"]["drone_id"]
+
+    confirm = page.locator(f"[data-confirm-sortie='{sortie_id}']")
+    confirm.wait_for()
+    assert "Armed robbery" in page.inner_text("#pending-list")
+    browser.screenshot(page, "pilot-confirm")
+    confirm.click()
+    page.wait_for_selector(f"[data-confirm-sortie='{sortie_id}']", state="detached")
+    page.wait_for_selector(
+        f".station-card[data-drone-id='{drone_id}'][data-state=en_route]", timeout=60_000
+    )
+    page.wait_for_selector(
+        f"#sortie-list li[data-sortie-id='{sortie_id}']:has-text('launched by pilot at')"
+    )
+    browser.assert_clean()

@@ -1,0 +1,150 @@
+"""The fleet's live video: one stream per drone, recorded for each sortie.
+
+A drone with a `video` URL in the deployment has its own feed relayed (its
+packets forwarded where the codec allows); a simulated drone gets the
+synthetic camera, drawn from the drone's own telemetry as the fleet receives
+it. Streams exist from start-up; a camera nobody watches or records costs
+nothing. Each sortie's stream is recorded from launch to landing, with a
+SHA-256 and a manifest (drone, call, sortie, start and end) for chain of custody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from dfr.operations import Operations
+from dfr.settings import Settings
+from web.video.app import VideoServices, create_video_services, running_video
+from web.video.camera_state import CameraState, ScenePoint
+from web.video.errors import VideoError
+from web.video.passthrough_source import PassthroughSource
+from web.video.relay import RelaySettings
+from web.video.stream import StreamSettings, VideoStream
+from web.video.synthetic_camera import CameraSettings
+from web.video.synthetic_source import SyntheticSource
+
+log = logging.getLogger(__name__)
+
+
+class FleetCamera:
+    """A CameraSubject: what a station's drone reports, and the call it serves."""
+
+    def __init__(self, ops: Operations, station_id: str) -> None:
+        self._ops = ops
+        self._station = ops.deployment.station(station_id)
+
+    def camera_state(self) -> CameraState:
+        station = self._station
+        state = self._ops.fleet.state(station.id)
+        pos = state.position
+        call = self._ops.call_served_by(station.id)
+        return CameraState(
+            drone_id=station.drone.id,
+            latitude_deg=pos.latitude_deg if pos else station.position.latitude_deg,
+            longitude_deg=pos.longitude_deg if pos else station.position.longitude_deg,
+            relative_altitude_m=pos.relative_altitude_m if pos else 0.0,
+            heading_deg=state.heading_deg or 0.0,
+            ground_speed_m_s=state.ground_speed_m_s or 0.0,
+            battery_pct=state.battery_pct if state.battery_pct is not None else 0.0,
+            call_id=str(call.id) if call else None,
+            scene=ScenePoint(call.latitude_deg, call.longitude_deg) if call else None,
+        )
+
+
+class DroneVideo:
+    """The video service the operations service reports sorties to."""
+
+    def __init__(self, ops: Operations, services: VideoServices) -> None:
+        self._ops = ops
+        self.services = services
+        self.manifests: list[dict[str, Any]] = []
+
+    @property
+    def relay(self) -> Any:
+        return self.services.relay
+
+    @staticmethod
+    def services_for(settings: Settings) -> VideoServices:
+        """The relay, catalog and recordings, built (not started) before the app serves."""
+        loopback = _is_loopback(settings.host)
+        return create_video_services(
+            # Viewers of a server on loopback are on this machine: keep media there too.
+            RelaySettings(ice_addresses=(settings.host,) if loopback else None),
+            recordings_dir=settings.state_dir / "recordings",
+        )
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, ops: Operations, services: VideoServices) -> AsyncIterator[DroneVideo]:
+        streams = [_stream_for(ops, station.id) for station in ops.deployment.stations]
+        async with running_video(services, streams):
+            video = cls(ops, services)
+            ops.video = video
+            try:
+                yield video
+            finally:
+                ops.video = None
+
+    def streams(self) -> list[dict[str, Any]]:
+        out = []
+        for station in self._ops.deployment.stations:
+            call = self._ops.call_served_by(station.id)
+            out.append(
+                {
+                    "stream_id": station.drone.id,
+                    "drone_id": station.drone.id,
+                    "station_id": station.id,
+                    "call_id": call.id if call else None,
+                    "whep_url": f"/whep/{station.drone.id}",
+                    "recording": station.drone.id in self.services.recordings.active(),
+                }
+            )
+        return out
+
+    async def sortie_started(self, drone_id: str, call_id: int, sortie_id: int) -> None:
+        """Record the drone's stream for this sortie."""
+        stream = self.services.catalog.get(drone_id)
+        stream.call_id = str(call_id)
+        try:
+            await self.services.recordings.start(drone_id)
+        except VideoError as exc:
+            log.error("%s: recording for sortie %d did not start: %s", drone_id, sortie_id, exc)
+
+    async def sortie_ended(self, drone_id: str, sortie_id: int) -> dict[str, Any] | None:
+        """Finish the sortie's recording; returns its manifest."""
+        try:
+            manifest = await self.services.recordings.stop(drone_id)
+        except VideoError as exc:
+            log.error("%s: no recording to finish for sortie %d: %s", drone_id, sortie_id, exc)
+            return None
+        finally:
+            self.services.catalog.get(drone_id).call_id = None
+        data = {**asdict(manifest), "sortie_id": sortie_id}
+        self.manifests.append(data)
+        return data
+
+
+def _stream_for(ops: Operations, station_id: str) -> VideoStream:
+    s = ops.settings
+    station = ops.deployment.station(station_id)
+    url = station.drone.video_url
+    if url:
+        source: Any = PassthroughSource(url)
+    else:
+        camera = CameraSettings(width_px=s.video_width, height_px=s.video_height, fps=s.video_fps)
+        source = SyntheticSource(FleetCamera(ops, station_id), camera)
+    return VideoStream(
+        station.drone.id, source, StreamSettings(fps=s.video_fps), drone_id=station.drone.id
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -1,0 +1,597 @@
+// The dispatcher console: the call queue, the recommended station with its ETA and route,
+// one-click dispatch, live drones and sorties, calls created on the map, officer links.
+
+import {
+  api, callMarkerHtml, chip, clock, connectSocket, consoleHeader, copyText, DfrMap, droneState,
+  eta, h, km, loadDeployment, pct, requireSession, secondsSince, showPageError, startAgeTicker,
+  timeOfDay, toast, useToken,
+} from "/static/common.js";
+
+const FINAL_SORTIE_STATES = new Set(["docked", "landed", "aborted", "fault"]);
+const STATUS_RANK = { new: 0, queued: 1, dispatched: 2, closed: 3 };
+
+const session = requireSession("dispatcher");
+const canCreate = session && ["dispatcher", "pilot", "admin"].includes(session.role);
+const canSend = session && ["dispatcher", "pilot"].includes(session.role);
+const canShare = session && ["dispatcher", "pilot", "rtcc"].includes(session.role);
+
+const state = {
+  deployment: null,
+  stations: new Map(), // station id → {id, name, ...}
+  drones: new Map(), // drone id → drone view
+  calls: new Map(), // call id → CallOut
+  sorties: new Map(), // sortie id → sortie (from the socket or the REST API)
+  selected: null, // call id
+  recommendation: null, // for the selected call
+  recommendationFor: null,
+  share: new Map(), // call id → share link
+  sending: false,
+  zoomToRoute: null, // call id whose recommended route the map should frame once
+};
+
+let dfrMap = null;
+let setConnection = () => {};
+
+// ---------------------------------------------------------------- queue
+
+function sortedCalls() {
+  const showClosed = document.getElementById("show-closed").checked;
+  return [...state.calls.values()]
+    .filter((c) => showClosed || c.status !== "closed")
+    .sort((a, b) => (STATUS_RANK[a.status] ?? 9) - (STATUS_RANK[b.status] ?? 9)
+      || a.priority - b.priority
+      || Date.parse(b.created_at) - Date.parse(a.created_at));
+}
+
+function sortieForCall(callId) {
+  let found = null;
+  for (const s of state.sorties.values()) if (s.call_id === callId && (!found || s.id > found.id)) found = s;
+  return found;
+}
+
+function renderQueue() {
+  const list = document.getElementById("call-list");
+  const calls = sortedCalls();
+  const open = [...state.calls.values()].filter((c) => c.status !== "closed").length;
+  document.getElementById("queue-count").textContent = `(${open} open)`;
+  if (!calls.length) {
+    list.replaceChildren(h("li", { class: "empty muted" }, "No open calls."));
+    return;
+  }
+  list.replaceChildren(...calls.map((call) => {
+    const sortie = sortieForCall(call.id);
+    const sortieState = sortie && !FINAL_SORTIE_STATES.has(sortie.state) ? sortie.state : null;
+    return h("li", {},
+      h("button", {
+        class: "call-row", type: "button", "data-call-id": call.id,
+        "aria-pressed": call.id === state.selected ? "true" : "false",
+        onclick: () => selectCall(call.id),
+      },
+      h("span", { class: `prio prio-${call.priority}`, title: `priority ${call.priority}` }, `P${call.priority}`),
+      h("span", { class: "call-main" },
+        h("span", { class: "call-summary" }, call.summary || "(no summary)"),
+        h("span", { class: "call-meta" },
+          `#${call.id} · ${call.source} · `,
+          h("span", { class: "num", "data-since": call.created_at }, clock(secondsSince(call.created_at))))),
+      h("span", { class: "call-status" },
+        h("span", { class: `chip status-${call.status}` }, call.status),
+        sortieState ? chip(sortieState) : null)));
+  }));
+}
+
+function renderCallMarkers() {
+  const keep = new Set();
+  for (const call of state.calls.values()) {
+    if (call.status === "closed") continue;
+    const key = `call:${call.id}`;
+    keep.add(key);
+    dfrMap.setMarker(key, [call.latitude_deg, call.longitude_deg], {
+      html: callMarkerHtml(call, call.id === state.selected),
+      size: [28, 28],
+      anchor: [14, 30],
+      title: `Call #${call.id}: ${call.summary}`,
+      onClick: () => selectCall(call.id),
+    });
+  }
+  for (const key of dfrMap.markerKeys()) {
+    if (key.startsWith("call:") && !keep.has(key)) dfrMap.removeMarker(key);
+  }
+}
+
+// ---------------------------------------------------------------- selected call
+
+async function selectCall(callId) {
+  state.selected = callId;
+  history.replaceState(null, "", callId ? `#call=${callId}` : "#");
+  state.recommendation = null;
+  state.recommendationFor = null;
+  renderQueue();
+  renderCallMarkers();
+  renderDetail();
+  const call = state.calls.get(callId);
+  if (!call) return;
+  dfrMap.map.panInside([call.latitude_deg, call.longitude_deg], { padding: [80, 80] });
+  state.zoomToRoute = callId;
+  if (call.status === "dispatched") await refreshSortie(callId);
+  else await loadRecommendation(callId);
+}
+
+async function loadRecommendation(callId) {
+  try {
+    const rec = await api(`/api/calls/${callId}/recommendation`);
+    if (state.selected !== callId) return;
+    // Unchanged: keep the buttons in place rather than redraw them under the pointer.
+    if (state.recommendationFor === callId && JSON.stringify(rec) === JSON.stringify(state.recommendation)) return;
+    state.recommendation = rec;
+    state.recommendationFor = callId;
+  } catch (error) {
+    if (state.selected !== callId) return;
+    state.recommendation = { error: error.detail || String(error) };
+    state.recommendationFor = callId;
+  }
+  renderDetail();
+}
+
+async function refreshSortie(callId) {
+  try {
+    const sortie = await api(`/api/calls/${callId}/sortie`, { quiet: true });
+    if (sortie) mergeSortie(sortie);
+  } catch {
+    // the socket brings sortie states anyway
+  }
+  if (state.selected === callId) renderDetail();
+}
+
+function stationName(id) {
+  const station = state.stations.get(id);
+  return station ? station.name : id;
+}
+
+function candidateLine(c) {
+  return `${km(c.distance_m)} route · battery ${pct(c.battery_needed_pct)}${c.standoff ? " · stand-off" : ""}`;
+}
+
+function renderRecommendation(call) {
+  const rec = state.recommendationFor === call.id ? state.recommendation : null;
+  const box = h("div", { class: "recommendation", id: "recommendation" });
+  dfrMap.clearRoutes("rec:");
+  if (!rec) {
+    box.append(h("p", { class: "muted" }, "Planning routes…"));
+    return box;
+  }
+  if (rec.error) {
+    box.append(h("p", { class: "error-text" }, rec.error),
+      h("button", { class: "small", onclick: () => loadRecommendation(call.id) }, "Try again"));
+    return box;
+  }
+  const [best, ...alternatives] = rec.candidates;
+  if (call.status === "queued") {
+    box.append(h("p", { class: "note" },
+      "Queued: no drone was free. It is sent automatically when one is, or send one below."));
+  }
+  if (best) {
+    for (const alt of alternatives) dfrMap.showRoute(`rec:${alt.station_id}`, alt.route, "alternative");
+    const line = dfrMap.showRoute("rec:best", best.route, "recommended");
+    if (line && state.zoomToRoute === call.id) {
+      // Show the whole route, near enough to read it, once per selection.
+      state.zoomToRoute = null;
+      dfrMap.map.fitBounds(line.getBounds().extend([call.latitude_deg, call.longitude_deg]), {
+        padding: [90, 90], maxZoom: 15,
+      });
+    }
+    const label = `Send ${stationName(best.station_id)} — ETA ${eta(best.eta_s)}`;
+    box.append(
+      h("div", { class: "best" },
+        h("div", { class: "best-head" }, "Recommended"),
+        h("button", {
+          class: "go block", id: "send-best", type: "button", disabled: !canSend || state.sending,
+          "data-station-id": best.station_id, "data-eta-s": best.eta_s,
+          onclick: () => send(call.id, best.station_id),
+        }, label),
+        h("div", { class: "muted" }, `${best.drone_id} · ${candidateLine(best)}`),
+        best.standoff
+          ? h("p", { class: "note" }, "The scene is in a no-fly zone: the drone holds at the nearest permitted stand-off point with its camera on the scene.")
+          : null),
+    );
+  } else {
+    box.append(h("p", { class: "note" }, "No station can serve this call now."));
+    if (canSend && call.status === "new") {
+      box.append(h("button", { class: "warn block", type: "button", onclick: () => send(call.id, null) },
+        "Queue for the next free drone"));
+    }
+  }
+  if (alternatives.length) {
+    box.append(h("h3", { class: "sub" }, "Alternatives"), h("ul", { class: "alt-list", id: "alternatives" },
+      ...alternatives.map((c) => h("li", { "data-station-id": c.station_id },
+        h("span", {},
+          h("strong", {}, stationName(c.station_id)), ` — ETA ${eta(c.eta_s)}`,
+          h("br"), h("span", { class: "muted" }, candidateLine(c))),
+        h("button", {
+          class: "small", type: "button", disabled: !canSend || state.sending,
+          onclick: () => send(call.id, c.station_id),
+        }, "Send")))));
+  }
+  if (rec.excluded.length) {
+    box.append(h("h3", { class: "sub" }, "Not available"), h("ul", { class: "excluded-list", id: "excluded" },
+      ...rec.excluded.map((e) => h("li", { "data-station-id": e.station_id },
+        h("strong", {}, stationName(e.station_id)), ` (${e.drone_id}): `, e.reason))));
+  }
+  return box;
+}
+
+function sortieEta(sortie) {
+  if (sortie.eta_s == null) return null;
+  const since = sortie.launched_at || firstEventAt(sortie, "launching");
+  if (!since) return sortie.eta_s;
+  return Math.max(0, sortie.eta_s - secondsSince(since));
+}
+
+function firstEventAt(sortie, stateName) {
+  const event = (sortie.events || []).find((e) => e.state === stateName);
+  return event ? event.at : null;
+}
+
+function renderSortie(call, sortie) {
+  const box = h("div", { class: "sortie", id: "sortie" });
+  if (!sortie) {
+    box.append(h("p", { class: "muted" }, "Waiting for the sortie…"));
+    return box;
+  }
+  const remaining = sortieEta(sortie);
+  const flying = ["launching", "en_route"].includes(sortie.state);
+  box.append(
+    h("div", { class: "sortie-head" },
+      h("span", { id: "sortie-state", class: "big-state" }, chip(sortie.state)),
+      flying && remaining != null
+        ? h("span", { class: "eta-big num", id: "sortie-eta" }, remaining > 0 ? `ETA ${clock(remaining)}` : "arriving")
+        : null),
+    h("div", {}, h("strong", {}, stationName(sortie.station_id)), ` · ${sortie.drone_id} · sortie #${sortie.id}`),
+    h("div", { class: "muted" },
+      sortie.launched_by ? `launched by ${sortie.launched_by} at ${timeOfDay(sortie.launched_at)}`
+        : sortie.created_by ? `sent by ${sortie.created_by}` : ""),
+  );
+  if (sortie.state === "awaiting_pilot") {
+    box.append(h("p", { class: "note" }, "Waiting for the pilot in command to confirm the launch."));
+  }
+  if (sortie.events && sortie.events.length) {
+    box.append(h("ol", { class: "timeline" }, ...sortie.events.map((e) => h("li", {},
+      h("span", { class: "num" }, timeOfDay(e.at)), " ", chip(e.state),
+      e.cause ? h("span", { class: "muted" }, ` ${e.cause}`) : null))));
+  }
+  return box;
+}
+
+function renderShare(call) {
+  if (!canShare || call.status === "closed") return null;
+  const link = state.share.get(call.id);
+  const box = h("div", { class: "share", id: "share" });
+  if (!link) {
+    box.append(h("button", {
+      class: "primary block", type: "button", id: "share-button", onclick: () => share(call.id),
+    }, "Share with officer"));
+    return box;
+  }
+  const field = h("input", { id: "share-url", readonly: true, value: link.url, "aria-label": "Officer link" });
+  field.addEventListener("focus", () => field.select());
+  box.append(
+    h("label", { for: "share-url" }, "Officer link"),
+    h("div", { class: "share-row" }, field,
+      h("button", {
+        class: "small", type: "button", id: "copy-share",
+        onclick: async () => toast(await copyText(link.url, field) ? "Officer link copied" : "Select the link and copy it", "ok"),
+      }, "Copy"),
+      h("a", { class: "button small", href: link.url, target: "_blank", rel: "noopener" }, "Open")),
+    h("div", { class: "muted" }, `Valid for ${Math.round(link.expires_in_s / 3600)} h; it opens this call only.`),
+  );
+  return box;
+}
+
+function renderDetail() {
+  const panel = document.getElementById("call-detail");
+  const call = state.calls.get(state.selected);
+  if (!call) {
+    dfrMap.clearRoutes("rec:");
+    panel.replaceChildren(h("h2", {}, "Selected call"),
+      h("p", { class: "muted" }, state.selected ? "This call is no longer listed." : "Select a call in the queue or on the map."));
+    return;
+  }
+  const sortie = sortieForCall(call.id);
+  const header = h("div", { class: "detail-head" },
+    h("span", { class: `prio prio-${call.priority}` }, `P${call.priority}`),
+    h("h3", {}, `Call #${call.id}`),
+    h("span", { class: `chip status-${call.status}`, id: "call-status" }, call.status));
+  const body = [
+    h("h2", {}, "Selected call"),
+    header,
+    h("p", { class: "summary" }, call.summary || "(no summary)"),
+    h("p", { class: "muted" },
+      `${call.source}${call.external_id ? ` ${call.external_id}` : ""} · received ${timeOfDay(call.created_at)} · `,
+      h("span", { class: "num", "data-since": call.created_at }, clock(secondsSince(call.created_at))), " ago"),
+  ];
+  if (call.status === "dispatched" || (sortie && call.status !== "closed" && call.status !== "new" && call.status !== "queued")) {
+    dfrMap.clearRoutes("rec:");
+    body.push(renderSortie(call, sortie));
+  } else if (call.status !== "closed") {
+    body.push(renderRecommendation(call));
+  } else {
+    dfrMap.clearRoutes("rec:");
+    if (sortie) body.push(renderSortie(call, sortie));
+  }
+  body.push(renderShare(call));
+  if (canSend && call.status !== "closed") {
+    body.push(h("div", { class: "detail-actions" },
+      h("button", { class: "small", type: "button", id: "close-call", onclick: () => closeCall(call.id) }, "Close call")));
+  }
+  panel.replaceChildren(...body.filter(Boolean));
+}
+
+// ---------------------------------------------------------------- actions
+
+async function send(callId, stationId) {
+  if (state.sending) return;
+  state.sending = true;
+  renderDetail();
+  try {
+    const result = await api(`/api/calls/${callId}/dispatch`, {
+      method: "POST", body: stationId ? { station_id: stationId } : {},
+    });
+    state.calls.set(result.call.id, result.call);
+    if (result.sortie) mergeSortie(result.sortie);
+    if (result.queued) toast(`Call #${callId} queued: no drone free yet`, "info");
+    else toast(`Sent ${stationName(result.station_id)} to call #${callId} — ETA ${eta(result.eta_s)}`, "ok");
+  } catch (error) {
+    if (error.status === 409) {
+      // The drone was taken meanwhile: show the fresh recommendation.
+      await loadRecommendation(callId);
+    }
+  } finally {
+    state.sending = false;
+    renderQueue();
+    renderCallMarkers();
+    renderDetail();
+  }
+}
+
+async function share(callId) {
+  try {
+    const link = await api(`/api/calls/${callId}/share`, { method: "POST" });
+    state.share.set(callId, link);
+    renderDetail();
+    const field = document.getElementById("share-url");
+    if (field) {
+      field.focus();
+      field.select();
+    }
+  } catch {
+    // shown by api()
+  }
+}
+
+async function closeCall(callId) {
+  try {
+    const call = await api(`/api/calls/${callId}/close`, { method: "POST" });
+    state.calls.set(call.id, call);
+    renderQueue();
+    renderCallMarkers();
+    renderDetail();
+  } catch {
+    // shown by api()
+  }
+}
+
+function openCreateForm(latlng) {
+  if (!canCreate) return;
+  const form = document.createElement("form");
+  form.className = "call-form";
+  form.id = "new-call-form";
+  form.innerHTML = `
+    <strong>New call</strong>
+    <span class="muted mono">${latlng.lat.toFixed(5)}, ${latlng.lng.toFixed(5)}</span>
+    <label for="new-call-priority">Priority</label>
+    <select id="new-call-priority" name="priority">
+      <option value="1">P1 — most urgent</option><option value="2">P2</option>
+      <option value="3">P3</option><option value="4">P4</option><option value="5">P5</option>
+    </select>
+    <label for="new-call-summary">Summary</label>
+    <input id="new-call-summary" name="summary" maxlength="500" placeholder="e.g. shots fired, 2 subjects" autocomplete="off">
+    <div class="row"><button type="submit" class="primary" id="new-call-create">Create call</button>
+    <button type="button" class="small" data-action="cancel">Cancel</button></div>`;
+  const popup = L.popup({ minWidth: 260, maxWidth: 340, autoPanPadding: [40, 40] })
+    .setLatLng(latlng).setContent(form).openOn(dfrMap.map);
+  form.querySelector("[data-action=cancel]").addEventListener("click", () => dfrMap.map.closePopup(popup));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("#new-call-create");
+    button.disabled = true;
+    try {
+      const call = await api("/api/calls", {
+        method: "POST",
+        body: {
+          latitude_deg: latlng.lat, longitude_deg: latlng.lng, source: "map",
+          priority: Number(form.priority.value), summary: form.summary.value.trim(),
+        },
+      });
+      dfrMap.map.closePopup(popup);
+      state.calls.set(call.id, call);
+      await selectCall(call.id);
+    } catch {
+      button.disabled = false;
+    }
+  });
+  setTimeout(() => form.querySelector("#new-call-summary").focus(), 0);
+}
+
+// ---------------------------------------------------------------- drones and sorties
+
+function mergeSortie(sortie) {
+  const known = state.sorties.get(sortie.id) || {};
+  // The socket's messages carry launched_by/at; the REST records carry the events.
+  state.sorties.set(sortie.id, { ...known, ...sortie, events: sortie.events || known.events });
+}
+
+function renderFleet() {
+  const list = document.getElementById("fleet-list");
+  const drones = [...state.drones.values()];
+  list.replaceChildren(...drones.map((d) => {
+    const s = droneState(d);
+    const alt = d.in_air && d.relative_altitude_m != null ? ` · ${Math.round(d.relative_altitude_m)} m` : "";
+    const speed = d.in_air && d.ground_speed_m_s != null ? ` · ${Math.round(d.ground_speed_m_s)} m/s` : "";
+    return h("li", { "data-drone-id": d.id, "data-state": s },
+      h("div", { class: "fleet-head" }, h("strong", {}, d.id), chip(s)),
+      h("div", { class: "muted" },
+        `${stationName(d.station_id || stationOfDrone(d.id))} · battery ${pct(d.battery_pct)}${alt}${speed}`),
+      d.call_id ? h("button", { class: "small", type: "button", onclick: () => selectCall(d.call_id) }, `Call #${d.call_id}`) : null,
+      d.reason && !d.in_air ? h("div", { class: "reason" }, d.reason) : null);
+  }));
+}
+
+function stationOfDrone(droneId) {
+  for (const s of state.stations.values()) if (s.drone_id === droneId || (s.drone && s.drone.id === droneId)) return s.id;
+  return "";
+}
+
+function renderSortieRoutes() {
+  const active = new Set();
+  for (const sortie of state.sorties.values()) {
+    if (FINAL_SORTIE_STATES.has(sortie.state) || !sortie.route) continue;
+    active.add(`sortie:${sortie.id}`);
+    if (!dfrMap.routes.has(`sortie:${sortie.id}`)) dfrMap.showRoute(`sortie:${sortie.id}`, sortie.route, "sortie");
+  }
+  for (const key of [...dfrMap.routes.keys()]) {
+    if (key.startsWith("sortie:") && !active.has(key)) dfrMap.clearRoute(key);
+  }
+}
+
+let fleetRenderPending = false;
+function onTelemetry(drones) {
+  for (const d of drones) state.drones.set(d.id, d);
+  dfrMap.updateDrones(drones);
+  if (!fleetRenderPending) {
+    fleetRenderPending = true;
+    setTimeout(() => {
+      fleetRenderPending = false;
+      renderFleet();
+    }, 500);
+  }
+}
+
+function onMessage(message) {
+  switch (message.type) {
+    case "telemetry":
+      onTelemetry(message.drones || []);
+      break;
+    case "sortie": {
+      const sortie = message.sortie;
+      const before = state.sorties.get(sortie.id);
+      mergeSortie(sortie);
+      renderSortieRoutes();
+      renderQueue();
+      if (sortie.call_id === state.selected) {
+        if (!before || before.state !== sortie.state) refreshSortie(sortie.call_id);
+        renderDetail();
+      }
+      break;
+    }
+    case "call": {
+      const call = message.call;
+      const isNew = !state.calls.has(call.id);
+      state.calls.set(call.id, call);
+      if (isNew && call.priority <= 2 && call.source !== "map") {
+        toast(`New P${call.priority} ${call.source} call #${call.id}: ${call.summary}`, "error");
+      }
+      renderQueue();
+      renderCallMarkers();
+      if (call.id === state.selected) {
+        if (call.status !== "dispatched" && state.recommendationFor !== call.id) loadRecommendation(call.id);
+        renderDetail();
+      }
+      break;
+    }
+    case "alert":
+      toast(alertText(message), "error");
+      break;
+    default:
+      break;
+  }
+}
+
+function alertText(message) {
+  const alert = message.alert || message;
+  const text = alert.message || alert.text || alert.detail || alert.kind || "alert";
+  return alert.drone_id ? `${alert.drone_id}: ${text}` : text;
+}
+
+// ---------------------------------------------------------------- start
+
+async function init() {
+  setConnection = consoleHeader(session, "dispatcher");
+  useToken(session.token, { whenUnauthorized: () => location.replace("/?next=/dispatcher") });
+  let loaded;
+  try {
+    loaded = await loadDeployment();
+  } catch (error) {
+    setConnection("offline");
+    showPageError("The dispatcher console cannot start", error.detail || String(error), {
+      retry: () => location.reload(), loginLink: error.status === 401,
+    });
+    return;
+  }
+  state.deployment = loaded.deployment;
+  document.getElementById("deployment-name").textContent = loaded.deployment.name;
+  for (const s of loaded.deployment.stations) state.stations.set(s.id, s);
+  if (!canCreate) document.getElementById("create-hint").textContent = "Your role views calls only.";
+
+  dfrMap = new DfrMap(document.getElementById("map"), loaded);
+  window.dfrMap = dfrMap.map; // for people debugging at the console, and the browser tests
+  dfrMap.map.on("click", (event) => openCreateForm(event.latlng));
+
+  const [calls, stations, sorties] = await Promise.all([
+    api("/api/calls").catch(() => []),
+    api("/api/stations").catch(() => []),
+    api("/api/sorties", { quiet: true }).catch(() => []),
+  ]);
+  for (const c of calls) state.calls.set(c.id, c);
+  for (const s of sorties) mergeSortie(s);
+  onTelemetry(stations.map((s) => ({ ...s.drone, station_id: s.drone.station_id || s.id })));
+  renderFleet();
+  renderSortieRoutes();
+  renderQueue();
+  renderCallMarkers();
+
+  document.getElementById("show-closed").addEventListener("change", renderQueue);
+  startAgeTicker();
+  // ETA countdowns in the detail panel.
+  setInterval(() => {
+    const call = state.calls.get(state.selected);
+    const sortie = call && sortieForCall(call.id);
+    const box = document.getElementById("sortie-eta");
+    if (box && sortie) {
+      const remaining = sortieEta(sortie);
+      box.textContent = remaining > 0 ? `ETA ${clock(remaining)}` : "arriving";
+    }
+  }, 1000);
+  // A recommendation goes stale as drones move: refresh the selected one.
+  setInterval(() => {
+    const call = state.calls.get(state.selected);
+    if (call && (call.status === "new" || call.status === "queued") && !state.sending) loadRecommendation(call.id);
+  }, 15000);
+
+  connectSocket({
+    token: session.token,
+    onMessage,
+    onState: (s) => setConnection(s),
+    onAuthFailed: () => location.replace("/?next=/dispatcher"),
+  });
+
+  const match = /call=(\d+)/.exec(location.hash);
+  if (match && state.calls.has(Number(match[1]))) selectCall(Number(match[1]));
+  else renderDetail();
+}
+
+if (session) {
+  init().catch((error) => {
+    console.error(error.stack || error);
+    setConnection("offline");
+    showPageError("The dispatcher console failed", error.message || String(error), { retry: () => location.reload() });
+  });
+}

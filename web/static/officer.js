@@ -1,0 +1,277 @@
+// The officer's phone view, opened from a share link (?token=...): the drone's live video
+// full screen, the call, the drone's ETA or "on scene", and a small map with the drone,
+// the scene and the officer's own position. Works with the link's token alone.
+
+import {
+  api, clock, connectSocket, connectionIndicator, DfrMap, distanceM, h, km, playWhep,
+  SCENE_HTML, secondsSince, showPageError, useToken,
+} from "/static/common.js";
+
+const params = new URLSearchParams(location.search);
+const token = params.get("token");
+
+const state = {
+  callId: null,
+  call: null,
+  sortie: null,
+  drone: null,
+  me: null, // [lat, lon] of the officer, when the phone shares it
+  streams: [],
+  player: null,
+  playerStream: null,
+  userMovedMapAt: 0,
+};
+
+const setConnection = connectionIndicator(document.getElementById("conn"));
+let dfrMap = null;
+
+const STATUS = {
+  none: "Waiting for a drone",
+  awaiting_pilot: "Drone assigned · pilot confirming",
+  launching: "Launching",
+  en_route: "En route",
+  on_scene: "ON SCENE",
+  returning: "Drone returning",
+  landed: "Sortie ended",
+  docked: "Sortie ended",
+  aborted: "Sortie aborted",
+  fault: "Drone fault",
+};
+
+function remainingS(sortie) {
+  if (sortie.eta_s == null) return null;
+  const since = sortie.launched_at || (sortie.events || []).find((e) => e.state === "launching")?.at;
+  return since ? Math.max(0, sortie.eta_s - secondsSince(since)) : sortie.eta_s;
+}
+
+function renderStatus() {
+  const box = document.getElementById("officer-status");
+  const sortie = state.sortie;
+  const s = sortie ? sortie.state : "none";
+  box.dataset.state = s;
+  let text = STATUS[s] || s.replace(/_/g, " ");
+  if (sortie && (s === "launching" || s === "en_route")) {
+    const left = remainingS(sortie);
+    if (left != null) text += left > 0 ? ` · ETA ${clock(left)}` : " · arriving";
+  }
+  box.textContent = text;
+}
+
+function renderCall() {
+  const call = state.call;
+  if (!call) return;
+  document.getElementById("officer-call").replaceChildren(
+    h("span", { class: `prio prio-${call.priority}` }, `P${call.priority}`),
+    h("span", { class: "officer-summary" }, call.summary || `Call #${call.id}`),
+  );
+  document.title = `Drone video — call #${call.id}`;
+}
+
+function renderDistances() {
+  const parts = [];
+  const d = state.drone;
+  const scene = state.call && [state.call.latitude_deg, state.call.longitude_deg];
+  if (d && d.latitude_deg != null && scene && state.sortie && !["docked", "landed"].includes(state.sortie.state)) {
+    const away = distanceM([d.latitude_deg, d.longitude_deg], scene);
+    parts.push(away < 40 ? "Drone over the scene" : `Drone ${km(away)} away`);
+  }
+  if (state.me && scene) parts.push(`You: ${km(distanceM(state.me, scene))}`);
+  document.getElementById("officer-distances").replaceChildren(...parts.map((p) => h("div", {}, p)));
+}
+
+function fitMap() {
+  if (!dfrMap || Date.now() - state.userMovedMapAt < 20000) return;
+  const points = [];
+  if (state.call) points.push([state.call.latitude_deg, state.call.longitude_deg]);
+  if (state.drone && state.drone.latitude_deg != null) points.push([state.drone.latitude_deg, state.drone.longitude_deg]);
+  if (state.me) points.push(state.me);
+  if (!points.length) return;
+  // Keep the markers clear of the enlarge button in the top right corner.
+  dfrMap.map.fitBounds(L.latLngBounds(points), {
+    paddingTopLeft: [24, 52], paddingBottomRight: [52, 24], maxZoom: 16, animate: false,
+  });
+}
+
+function renderMap() {
+  if (!dfrMap) return;
+  if (state.call) {
+    dfrMap.setMarker("scene", [state.call.latitude_deg, state.call.longitude_deg], { html: SCENE_HTML, size: [30, 30], title: "Scene" });
+  }
+  if (state.drone) dfrMap.updateDrones([state.drone], { labels: false });
+  if (state.me) {
+    dfrMap.setMarker("me", state.me, { html: '<div class="officer-icon"></div>', size: [18, 18], title: "You", zIndexOffset: 800 });
+  }
+  fitMap();
+}
+
+// ---------------------------------------------------------------- video
+
+async function refreshStreams() {
+  try {
+    state.streams = await api("/api/video/streams", { quiet: true }) || [];
+  } catch {
+    return;
+  }
+  updateVideo();
+}
+
+function updateVideo() {
+  const box = document.getElementById("video-box");
+  const label = document.getElementById("video-state");
+  const droneId = state.sortie && state.sortie.drone_id;
+  const stream = state.streams.find((s) => (droneId ? s.drone_id === droneId : true));
+  if (state.player && (!stream || stream.stream_id !== state.playerStream)) {
+    state.player.stop();
+    state.player = null;
+    state.playerStream = null;
+  }
+  if (!stream) {
+    box.dataset.state = "idle";
+    label.textContent = !state.sortie ? "Video starts when a drone is sent"
+      : ["docked", "landed", "aborted"].includes(state.sortie.state) ? "Video ended" : "Waiting for video…";
+    return;
+  }
+  if (!state.player) {
+    state.playerStream = stream.stream_id;
+    state.player = playWhep(document.getElementById("video"), stream.whep_url, {
+      token,
+      onState: (s, error) => {
+        box.dataset.state = s;
+        label.textContent = {
+          connecting: "Connecting video…", reconnecting: "Video interrupted — retrying…", ended: "Video ended",
+        }[s] || "";
+        if (error && s === "reconnecting") label.title = error;
+      },
+    });
+    window.dfrOfficer.player = state.player;
+  }
+}
+
+// ---------------------------------------------------------------- live updates
+
+function onMessage(message) {
+  if (message.type === "telemetry") {
+    const droneId = state.sortie && state.sortie.drone_id;
+    const drone = droneId && (message.drones || []).find((d) => d.id === droneId);
+    if (drone) {
+      state.drone = drone;
+      renderMap();
+      renderDistances();
+    }
+  } else if (message.type === "sortie" && message.sortie.call_id === state.callId) {
+    const changed = !state.sortie || state.sortie.state !== message.sortie.state || state.sortie.id !== message.sortie.id;
+    state.sortie = { ...(state.sortie && state.sortie.id === message.sortie.id ? state.sortie : {}), ...message.sortie };
+    renderStatus();
+    if (changed) refreshStreams();
+  } else if (message.type === "call" && message.call.id === state.callId) {
+    state.call = message.call;
+    renderCall();
+  }
+}
+
+function watchMyPosition() {
+  if (!("geolocation" in navigator)) return;
+  try {
+    navigator.geolocation.watchPosition(
+      (position) => {
+        state.me = [position.coords.latitude, position.coords.longitude];
+        renderMap();
+        renderDistances();
+      },
+      () => {}, // not allowed or not available: the page works without it
+      { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 },
+    );
+  } catch {
+    // some browsers throw on insecure origins; the position is optional
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+async function init() {
+  window.dfrOfficer = { state, player: null };
+  if (!token) {
+    showPageError("This link is incomplete", "Open the full link the dispatcher sent; it carries an access code.");
+    return;
+  }
+  useToken(token, {
+    whenUnauthorized: (error) => showPageError("This link no longer works", `${error.detail}. Ask the dispatcher for a new link.`),
+  });
+  let me;
+  try {
+    me = await api("/api/me", { quiet: true });
+  } catch (error) {
+    setConnection("offline");
+    if (error.status !== 401) {
+      showPageError("Cannot reach the server", error.detail, { retry: () => location.reload() });
+    }
+    return;
+  }
+  state.callId = me.call_id ?? (Number(params.get("call")) || null);
+  if (!state.callId) {
+    showPageError("No call in this link", "This page shows one call; open it from the link the dispatcher shares.");
+    return;
+  }
+  try {
+    const [call, sortie, deployment, airspace] = await Promise.all([
+      api(`/api/calls/${state.callId}`, { quiet: true }),
+      api(`/api/calls/${state.callId}/sortie`, { quiet: true }),
+      api("/api/deployment", { quiet: true }).catch(() => null),
+      api("/api/airspace", { quiet: true }).catch(() => null),
+    ]);
+    state.call = call;
+    state.sortie = sortie;
+    dfrMap = new DfrMap(document.getElementById("map"), {
+      deployment: deployment || { stations: [] }, airspace, zoomControl: false, labels: false, compact: true,
+    });
+    dfrMap.map.on("dragstart zoomstart", (e) => {
+      if (e.hard !== undefined || e.type === "dragstart") state.userMovedMapAt = Date.now();
+    });
+  } catch (error) {
+    showPageError("Cannot load this call", error.detail || String(error), { retry: () => location.reload() });
+    return;
+  }
+  renderCall();
+  renderStatus();
+  try {
+    const stations = await api("/api/stations", { quiet: true });
+    const drone = state.sortie && stations.map((s) => s.drone).find((d) => d.id === state.sortie.drone_id);
+    if (drone) state.drone = drone;
+  } catch {
+    // telemetry arrives over the socket
+  }
+  renderMap();
+  renderDistances();
+  watchMyPosition();
+
+  const box = document.getElementById("video-box");
+  const fit = document.getElementById("fit-toggle");
+  fit.addEventListener("click", () => {
+    box.dataset.fit = box.dataset.fit === "cover" ? "contain" : "cover";
+    fit.textContent = box.dataset.fit === "cover" ? "Whole frame" : "Fill screen";
+  });
+  const mapBox = document.getElementById("map-box");
+  document.getElementById("map-size").addEventListener("click", () => {
+    mapBox.dataset.size = mapBox.dataset.size === "small" ? "large" : "small";
+    state.userMovedMapAt = 0;
+    setTimeout(() => {
+      dfrMap.map.invalidateSize();
+      fitMap();
+    }, 50);
+  });
+
+  refreshStreams();
+  setInterval(refreshStreams, 4000);
+  setInterval(renderStatus, 1000);
+  connectSocket({
+    token,
+    onMessage,
+    onState: (s) => setConnection(s),
+    onAuthFailed: (reason) => showPageError("This link no longer works", `${reason}. Ask the dispatcher for a new link.`),
+  });
+}
+
+init().catch((error) => {
+  console.error(error.stack || error);
+  showPageError("Something went wrong", error.message || String(error), { retry: () => location.reload() });
+});

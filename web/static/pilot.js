@@ -1,0 +1,587 @@
+// The pilot station console: every station and drone, launch, commands, live video,
+// alerts, launches waiting for the pilot, and who launched each sortie.
+
+import {
+  api, chip, clock, confirmAction, connectSocket, consoleHeader, DfrMap, droneState, eta, h,
+  loadDeployment, pct, playWhep, requireSession, SCENE_HTML, secondsSince, showPageError,
+  startAgeTicker, stateText, timeOfDay, toast, useToken,
+} from "/static/common.js";
+
+const FINAL_SORTIE_STATES = new Set(["docked", "landed", "aborted", "fault"]);
+const BATTERY_LOW_PCT = 30;
+const BATTERY_CRITICAL_PCT = 20;
+const STATUS_ALERT = /fence|fail|critical|emergency|battery|lost|breach/i;
+
+const DESTRUCTIVE = {
+  return: {
+    title: "Return to the dock?",
+    text: "The drone leaves the scene and flies home; the scene is no longer watched.",
+    label: "Return",
+  },
+  land: {
+    title: "Land here?",
+    text: "The drone descends and lands where it is now, away from its dock.",
+    label: "Land now",
+  },
+  abort: {
+    title: "Abort the sortie?",
+    text: "The sortie ends: a drone on the ground stays on its dock; an airborne drone returns home.",
+    label: "Abort sortie",
+  },
+};
+
+const session = requireSession("pilot");
+const canCommand = session && ["dispatcher", "pilot"].includes(session.role);
+const canConfirm = session && session.role === "pilot";
+
+const state = {
+  deployment: null,
+  stations: new Map(), // id → deployment station
+  drones: new Map(), // drone id → drone view
+  calls: new Map(),
+  sorties: new Map(),
+  selected: null, // drone id
+  mapMode: null, // null | "launch-point" | "reposition"
+  launchPoint: null,
+  streams: [],
+  player: null,
+  playerStream: null,
+  serverAlerts: [], // {key, text, level, at}
+  acknowledged: new Set(),
+};
+
+let dfrMap = null;
+let setConnection = () => {};
+
+// ---------------------------------------------------------------- stations
+
+function stationFor(drone) {
+  return state.stations.get(drone.station_id) || [...state.stations.values()].find((s) => s.drone_id === drone.id);
+}
+
+function stat(label, value, cls = "") {
+  return h("div", { class: `stat ${cls}` }, h("span", { class: "stat-label" }, label), h("span", { class: "stat-value" }, value));
+}
+
+function batteryBar(value) {
+  const level = value == null ? 0 : Math.max(0, Math.min(100, value));
+  const cls = value == null ? "" : value < BATTERY_CRITICAL_PCT ? "critical" : value < BATTERY_LOW_PCT ? "low" : "";
+  return h("span", { class: `battery ${cls}` },
+    h("span", { class: "battery-bar" }, h("span", { class: "battery-fill", style: `width:${level}%` })),
+    h("span", { class: "num" }, pct(value)));
+}
+
+/** The GPS fix in a few letters: MAVLink's GPS_FIX_TYPE number or MAVSDK's name (FIX_3D...). */
+function gpsFix(fix) {
+  if (typeof fix === "number") {
+    return ["no GPS", "no fix", "2D", "3D", "DGPS", "RTK float", "RTK", "static", "PPP"][fix] || String(fix);
+  }
+  const text = String(fix).toUpperCase();
+  if (text.includes("RTK")) return text.includes("FLOAT") ? "RTK float" : "RTK";
+  if (text.includes("3D")) return "3D";
+  if (text.includes("2D")) return "2D";
+  if (text.includes("NO")) return "no fix";
+  return text.toLowerCase().replace(/_/g, " ");
+}
+
+function renderStations() {
+  const box = document.getElementById("station-cards");
+  const cards = [...state.stations.values()].map((station) => {
+    const d = state.drones.get(station.drone_id);
+    const s = droneState(d);
+    const selected = d && d.id === state.selected;
+    const fix = d ? d.gps_fix_type ?? d.gps_fix : null;
+    const gps = fix != null ? `${gpsFix(fix)} · ${d.satellites ?? "?"}` : "—";
+    const card = h("div", {
+      class: `station-card${selected ? " selected" : ""}`, role: "button", tabindex: 0,
+      "aria-pressed": selected ? "true" : "false", "data-station-id": station.id,
+      "data-drone-id": station.drone_id, "data-state": s,
+      onclick: () => selectDrone(station.drone_id),
+      onkeydown: (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          selectDrone(station.drone_id);
+        }
+      },
+    },
+    h("div", { class: "card-head" },
+      h("div", {}, h("strong", { class: "station-name" }, station.name), h("div", { class: "muted" }, station.drone_id)),
+      chip(s)),
+    d ? h("div", { class: "stats" },
+      stat("Battery", batteryBar(d.battery_pct)),
+      stat("GPS · sats", gps),
+      stat("Mode", d.flight_mode || "—"),
+      stat("Armed", d.armed ? "ARMED" : "disarmed", d.armed ? "armed" : ""),
+      stat("Link", d.link || (d.online ? "up" : "down"), d.online ? "" : "bad"),
+      stat("Dock", stateText(d.dock_state))) : h("p", { class: "muted" }, "No telemetry yet"),
+    d && d.in_air ? h("div", { class: "flight-line num" },
+      `${Math.round(d.relative_altitude_m ?? 0)} m · ${Math.round(d.ground_speed_m_s ?? 0)} m/s · heading ${Math.round(d.heading_deg ?? 0)}°`) : null,
+    d && d.call_id ? h("div", { class: "flight-line" }, `Call #${d.call_id}${d.sortie_id ? ` · sortie #${d.sortie_id}` : ""}`) : null,
+    d && d.reason ? h("div", { class: "reason" }, d.reason) : null);
+    return card;
+  });
+  box.replaceChildren(...cards);
+}
+
+function selectDrone(droneId) {
+  state.selected = droneId;
+  renderStations();
+  renderCommands();
+  updateVideo();
+  const station = [...state.stations.values()].find((s) => s.drone_id === droneId);
+  if (station) document.getElementById("launch-station").value = station.id;
+  renderLaunch();
+}
+
+// ---------------------------------------------------------------- commands
+
+// What the flight executor accepts in each sortie state: every command in the air, and
+// only abort while the drone is still on its dock launching.
+const AIRBORNE_STATES = new Set(["en_route", "on_scene", "returning"]);
+
+function commandAllowed(drone, command) {
+  if (!drone || !drone.sortie_id) return false;
+  if (AIRBORNE_STATES.has(drone.sortie_state)) return true;
+  return command === "abort" && drone.sortie_state === "launching";
+}
+
+function renderCommands() {
+  const d = state.drones.get(state.selected);
+  document.getElementById("command-title").textContent = d ? `Commands — ${d.id}` : "Commands";
+  const note = document.getElementById("command-note");
+  if (!canCommand) note.textContent = "Your role watches only.";
+  else if (!d) note.textContent = "Select a drone.";
+  else if (!d.sortie_id) note.textContent = `${d.id} has no sortie in flight.`;
+  else note.textContent = `Sortie #${d.sortie_id} · ${stateText(d.sortie_state)} · call #${d.call_id}`;
+  for (const button of document.querySelectorAll("#commands [data-command]")) {
+    button.disabled = !canCommand || !commandAllowed(d, button.dataset.command);
+    if (button.dataset.command === "reposition") {
+      button.setAttribute("aria-pressed", state.mapMode === "reposition" ? "true" : "false");
+    }
+  }
+}
+
+async function sendCommand(command, extra = {}) {
+  const d = state.drones.get(state.selected);
+  if (!d) return;
+  if (DESTRUCTIVE[command]) {
+    const c = DESTRUCTIVE[command];
+    const ok = await confirmAction(`${d.id}: ${c.title}`, c.text, c.label);
+    if (!ok) return;
+  }
+  try {
+    const result = await api(`/api/drones/${encodeURIComponent(d.id)}/commands`, {
+      method: "POST", body: { command, ...extra },
+    });
+    toast(`${d.id}: ${command} accepted (${stateText(result.sortie_state)})`, "ok");
+  } catch {
+    // api() showed the reason
+  }
+}
+
+function onCommandClick(event) {
+  const button = event.target.closest("[data-command]");
+  if (!button || button.disabled) return;
+  const command = button.dataset.command;
+  if (command === "orbit") {
+    const radius = Number(document.getElementById("orbit-radius").value);
+    if (!(radius > 5 && radius <= 1000)) {
+      toast("Orbit radius must be between 5 and 1000 m", "error");
+      return;
+    }
+    sendCommand("orbit", { radius_m: radius });
+  } else if (command === "reposition") {
+    setMapMode(state.mapMode === "reposition" ? null : "reposition");
+  } else {
+    sendCommand(command);
+  }
+}
+
+// ---------------------------------------------------------------- map modes
+
+function setMapMode(mode) {
+  state.mapMode = mode;
+  const hint = document.getElementById("map-hint");
+  const texts = {
+    "launch-point": "Click the map where the drone should go · Esc to cancel",
+    reposition: `Click the map where ${state.selected} should hold · Esc to cancel`,
+  };
+  hint.textContent = texts[mode] || "";
+  hint.classList.toggle("hidden", !mode);
+  document.getElementById("map").style.cursor = mode ? "crosshair" : "";
+  renderCommands();
+}
+
+function onMapClick(event) {
+  const { lat, lng } = event.latlng;
+  if (state.mapMode === "reposition") {
+    setMapMode(null);
+    sendCommand("reposition", { latitude_deg: lat, longitude_deg: lng });
+  } else if (state.mapMode === "launch-point") {
+    setMapMode(null);
+    state.launchPoint = [lat, lng];
+    dfrMap.setMarker("launch-point", [lat, lng], { html: SCENE_HTML, size: [30, 30], title: "Launch point" });
+    renderLaunch();
+  }
+}
+
+// ---------------------------------------------------------------- launch
+
+function renderLaunch() {
+  const stationSelect = document.getElementById("launch-station");
+  const current = stationSelect.value;
+  stationSelect.replaceChildren(...[...state.stations.values()].map((s) => {
+    const d = state.drones.get(s.drone_id);
+    const ready = d && d.online && d.docked && d.healthy !== false && !d.sortie_id;
+    return h("option", { value: s.id, disabled: !ready },
+      `${s.name} (${s.drone_id})${ready ? "" : ` — ${d ? stateText(droneState(d)) : "no telemetry"}`}`);
+  }));
+  if (current) stationSelect.value = current;
+  if (!stationSelect.value || stationSelect.selectedOptions[0]?.disabled) {
+    const first = [...stationSelect.options].find((o) => !o.disabled);
+    if (first) stationSelect.value = first.value;
+  }
+
+  const callSelect = document.getElementById("launch-call");
+  const chosenCall = callSelect.value;
+  const queued = [...state.calls.values()]
+    .filter((c) => c.status === "new" || c.status === "queued")
+    .sort((a, b) => a.priority - b.priority || Date.parse(a.created_at) - Date.parse(b.created_at));
+  callSelect.replaceChildren(...(queued.length
+    ? queued.map((c) => h("option", { value: c.id }, `#${c.id} P${c.priority} ${c.summary || "(no summary)"} — ${c.status}`))
+    : [h("option", { value: "" }, "No queued calls")]));
+  if (chosenCall && queued.some((c) => String(c.id) === chosenCall)) callSelect.value = chosenCall;
+
+  const target = document.querySelector("input[name=target]:checked").value;
+  document.getElementById("target-call").classList.toggle("hidden", target !== "call");
+  document.getElementById("target-point").classList.toggle("hidden", target !== "point");
+  document.getElementById("launch-point").textContent = state.launchPoint
+    ? `${state.launchPoint[0].toFixed(5)}, ${state.launchPoint[1].toFixed(5)}` : "No point chosen";
+
+  const button = document.getElementById("launch-button");
+  const station = state.stations.get(stationSelect.value);
+  const ready = station && !stationSelect.selectedOptions[0]?.disabled;
+  const hasTarget = target === "call" ? Boolean(callSelect.value) : Boolean(state.launchPoint);
+  button.disabled = !canCommand || !ready || !hasTarget;
+  button.textContent = !station ? "Launch"
+    : target === "call" && callSelect.value ? `Launch ${station.drone_id} to call #${callSelect.value}`
+      : target === "point" && state.launchPoint ? `Launch ${station.drone_id} to the point` : `Launch ${station.drone_id}`;
+}
+
+async function launch() {
+  const stationId = document.getElementById("launch-station").value;
+  const target = document.querySelector("input[name=target]:checked").value;
+  const body = { station_id: stationId };
+  if (target === "call") body.call_id = Number(document.getElementById("launch-call").value);
+  else [body.latitude_deg, body.longitude_deg] = state.launchPoint;
+  const button = document.getElementById("launch-button");
+  button.disabled = true;
+  try {
+    const result = await api("/api/launch", { method: "POST", body });
+    state.calls.set(result.call.id, result.call);
+    if (result.sortie) mergeSortie(result.sortie);
+    toast(result.queued ? `Call #${result.call.id} queued` : `Launching to call #${result.call.id} — ETA ${eta(result.eta_s)}`, "ok");
+    state.launchPoint = null;
+    dfrMap.removeMarker("launch-point");
+    const station = state.stations.get(stationId);
+    if (station) selectDrone(station.drone_id);
+  } catch {
+    // shown by api()
+  } finally {
+    renderLaunch();
+    renderSorties();
+  }
+}
+
+// ---------------------------------------------------------------- sorties and pending launches
+
+function mergeSortie(sortie) {
+  const known = state.sorties.get(sortie.id) || {};
+  state.sorties.set(sortie.id, { ...known, ...sortie, events: sortie.events || known.events });
+}
+
+function launchInfo(sortie) {
+  const launchedAt = sortie.launched_at || (sortie.events || []).find((e) => e.state === "launching")?.at;
+  const by = sortie.launched_by;
+  if (by || launchedAt) return `launched${by ? ` by ${by}` : ""}${launchedAt ? ` at ${timeOfDay(launchedAt)}` : ""}`;
+  return sortie.created_by ? `sent by ${sortie.created_by}` : "";
+}
+
+function renderSorties() {
+  const list = document.getElementById("sortie-list");
+  const sorties = [...state.sorties.values()].sort((a, b) => b.id - a.id).slice(0, 20);
+  list.replaceChildren(...(sorties.length ? sorties.map((s) => h("li", { "data-sortie-id": s.id, "data-state": s.state },
+    h("div", { class: "fleet-head" }, h("strong", {}, `#${s.id} ${s.drone_id}`), chip(s.state)),
+    h("div", {}, `call #${s.call_id ?? "—"} · from ${state.stations.get(s.station_id)?.name || s.station_id}`),
+    h("div", { class: "muted" }, launchInfo(s), s.created_by && s.launched_by && s.created_by !== s.launched_by ? ` · sent by ${s.created_by}` : "")))
+    : [h("li", { class: "muted" }, "No sorties yet.")]));
+
+  const pending = [...state.sorties.values()].filter((s) => s.state === "awaiting_pilot");
+  const panel = document.getElementById("pending-panel");
+  panel.classList.toggle("hidden", !pending.length && state.deployment.launch_policy !== "pilot_confirm");
+  document.getElementById("pending-list").replaceChildren(...(pending.length ? pending.map((s) => {
+    const call = state.calls.get(s.call_id);
+    return h("li", { "data-sortie-id": s.id },
+      h("div", {}, h("strong", {}, `${s.drone_id} → call #${s.call_id}`),
+        call ? h("span", {}, ` P${call.priority} ${call.summary}`) : null),
+      h("div", { class: "muted" }, `sent by ${s.created_by || "dispatcher"} `,
+        s.created_at ? h("span", { class: "num", "data-since": s.created_at }, clock(secondsSince(s.created_at))) : null,
+        s.created_at ? " ago" : "", s.eta_s != null ? ` · ETA ${eta(s.eta_s)}` : ""),
+      h("button", {
+        class: "go block", type: "button", "data-confirm-sortie": s.id, disabled: !canConfirm,
+        onclick: () => confirmLaunch(s.id),
+      }, `Confirm launch of ${s.drone_id}`));
+  }) : [h("li", { class: "muted" }, "Nothing waiting. Dispatchers' sends wait here for you.")]));
+}
+
+async function confirmLaunch(sortieId) {
+  try {
+    const sortie = await api(`/api/sorties/${sortieId}/confirm`, { method: "POST" });
+    mergeSortie(sortie);
+    toast(`Sortie #${sortieId} launched`, "ok");
+  } catch {
+    // shown by api()
+  }
+  renderSorties();
+}
+
+function renderSortieMapItems() {
+  const active = new Set();
+  for (const s of state.sorties.values()) {
+    if (FINAL_SORTIE_STATES.has(s.state)) continue;
+    active.add(s.id);
+    if (s.route && !dfrMap.routes.has(`sortie:${s.id}`)) dfrMap.showRoute(`sortie:${s.id}`, s.route, "sortie");
+    const scene = s.scene || (state.calls.get(s.call_id) && [state.calls.get(s.call_id).longitude_deg, state.calls.get(s.call_id).latitude_deg]);
+    if (scene) dfrMap.setMarker(`scene:${s.id}`, [scene[1], scene[0]], { html: SCENE_HTML, size: [30, 30], title: `Scene of call #${s.call_id}` });
+  }
+  for (const key of [...dfrMap.routes.keys()]) {
+    if (key.startsWith("sortie:") && !active.has(Number(key.slice(7)))) dfrMap.clearRoute(key);
+  }
+  for (const key of dfrMap.markerKeys()) {
+    if (key.startsWith("scene:") && !active.has(Number(key.slice(6)))) dfrMap.removeMarker(key);
+  }
+}
+
+// ---------------------------------------------------------------- alerts
+
+function derivedAlerts() {
+  const alerts = [];
+  for (const d of state.drones.values()) {
+    if (!d.online) {
+      alerts.push({ key: `${d.id}:link`, level: "danger", text: `${d.id} LINK LOST` });
+      continue;
+    }
+    if (d.battery_pct != null && d.battery_pct < BATTERY_CRITICAL_PCT) {
+      alerts.push({ key: `${d.id}:battery`, level: "danger", text: `${d.id} BATTERY CRITICAL ${pct(d.battery_pct)}` });
+    } else if (d.battery_pct != null && d.battery_pct < BATTERY_LOW_PCT) {
+      alerts.push({ key: `${d.id}:battery`, level: "warn", text: `${d.id} battery low ${pct(d.battery_pct)}` });
+    }
+    if (d.sortie_state === "fault") alerts.push({ key: `${d.id}:fault`, level: "danger", text: `${d.id} FAULT` });
+    else if (d.healthy === false) alerts.push({ key: `${d.id}:health`, level: "warn", text: `${d.id} health checks failing` });
+    // A vehicle's last text lingers (preflight notices from boot): it alerts only in flight.
+    if ((d.in_air || d.sortie_id) && d.status_text && STATUS_ALERT.test(d.status_text)) {
+      const fence = /fence/i.test(d.status_text);
+      alerts.push({
+        key: `${d.id}:status:${d.status_text}`, level: fence ? "danger" : "warn",
+        text: `${d.id} ${fence ? "FENCE BREACH: " : ""}${d.status_text}`,
+      });
+    }
+  }
+  return alerts;
+}
+
+function renderAlerts() {
+  const strip = document.getElementById("alert-strip");
+  const now = Date.now();
+  state.serverAlerts = state.serverAlerts.filter((a) => now - a.at < 10 * 60 * 1000);
+  const alerts = [...derivedAlerts(), ...state.serverAlerts].filter((a) => !state.acknowledged.has(a.key));
+  // Forget acknowledgements of conditions that have cleared, so they alert again if they return.
+  const live = new Set([...derivedAlerts(), ...state.serverAlerts].map((a) => a.key));
+  for (const key of state.acknowledged) if (!live.has(key)) state.acknowledged.delete(key);
+  strip.dataset.count = alerts.length;
+  strip.dataset.level = alerts.some((a) => a.level === "danger") ? "danger" : alerts.length ? "warn" : "";
+  if (!alerts.length) {
+    strip.replaceChildren(h("span", { class: "muted" }, "No active alerts"));
+    return;
+  }
+  strip.replaceChildren(...alerts.map((a) => h("span", { class: `alert ${a.level}`, "data-alert": a.key },
+    a.text,
+    h("button", {
+      class: "ack", type: "button", title: "Acknowledge", "aria-label": `Acknowledge: ${a.text}`,
+      onclick: () => {
+        state.acknowledged.add(a.key);
+        renderAlerts();
+      },
+    }, "✕"))));
+}
+
+function onServerAlert(message) {
+  const alert = message.alert || message;
+  const text = alert.message || alert.text || alert.detail || alert.kind || "alert";
+  const who = alert.drone_id ? `${alert.drone_id} ` : "";
+  const level = ["critical", "error", "danger", "emergency"].includes(alert.level || alert.severity) ? "danger" : "warn";
+  state.serverAlerts.push({ key: `server:${Date.now()}:${state.serverAlerts.length}`, level, text: `${who}${text}`, at: Date.now() });
+  renderAlerts();
+}
+
+// ---------------------------------------------------------------- video
+
+async function refreshStreams() {
+  try {
+    state.streams = await api("/api/video/streams", { quiet: true }) || [];
+  } catch {
+    state.streams = [];
+  }
+  updateVideo();
+}
+
+function updateVideo() {
+  const box = document.getElementById("video-box");
+  const label = document.getElementById("video-state");
+  const video = document.getElementById("video");
+  const droneId = state.selected;
+  document.getElementById("video-title").textContent = droneId ? `Live video — ${droneId}` : "Live video";
+  const stream = state.streams.find((s) => s.drone_id === droneId);
+  if (state.player && (!stream || stream.stream_id !== state.playerStream)) {
+    state.player.stop();
+    state.player = null;
+    state.playerStream = null;
+    video.srcObject = null;
+  }
+  if (!droneId) {
+    box.dataset.state = "idle";
+    label.textContent = "Select a drone";
+    return;
+  }
+  if (!stream) {
+    const d = state.drones.get(droneId);
+    box.dataset.state = "idle";
+    label.textContent = d && d.in_air ? "Waiting for video…" : `No live video: ${droneId} is not flying`;
+    return;
+  }
+  if (!state.player) {
+    state.playerStream = stream.stream_id;
+    state.player = playWhep(video, stream.whep_url, {
+      onState: (s, error) => {
+        box.dataset.state = s;
+        label.textContent = { connecting: "Connecting video…", reconnecting: `Video interrupted — retrying (${error || ""})`, ended: "Video ended", stopped: "" }[s] || "";
+      },
+    });
+  }
+}
+
+// ---------------------------------------------------------------- socket
+
+let renderPending = false;
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  setTimeout(() => {
+    renderPending = false;
+    renderStations();
+    renderCommands();
+    renderAlerts();
+    renderLaunch();
+  }, 400);
+}
+
+function onMessage(message) {
+  switch (message.type) {
+    case "telemetry":
+      for (const d of message.drones || []) state.drones.set(d.id, d);
+      dfrMap.updateDrones(message.drones || []);
+      scheduleRender();
+      break;
+    case "sortie": {
+      const before = state.sorties.get(message.sortie.id);
+      mergeSortie(message.sortie);
+      if (!before || before.state !== message.sortie.state) {
+        if (message.sortie.state === "awaiting_pilot") toast(`Launch of ${message.sortie.drone_id} waits for your confirmation`, "error");
+        refreshStreams();
+      }
+      renderSorties();
+      renderSortieMapItems();
+      break;
+    }
+    case "call":
+      state.calls.set(message.call.id, message.call);
+      renderLaunch();
+      break;
+    case "alert":
+      onServerAlert(message);
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+async function init() {
+  setConnection = consoleHeader(session, "pilot");
+  useToken(session.token, { whenUnauthorized: () => location.replace("/?next=/pilot") });
+  let loaded;
+  try {
+    loaded = await loadDeployment();
+  } catch (error) {
+    setConnection("offline");
+    showPageError("The pilot console cannot start", error.detail || String(error), {
+      retry: () => location.reload(), loginLink: error.status === 401,
+    });
+    return;
+  }
+  state.deployment = loaded.deployment;
+  document.getElementById("deployment-name").textContent =
+    `${loaded.deployment.name}${loaded.deployment.launch_policy === "pilot_confirm" ? " · launches need pilot confirmation" : ""}`;
+  for (const s of loaded.deployment.stations) state.stations.set(s.id, s);
+
+  dfrMap = new DfrMap(document.getElementById("map"), loaded);
+  window.dfrMap = dfrMap.map;
+  dfrMap.map.on("click", onMapClick);
+  addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && state.mapMode) setMapMode(null);
+  });
+
+  const [stations, calls, sorties] = await Promise.all([
+    api("/api/stations").catch(() => []),
+    api("/api/calls").catch(() => []),
+    api("/api/sorties", { quiet: true }).catch(() => []),
+  ]);
+  for (const s of stations) state.drones.set(s.drone.id, { ...s.drone, station_id: s.drone.station_id || s.id });
+  for (const c of calls) state.calls.set(c.id, c);
+  for (const s of sorties) mergeSortie(s);
+  dfrMap.updateDrones([...state.drones.values()]);
+
+  document.getElementById("commands").addEventListener("click", onCommandClick);
+  document.getElementById("launch-button").addEventListener("click", launch);
+  document.getElementById("launch-station").addEventListener("change", renderLaunch);
+  document.getElementById("launch-call").addEventListener("change", renderLaunch);
+  for (const radio of document.querySelectorAll("input[name=target]")) radio.addEventListener("change", renderLaunch);
+  document.getElementById("pick-launch-point").addEventListener("click", () => setMapMode("launch-point"));
+
+  const first = [...state.stations.values()][0];
+  if (first) selectDrone(first.drone_id);
+  renderStations();
+  renderSorties();
+  renderSortieMapItems();
+  renderAlerts();
+  renderLaunch();
+  startAgeTicker();
+  refreshStreams();
+  setInterval(refreshStreams, 4000);
+
+  connectSocket({
+    token: session.token,
+    onMessage,
+    onState: (s) => setConnection(s),
+    onAuthFailed: () => location.replace("/?next=/pilot"),
+  });
+}
+
+if (session) {
+  init().catch((error) => {
+    console.error(error.stack || error);
+    setConnection("offline");
+    showPageError("The pilot console failed", error.message || String(error), { retry: () => location.reload() });
+  });
+}

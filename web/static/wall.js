@@ -1,0 +1,148 @@
+// The RTCC wall: every live stream in a grid, labelled with its drone and call; streams
+// join as drones launch and leave when their video ends.
+
+import {
+  api, chip, connectSocket, consoleHeader, droneState, h, playWhep, requireSession,
+  showPageError, useToken,
+} from "/static/common.js";
+
+const session = requireSession("wall");
+
+const state = {
+  calls: new Map(),
+  drones: new Map(),
+  stations: new Map(),
+  tiles: new Map(), // stream id → {element, player, stream}
+};
+
+let setConnection = () => {};
+
+function layout() {
+  const wall = document.getElementById("wall");
+  const n = state.tiles.size;
+  // As square a grid as the count allows, so every stream stays visible without scrolling.
+  const cols = Math.max(1, Math.ceil(Math.sqrt(n)));
+  const rows = Math.max(1, Math.ceil(n / cols));
+  wall.style.setProperty("--cols", cols);
+  wall.style.setProperty("--rows", rows);
+  wall.dataset.count = n;
+  document.getElementById("wall-empty").classList.toggle("hidden", n > 0);
+  document.getElementById("stream-count").textContent = n ? `${n} live stream${n === 1 ? "" : "s"}` : "";
+}
+
+function labelFor(stream) {
+  const call = stream.call_id != null ? state.calls.get(Number(stream.call_id)) : null;
+  const drone = state.drones.get(stream.drone_id);
+  const station = state.stations.get(stream.station_id);
+  return h("figcaption", { class: "tile-label" },
+    h("div", { class: "tile-title" },
+      h("span", { class: "live-dot" }, "LIVE"), " ",
+      h("strong", {}, stream.drone_id || stream.stream_id),
+      station ? h("span", { class: "muted" }, ` · ${station.name}`) : null,
+      drone ? h("span", { class: "tile-state" }, chip(droneState(drone))) : null),
+    h("div", { class: "tile-call" },
+      call ? [h("span", { class: `prio prio-${call.priority}` }, `P${call.priority}`), ` Call #${call.id} · ${call.summary || ""}`]
+        : stream.call_id != null ? `Call #${stream.call_id}` : "No call"));
+}
+
+function addTile(stream) {
+  const video = h("video", { muted: true, playsinline: true, autoplay: true });
+  const status = h("div", { class: "video-state" }, "Connecting…");
+  const box = h("div", { class: "video-box", "data-state": "connecting" }, video, status);
+  const element = h("figure", { class: "wall-tile", "data-stream-id": stream.stream_id, "data-drone-id": stream.drone_id || "" },
+    labelFor(stream), box);
+  document.getElementById("wall").append(element);
+  const player = playWhep(video, stream.whep_url, {
+    onState: (s) => {
+      box.dataset.state = s;
+      status.textContent = { connecting: "Connecting…", reconnecting: "Video interrupted — retrying…", ended: "Video ended" }[s] || "";
+    },
+  });
+  state.tiles.set(stream.stream_id, { element, player, stream, box });
+}
+
+function removeTile(streamId) {
+  const tile = state.tiles.get(streamId);
+  if (!tile) return;
+  tile.player.stop();
+  tile.element.remove();
+  state.tiles.delete(streamId);
+}
+
+function relabel() {
+  for (const tile of state.tiles.values()) {
+    tile.element.querySelector(".tile-label").replaceWith(labelFor(tile.stream));
+  }
+}
+
+let refreshing = false;
+async function refreshStreams() {
+  if (refreshing) return;
+  refreshing = true;
+  try {
+    const streams = await api("/api/video/streams", { quiet: true }) || [];
+    const ids = new Set(streams.map((s) => s.stream_id));
+    for (const id of [...state.tiles.keys()]) if (!ids.has(id)) removeTile(id);
+    for (const stream of streams) {
+      const known = state.tiles.get(stream.stream_id);
+      if (!known) addTile(stream);
+      else known.stream = stream;
+    }
+    layout();
+    relabel();
+  } catch {
+    // the next poll tries again; the connection pill shows the link state
+  } finally {
+    refreshing = false;
+  }
+}
+
+function onMessage(message) {
+  if (message.type === "telemetry") {
+    let changed = false;
+    for (const d of message.drones || []) {
+      const before = state.drones.get(d.id);
+      if (!before || droneState(before) !== droneState(d)) changed = true;
+      state.drones.set(d.id, d);
+    }
+    if (changed) relabel();
+  } else if (message.type === "sortie") {
+    refreshStreams();
+  } else if (message.type === "call") {
+    state.calls.set(message.call.id, message.call);
+    relabel();
+  }
+}
+
+async function init() {
+  setConnection = consoleHeader(session, "wall");
+  useToken(session.token, { whenUnauthorized: () => location.replace("/?next=/wall") });
+  try {
+    const [deployment, calls] = await Promise.all([api("/api/deployment"), api("/api/calls").catch(() => [])]);
+    document.getElementById("deployment-name").textContent = deployment.name;
+    for (const s of deployment.stations) state.stations.set(s.id, s);
+    for (const c of calls) state.calls.set(c.id, c);
+  } catch (error) {
+    setConnection("offline");
+    showPageError("The wall cannot start", error.detail || String(error), {
+      retry: () => location.reload(), loginLink: error.status === 401,
+    });
+    return;
+  }
+  layout();
+  await refreshStreams();
+  setInterval(refreshStreams, 3000);
+  connectSocket({
+    token: session.token,
+    onMessage,
+    onState: (s) => setConnection(s),
+    onAuthFailed: () => location.replace("/?next=/wall"),
+  });
+}
+
+if (session) {
+  init().catch((error) => {
+    console.error(error.stack || error);
+    showPageError("The wall failed", error.message || String(error), { retry: () => location.reload() });
+  });
+}

@@ -1,0 +1,348 @@
+"""The WebRTC relay: one aiortc peer connection per viewer, all fed the same packets.
+
+With `relay_track.py` (and the test viewer client), the only module that
+imports aiortc. Each viewer's track returns already-encoded frames, which
+aiortc only packetizes into RTP; the encoding happened once, in the stream.
+aiortc's errors are translated into ours in `open_session`.
+
+A viewer session is reaped when its connection fails or closes (ICE consent
+lost included), when it never connects, or when its stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Self
+
+import aioice.ice
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc import sdp as aiortc_sdp
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
+
+from web.video.catalog import StreamCatalog
+from web.video.encoded_frame import VIDEO_CODECS, VideoCodec
+from web.video.errors import (
+    InvalidOfferError,
+    NoCommonCodecError,
+    RelayFullError,
+    UnknownSessionError,
+)
+from web.video.fanout import Subscription
+from web.video.relay_track import (
+    PacketTrack,
+    PayloadCache,
+    SharedPacker,
+    route_keyframe_requests,
+    share_packetization,
+)
+
+logger = logging.getLogger(__name__)
+
+# What a malformed offer makes aiortc's SDP parser and negotiation raise.
+_OFFER_ERRORS = (
+    ValueError,
+    AssertionError,
+    IndexError,
+    KeyError,
+    InvalidAccessError,
+    InvalidStateError,
+    OperationError,
+)
+_DEAD_STATES = ("failed", "closed")
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """Viewer limits and timeouts; `ice_addresses` restricts local ICE candidates.
+
+    `ice_addresses=("127.0.0.1",)` keeps all media on loopback (tests, and a
+    relay behind a local reverse proxy); None gathers every interface.
+    """
+
+    codec_preference: tuple[VideoCodec, ...] = VIDEO_CODECS
+    ice_addresses: tuple[str, ...] | None = None
+    max_viewers_per_stream: int = 200
+    negotiation_timeout_s: float = 10.0
+    connect_timeout_s: float = 20.0
+    close_timeout_s: float = 5.0
+    reap_interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class WhepAnswer:
+    """The relay's answer to a viewer's offer."""
+
+    stream_id: str
+    session_id: str
+    sdp: str
+    codec: VideoCodec
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One viewer session as shown by the API."""
+
+    stream_id: str
+    session_id: str
+    codec: VideoCodec
+    connection_state: str
+    age_s: float
+    frames_delivered: int
+    frames_dropped: int  # dropped because the viewer fell behind
+
+
+@dataclass
+class _Session:
+    stream_id: str
+    session_id: str
+    codec: VideoCodec
+    pc: RTCPeerConnection
+    subscription: Subscription
+    created_s: float
+
+
+_DEFAULT_HOST_ADDRESSES = aioice.ice.get_host_addresses
+
+
+def use_ice_addresses(addresses: tuple[str, ...] | None) -> None:
+    """Gather local ICE candidates only on `addresses` (None: every interface).
+
+    aioice never offers loopback and has no per-connection setting, so this
+    swaps its address lookup for the whole process.
+    """
+    if addresses is None:
+        aioice.ice.get_host_addresses = _DEFAULT_HOST_ADDRESSES
+        return
+    allowed = tuple(addresses)
+
+    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in allowed if (use_ipv6 if ":" in a else use_ipv4)]
+
+    aioice.ice.get_host_addresses = host_addresses
+
+
+def offered_codecs(offer_sdp: str) -> tuple[VideoCodec, ...]:
+    """Codecs a viewer's offer can receive, in the offer's order.
+
+    Raises InvalidOfferError when the SDP does not parse or has no video
+    section able to receive.
+    """
+    try:
+        description = aiortc_sdp.SessionDescription.parse(offer_sdp)
+    except _OFFER_ERRORS as exc:
+        raise InvalidOfferError(f"SDP offer does not parse: {exc or type(exc).__name__}") from exc
+    found: list[VideoCodec] = []
+    receivers = [
+        m
+        for m in description.media
+        if m.kind == "video" and m.direction in (None, "sendrecv", "recvonly")
+    ]
+    if not receivers:
+        raise InvalidOfferError("SDP offer has no video section that can receive")
+    for codec in receivers[0].rtp.codecs:
+        name = _relay_codec(codec.mimeType, codec.parameters)
+        if name is not None and name not in found:
+            found.append(name)
+    return tuple(found)
+
+
+def _relay_codec(mime_type: str, parameters: Mapping[str, object]) -> VideoCodec | None:
+    mime = mime_type.lower()
+    if mime == "video/vp8":
+        return "vp8"
+    if mime == "video/h264":
+        # The shared encoder sends Baseline with packetization mode 1.
+        profile = str(parameters.get("profile-level-id", "42e01f")).lower()
+        if str(parameters.get("packetization-mode", "0")) == "1" and profile.startswith("42"):
+            return "h264"
+    return None
+
+
+def _capabilities(codec: VideoCodec) -> list[RTCRtpCodecCapability]:
+    available = RTCRtpSender.getCapabilities("video").codecs
+    mime = "video/vp8" if codec == "vp8" else "video/h264"
+    chosen = [c for c in available if c.mimeType.lower() == mime]
+    # Constrained Baseline first: that is what browsers prefer for Baseline.
+    chosen.sort(key=lambda c: str(c.parameters.get("profile-level-id", "")) != "42e01f")
+    return chosen + [c for c in available if c.mimeType.lower() == "video/rtx"]
+
+
+def _filter_candidates(offer_sdp: str, allowed: tuple[str, ...]) -> str:
+    """Drop remote candidates outside `allowed` (and mDNS names, never resolved)."""
+    lines = []
+    for line in offer_sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) < 5 or fields[4] not in allowed:
+                continue
+        lines.append(line)
+    return "\r\n".join(lines) + "\r\n"
+
+
+class VideoRelay:
+    """Serves the catalog's streams to WebRTC viewers; an async context manager."""
+
+    def __init__(self, catalog: StreamCatalog, settings: RelaySettings | None = None) -> None:
+        self.catalog = catalog
+        self.settings = settings or RelaySettings()
+        self._sessions: dict[str, _Session] = {}
+        self._payloads: dict[VideoCodec, PayloadCache] = defaultdict(PayloadCache)
+        self._wakeup = asyncio.Event()
+        self._reaper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._reaper is None:
+            if self.settings.ice_addresses is not None:
+                use_ice_addresses(self.settings.ice_addresses)
+            self._reaper = asyncio.create_task(self._reap_forever(), name="video-relay-reaper")
+
+    async def close(self) -> None:
+        """Hang up on every viewer; safe to call more than once."""
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+        while self._sessions:
+            _, session = self._sessions.popitem()
+            await self._hang_up(session)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def sessions(self, stream_id: str | None = None) -> list[SessionInfo]:
+        now_s = time.monotonic()
+        return [
+            SessionInfo(
+                stream_id=s.stream_id,
+                session_id=s.session_id,
+                codec=s.codec,
+                connection_state=s.pc.connectionState,
+                age_s=now_s - s.created_s,
+                frames_delivered=s.subscription.stats.delivered,
+                frames_dropped=s.subscription.stats.dropped_overflow,
+            )
+            for s in self._sessions.values()
+            if stream_id is None or s.stream_id == stream_id
+        ]
+
+    def choose_codec(self, stream_id: str, offer_sdp: str) -> VideoCodec:
+        """The codec a viewer will get: the stream's pass-through codec when the
+        viewer takes it, else the first preferred one both sides support.
+
+        Raises UnknownStreamError, InvalidOfferError or NoCommonCodecError.
+        """
+        stream = self.catalog.get(stream_id)
+        offered = offered_codecs(offer_sdp)
+        native = stream.source.native_codec
+        order = ((native,) if native else ()) + self.settings.codec_preference
+        for codec in order:
+            if codec in offered and codec in stream.codecs:
+                return codec
+        raise NoCommonCodecError(
+            f"viewer offers {', '.join(offered) or 'no usable codec'}; "
+            f"stream {stream_id!r} sends {', '.join(stream.codecs)}"
+        )
+
+    async def open_session(self, stream_id: str, offer_sdp: str) -> WhepAnswer:
+        """Answer a viewer's SDP offer and start sending.
+
+        Raises UnknownStreamError, InvalidOfferError, NoCommonCodecError,
+        RelayFullError or StreamClosedError; on any error nothing is kept.
+        """
+        codec = self.choose_codec(stream_id, offer_sdp)
+        if len(self.sessions(stream_id)) >= self.settings.max_viewers_per_stream:
+            raise RelayFullError(f"stream {stream_id!r} has its maximum of viewers")
+        if self.settings.ice_addresses is not None:
+            offer_sdp = _filter_candidates(offer_sdp, self.settings.ice_addresses)
+        subscription = self.catalog.get(stream_id).subscribe(codec)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        session = _Session(
+            stream_id, secrets.token_urlsafe(12), codec, pc, subscription, time.monotonic()
+        )
+        # Registered while negotiating, so that concurrent offers respect the limit.
+        self._sessions[session.session_id] = session
+        try:
+            answer_sdp = await self._negotiate(pc, subscription, codec, offer_sdp)
+        except _OFFER_ERRORS as exc:
+            await self._discard(session)
+            raise InvalidOfferError(f"SDP offer rejected: {exc or type(exc).__name__}") from exc
+        except TimeoutError as exc:
+            await self._discard(session)
+            raise InvalidOfferError("SDP negotiation timed out") from exc
+        except BaseException:
+            await self._discard(session)
+            raise
+        pc.on("connectionstatechange", self._wakeup.set)
+        logger.info("viewer %s joined %s (%s)", session.session_id, stream_id, codec)
+        return WhepAnswer(stream_id, session.session_id, answer_sdp, codec)
+
+    async def close_session(self, stream_id: str, session_id: str) -> None:
+        """Hang up on one viewer; raises UnknownSessionError."""
+        session = self._sessions.get(session_id)
+        if session is None or session.stream_id != stream_id:
+            raise UnknownSessionError(stream_id, session_id)
+        del self._sessions[session_id]
+        await self._hang_up(session)
+        logger.info("viewer %s left %s", session_id, stream_id)
+
+    async def _negotiate(
+        self, pc: RTCPeerConnection, subscription: Subscription, codec: VideoCodec, offer_sdp: str
+    ) -> str:
+        track = PacketTrack(subscription)
+        transceiver = pc.addTransceiver(track, direction="sendonly")
+        # aiortc settles the codec in setRemoteDescription, so preferences go first.
+        transceiver.setCodecPreferences(_capabilities(codec))
+        route_keyframe_requests(transceiver.sender, subscription.request_keyframe)
+        share_packetization(transceiver.sender, SharedPacker(track, self._payloads[codec]))
+        async with asyncio.timeout(self.settings.negotiation_timeout_s):
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    async def _discard(self, session: _Session) -> None:
+        self._sessions.pop(session.session_id, None)
+        await self._hang_up(session)
+
+    async def _hang_up(self, session: _Session) -> None:
+        session.subscription.close()
+        try:
+            async with asyncio.timeout(self.settings.close_timeout_s):
+                await session.pc.close()
+        except TimeoutError:
+            logger.warning("viewer %s did not close in time", session.session_id)
+
+    def _is_dead(self, session: _Session, now_s: float) -> bool:
+        state = session.pc.connectionState
+        if state in _DEAD_STATES or session.subscription.closed:
+            return True
+        return state != "connected" and now_s - session.created_s > self.settings.connect_timeout_s
+
+    async def _reap_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.reap_interval_s):
+                    await self._wakeup.wait()
+            self._wakeup.clear()
+            now_s = time.monotonic()
+            for session in [s for s in self._sessions.values() if self._is_dead(s, now_s)]:
+                self._sessions.pop(session.session_id, None)
+                logger.info("reaping viewer %s of %s", session.session_id, session.stream_id)
+                await self._hang_up(session)
