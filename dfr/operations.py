@@ -524,10 +524,25 @@ class Operations:
                     link, station.drone, self.deployment.defaults.cruise_alt_m
                 )
                 log.info("%s: dock prep done, %d parameter(s) changed", station.id, changed)
+                await self._reclaim(station)
                 return
             except (LinkError, FlightError, DroneOffline) as exc:
                 log.warning("%s: dock prep failed (%s); retrying", station.id, exc)
                 await asyncio.sleep(5.0)
+
+    async def _reclaim(self, station: Station) -> None:
+        """After a restart: free a drone an old sortie still holds once it is back on its
+        dock, then give the queue its chance (calls survive restarts)."""
+        held = (await self.store.drone_sorties()).get(station.drone.id)
+        if held is not None and held not in self._active:
+            if not self.fleet.availability(station.id).docked:
+                log.warning("%s: held by sortie %s and not on its dock", station.id, held)
+                return
+            await self.store.release(
+                held, "docked", "system", "found on its dock when the server started"
+            )
+        for result in await self.dispatcher.serve_queue("system"):
+            await self._sortie_reserved(result, SYSTEM)
 
     # -- telemetry --------------------------------------------------------------
 
