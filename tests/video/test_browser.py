@@ -11,24 +11,10 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from web.video.app import create_video_app
 
 from .helpers import live_server, loopback_relay_settings, services, synthetic_stream
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Keep WebRTC on loopback and show plain addresses instead of mDNS names.
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +63,7 @@ async def test_chromium_plays_h264_and_vp8_from_the_player_page(
             str(tmp_path / "chromium-profile"),
             executable_path=str(chromium),
             headless=True,
-            args=FLAGS,
+            args=CHROMIUM_ARGS,
         )
         try:
             h264_page, vp8_page = await context.new_page(), await context.new_page()
