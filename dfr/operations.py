@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -556,4 +556,4 @@ class Operations:
 
 
 def _call_json(call: CallRecord) -> dict[str, Any]:
-    return {k: getattr(call, k) for k in call.__slots__}
+    return asdict(call)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -104,8 +105,6 @@ def _webhook_auth(ops: OpsDep, x_dfr_token: str | None) -> None:
     expected = ops.settings.cad_webhook_token
     if expected is None:
         raise HTTPException(503, "webhooks are off: set DFR_CAD_WEBHOOK_TOKEN")
-    import hmac
-
     if x_dfr_token is None or not hmac.compare_digest(x_dfr_token, expected):
         raise HTTPException(401, "missing or wrong X-DFR-Token")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -75,7 +76,7 @@ async def audit(
     after_id: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditOut]:
-    return [AuditOut(**vars_of(e)) for e in await ops.store.audit_log(limit, after_id)]
+    return [AuditOut(**asdict(e)) for e in await ops.store.audit_log(limit, after_id)]
 
 
 @router.get("/health", tags=["health"])
@@ -83,7 +84,3 @@ async def health(ops: OpsDep) -> JSONResponse:
     """200 once every drone is connected; 503 (with who is missing) before."""
     status = ops.health()
     return JSONResponse(status, status_code=200 if status["ok"] else 503)
-
-
-def vars_of(entry: object) -> dict[str, Any]:
-    return {k: getattr(entry, k) for k in entry.__slots__}  # type: ignore[attr-defined]
