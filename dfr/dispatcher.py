@@ -11,7 +11,7 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from dfr.deployment import Deployment
@@ -21,7 +21,6 @@ from dfr.store import CallRecord, NewCall, SortieRecord, Store
 from missions.geo import GeoPoint
 
 AvailabilityFn = Callable[[], Mapping[str, DroneAvailability]]
-SortieHook = Callable[[SortieRecord, Candidate, CallRecord], Awaitable[None]]
 
 
 class DispatchError(Exception):
@@ -67,13 +66,11 @@ class Dispatcher:
         store: Store,
         availability: AvailabilityFn | None = None,
         params: EtaParameters | None = None,
-        on_sortie: SortieHook | None = None,
     ) -> None:
         self.deployment = deployment
         self.store = store
         self.params = params or deployment.eta
         self._availability = availability
-        self._on_sortie = on_sortie
 
     async def start(self) -> None:
         await self.store.register_drones((s.drone.id, s.id) for s in self.deployment.stations)
@@ -160,8 +157,6 @@ class Dispatcher:
             return None
         candidate = replace(candidate, route=self.deployment.planner.fenced(candidate.route))
         call = await self.store.get_call(call.id)
-        if self._on_sortie is not None:
-            await self._on_sortie(sortie, candidate, call)
         return DispatchResult(call, rec, sortie, candidate)
 
     async def release(

@@ -201,17 +201,7 @@ class Operations:
         return {"ok": all(drones.values()), "deployment": self.deployment.name, "drones": drones}
 
     def _availability(self) -> dict[str, DroneAvailability]:
-        out = {}
-        for station in self.deployment.stations:
-            a = self.fleet.availability(station.id)
-            out[station.id] = DroneAvailability(
-                online=a.online,
-                docked=a.docked,
-                healthy=a.healthy,
-                maintenance=a.maintenance,
-                battery_pct=a.battery_pct if a.battery_pct is not None else 0.0,
-            )
-        return out
+        return fleet_availability(self.fleet)
 
     def drone_view(self, station: Station) -> dict[str, Any]:
         drone: FleetDrone = self.fleet.drone(station.id)
@@ -553,6 +543,20 @@ class Operations:
             at = datetime.now(UTC).isoformat(timespec="milliseconds")
             self.bus.publish(Event("telemetry", {"at": at, "drones": drones}))
             await asyncio.sleep(period_s)
+
+
+def fleet_availability(fleet: Fleet) -> dict[str, DroneAvailability]:
+    """The fleet's live view of each station's drone, as the dispatcher ranks by it."""
+    return {
+        a.station_id: DroneAvailability(
+            online=a.online,
+            docked=a.docked,
+            healthy=a.healthy,
+            maintenance=a.maintenance,
+            battery_pct=a.battery_pct if a.battery_pct is not None else 0.0,
+        )
+        for a in fleet.availabilities().values()
+    }
 
 
 def _call_json(call: CallRecord) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from dfr.deployment import Deployment
 from dfr.dispatcher import Dispatcher, DispatchResult
 from dfr.eta import EtaParameters, FlownSortie, calibrate
+from dfr.operations import fleet_availability
 from dfr.recommend import DroneAvailability
 from dfr.store import NewCall, Store
 from missions.executor import ExecutorSettings, FlightExecutor, prepare_on_dock
@@ -177,16 +178,7 @@ class _Run:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def availability(self) -> dict[str, DroneAvailability]:
-        out = {}
-        for a in self.fleet.availabilities().values():
-            out[a.station_id] = DroneAvailability(
-                online=a.online,
-                docked=a.docked,
-                healthy=a.healthy,
-                maintenance=a.maintenance,
-                battery_pct=a.battery_pct or 0.0,
-            )
-        return out
+        return fleet_availability(self.fleet)
 
     def vehicle_times(self) -> dict[str, float]:
         return {
