@@ -13,6 +13,7 @@ from playwright.async_api import Page, async_playwright
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from web.video.app import create_video_app
+from web.video.whep_client import WhepViewer
 
 from .helpers import live_server, loopback_relay_settings, services, synthetic_stream
 
@@ -71,6 +72,17 @@ async def test_chromium_plays_h264_and_vp8_from_the_player_page(
             h264 = await _playing(h264_page, player)
             vp8 = await _playing(vp8_page, f"{player}?codec=vp8")
             assert len(services(app).relay.sessions("drone-1")) == 2
+            # An aiortc viewer lays out RTP differently (payload type, extension ids):
+            # the same frames go to it serialized once more, not re-encoded.
+            async with httpx.AsyncClient() as client:
+                aiortc_viewer = WhepViewer(f"{base_url}/whep/drone-1", codec="h264", decode=True)
+                await aiortc_viewer.connect(client)
+                async with asyncio.timeout(10):
+                    while aiortc_viewer.report.decoded_frames < 20:  # noqa: ASYNC110
+                        await asyncio.sleep(0.1)
+                h264_fanout = services(app).relay._fanouts[("drone-1", "h264")]  # noqa: SLF001
+                assert h264_fanout.wire_format_count == 2
+                await aiortc_viewer.close(client)
             for state, codec in ((h264, "h264"), (vp8, "vp8")):
                 assert state["codec"] == codec
                 assert state["videoWidth"] == 1280

@@ -32,8 +32,10 @@ METHOD = """\
 Method: one server process per measurement serves one synthetic {size} {fps} fps
 stream ({codec}, {bitrate_kbps} kbit/s) on 127.0.0.1. Viewers are aiortc clients in
 separate processes (one per 40 viewers, at most 4) that join over WHEP before a
-common {window_s:g} s window. {decoders} viewer(s) per run decode every frame and
-read the timecode drawn into it: latency = wall clock at decode - clock drawn at
+common {window_s:g} s window. {decoders} viewer(s) per run, in a process of their
+own, join last (the relay sends to viewers in the order they joined, so they
+wait longest), decode every frame and read the timecode drawn into it:
+latency = wall clock at decode - clock drawn at
 capture (same host, same clock), so it spans drawing, encoding, packetizing,
 loopback, jitter buffer and decoding. The other viewers receive every SRTP
 packet and count frames (RTP marker bits), bytes and losses from the clear-text
@@ -50,6 +52,10 @@ oversubscribed and frame rates and latencies suffer.
 every viewer its own encoder with the same settings (the naive relay). Viewers,
 server and anything else running share this machine's {cores} core(s).
 """
+
+
+# Delivered fps at or above this share of the stream's count as full frame rate.
+FULL_FRAME_RATE = 0.97
 
 
 @dataclass(frozen=True)
@@ -145,8 +151,41 @@ class _Server:
         self._socket.close()
 
 
-def _viewer_processes(viewers: int) -> int:
-    return min(4, max(1, math.ceil(viewers / 40)))
+def _shares(viewers: int) -> list[int]:
+    """Counting viewers per process: a process per 40, at most 4."""
+    if viewers <= 0:
+        return []
+    processes = min(4, math.ceil(viewers / 40))
+    return [viewers // processes + (index < viewers % processes) for index in range(processes)]
+
+
+def _start_viewers(
+    args: argparse.Namespace, base_url: str, viewers: int, decoders: int
+) -> subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "web.video.whep_client",
+        f"{base_url}/whep/drone-1",
+        f"--viewers={viewers}",
+        f"--decoders={decoders}",
+        "--start-from-stdin",
+        f"--window-s={args.window_s}",
+        f"--codec={args.codec}",
+        "--loopback-only",
+    ]
+    return subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_joined(processes: list[subprocess.Popen[str]]) -> None:
+    # Each viewer process reports on stderr once all its viewers have joined.
+    for process in processes:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        if not line.startswith("connected"):
+            raise RuntimeError(f"viewer process did not join: {line.strip()!r}")
 
 
 def run_once(args: argparse.Namespace, mode: EncodeMode, viewers: int) -> RunResult:
@@ -156,37 +195,15 @@ def run_once(args: argparse.Namespace, mode: EncodeMode, viewers: int) -> RunRes
     try:
         with httpx.Client(timeout=10) as client:
             server.wait_ready(client)
-            procs = _viewer_processes(viewers)
             decoders = min(args.decoders, viewers)
-            for index in range(procs):
-                share = viewers // procs + (1 if index < viewers % procs else 0)
-                command = [
-                    sys.executable,
-                    "-m",
-                    "web.video.whep_client",
-                    f"{server.base_url}/whep/drone-1",
-                    f"--viewers={share}",
-                    f"--decoders={decoders if index == 0 else 0}",
-                    "--start-from-stdin",
-                    f"--window-s={args.window_s}",
-                    f"--codec={args.codec}",
-                    "--loopback-only",
-                ]
-                processes.append(
-                    subprocess.Popen(
-                        command,
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                    )
-                )
-            # Each viewer process reports on stderr once all its viewers have joined.
-            for process in processes:
-                assert process.stderr is not None
-                line = process.stderr.readline()
-                if not line.startswith("connected"):
-                    raise RuntimeError(f"viewer process did not join: {line.strip()!r}")
+            for share in _shares(viewers - decoders):
+                processes.append(_start_viewers(args, server.base_url, share, decoders=0))
+            _wait_joined(processes)
+            # The decoding viewers join last: the relay sends to viewers in the order
+            # they joined, so theirs is the longest wait of any viewer.
+            if decoders:
+                processes.append(_start_viewers(args, server.base_url, decoders, decoders))
+                _wait_joined(processes[-1:])
             window_start = time.time() + 1.0
             for process in processes:
                 assert process.stdin is not None
@@ -272,27 +289,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _summary(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> list[str]:
     lines = []
-    once = {int(k): v for k, v in results["once"].items() if v.get("fps")}
-    if 1 in once and len(once) >= 2:
-        # Normalise to the full frame rate: when the machine cannot keep up, fewer
-        # frames are drawn, encoded and sent, and the CPU figures shrink with them.
-        base = once[1]
-        fixed_pct_per_fps = base["server_cpu_pct"] / base["fps"]
-        encoder_pct = base["encoder_cpu_pct"] / base["fps"] * args.fps
-        for count, run in sorted(once.items()):
-            if count == 1:
-                continue
-            per_viewer_pct = (
-                (run["server_cpu_pct"] - fixed_pct_per_fps * run["fps"])
-                / (count * run["fps"])
-                * args.fps
-            )
-            lines.append(
-                f"encode once, {count} viewers: each viewer adds {per_viewer_pct:.2f} % of a core "
-                f"at {args.fps} fps; the shared encoder costs {encoder_pct:.1f} % "
-                f"(a viewer = {per_viewer_pct / encoder_pct:.1%} of the encoder)"
-            )
-    target = 0.9 * args.fps
+    target = FULL_FRAME_RATE * args.fps
+    # At full frame rate only: when the machine cannot keep up, fewer frames are
+    # drawn, encoded and sent, and the CPU figures shrink with them.
+    once = {int(k): v for k, v in results["once"].items() if v.get("fps") and v["fps"] >= target}
+    if len(once) >= 2:
+        counts = sorted(once)
+        # Normalised to exactly the nominal frame rate, then a straight line through them.
+        server = [once[c]["server_cpu_pct"] / once[c]["fps"] * args.fps for c in counts]
+        encoder = [once[c]["encoder_cpu_pct"] / once[c]["fps"] * args.fps for c in counts]
+        per_viewer_pct, fixed_pct = statistics.linear_regression(counts, server)
+        encoder_pct = statistics.mean(encoder)
+        lines.append(
+            f"encode once, {counts[0]} to {counts[-1]} viewers: each viewer adds "
+            f"{per_viewer_pct:.2f} % of a core at {args.fps} fps; the shared encoder costs "
+            f"{encoder_pct:.1f} % (a viewer = {per_viewer_pct / encoder_pct:.1%} of the encoder), "
+            f"everything else {fixed_pct - encoder_pct:.1f} %"
+        )
     for mode, runs in results.items():
         for viewers, run in runs.items():
             if run.get("skipped"):

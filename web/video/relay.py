@@ -1,9 +1,10 @@
 """The WebRTC relay: one aiortc peer connection per viewer, all fed the same packets.
 
-With `relay_track.py` (and the test viewer client), the only module that
-imports aiortc. Each viewer's track returns already-encoded frames, which
-aiortc only packetizes into RTP; the encoding happened once, in the stream.
-aiortc's errors are translated into ours in `open_session`.
+With `rtp_fanout.py` (and the test viewer client), the only module that
+imports aiortc. aiortc negotiates, runs ICE, DTLS and RTCP for each viewer;
+the sending is `RtpFanout`'s: one loop per stream and codec builds each RTP
+packet once and sends it, encrypted, to every viewer. aiortc's errors are
+translated into ours in `open_session`.
 
 A viewer session is reaped when its connection fails or closes (ICE consent
 lost included), when it never connects, or when its stream ends.
@@ -16,7 +17,6 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Self
@@ -40,14 +40,8 @@ from web.video.errors import (
     RelayFullError,
     UnknownSessionError,
 )
-from web.video.fanout import Subscription
-from web.video.relay_track import (
-    PacketTrack,
-    PayloadCache,
-    SharedPacker,
-    route_keyframe_requests,
-    share_packetization,
-)
+from web.video.rtp_fanout import IdleTrack, RtpFanout, ViewerLane
+from web.video.stream import VideoStream
 
 logger = logging.getLogger(__name__)
 
@@ -104,14 +98,19 @@ class SessionInfo:
     frames_dropped: int  # dropped because the viewer fell behind
 
 
+# One fan-out per stream and codec; per viewer when the stream encodes per viewer.
+_FanoutKey = tuple[str, ...]
+
+
 @dataclass
 class _Session:
     stream_id: str
     session_id: str
     codec: VideoCodec
     pc: RTCPeerConnection
-    subscription: Subscription
+    fanout_key: _FanoutKey
     created_s: float
+    lane: ViewerLane | None = None  # once negotiated
 
 
 _DEFAULT_HOST_ADDRESSES = aioice.ice.get_host_addresses
@@ -199,7 +198,7 @@ class VideoRelay:
         self.catalog = catalog
         self.settings = settings or RelaySettings()
         self._sessions: dict[str, _Session] = {}
-        self._payloads: dict[VideoCodec, PayloadCache] = defaultdict(PayloadCache)
+        self._fanouts: dict[_FanoutKey, RtpFanout] = {}
         self._wakeup = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
 
@@ -219,6 +218,9 @@ class VideoRelay:
         while self._sessions:
             _, session = self._sessions.popitem()
             await self._hang_up(session)
+        while self._fanouts:
+            _, fanout = self._fanouts.popitem()
+            await fanout.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -236,8 +238,8 @@ class VideoRelay:
                 codec=s.codec,
                 connection_state=s.pc.connectionState,
                 age_s=now_s - s.created_s,
-                frames_delivered=s.subscription.stats.delivered,
-                frames_dropped=s.subscription.stats.dropped_overflow,
+                frames_delivered=s.lane.frames_delivered if s.lane else 0,
+                frames_dropped=s.lane.frames_dropped if s.lane else 0,
             )
             for s in self._sessions.values()
             if stream_id is None or s.stream_id == stream_id
@@ -272,15 +274,18 @@ class VideoRelay:
             raise RelayFullError(f"stream {stream_id!r} has its maximum of viewers")
         if self.settings.ice_addresses is not None:
             offer_sdp = _filter_candidates(offer_sdp, self.settings.ice_addresses)
-        subscription = self.catalog.get(stream_id).subscribe(codec)
+        stream = self.catalog.get(stream_id)
+        session_id = secrets.token_urlsafe(12)
+        key = (stream_id, codec)
+        if stream.settings.encode_mode == "per_viewer":
+            key += (session_id,)
+        fanout = await self._fanout(key, stream, codec)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        session = _Session(
-            stream_id, secrets.token_urlsafe(12), codec, pc, subscription, time.monotonic()
-        )
+        session = _Session(stream_id, session_id, codec, pc, key, time.monotonic())
         # Registered while negotiating, so that concurrent offers respect the limit.
         self._sessions[session.session_id] = session
         try:
-            answer_sdp = await self._negotiate(pc, subscription, codec, offer_sdp)
+            answer_sdp = await self._negotiate(session, fanout, offer_sdp)
         except _OFFER_ERRORS as exc:
             await self._discard(session)
             raise InvalidOfferError(f"SDP offer rejected: {exc or type(exc).__name__}") from exc
@@ -303,18 +308,28 @@ class VideoRelay:
         await self._hang_up(session)
         logger.info("viewer %s left %s", session_id, stream_id)
 
-    async def _negotiate(
-        self, pc: RTCPeerConnection, subscription: Subscription, codec: VideoCodec, offer_sdp: str
-    ) -> str:
-        track = PacketTrack(subscription)
+    async def _fanout(self, key: _FanoutKey, stream: VideoStream, codec: VideoCodec) -> RtpFanout:
+        fanout = self._fanouts.get(key)
+        if fanout is not None and fanout.ended:
+            await self._fanouts.pop(key).close()
+            fanout = None
+        if fanout is None:
+            # Raises StreamClosedError when the stream has ended.
+            fanout = RtpFanout(stream.subscribe(codec), "/".join(key))
+            self._fanouts[key] = fanout
+        return fanout
+
+    async def _negotiate(self, session: _Session, fanout: RtpFanout, offer_sdp: str) -> str:
+        pc = session.pc
+        track = IdleTrack()
         transceiver = pc.addTransceiver(track, direction="sendonly")
         # aiortc settles the codec in setRemoteDescription, so preferences go first.
-        transceiver.setCodecPreferences(_capabilities(codec))
-        route_keyframe_requests(transceiver.sender, subscription.request_keyframe)
-        share_packetization(transceiver.sender, SharedPacker(track, self._payloads[codec]))
+        transceiver.setCodecPreferences(_capabilities(session.codec))
+        fanout.prepare(transceiver.sender)
         async with asyncio.timeout(self.settings.negotiation_timeout_s):
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
+        session.lane = fanout.join(transceiver, track)
         return str(pc.localDescription.sdp)
 
     async def _discard(self, session: _Session) -> None:
@@ -322,16 +337,27 @@ class VideoRelay:
         await self._hang_up(session)
 
     async def _hang_up(self, session: _Session) -> None:
-        session.subscription.close()
+        fanout = self._fanouts.get(session.fanout_key)
+        if fanout is not None:
+            if session.lane is not None:
+                fanout.leave(session.lane)
+            if not fanout.lane_count and not self._negotiating(session.fanout_key):
+                # Nobody left to send to: let the stream stop encoding for it.
+                del self._fanouts[session.fanout_key]
+                await fanout.close()
         try:
             async with asyncio.timeout(self.settings.close_timeout_s):
                 await session.pc.close()
         except TimeoutError:
             logger.warning("viewer %s did not close in time", session.session_id)
 
+    def _negotiating(self, key: _FanoutKey) -> bool:
+        return any(s.fanout_key == key and s.lane is None for s in self._sessions.values())
+
     def _is_dead(self, session: _Session, now_s: float) -> bool:
         state = session.pc.connectionState
-        if state in _DEAD_STATES or session.subscription.closed:
+        lane, fanout = session.lane, self._fanouts.get(session.fanout_key)
+        if state in _DEAD_STATES or fanout is None or fanout.ended or (lane and lane.failed):
             return True
         return state != "connected" and now_s - session.created_s > self.settings.connect_timeout_s
 

@@ -65,6 +65,8 @@ class ViewerReport:
     packets: int = 0
     packets_lost: int = 0
     max_frame_gap_ms: float = 0.0  # longest wait between two frames' last packets
+    packets_withheld: int = 0  # media packets this viewer threw away on purpose (`lose_packets`)
+    retransmissions: int = 0  # packets received on the retransmission (RTX) stream
     decoded_frames: int = 0
     width_px: int = 0
     height_px: int = 0
@@ -91,7 +93,10 @@ class WhepViewer:
         codec: str | None = None,
         window: _Window | None = None,
         timeout_s: float = 10.0,
+        lose_packets: int = 0,
     ) -> None:
+        """`lose_packets`: a decoding viewer throws away that many media packets,
+        one every few frames once it has started, as a lossy network would."""
         self._url = whep_url
         self._codec = codec
         self._window = window or _Window()
@@ -104,6 +109,7 @@ class WhepViewer:
         self._last_seq: int | None = None
         self._offer_s = 0.0
         self._last_frame_s: float | None = None
+        self._to_lose = lose_packets
         self.first_frame = asyncio.Event()
 
     async def connect(self, client: httpx.AsyncClient) -> None:
@@ -157,12 +163,34 @@ class WhepViewer:
             forward = receiver._handle_rtp_packet
 
             async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+                if self._withhold(packet):
+                    return
                 self._on_rtp(
                     packet.ssrc, packet.sequence_number, packet.marker, len(packet.payload)
                 )
                 await forward(packet, arrival_time_ms=arrival_time_ms)
 
             receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+    def _withhold(self, packet: RtpPacket) -> bool:
+        # Lose a packet from the middle of a frame every tenth frame once started.
+        if self._to_lose <= 0 or packet.ssrc != self._ssrc or packet.marker:
+            return False
+        if self.report.frames < 10 or packet.sequence_number % 10:
+            return False
+        self._to_lose -= 1
+        self.report.packets_withheld += 1
+        self._last_seq = packet.sequence_number  # a loss on purpose, not the network's
+        return True
+
+    async def sender_report(self) -> dict[str, Any] | None:
+        """The last RTCP sender report of the relay, as aiortc's stats show it."""
+        if self._pc is None:
+            return None
+        for stats in (await self._pc.getStats()).values():
+            if stats.type == "remote-outbound-rtp":
+                return asdict(stats)
+        return None
 
     def _count_at_socket(self, receiver: RTCRtpReceiver) -> None:
         """Viewers that only count read the RTP header, which SRTP leaves in clear,
@@ -193,6 +221,7 @@ class WhepViewer:
             self.report.first_frame_s = time.monotonic() - self._offer_s
             self.first_frame.set()
         if ssrc != self._ssrc:
+            self.report.retransmissions += 1
             return
         if not self._window.contains(time.time()):
             self._last_seq = sequence_number
