@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,7 +39,13 @@ from dfr.events import Event, EventBus
 from dfr.recommend import Candidate, DroneAvailability
 from dfr.settings import Settings
 from dfr.store import CallRecord, NewCall, SortieRecord, Store
-from missions.executor import ExecutorSettings, FlightError, FlightExecutor, prepare_on_dock
+from missions.executor import (
+    ExecutorSettings,
+    FlightError,
+    FlightExecutor,
+    FlightResult,
+    prepare_on_dock,
+)
 from missions.geo import GeoPoint
 from missions.sortie import SortieState
 from stations.drone_link import LinkError
@@ -109,6 +115,10 @@ class ActiveSortie:
     persisted: int = 0  # transitions already written to the store
 
 
+FlightListener = Callable[[ActiveSortie, FlightResult], None]
+"""Told of every flight that ended, once its drone is released and the queue served."""
+
+
 class Operations:
     def __init__(
         self,
@@ -119,6 +129,7 @@ class Operations:
         users: UserDirectory,
         tokens: TokenIssuer,
         video: VideoService | None = None,
+        on_flight_ended: FlightListener | None = None,
     ) -> None:
         self.settings = settings
         self.deployment = deployment
@@ -130,8 +141,10 @@ class Operations:
         self.bus = EventBus()
         self.dispatcher = Dispatcher(deployment, store, availability=self._availability)
         self.executor_settings = ExecutorSettings()
+        self.on_flight_ended = on_flight_ended
         self._active: dict[int, ActiveSortie] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dock_prep_tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
 
     # -- lifecycle --------------------------------------------------------------
@@ -139,7 +152,10 @@ class Operations:
     @classmethod
     @contextlib.asynccontextmanager
     async def running(
-        cls, settings: Settings, deployment: Deployment | None = None
+        cls,
+        settings: Settings,
+        deployment: Deployment | None = None,
+        on_flight_ended: FlightListener | None = None,
     ) -> AsyncIterator[Operations]:
         deployment = deployment or load_deployment(settings.deployment)
         settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -170,15 +186,28 @@ class Operations:
             fleet = await stack.enter_async_context(
                 Fleet.running(stations, FleetSettings(link_loss_s=settings.link_lost_after_s))
             )
-            ops = cls(settings, deployment, store, fleet, users, tokens)
+            ops = cls(
+                settings, deployment, store, fleet, users, tokens, on_flight_ended=on_flight_ended
+            )
             await ops.dispatcher.start()
             ops._spawn(ops._push_telemetry(), "telemetry push")
             for station in deployment.stations:
-                ops._spawn(ops._dock_prep(station), f"dock prep {station.id}")
+                ops._start_dock_prep(station)
             try:
                 yield ops
             finally:
                 await ops._stop()
+
+    async def wait_docks_prepared(self, timeout_s: float) -> None:
+        """Wait until every drone is online and has its profile's parameters;
+        raises TimeoutError."""
+        async with asyncio.timeout(timeout_s):
+            await asyncio.gather(*self._dock_prep_tasks.values())
+
+    @property
+    def active_sorties(self) -> int:
+        """Sorties reserved, waiting for the pilot or flying."""
+        return len(self._active)
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
@@ -393,7 +422,9 @@ class Operations:
         for next_result in served:  # queued calls this drone can now take
             await self._sortie_reserved(next_result, SYSTEM)
         if not served and result.final_state is not SortieState.FAULT:
-            self._spawn(self._dock_prep(active.station), f"dock prep {active.station.id}")
+            self._start_dock_prep(active.station)
+        if self.on_flight_ended is not None:
+            self.on_flight_ended(active, result)
 
     async def _mirror(self, active: ActiveSortie) -> None:
         """Write the executor's transitions to the store and the consoles as they happen."""
@@ -503,6 +534,11 @@ class Operations:
             "sortie_id": active.record.id,
             "sortie_state": str(ex.state),
         }
+
+    def _start_dock_prep(self, station: Station) -> None:
+        self._dock_prep_tasks[station.id] = self._spawn(
+            self._dock_prep(station), f"dock prep {station.id}"
+        )
 
     async def _dock_prep(self, station: Station) -> None:
         """Give a docked drone its profile's parameters before any call needs them."""

@@ -1,8 +1,9 @@
 """The scenario runner: calls from a CSV through the dispatcher and real MAVLink flights.
 
-One vehicle per station (the built-in simulator, or PX4 SITL with `px4=True`),
-the fleet of MAVSDK links, the dispatcher on a fresh SQLite file, and one
-flight executor per sortie, three stations at once. Each call fires at its
+One vehicle per station (the built-in simulator, or PX4 SITL with `px4=True`)
+and the server's own operations service on a fresh state directory: fleet of
+MAVSDK links, SQLite store, dispatcher, dock preparation, one flight executor
+per sortie, three stations at once. Each call fires at its
 `t_s` offset on the vehicles' clock; every time reported is vehicle time, so a
 run at 10x measures what a real-time run would.
 
@@ -21,18 +22,20 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from dfr.auth import Principal, Role
 from dfr.deployment import Deployment
-from dfr.dispatcher import Dispatcher, DispatchResult
 from dfr.eta import EtaParameters, FlownSortie, calibrate
-from dfr.operations import fleet_availability
-from dfr.recommend import DroneAvailability
-from dfr.store import NewCall, Store
-from missions.executor import ExecutorSettings, FlightExecutor, prepare_on_dock
+from dfr.operations import ActiveSortie, Operations
+from dfr.settings import Settings
+from dfr.store import NewCall
+from missions.executor import FlightResult
 from missions.geo import GeoPoint
 from stations.fleet import Fleet
 from stations.profile import Station
 
 log = logging.getLogger(__name__)
+
+_SCENARIO = Principal("scenario", Role.DISPATCHER)
 
 
 class ScenarioError(Exception):
@@ -157,80 +160,25 @@ async def vehicles(
 
 
 class _Run:
-    """The state of one scenario run."""
+    """What one scenario run has seen: outcomes per call, flights for calibration."""
 
-    def __init__(
-        self,
-        deployment: Deployment,
-        fleet: Fleet,
-        store: Store,
-        on_scene_s: float,
-        settings: ExecutorSettings,
-    ) -> None:
-        self.deployment = deployment
-        self.fleet = fleet
-        self.settings = settings
-        self.on_scene_s = on_scene_s
-        self.dispatcher = Dispatcher(deployment, store, availability=self.availability)
+    def __init__(self) -> None:
         self.outcomes: dict[int, CallOutcome] = {}
         self.call_time: dict[int, dict[str, float]] = {}  # call → vehicle time per station
         self.flown: list[FlownSortie] = []
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.flight_ended = asyncio.Event()
 
-    def availability(self) -> dict[str, DroneAvailability]:
-        return fleet_availability(self.fleet)
-
-    def vehicle_times(self) -> dict[str, float]:
-        return {
-            s.id: self.fleet.state(s.id).vehicle_time_s or 0.0 for s in self.deployment.stations
-        }
-
-    def clock_s(self) -> float:
-        """The scenario clock: the slowest vehicle's time."""
-        return min(self.vehicle_times().values())
-
-    async def until(self, vehicle_time_s: float) -> None:
-        """Wait until the scenario clock reaches `vehicle_time_s`."""
-        while (now := self.vehicle_times()) and min(now.values()) < vehicle_time_s:
-            slowest = min(now, key=now.__getitem__)
-            await self.fleet.link(slowest).changed(timeout_s=5.0)
-
-    async def fire(self, call: ScenarioCall) -> None:
-        record = await self.dispatcher.create_call(
-            NewCall(call.latitude_deg, call.longitude_deg, call.priority, "scenario"), "scenario"
+    def called(self, call: ScenarioCall, call_id: int, vehicle_times: dict[str, float]) -> None:
+        self.call_time[call_id] = vehicle_times
+        self.outcomes[call_id] = CallOutcome(
+            call_id, call.t_s, None, None, None, None, None, None, None, 0.0, None
         )
-        self.call_time[record.id] = self.vehicle_times()
-        self.outcomes[record.id] = CallOutcome(
-            record.id, call.t_s, None, None, None, None, None, None, None, 0.0, None
-        )
-        result = await self.dispatcher.dispatch(record.id, "scenario")
-        self.launch(result)
 
-    def launch(self, result: DispatchResult) -> None:
-        if result.queued:
-            return
-        task = asyncio.create_task(self.fly(result), name=f"sortie {result.sortie.id}")
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def fly(self, result: DispatchResult) -> None:
-        assert result.sortie is not None
-        assert result.candidate is not None
-        call_id, c = result.call.id, result.candidate
-        station = self.deployment.station(c.station_id)
-        executor = FlightExecutor(
-            self.fleet.drone(station.id),
-            c.route,
-            station.drone,
-            self.on_scene_s,
-            call_id=str(call_id),
-            station_id=station.id,
-            settings=self.settings,
-        )
-        flight = await executor.run()
+    def ended(self, active: ActiveSortie, flight: FlightResult) -> None:
+        call_id, c, station = active.call.id, active.candidate, active.station
         t = flight.timeline
         called_at = self.call_time[call_id][station.id]
-        queued = max(0.0, (t.dispatch_s or called_at) - called_at) if result.call else 0.0
+        queued = max(0.0, (t.dispatch_s or called_at) - called_at)
         arrival = None if t.on_scene_s is None else t.on_scene_s - called_at
         self.outcomes[call_id] = replace(
             self.outcomes[call_id],
@@ -251,11 +199,27 @@ class _Run:
                     c.route, station.drone, t.dispatch_to_takeoff_s, t.dispatch_to_on_scene_s
                 )
             )
-        served = await self.dispatcher.release(
-            result.sortie.id, str(flight.final_state), "scenario", flight.reason or ""
-        )
-        for next_result in served:
-            self.launch(next_result)
+        self.flight_ended.set()
+
+
+class _Clock:
+    """The scenario clock: the slowest vehicle's time."""
+
+    def __init__(self, fleet: Fleet, stations: Sequence[Station]) -> None:
+        self._fleet = fleet
+        self._station_ids = [s.id for s in stations]
+
+    def vehicle_times(self) -> dict[str, float]:
+        return {s: self._fleet.state(s).vehicle_time_s or 0.0 for s in self._station_ids}
+
+    def now_s(self) -> float:
+        return min(self.vehicle_times().values())
+
+    async def until(self, vehicle_time_s: float) -> None:
+        """Wait until the scenario clock reaches `vehicle_time_s`."""
+        while (now := self.vehicle_times()) and min(now.values()) < vehicle_time_s:
+            slowest = min(now, key=now.__getitem__)
+            await self._fleet.link(slowest).changed(timeout_s=5.0)
 
 
 async def run_scenario(
@@ -267,32 +231,45 @@ async def run_scenario(
     api_port_base: int = 14540,
     ready_timeout_s: float = 120.0,
 ) -> ScenarioResult:
-    """Fly every call; returns when every sortie is back on the ground."""
-    on_scene_s = deployment.defaults.on_scene_s if on_scene_s is None else on_scene_s
+    """Fly every call through the server's own operations service (store,
+    dispatcher, dock preparation, flight executors, queue); returns when every
+    sortie is back on the ground."""
+    defaults = deployment.defaults
+    if on_scene_s is not None:
+        defaults = defaults.model_copy(update={"on_scene_s": on_scene_s})
+    run = _Run()
     with tempfile.TemporaryDirectory(prefix="dfr-scenario-") as tmp:
-        async with (
-            vehicles(deployment, speed_factor, px4, api_port_base) as stations,
-            Store.open(Path(tmp) / "scenario.sqlite") as store,
-            Fleet.running(stations) as fleet,
-        ):
-            live = replace(deployment, stations=tuple(stations))
-            run = _Run(live, fleet, store, on_scene_s, ExecutorSettings())
-            await run.dispatcher.start()
-            for station in stations:
-                link = await fleet.wait_online(station.id, ready_timeout_s)
-                await link.wait_ready(ready_timeout_s)
-                await prepare_on_dock(link, station.drone, deployment.defaults.cruise_alt_m)
-            start_s = run.clock_s()
-            wall_start = asyncio.get_running_loop().time()
-            for call in calls:
-                await run.until(start_s + call.t_s)
-                await run.fire(call)
-            while run.tasks or await store.queued_calls():
-                if not run.tasks and await store.queued_calls():
-                    break  # queued calls no drone will ever come back for
-                await asyncio.wait(set(run.tasks))
-            wall_s = asyncio.get_running_loop().time() - wall_start
-            achieved = round((run.clock_s() - start_s) / wall_s, 2) if wall_s > 0 else None
+        async with vehicles(deployment, speed_factor, px4, api_port_base) as stations:
+            # Every dispatch flies at once: nobody is at a console to confirm.
+            live = replace(
+                deployment, stations=tuple(stations), defaults=defaults, launch_policy="immediate"
+            )
+            users = Path(tmp) / "users.toml"
+            users.write_text("# nobody logs in to a scenario run\n")
+            settings = Settings(
+                state_dir=Path(tmp), simulate=False, users_file=users, secret_key="scenario"
+            )
+            async with Operations.running(settings, live, on_flight_ended=run.ended) as ops:
+                await ops.wait_docks_prepared(ready_timeout_s)
+                clock = _Clock(ops.fleet, stations)
+                start_s = clock.now_s()
+                wall_start = asyncio.get_running_loop().time()
+                for call in calls:
+                    await clock.until(start_s + call.t_s)
+                    record = await ops.create_call(
+                        NewCall(call.latitude_deg, call.longitude_deg, call.priority, "scenario"),
+                        _SCENARIO.name,
+                    )
+                    run.called(call, record.id, clock.vehicle_times())
+                    await ops.dispatch(record.id, _SCENARIO)
+                # Until every sortie is down; calls still queued then wait for no drone.
+                while True:
+                    run.flight_ended.clear()
+                    if not ops.active_sorties:
+                        break
+                    await run.flight_ended.wait()
+                wall_s = asyncio.get_running_loop().time() - wall_start
+                achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
     outcomes = tuple(run.outcomes[k] for k in sorted(run.outcomes))
     calibrated = calibrate(run.flown, deployment.eta) if run.flown else None
     return ScenarioResult(outcomes, speed_factor, achieved, calibrated)
