@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import httpx
 import numpy as np
 import uvicorn
 from fastapi import FastAPI
@@ -21,6 +22,7 @@ from web.video.relay import RelaySettings
 from web.video.stream import StreamSettings, VideoStream
 from web.video.synthetic_camera import CameraSettings
 from web.video.synthetic_source import SyntheticSource
+from web.video.whep_client import WhepViewer
 
 LOOPBACK = "127.0.0.1"
 SCENE = ScenePoint(38.2544, -104.6091)
@@ -132,3 +134,19 @@ def avcc_nals(data: bytes) -> list[bytes]:
         nals.append(data[index + 4 : index + 4 + size])
         index += 4 + size
     return nals
+
+
+async def watch(url: str, client: httpx.AsyncClient, **kwargs: object) -> WhepViewer:
+    """A `WhepViewer` of `url` that has received its first frame."""
+    viewer = WhepViewer(url, **kwargs)  # type: ignore[arg-type]
+    await viewer.connect(client)
+    async with asyncio.timeout(10):
+        await viewer.first_frame.wait()
+    return viewer
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait until `condition()` holds (relay or viewer state, which has no event to await)."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():  # noqa: ASYNC110 - polling state that has no event
+            await asyncio.sleep(0.05)

@@ -11,23 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from web.video.rtp_fanout import MAX_UNSENT_BYTES, ntp_time
-from web.video.whep_client import WhepViewer
 
-from .helpers import services
-
-
-async def _watch(url: str, client: httpx.AsyncClient, **kwargs: object) -> WhepViewer:
-    viewer = WhepViewer(url, **kwargs)  # type: ignore[arg-type]
-    await viewer.connect(client)
-    async with asyncio.timeout(10):
-        await viewer.first_frame.wait()
-    return viewer
-
-
-async def _until(condition, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # noqa: ASYNC110 - polling viewer counters
-            await asyncio.sleep(0.05)
+from .helpers import services, until, watch
 
 
 def test_ntp_time_is_the_wall_clock() -> None:
@@ -42,10 +27,10 @@ async def test_a_lost_packet_is_retransmitted_from_the_shared_history(
     url = f"{base_url}/whep/drone-1"
     async with httpx.AsyncClient() as client:
         # A second viewer of the same stream: they share packets and history.
-        other = await _watch(url, client, codec="h264")
-        lossy = await _watch(url, client, codec="h264", decode=True, lose_packets=3)
-        await _until(lambda: lossy.report.packets_withheld == 3)
-        await _until(lambda: lossy.report.retransmissions >= 3)
+        other = await watch(url, client, codec="h264")
+        lossy = await watch(url, client, codec="h264", decode=True, lose_packets=3)
+        await until(lambda: lossy.report.packets_withheld == 3)
+        await until(lambda: lossy.report.retransmissions >= 3)
         decoded = lossy.report.decoded_frames
         await asyncio.sleep(0.5)
         assert lossy.report.decoded_frames > decoded
@@ -57,7 +42,7 @@ async def test_a_lost_packet_is_retransmitted_from_the_shared_history(
 async def test_sender_reports_tell_what_was_sent(video_server: tuple[str, FastAPI]) -> None:
     base_url, _ = video_server
     async with httpx.AsyncClient() as client:
-        viewer = await _watch(f"{base_url}/whep/drone-1", client, decode=True)
+        viewer = await watch(f"{base_url}/whep/drone-1", client, decode=True)
         # aiortc sends a report every 0.5 to 1.5 s.
         await asyncio.sleep(3.2)
         report = await viewer.sender_report()
@@ -77,8 +62,8 @@ async def test_a_viewer_that_cannot_keep_up_skips_to_a_keyframe_alone(
     relay = services(app).relay
     url = f"{base_url}/whep/drone-1"
     async with httpx.AsyncClient() as client:
-        steady = await _watch(url, client)
-        slow = await _watch(url, client, decode=True)
+        steady = await watch(url, client)
+        slow = await watch(url, client, decode=True)
         (slow_session,) = [s for s in relay.sessions() if s.session_id in slow.session_url]
         # Its socket backs up (as behind a congested link): unsent bytes pile up.
         lane = relay._sessions[slow_session.session_id].lane  # noqa: SLF001
@@ -92,7 +77,7 @@ async def test_a_viewer_that_cannot_keep_up_skips_to_a_keyframe_alone(
         # Once it drains, it resumes from a keyframe and decodes again.
         monkeypatch.undo()
         decoded = slow.report.decoded_frames
-        await _until(lambda: slow.report.decoded_frames > decoded + 10)
+        await until(lambda: slow.report.decoded_frames > decoded + 10)
         # Its sequence numbers ran on without a gap: nothing to report lost or ask again.
         assert slow.report.packets_lost == 0
         assert slow.report.retransmissions == 0

@@ -22,6 +22,8 @@ from .helpers import (
     loopback_relay_settings,
     services,
     synthetic_stream,
+    until,
+    watch,
     write_h264_clip,
 )
 
@@ -33,20 +35,6 @@ GARBAGE_OFFERS = [
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
     "c=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\n",  # no ICE, no DTLS
 ]
-
-
-async def _watch(url: str, client: httpx.AsyncClient, **kwargs: object) -> WhepViewer:
-    viewer = WhepViewer(url, **kwargs)  # type: ignore[arg-type]
-    await viewer.connect(client)
-    async with asyncio.timeout(10):
-        await viewer.first_frame.wait()
-    return viewer
-
-
-async def _until(condition, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # noqa: ASYNC110 - polling relay state, no event to wait on
-            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("offer", GARBAGE_OFFERS)
@@ -63,7 +51,7 @@ async def test_a_garbage_offer_gets_400_and_changes_nothing(
         assert "SDP offer" in response.json()["detail"]
         assert relay.sessions() == []
         # The relay still serves.
-        viewer = await _watch(f"{base_url}/whep/drone-1", client)
+        viewer = await watch(f"{base_url}/whep/drone-1", client)
         assert len(relay.sessions()) == 1
         await viewer.close(client)
         assert relay.sessions() == []
@@ -94,7 +82,7 @@ async def test_answer_location_and_delete(video_server: tuple[str, FastAPI]) -> 
     base_url, app = video_server
     relay = services(app).relay
     async with httpx.AsyncClient(base_url=base_url) as client:
-        viewer = await _watch(f"{base_url}/whep/drone-1", client)
+        viewer = await watch(f"{base_url}/whep/drone-1", client)
         assert viewer.session_url is not None
         assert viewer.session_url.startswith(f"{base_url}/whep/drone-1/")
         assert viewer.report.codec == "h264"
@@ -108,8 +96,8 @@ async def test_answer_location_and_delete(video_server: tuple[str, FastAPI]) -> 
 async def test_a_vp8_only_viewer_gets_vp8(video_server: tuple[str, FastAPI]) -> None:
     base_url, app = video_server
     async with httpx.AsyncClient(base_url=base_url) as client:
-        vp8 = await _watch(f"{base_url}/whep/drone-1", client, codec="vp8", decode=True)
-        h264 = await _watch(f"{base_url}/whep/drone-1", client, codec="h264")
+        vp8 = await watch(f"{base_url}/whep/drone-1", client, codec="vp8", decode=True)
+        h264 = await watch(f"{base_url}/whep/drone-1", client, codec="h264")
         await asyncio.sleep(1.0)
         assert vp8.report.codec == "vp8"
         assert h264.report.codec == "h264"
@@ -126,10 +114,10 @@ async def test_viewers_come_and_go_without_disturbing_another(
     base_url, app = video_server
     url = f"{base_url}/whep/drone-1"
     async with httpx.AsyncClient(base_url=base_url) as client:
-        steady = await _watch(url, client)
+        steady = await watch(url, client)
         frames_before, started_s = steady.report.frames, time.monotonic()
         for _ in range(3):
-            visitors = [await _watch(url, client) for _ in range(3)]
+            visitors = [await watch(url, client) for _ in range(3)]
             for visitor in visitors:
                 await visitor.close(client)
         await asyncio.sleep(0.5)
@@ -152,10 +140,10 @@ async def test_a_viewer_that_vanishes_without_delete_is_reaped(
     base_url, app = video_server
     relay = services(app).relay
     async with httpx.AsyncClient(base_url=base_url) as client:
-        viewer = await _watch(f"{base_url}/whep/drone-1", client)
+        viewer = await watch(f"{base_url}/whep/drone-1", client)
         viewer.session_url = None  # forget to say goodbye
         await viewer.close(client)
-    await _until(lambda: not relay.sessions(), timeout_s=10)
+    await until(lambda: not relay.sessions(), timeout_s=10)
 
 
 async def test_a_viewer_that_never_connects_is_reaped(
@@ -180,7 +168,7 @@ async def test_a_viewer_that_never_connects_is_reaped(
         assert response.status_code == 201
         relay = services(app).relay
         assert len(relay.sessions()) == 1
-        await _until(lambda: not relay.sessions(), timeout_s=5)
+        await until(lambda: not relay.sessions(), timeout_s=5)
 
 
 async def test_viewers_are_hung_up_when_their_stream_ends(
@@ -188,9 +176,9 @@ async def test_viewers_are_hung_up_when_their_stream_ends(
 ) -> None:
     base_url, app = video_server
     async with httpx.AsyncClient(base_url=base_url) as client:
-        viewer = await _watch(f"{base_url}/whep/drone-1", client)
+        viewer = await watch(f"{base_url}/whep/drone-1", client)
         await services(app).catalog.stop("drone-1")
-        await _until(lambda: not services(app).relay.sessions())
+        await until(lambda: not services(app).relay.sessions())
         again = await client.post(
             "/whep/drone-1", content="v=0\r\n", headers={"Content-Type": "application/sdp"}
         )
@@ -207,7 +195,7 @@ async def test_a_full_stream_refuses_more_viewers(
         recordings_dir=tmp_path,
     )
     async with live_server(app, loopback_socket) as base_url, httpx.AsyncClient() as client:
-        first = await _watch(f"{base_url}/whep/drone-1", client)
+        first = await watch(f"{base_url}/whep/drone-1", client)
         second = WhepViewer(f"{base_url}/whep/drone-1")
         with pytest.raises(RuntimeError, match="503"):
             await second.connect(client)
@@ -240,11 +228,11 @@ async def test_a_viewer_joining_mid_stream_gets_a_picture_at_once(
     )
     async with live_server(app, loopback_socket) as base_url, httpx.AsyncClient() as client:
         url = f"{base_url}/whep/drone-1"
-        first = await _watch(url, client)
+        first = await watch(url, client)
         await asyncio.sleep(1.0)
         joined_s = time.monotonic()
-        late = await _watch(url, client, decode=True)
-        await _until(lambda: late.report.decoded_frames > 0, timeout_s=5)
+        late = await watch(url, client, decode=True)
+        await until(lambda: late.report.decoded_frames > 0, timeout_s=5)
         assert time.monotonic() - joined_s < 1.5
         await late.close(client)
         await first.close(client)
@@ -260,8 +248,8 @@ async def test_a_drone_feed_reaches_viewers_without_re_encoding(
         [stream], relay_settings=loopback_relay_settings(), recordings_dir=tmp_path
     )
     async with live_server(app, loopback_socket) as base_url, httpx.AsyncClient() as client:
-        viewer = await _watch(f"{base_url}/whep/feed", client, decode=True)
-        await _until(lambda: viewer.report.decoded_frames >= 20)
+        viewer = await watch(f"{base_url}/whep/feed", client, decode=True)
+        await until(lambda: viewer.report.decoded_frames >= 20)
         assert viewer.report.codec == "h264"
         assert (viewer.report.width_px, viewer.report.height_px) == (320, 240)
         info = services(app).catalog.get("feed").info()
