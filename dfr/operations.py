@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ from dfr.auth import (
     ensure_demo_users,
     ensure_secret_key,
 )
+from dfr.console_views import call_event, drone_json, share_link_view, sortie_event
 from dfr.deployment import Deployment, load_deployment
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable
 from dfr.events import Event, EventBus
@@ -49,7 +50,7 @@ from missions.executor import (
 from missions.geo import GeoPoint
 from missions.sortie import SortieState
 from stations.drone_link import LinkError
-from stations.fleet import DroneOffline, Fleet, FleetDrone, FleetSettings
+from stations.fleet import DroneOffline, Fleet, FleetSettings
 from stations.profile import Station
 
 log = logging.getLogger(__name__)
@@ -233,37 +234,8 @@ class Operations:
         return fleet_availability(self.fleet)
 
     def drone_view(self, station: Station) -> dict[str, Any]:
-        drone: FleetDrone = self.fleet.drone(station.id)
-        a = drone.availability()
-        s = drone.state
-        pos = s.position
         active = self._active_for_station(station.id)
-        return {
-            "id": station.drone.id,
-            "station_id": station.id,
-            "online": a.online,
-            "link": "up" if a.online else "down",
-            "dock_state": str(a.dock_state),
-            "docked": a.docked,
-            "healthy": a.healthy,
-            "armed": s.armed,
-            "in_air": s.in_air,
-            "flight_mode": str(s.flight_mode),
-            "battery_pct": a.battery_pct,
-            "gps_fix_type": s.gps_fix_type,
-            "satellites": s.gps_satellites,
-            "latitude_deg": pos.latitude_deg if pos else None,
-            "longitude_deg": pos.longitude_deg if pos else None,
-            "relative_altitude_m": pos.relative_altitude_m if pos else None,
-            "heading_deg": s.heading_deg,
-            "ground_speed_m_s": s.ground_speed_m_s,
-            "vehicle_time_s": s.vehicle_time_s,
-            "status_text": s.status_texts[-1].text if s.status_texts else None,
-            "sortie_id": active.record.id if active else None,
-            "sortie_state": self._sortie_state(active) if active else None,
-            "call_id": active.call.id if active else None,
-            "reason": a.reason,
-        }
+        return drone_json(station, self.fleet.drone(station.id), active)
 
     async def stations_view(self) -> list[dict[str, Any]]:
         return [
@@ -294,33 +266,26 @@ class Operations:
         """What of `event` a console may see: officers on a share link see their call only."""
         if principal.call_id is None:
             return event
-        if event.kind == "telemetry":
-            active = next(
-                (a for a in self._active.values() if a.call.id == principal.call_id), None
-            )
-            if active is None:
-                return None
-            mine = [d for d in event.data["drones"] if d["station_id"] == active.station.id]
-            return Event("telemetry", {**event.data, "drones": mine})
-        return event if event.data.get("call_id") == principal.call_id else None
+        active = next((a for a in self._active.values() if a.call.id == principal.call_id), None)
+        return share_link_view(event, principal.call_id, active.station.id if active else None)
 
     # -- calls and dispatch -----------------------------------------------------
 
     async def create_call(self, call: NewCall, actor: str) -> CallRecord:
         record = await self.dispatcher.create_call(call, actor)
-        self.bus.publish(Event("call", {"call": _call_json(record), "call_id": record.id}))
+        self.bus.publish(call_event(record))
         return record
 
     async def close_call(self, call_id: int, actor: str) -> CallRecord:
         record = await self.store.set_call_status(call_id, "closed", actor)
-        self.bus.publish(Event("call", {"call": _call_json(record), "call_id": record.id}))
+        self.bus.publish(call_event(record))
         return record
 
     async def dispatch(
         self, call_id: int, who: Principal, station_id: str | None = None
     ) -> DispatchResult:
         result = await self.dispatcher.dispatch(call_id, who.name, station_id)
-        self.bus.publish(Event("call", {"call": _call_json(result.call), "call_id": call_id}))
+        self.bus.publish(call_event(result.call))
         if not result.queued:
             await self._sortie_reserved(result, who)
         return result
@@ -447,34 +412,8 @@ class Operations:
             active.persisted += 1
             self._publish_sortie(active, str(t.to_state))
 
-    def _sortie_state(self, active: ActiveSortie) -> str:
-        if active.executor is None:
-            return "awaiting_pilot"
-        return str(active.executor.state)
-
     def _publish_sortie(self, active: ActiveSortie, state: str) -> None:
-        self.bus.publish(
-            Event(
-                "sortie",
-                {
-                    "call_id": active.call.id,
-                    "sortie": {
-                        "id": active.record.id,
-                        "call_id": active.call.id,
-                        "station_id": active.station.id,
-                        "drone_id": active.station.drone.id,
-                        "state": state,
-                        "eta_s": round(active.candidate.eta_s, 1),
-                        "created_by": active.record.created_by,
-                        "created_at": active.record.created_at,
-                        "launched_by": active.launched_by,
-                        "launched_at": active.launched_at,
-                        "route": active.candidate.route.as_geojson(),
-                        "scene": [active.call.longitude_deg, active.call.latitude_deg],
-                    },
-                },
-            )
-        )
+        self.bus.publish(sortie_event(active, state))
 
     def _active_for_station(self, station_id: str) -> ActiveSortie | None:
         return next((a for a in self._active.values() if a.station.id == station_id), None)
@@ -593,7 +532,3 @@ def fleet_availability(fleet: Fleet) -> dict[str, DroneAvailability]:
         )
         for a in fleet.availabilities().values()
     }
-
-
-def _call_json(call: CallRecord) -> dict[str, Any]:
-    return asdict(call)

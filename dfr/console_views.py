@@ -1,0 +1,94 @@
+"""What the consoles see: drones, sorties and calls as JSON events, and what of
+them an officer's share link (one call) may see."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from dfr.events import Event
+from dfr.store import CallRecord
+from stations.fleet import FleetDrone
+from stations.profile import Station
+
+if TYPE_CHECKING:
+    from dfr.operations import ActiveSortie
+
+
+def call_event(call: CallRecord) -> Event:
+    """A call was created or changed."""
+    return Event("call", {"call": asdict(call), "call_id": call.id})
+
+
+def sortie_state(active: ActiveSortie) -> str:
+    """The sortie's state as consoles name it (before launch: waiting for the pilot)."""
+    return "awaiting_pilot" if active.executor is None else str(active.executor.state)
+
+
+def sortie_event(active: ActiveSortie, state: str) -> Event:
+    """A sortie entered `state`."""
+    record, call, station = active.record, active.call, active.station
+    return Event(
+        "sortie",
+        {
+            "call_id": call.id,
+            "sortie": {
+                "id": record.id,
+                "call_id": call.id,
+                "station_id": station.id,
+                "drone_id": station.drone.id,
+                "state": state,
+                "eta_s": round(active.candidate.eta_s, 1),
+                "created_by": record.created_by,
+                "created_at": record.created_at,
+                "launched_by": active.launched_by,
+                "launched_at": active.launched_at,
+                "route": active.candidate.route.as_geojson(),
+                "scene": [call.longitude_deg, call.latitude_deg],
+            },
+        },
+    )
+
+
+def drone_json(station: Station, drone: FleetDrone, active: ActiveSortie | None) -> dict[str, Any]:
+    """A station's drone as the consoles show it: link, dock, health, position, sortie."""
+    a = drone.availability()
+    s = drone.state
+    pos = s.position
+    return {
+        "id": station.drone.id,
+        "station_id": station.id,
+        "online": a.online,
+        "link": "up" if a.online else "down",
+        "dock_state": str(a.dock_state),
+        "docked": a.docked,
+        "healthy": a.healthy,
+        "armed": s.armed,
+        "in_air": s.in_air,
+        "flight_mode": str(s.flight_mode),
+        "battery_pct": a.battery_pct,
+        "gps_fix_type": s.gps_fix_type,
+        "satellites": s.gps_satellites,
+        "latitude_deg": pos.latitude_deg if pos else None,
+        "longitude_deg": pos.longitude_deg if pos else None,
+        "relative_altitude_m": pos.relative_altitude_m if pos else None,
+        "heading_deg": s.heading_deg,
+        "ground_speed_m_s": s.ground_speed_m_s,
+        "vehicle_time_s": s.vehicle_time_s,
+        "status_text": s.status_texts[-1].text if s.status_texts else None,
+        "sortie_id": active.record.id if active else None,
+        "sortie_state": sortie_state(active) if active else None,
+        "call_id": active.call.id if active else None,
+        "reason": a.reason,
+    }
+
+
+def share_link_view(event: Event, call_id: int, station_id: str | None) -> Event | None:
+    """What of `event` a share link for `call_id` may see: that call's events, and the
+    telemetry of the drone serving it (`station_id`, None while no drone does)."""
+    if event.kind == "telemetry":
+        if station_id is None:
+            return None
+        mine = [d for d in event.data["drones"] if d["station_id"] == station_id]
+        return Event("telemetry", {**event.data, "drones": mine})
+    return event if event.data.get("call_id") == call_id else None
