@@ -215,12 +215,12 @@ def _scenario(args: argparse.Namespace) -> int:
     path = args.calls or deployment.source.parent / "calls.csv"
     try:
         calls = read_calls(path)
+        result = asyncio.run(
+            run_scenario(deployment, calls, args.speed, args.on_scene_s, args.px4, args.port_base)
+        )
     except ScenarioError as exc:
         print(f"dfr: error: {exc}", file=sys.stderr)
         return 2
-    result = asyncio.run(
-        run_scenario(deployment, calls, args.speed, args.on_scene_s, args.px4, args.port_base)
-    )
     if args.json:
         print(json.dumps(result.as_json()))
         return 0

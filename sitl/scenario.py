@@ -263,11 +263,20 @@ async def run_scenario(
                     run.called(call, record.id, clock.vehicle_times())
                     await ops.dispatch(record.id, _SCENARIO)
                 # Until every sortie is down; calls still queued then wait for no drone.
+                # No flight outlasts its battery: a longer wait means a hung flight.
+                endurance_s = max(s.drone.endurance_s for s in stations)
                 while True:
                     run.flight_ended.clear()
                     if not ops.active_sorties:
                         break
-                    await run.flight_ended.wait()
+                    try:
+                        async with asyncio.timeout(endurance_s / speed_factor + 60.0):
+                            await run.flight_ended.wait()
+                    except TimeoutError:
+                        raise ScenarioError(
+                            f"a sortie has flown longer than its drone's endurance "
+                            f"({endurance_s:.0f} s); giving up"
+                        ) from None
                 wall_s = asyncio.get_running_loop().time() - wall_start
                 achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
     outcomes = tuple(run.outcomes[k] for k in sorted(run.outcomes))
