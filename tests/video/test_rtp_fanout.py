@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from web.video import rtp_fanout
 from web.video.rtp_fanout import MAX_UNSENT_BYTES, ntp_time
 
 from .helpers import services, until, watch
@@ -20,6 +21,21 @@ def test_ntp_time_is_the_wall_clock() -> None:
     assert abs(seconds - time.time()) < 0.1
 
 
+# The first sequence number is random: try a low one, one in the upper half, and
+# one that wraps around within the first frames.
+FIRST_SEQUENCE_NUMBERS = pytest.mark.parametrize(
+    "first_sequence", [100, 40_000, 65_500], indirect=True
+)
+
+
+@pytest.fixture
+def first_sequence(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(rtp_fanout, "first_sequence_number", lambda: request.param)
+    return int(request.param)
+
+
+@FIRST_SEQUENCE_NUMBERS
+@pytest.mark.usefixtures("first_sequence")
 async def test_a_lost_packet_is_retransmitted_from_the_shared_history(
     video_server: tuple[str, FastAPI],
 ) -> None:
@@ -55,6 +71,8 @@ async def test_sender_reports_tell_what_was_sent(video_server: tuple[str, FastAP
         await viewer.close(client)
 
 
+@pytest.mark.parametrize("first_sequence", [100, 65_500], indirect=True)
+@pytest.mark.usefixtures("first_sequence")
 async def test_a_viewer_that_cannot_keep_up_skips_to_a_keyframe_alone(
     video_server: tuple[str, FastAPI], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,9 +17,8 @@ are answered from.
 Each viewer's RTCRtpSender still negotiates, sends RTCP sender reports (from
 counters kept here) and hands PLI/FIR to the shared encoder; its NACKs are
 answered here, from the shared history; its own RTP loop waits on a track
-that never yields. The
-hooks into aiortc's private state are in this module only, pinned to the
-aiortc version in pyproject and exercised by tests/video.
+that never yields. The hooks into aiortc's private state are in this module
+only, pinned to the aiortc version in pyproject and exercised by tests/video.
 """
 
 from __future__ import annotations
@@ -57,6 +56,12 @@ MAX_UNSENT_BYTES = 128 * 1024
 # Viewers served between two yields to the event loop (HTTP, RTCP, ICE).
 _VIEWERS_PER_SLICE = 25
 _NTP_EPOCH_OFFSET_NS = 2_208_988_800 * 1_000_000_000
+
+
+def first_sequence_number() -> int:
+    """A random first RTP sequence number, in the lower half as aiortc's: early
+    wraparounds upset SRTP receivers."""
+    return secrets.randbelow(1 << 15)
 
 
 def ntp_time() -> int:
@@ -153,7 +158,8 @@ class ViewerLane:
         self._asked_keyframe = False
         self._started = False
         self._sequence_offset = 0  # shared sequence number - this viewer's
-        self._offset_since = 0  # this viewer's first sequence number with that offset
+        # This viewer's first sequence number with that offset (None: never skipped).
+        self._offset_since: int | None = None
         self._next_sequence = 0  # this viewer's next sequence number
         # NACKs: answered here, from the history this lane's wire format shares.
         self.sender._retransmit = self._retransmit  # type: ignore[method-assign]
@@ -213,7 +219,8 @@ class ViewerLane:
             self._offset_since = self._next_sequence
 
     async def _retransmit(self, sequence_number: int) -> None:
-        if (sequence_number - self._offset_since) & 0xFFFF >= 0x8000:
+        since = self._offset_since
+        if since is not None and (sequence_number - since) & 0xFFFF >= 0x8000:
             return  # sent before frames were skipped: the viewer waits for a keyframe
         shared = (sequence_number + self._sequence_offset) & 0xFFFF
         packet = self.wire.history.get(shared % RTP_HISTORY_SIZE)
@@ -263,8 +270,7 @@ class RtpFanout:
         self.ssrc = secrets.randbits(32)
         self.ended = False
         self._subscription = subscription
-        # In the lower half, as aiortc does: early wraparounds upset SRTP receivers.
-        self._sequence = secrets.randbelow(1 << 15)
+        self._sequence = first_sequence_number()
         self._timestamp_origin = secrets.randbits(32)
         self._vp8_picture_id = secrets.randbelow(1 << 15)
         self._formats: dict[object, _WireFormat] = {}
