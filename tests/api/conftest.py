@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,34 +11,12 @@ from fastapi.testclient import TestClient
 
 from dfr.auth import Role, write_users_file
 from dfr.settings import Settings
+from tests.loopback import free_udp_block
 from web.server import create_app
 
 PASSWORDS = {"disp": "disp-pw", "pilot": "pilot-pw", "rtcc": "rtcc-pw", "admin": "admin-pw"}
 ROLES = {"disp": Role.DISPATCHER, "pilot": Role.PILOT, "rtcc": Role.RTCC, "admin": Role.ADMIN}
 WEBHOOK_TOKEN = "cad-shared-secret"
-
-
-def free_udp_block(count: int) -> int:
-    """A base port with `count` consecutive free UDP ports on loopback."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65000:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no block of free UDP ports")
 
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:

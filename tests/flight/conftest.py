@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,9 +21,10 @@ from sitl.config import SimConfig
 from sitl.vehicle import SimVehicle
 from stations.drone_link import DroneLink, LinkSettings
 from stations.profile import DroneProfile, Station
+from tests import simulator
 
-HOME = GeoPoint(38.2544, -104.6091)
-HOME_ALT_AMSL_M = 1430.0
+HOME = simulator.PUEBLO
+HOME_ALT_AMSL_M = simulator.PUEBLO_ALT_M
 SIM_SPEED = 20.0
 
 
@@ -34,16 +34,7 @@ def wall_s(vehicle_s: float) -> float:
 
 
 def sim_config(**overrides: Any) -> SimConfig:
-    settings: dict[str, Any] = {
-        "home": HOME,
-        "home_alt_amsl_m": HOME_ALT_AMSL_M,
-        "speed_factor": SIM_SPEED,
-        "api_port": free_udp_port(),
-        "local_port": 0,
-        "fast_stream_hz": 10.0,
-    }
-    settings.update(overrides)
-    return SimConfig(**settings)
+    return simulator.sim_config(SIM_SPEED, **overrides)
 
 
 @pytest.fixture
@@ -89,13 +80,6 @@ async def reach(ex: FlightExecutor, *states: SortieState, vehicle_s: float) -> S
             f" transitions: {[(t.to_state, t.cause, t.detail) for t in ex.sortie.transitions]};"
             f" events: {[(e.kind, e.detail) for e in ex.sortie.events]}"
         ) from None
-
-
-def free_udp_port() -> int:
-    """A UDP port nobody on 127.0.0.1 uses right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def station(station_id: str, mavlink: str, position: GeoPoint = HOME, **profile: float) -> Station:

@@ -13,12 +13,12 @@ from stations.fleet import DockState, Fleet, FleetSettings
 from tests.flight.conftest import (
     HOME,
     eventually,
-    free_udp_port,
     offset,
     sim_config,
     station,
     wall_s,
 )
+from tests.loopback import free_udp_port
 
 SETTINGS = FleetSettings(
     link=LinkSettings(connect_timeout_s=2.0),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sitl.scenario import ScenarioError, read_calls
-from tests.api.conftest import free_udp_block
+from tests.loopback import free_udp_block
 
 DFR = shutil.which("dfr", path=str(Path(sys.executable).parent)) or "dfr"
 CALLS = """t_s,lat,lon,priority

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from missions.geo import GeoPoint
 from sitl.config import SimConfig
 from sitl.vehicle import SimVehicle
-from tests.sitl.mavsdk_client import System, connected_drone, free_udp_port
+from tests import simulator
+from tests.sitl.mavsdk_client import System, connected_drone
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "sitl" / "px4_profile.json"
-PUEBLO = GeoPoint(38.2544, -104.6091)
-PUEBLO_ALT_M = 1430.0
+PUEBLO = simulator.PUEBLO
+PUEBLO_ALT_M = simulator.PUEBLO_ALT_M
 SIM_SPEED = 25.0
 PX4_SPEED = 2.0
 
@@ -59,16 +59,7 @@ class Backend:
 
 def sim_config(**overrides: Any) -> SimConfig:
     """A simulator config on free ports, fast, with the 50 Hz streams at 10 Hz."""
-    settings: dict[str, Any] = {
-        "home": PUEBLO,
-        "home_alt_amsl_m": PUEBLO_ALT_M,
-        "speed_factor": SIM_SPEED,
-        "api_port": free_udp_port(),
-        "local_port": 0,
-        "fast_stream_hz": 10.0,
-    }
-    settings.update(overrides)
-    return SimConfig(**settings)
+    return simulator.sim_config(SIM_SPEED, **overrides)
 
 
 @pytest.fixture(params=["sim", pytest.param("px4", marks=pytest.mark.px4)])

@@ -8,11 +8,12 @@ so every use goes through `connected_drone`, which bounds the wait and stops it.
 from __future__ import annotations
 
 import asyncio
-import socket
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
+
+from tests.loopback import free_tcp_port
 
 with warnings.catch_warnings():
     # mavsdk 3.17.4 announces the package rename at import; the API is what we pin.
@@ -41,8 +42,6 @@ __all__ = [
     "System",
     "connected_drone",
     "first",
-    "free_tcp_port",
-    "free_udp_port",
 ]
 
 T = TypeVar("T")
@@ -54,19 +53,6 @@ class System(_MavsdkSystem):
 
     def __del__(self) -> None:
         pass
-
-
-def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 nobody is bound to right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ import pytest
 
 from sitl.__main__ import build_parser, configs_from_args
 from sitl.bench import run_bench
-from tests.sitl.mavsdk_client import free_udp_port
+from tests.loopback import free_udp_port
 from tests.sitl.raw_gcs import raw_gcs
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -28,38 +26,13 @@ import pytest
 
 from dfr.auth import Role, write_users_file
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.loopback import LOOPBACK, free_tcp_port, free_udp_block
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 SIM_SPEED_FACTOR = 8.0
 SERVER_START_TIMEOUT_S = 120.0
-LOOPBACK = "127.0.0.1"
 ROLES = ("dispatcher", "pilot", "rtcc", "admin")
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def free_udp_block(count: int) -> int:
-    """A base port with `count` consecutive UDP ports free on loopback right now."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - count)
-        sockets = []
-        try:
-            for offset in range(count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(sock)
-                sock.bind((LOOPBACK, base + offset))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise RuntimeError(f"no block of {count} free UDP ports on {LOOPBACK}")
 
 
 @dataclass

@@ -1,0 +1,28 @@
+"""The built-in simulator as the tests run it: at Pueblo's first station, on free
+loopback ports, fast, with its 50 Hz streams at 10 Hz (vehicle time) to spare the CPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from missions.geo import GeoPoint
+from sitl.config import SimConfig
+from tests.loopback import free_udp_port
+
+PUEBLO = GeoPoint(38.2544, -104.6091)
+PUEBLO_ALT_M = 1430.0
+
+
+def sim_config(default_speed_factor: float, **overrides: Any) -> SimConfig:
+    """A simulator config at `default_speed_factor` times real time; `overrides`
+    (a `speed_factor` among them) win."""
+    settings: dict[str, Any] = {
+        "home": PUEBLO,
+        "home_alt_amsl_m": PUEBLO_ALT_M,
+        "speed_factor": default_speed_factor,
+        "api_port": free_udp_port(),
+        "local_port": 0,
+        "fast_stream_hz": 10.0,
+    }
+    settings.update(overrides)
+    return SimConfig(**settings)
