@@ -91,4 +91,7 @@ def share_link_view(event: Event, call_id: int, station_id: str | None) -> Event
             return None
         mine = [d for d in event.data["drones"] if d["station_id"] == station_id]
         return Event("telemetry", {**event.data, "drones": mine})
+    if event.kind == "streams":
+        mine = [s for s in event.data["streams"] if s["call_id"] == call_id]
+        return Event("streams", {"streams": mine})
     return event if event.data.get("call_id") == call_id else None

@@ -55,8 +55,6 @@ from stations.profile import Station
 
 log = logging.getLogger(__name__)
 
-FINAL_STATES = {SortieState.DOCKED, SortieState.LANDED, SortieState.ABORTED, SortieState.FAULT}
-
 
 class OperationsError(Exception):
     """Base of the operations errors."""
@@ -253,6 +251,13 @@ class Operations:
     def video_streams(self) -> list[dict[str, Any]]:
         return self.video.streams() if self.video is not None else []
 
+    def streams_event(self) -> Event:
+        """The live video streams, as the consoles' stream lists show them."""
+        return Event("streams", {"streams": self.video_streams()})
+
+    def publish_streams(self) -> None:
+        self.bus.publish(self.streams_event())
+
     def call_served_by(self, station_id: str) -> CallRecord | None:
         """The call the station's drone is flying for (or about to), if any."""
         active = self._active_for_station(station_id)
@@ -332,6 +337,7 @@ class Operations:
         active.launched_by, active.launched_at = record.launched_by, record.launched_at
         if self.video is not None:
             await self.video.sortie_started(active.station.drone.id, active.call.id, record.id)
+            self.publish_streams()
         active.executor = FlightExecutor(
             self.fleet.drone(active.station.id),
             active.candidate.route,
@@ -358,6 +364,7 @@ class Operations:
         final = str(result.final_state)
         if self.video is not None:
             manifest = await self.video.sortie_ended(active.station.drone.id, active.record.id)
+            self.publish_streams()
             if manifest is not None:
                 await self.store.audit(
                     "system", "recording.saved", f"sortie:{active.record.id}", manifest

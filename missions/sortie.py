@@ -59,6 +59,8 @@ _ALLOWED: dict[SortieState, frozenset[SortieState]] = {
     S.FAULT: frozenset({S.LANDED, S.DOCKED}),
 }
 AIRBORNE_STATES = frozenset({S.EN_ROUTE, S.ON_SCENE, S.RETURNING})
+FINAL_STATES = frozenset({S.DOCKED, S.LANDED, S.ABORTED, S.FAULT})
+"""A sortie in one of these has ended: its drone is released."""
 
 
 class IllegalTransition(ValueError):

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from dfr.api.deps import OpsDep, PrincipalDep, require
 from dfr.api.schemas import AuditOut, LoginIn, LoginOut
 from dfr.auth import BadCredentials, Principal, Role
+from missions.sortie import FINAL_STATES, SortieState
 
 router = APIRouter(prefix="/api")
 Auditor = Annotated[Principal, Depends(require(Role.ADMIN, Role.RTCC, Role.DISPATCHER, Role.PILOT))]
@@ -30,6 +31,17 @@ async def login(body: LoginIn, ops: OpsDep) -> LoginOut:
 @router.get("/me", tags=["session"])
 async def me(who: PrincipalDep) -> dict[str, Any]:
     return {"name": who.name, "role": str(who.role), "call_id": who.call_id}
+
+
+@router.get("/sortie-states", tags=["deployment"])
+async def sortie_states() -> dict[str, list[str]]:
+    """Every state a sortie can be in, in flight order, and those that end it; consoles
+    also show `awaiting_pilot` for a sortie reserved but not yet launched."""
+    return {
+        "states": [str(s) for s in SortieState],
+        "final": [str(s) for s in SortieState if s in FINAL_STATES],
+        "before_launch": ["awaiting_pilot"],
+    }
 
 
 @router.get("/deployment", tags=["deployment"])

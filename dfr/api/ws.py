@@ -22,6 +22,9 @@ async def console_socket(websocket: WebSocket) -> None:
         return
     ops = websocket.app.state.ops
     await websocket.send_json({"type": "hello", "name": principal.name, "role": principal.role})
+    streams = ops.view_for(principal, ops.streams_event())
+    if streams is not None:
+        await websocket.send_json(streams.as_json())
 
     async def send(cancel: anyio.CancelScope) -> None:
         async for event in ops.bus.stream():
