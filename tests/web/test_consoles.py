@@ -49,6 +49,13 @@ def click_map_at(page: Any, latitude_deg: float, longitude_deg: float) -> None:
     page.mouse.click(x, y)
 
 
+def watch_requests(page: Any) -> list[str]:
+    """The URLs the page requests from now on."""
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    return urls
+
+
 def drone_position(page: Any, drone_id: str) -> tuple[float, float]:
     element = page.locator(f"[data-drone='{drone_id}']")
     return float(element.get_attribute("data-lat")), float(element.get_attribute("data-lon"))
@@ -125,6 +132,8 @@ def test_dispatcher_sends_the_recommended_drone_and_shares_it_with_an_officer(
     assert page.locator("#conn").get_attribute("data-state") == "live"
     assert page.locator("path.zone.no_fly").count() >= 1, "no-fly zones are not drawn"
     assert page.locator("path.zone.operational_area").count() == 1
+    # The built-in deployment has no tile server: no tiles, so nothing to credit.
+    assert page.locator(".leaflet-tile, .leaflet-control-attribution").count() == 0
 
     # A call created by clicking the map.
     click_map_at(page, *SCENE)
@@ -175,6 +184,7 @@ def test_dispatcher_sends_the_recommended_drone_and_shares_it_with_an_officer(
     browser.context.grant_permissions(["geolocation"], origin=browser.base_url)
     browser.context.set_geolocation({"latitude": 38.2600, "longitude": -104.6050})
     phone = browser.new_page(**PHONE)
+    phone_requests = watch_requests(phone)
     phone.goto(share_url)
     phone.bring_to_front()  # a hidden tab paints no video frames
     phone.wait_for_selector("#officer-status[data-state=on_scene]")
@@ -186,6 +196,7 @@ def test_dispatcher_sends_the_recommended_drone_and_shares_it_with_an_officer(
     browser.screenshot(phone, "officer-phone")
     wait_for_video(phone, server, drone_id, "#video")
     browser.screenshot(phone, "officer-phone")
+    assert not [u for u in phone_requests if "/api/video/streams" in u], "the officer polls"
     browser.assert_clean()
 
 
@@ -266,6 +277,7 @@ def test_wall_shows_a_new_stream_when_a_drone_launches(
     browser: Browser, server: LiveServer
 ) -> None:
     page = browser.new_page()
+    wall_requests = watch_requests(page)
     browser.login(page, "rtcc")
     page.click("[data-console=wall]")
     page.wait_for_selector("#conn[data-state=live]")
@@ -291,4 +303,6 @@ def test_wall_shows_a_new_stream_when_a_drone_launches(
         browser.screenshot(page, "wall")
     wait_for_video(page, server, drone_id, f"{tile} video")
     browser.screenshot(page, "wall")
+    # The stream list comes over the console socket (on connect, then as sorties start and end).
+    assert not [u for u in wall_requests if "/api/video/streams" in u], "the wall polls the streams"
     browser.assert_clean()

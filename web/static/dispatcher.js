@@ -1,19 +1,20 @@
 // The dispatcher console: the call queue, the recommended station with its ETA and route,
 // one-click dispatch, live drones and sorties, calls created on the map, officer links.
 
+import { serverAlert, toast } from "/static/alerts.js";
+import { api } from "/static/api.js";
+import { startConsole } from "/static/console.js";
+import { copyText, h } from "/static/dom.js";
 import {
-  api, callMarkerHtml, chip, clock, connectSocket, consoleHeader, copyText, DfrMap, droneState,
-  eta, h, km, loadDeployment, pct, requireSession, secondsSince, showPageError, startAgeTicker,
-  timeOfDay, toast, useToken,
-} from "/static/common.js";
+  chip, clock, droneState, eta, km, pct, remainingEtaS, secondsSince, startAgeTicker, timeOfDay,
+} from "/static/format.js";
+import { callMarkerHtml, DfrMap } from "/static/map.js";
 
-const FINAL_SORTIE_STATES = new Set(["docked", "landed", "aborted", "fault"]);
 const STATUS_RANK = { new: 0, queued: 1, dispatched: 2, closed: 3 };
 
-const session = requireSession("dispatcher");
-const canCreate = session && ["dispatcher", "pilot", "admin"].includes(session.role);
-const canSend = session && ["dispatcher", "pilot"].includes(session.role);
-const canShare = session && ["dispatcher", "pilot", "rtcc"].includes(session.role);
+let canCreate = false;
+let canSend = false;
+let canShare = false;
 
 const state = {
   deployment: null,
@@ -30,7 +31,7 @@ const state = {
 };
 
 let dfrMap = null;
-let setConnection = () => {};
+let sortieStates = null; // SortieStates from the server
 
 // ---------------------------------------------------------------- queue
 
@@ -60,7 +61,7 @@ function renderQueue() {
   }
   list.replaceChildren(...calls.map((call) => {
     const sortie = sortieForCall(call.id);
-    const sortieState = sortie && !FINAL_SORTIE_STATES.has(sortie.state) ? sortie.state : null;
+    const sortieState = sortie && !sortieStates.hasEnded(sortie.state) ? sortie.state : null;
     return h("li", {},
       h("button", {
         class: "call-row", type: "button", "data-call-id": call.id,
@@ -219,25 +220,13 @@ function renderRecommendation(call) {
   return box;
 }
 
-function sortieEta(sortie) {
-  if (sortie.eta_s == null) return null;
-  const since = sortie.launched_at || firstEventAt(sortie, "launching");
-  if (!since) return sortie.eta_s;
-  return Math.max(0, sortie.eta_s - secondsSince(since));
-}
-
-function firstEventAt(sortie, stateName) {
-  const event = (sortie.events || []).find((e) => e.state === stateName);
-  return event ? event.at : null;
-}
-
 function renderSortie(call, sortie) {
   const box = h("div", { class: "sortie", id: "sortie" });
   if (!sortie) {
     box.append(h("p", { class: "muted" }, "Waiting for the sortie…"));
     return box;
   }
-  const remaining = sortieEta(sortie);
+  const remaining = remainingEtaS(sortie);
   const flying = ["launching", "en_route"].includes(sortie.state);
   box.append(
     h("div", { class: "sortie-head" },
@@ -453,7 +442,7 @@ function stationOfDrone(droneId) {
 function renderSortieRoutes() {
   const active = new Set();
   for (const sortie of state.sorties.values()) {
-    if (FINAL_SORTIE_STATES.has(sortie.state) || !sortie.route) continue;
+    if (sortieStates.hasEnded(sortie.state) || !sortie.route) continue;
     active.add(`sortie:${sortie.id}`);
     if (!dfrMap.routes.has(`sortie:${sortie.id}`)) dfrMap.showRoute(`sortie:${sortie.id}`, sortie.route, "sortie");
   }
@@ -475,73 +464,48 @@ function onTelemetry(drones) {
   }
 }
 
-function onMessage(message) {
-  switch (message.type) {
-    case "telemetry":
-      onTelemetry(message.drones || []);
-      break;
-    case "sortie": {
-      const sortie = message.sortie;
-      const before = state.sorties.get(sortie.id);
-      mergeSortie(sortie);
-      renderSortieRoutes();
-      renderQueue();
-      if (sortie.call_id === state.selected) {
-        if (!before || before.state !== sortie.state) refreshSortie(sortie.call_id);
-        renderDetail();
-      }
-      break;
-    }
-    case "call": {
-      const call = message.call;
-      const isNew = !state.calls.has(call.id);
-      state.calls.set(call.id, call);
-      if (isNew && call.priority <= 2 && call.source !== "map") {
-        toast(`New P${call.priority} ${call.source} call #${call.id}: ${call.summary}`, "error");
-      }
-      renderQueue();
-      renderCallMarkers();
-      if (call.id === state.selected) {
-        if (call.status !== "dispatched" && state.recommendationFor !== call.id) loadRecommendation(call.id);
-        renderDetail();
-      }
-      break;
-    }
-    case "alert":
-      toast(alertText(message), "error");
-      break;
-    default:
-      break;
+function onSortie({ sortie }) {
+  const before = state.sorties.get(sortie.id);
+  mergeSortie(sortie);
+  renderSortieRoutes();
+  renderQueue();
+  if (sortie.call_id === state.selected) {
+    if (!before || before.state !== sortie.state) refreshSortie(sortie.call_id);
+    renderDetail();
   }
 }
 
-function alertText(message) {
-  const alert = message.alert || message;
-  const text = alert.message || alert.text || alert.detail || alert.kind || "alert";
-  return alert.drone_id ? `${alert.drone_id}: ${text}` : text;
+function onCall({ call }) {
+  const isNew = !state.calls.has(call.id);
+  state.calls.set(call.id, call);
+  if (isNew && call.priority <= 2 && call.source !== "map") {
+    toast(`New P${call.priority} ${call.source} call #${call.id}: ${call.summary}`, "error");
+  }
+  renderQueue();
+  renderCallMarkers();
+  if (call.id === state.selected) {
+    if (call.status !== "dispatched" && state.recommendationFor !== call.id) loadRecommendation(call.id);
+    renderDetail();
+  }
+}
+
+function onAlert(message) {
+  const { droneId, text } = serverAlert(message);
+  toast(droneId ? `${droneId}: ${text}` : text, "error");
 }
 
 // ---------------------------------------------------------------- start
 
-async function init() {
-  setConnection = consoleHeader(session, "dispatcher");
-  useToken(session.token, { whenUnauthorized: () => location.replace("/?next=/dispatcher") });
-  let loaded;
-  try {
-    loaded = await loadDeployment();
-  } catch (error) {
-    setConnection("offline");
-    showPageError("The dispatcher console cannot start", error.detail || String(error), {
-      retry: () => location.reload(), loginLink: error.status === 401,
-    });
-    return;
-  }
-  state.deployment = loaded.deployment;
-  document.getElementById("deployment-name").textContent = loaded.deployment.name;
-  for (const s of loaded.deployment.stations) state.stations.set(s.id, s);
+async function setup({ session, deployment, airspace, sortieStates: states }) {
+  canCreate = ["dispatcher", "pilot", "admin"].includes(session.role);
+  canSend = ["dispatcher", "pilot"].includes(session.role);
+  canShare = ["dispatcher", "pilot", "rtcc"].includes(session.role);
+  sortieStates = states;
+  state.deployment = deployment;
+  for (const s of deployment.stations) state.stations.set(s.id, s);
   if (!canCreate) document.getElementById("create-hint").textContent = "Your role views calls only.";
 
-  dfrMap = new DfrMap(document.getElementById("map"), loaded);
+  dfrMap = new DfrMap(document.getElementById("map"), { deployment, airspace });
   window.dfrMap = dfrMap.map; // for people debugging at the console, and the browser tests
   dfrMap.map.on("click", (event) => openCreateForm(event.latlng));
 
@@ -566,7 +530,7 @@ async function init() {
     const sortie = call && sortieForCall(call.id);
     const box = document.getElementById("sortie-eta");
     if (box && sortie) {
-      const remaining = sortieEta(sortie);
+      const remaining = remainingEtaS(sortie);
       box.textContent = remaining > 0 ? `ETA ${clock(remaining)}` : "arriving";
     }
   }, 1000);
@@ -576,22 +540,20 @@ async function init() {
     if (call && (call.status === "new" || call.status === "queued") && !state.sending) loadRecommendation(call.id);
   }, 15000);
 
-  connectSocket({
-    token: session.token,
-    onMessage,
-    onState: (s) => setConnection(s),
-    onAuthFailed: () => location.replace("/?next=/dispatcher"),
-  });
-
   const match = /call=(\d+)/.exec(location.hash);
   if (match && state.calls.has(Number(match[1]))) selectCall(Number(match[1]));
   else renderDetail();
 }
 
-if (session) {
-  init().catch((error) => {
-    console.error(error.stack || error);
-    setConnection("offline");
-    showPageError("The dispatcher console failed", error.message || String(error), { retry: () => location.reload() });
-  });
-}
+startConsole({
+  name: "dispatcher",
+  title: "The dispatcher console",
+  airspace: true,
+  setup,
+  onEvent: {
+    telemetry: (message) => onTelemetry(message.drones || []),
+    sortie: onSortie,
+    call: onCall,
+    alert: onAlert,
+  },
+});

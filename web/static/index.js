@@ -1,9 +1,9 @@
 // The login page: username and password in, then links to the consoles the role may open.
 
-import {
-  api, clearSession, connectionIndicator, CONSOLES, getSession, h, ROLE_CONSOLES, setSession,
-  useToken,
-} from "/static/common.js";
+import { api, useToken } from "/static/api.js";
+import { h } from "/static/dom.js";
+import { clearSession, CONSOLES, getSession, ROLE_CONSOLES, setSession } from "/static/session.js";
+import { connectionIndicator } from "/static/socket.js";
 
 const loginSection = document.getElementById("login");
 const signedIn = document.getElementById("signed-in");

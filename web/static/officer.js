@@ -2,13 +2,13 @@
 // full screen, the call, the drone's ETA or "on scene", and a small map with the drone,
 // the scene and the officer's own position. Works with the link's token alone.
 
-import {
-  api, clock, connectSocket, connectionIndicator, DfrMap, distanceM, h, km, playWhep,
-  SCENE_HTML, secondsSince, showPageError, useToken,
-} from "/static/common.js";
-
-const params = new URLSearchParams(location.search);
-const token = params.get("token");
+import { showPageError } from "/static/alerts.js";
+import { api } from "/static/api.js";
+import { startConsole } from "/static/console.js";
+import { h } from "/static/dom.js";
+import { clock, distanceM, km, remainingEtaS } from "/static/format.js";
+import { DfrMap, SCENE_HTML } from "/static/map.js";
+import { playWhep } from "/static/video.js";
 
 const state = {
   callId: null,
@@ -22,8 +22,8 @@ const state = {
   userMovedMapAt: 0,
 };
 
-const setConnection = connectionIndicator(document.getElementById("conn"));
 let dfrMap = null;
+let sortieStates = null; // SortieStates from the server
 
 const STATUS = {
   none: "Waiting for a drone",
@@ -38,12 +38,6 @@ const STATUS = {
   fault: "Drone fault",
 };
 
-function remainingS(sortie) {
-  if (sortie.eta_s == null) return null;
-  const since = sortie.launched_at || (sortie.events || []).find((e) => e.state === "launching")?.at;
-  return since ? Math.max(0, sortie.eta_s - secondsSince(since)) : sortie.eta_s;
-}
-
 function renderStatus() {
   const box = document.getElementById("officer-status");
   const sortie = state.sortie;
@@ -51,7 +45,7 @@ function renderStatus() {
   box.dataset.state = s;
   let text = STATUS[s] || s.replace(/_/g, " ");
   if (sortie && (s === "launching" || s === "en_route")) {
-    const left = remainingS(sortie);
+    const left = remainingEtaS(sortie);
     if (left != null) text += left > 0 ? ` · ETA ${clock(left)}` : " · arriving";
   }
   box.textContent = text;
@@ -71,7 +65,7 @@ function renderDistances() {
   const parts = [];
   const d = state.drone;
   const scene = state.call && [state.call.latitude_deg, state.call.longitude_deg];
-  if (d && d.latitude_deg != null && scene && state.sortie && !["docked", "landed"].includes(state.sortie.state)) {
+  if (d && d.latitude_deg != null && scene && state.sortie && !sortieStates.hasEnded(state.sortie.state)) {
     const away = distanceM([d.latitude_deg, d.longitude_deg], scene);
     parts.push(away < 40 ? "Drone over the scene" : `Drone ${km(away)} away`);
   }
@@ -106,12 +100,8 @@ function renderMap() {
 
 // ---------------------------------------------------------------- video
 
-async function refreshStreams() {
-  try {
-    state.streams = await api("/api/video/streams", { quiet: true }) || [];
-  } catch {
-    return;
-  }
+function onStreams({ streams }) {
+  state.streams = streams || [];
   updateVideo();
 }
 
@@ -128,13 +118,12 @@ function updateVideo() {
   if (!stream) {
     box.dataset.state = "idle";
     label.textContent = !state.sortie ? "Video starts when a drone is sent"
-      : ["docked", "landed", "aborted"].includes(state.sortie.state) ? "Video ended" : "Waiting for video…";
+      : sortieStates.hasEnded(state.sortie.state) ? "Video ended" : "Waiting for video…";
     return;
   }
   if (!state.player) {
     state.playerStream = stream.stream_id;
     state.player = playWhep(document.getElementById("video"), stream.whep_url, {
-      token,
       onState: (s, error) => {
         box.dataset.state = s;
         label.textContent = {
@@ -149,24 +138,28 @@ function updateVideo() {
 
 // ---------------------------------------------------------------- live updates
 
-function onMessage(message) {
-  if (message.type === "telemetry") {
-    const droneId = state.sortie && state.sortie.drone_id;
-    const drone = droneId && (message.drones || []).find((d) => d.id === droneId);
-    if (drone) {
-      state.drone = drone;
-      renderMap();
-      renderDistances();
-    }
-  } else if (message.type === "sortie" && message.sortie.call_id === state.callId) {
-    const changed = !state.sortie || state.sortie.state !== message.sortie.state || state.sortie.id !== message.sortie.id;
-    state.sortie = { ...(state.sortie && state.sortie.id === message.sortie.id ? state.sortie : {}), ...message.sortie };
-    renderStatus();
-    if (changed) refreshStreams();
-  } else if (message.type === "call" && message.call.id === state.callId) {
-    state.call = message.call;
-    renderCall();
+function onTelemetry({ drones = [] }) {
+  const droneId = state.sortie && state.sortie.drone_id;
+  const drone = droneId && drones.find((d) => d.id === droneId);
+  if (drone) {
+    state.drone = drone;
+    renderMap();
+    renderDistances();
   }
+}
+
+function onSortie({ sortie }) {
+  if (sortie.call_id !== state.callId) return;
+  const changed = !state.sortie || state.sortie.state !== sortie.state || state.sortie.id !== sortie.id;
+  state.sortie = { ...(state.sortie && state.sortie.id === sortie.id ? state.sortie : {}), ...sortie };
+  renderStatus();
+  if (changed) updateVideo();
+}
+
+function onCall({ call }) {
+  if (call.id !== state.callId) return;
+  state.call = call;
+  renderCall();
 }
 
 function watchMyPosition() {
@@ -188,48 +181,29 @@ function watchMyPosition() {
 
 // ---------------------------------------------------------------- start
 
-async function init() {
-  window.dfrOfficer = { state, player: null };
-  if (!token) {
-    showPageError("This link is incomplete", "Open the full link the dispatcher sent; it carries an access code.");
-    return;
-  }
-  useToken(token, {
-    whenUnauthorized: (error) => showPageError("This link no longer works", `${error.detail}. Ask the dispatcher for a new link.`),
-  });
-  let me;
-  try {
-    me = await api("/api/me", { quiet: true });
-  } catch (error) {
-    setConnection("offline");
-    if (error.status !== 401) {
-      showPageError("Cannot reach the server", error.detail, { retry: () => location.reload() });
-    }
-    return;
-  }
-  state.callId = me.call_id ?? (Number(params.get("call")) || null);
+async function setup({ me, deployment, airspace, sortieStates: states }) {
+  sortieStates = states;
+  state.callId = me.call_id ?? (Number(new URLSearchParams(location.search).get("call")) || null);
   if (!state.callId) {
     showPageError("No call in this link", "This page shows one call; open it from the link the dispatcher shares.");
-    return;
+    return false;
   }
   try {
-    const [call, sortie, deployment, airspace] = await Promise.all([
+    const [call, sortie] = await Promise.all([
       api(`/api/calls/${state.callId}`, { quiet: true }),
       api(`/api/calls/${state.callId}/sortie`, { quiet: true }),
-      api("/api/deployment", { quiet: true }).catch(() => null),
-      api("/api/airspace", { quiet: true }).catch(() => null),
     ]);
     state.call = call;
     state.sortie = sortie;
     dfrMap = new DfrMap(document.getElementById("map"), {
-      deployment: deployment || { stations: [] }, airspace, zoomControl: false, labels: false, compact: true,
+      deployment, airspace, zoomControl: false, labels: false, compact: true,
     });
     dfrMap.map.on("dragstart zoomstart", (e) => {
       if (e.hard !== undefined || e.type === "dragstart") state.userMovedMapAt = Date.now();
     });
   } catch (error) {
     showPageError("Cannot load this call", error.detail || String(error), { retry: () => location.reload() });
-    return;
+    return false;
   }
   renderCall();
   renderStatus();
@@ -242,6 +216,7 @@ async function init() {
   }
   renderMap();
   renderDistances();
+  updateVideo();
   watchMyPosition();
 
   const box = document.getElementById("video-box");
@@ -259,19 +234,13 @@ async function init() {
       fitMap();
     }, 50);
   });
-
-  refreshStreams();
-  setInterval(refreshStreams, 4000);
   setInterval(renderStatus, 1000);
-  connectSocket({
-    token,
-    onMessage,
-    onState: (s) => setConnection(s),
-    onAuthFailed: (reason) => showPageError("This link no longer works", `${reason}. Ask the dispatcher for a new link.`),
-  });
 }
 
-init().catch((error) => {
-  console.error(error.stack || error);
-  showPageError("Something went wrong", error.message || String(error), { retry: () => location.reload() });
+window.dfrOfficer = { state, player: null };
+startConsole({
+  shareLink: true,
+  airspace: true,
+  setup,
+  onEvent: { telemetry: onTelemetry, sortie: onSortie, call: onCall, streams: onStreams },
 });

@@ -1,16 +1,20 @@
 // The pilot station console: every station and drone, launch, commands, live video,
 // alerts, launches waiting for the pilot, and who launched each sortie.
 
+import { AlertBanner, confirmAction, serverAlert, toast } from "/static/alerts.js";
+import { api } from "/static/api.js";
+import { startConsole } from "/static/console.js";
+import { h } from "/static/dom.js";
 import {
-  api, chip, clock, confirmAction, connectSocket, consoleHeader, DfrMap, droneState, eta, h,
-  loadDeployment, pct, playWhep, requireSession, SCENE_HTML, secondsSince, showPageError,
-  startAgeTicker, stateText, timeOfDay, toast, useToken,
-} from "/static/common.js";
+  chip, clock, droneState, eta, pct, secondsSince, startAgeTicker, stateText, timeOfDay,
+} from "/static/format.js";
+import { DfrMap, SCENE_HTML } from "/static/map.js";
+import { playWhep } from "/static/video.js";
 
-const FINAL_SORTIE_STATES = new Set(["docked", "landed", "aborted", "fault"]);
 const BATTERY_LOW_PCT = 30;
 const BATTERY_CRITICAL_PCT = 20;
 const STATUS_ALERT = /fence|fail|critical|emergency|battery|lost|breach/i;
+const SERVER_ALERT_KEPT_MS = 10 * 60 * 1000;
 
 const DESTRUCTIVE = {
   return: {
@@ -30,9 +34,8 @@ const DESTRUCTIVE = {
   },
 };
 
-const session = requireSession("pilot");
-const canCommand = session && ["dispatcher", "pilot"].includes(session.role);
-const canConfirm = session && session.role === "pilot";
+let canCommand = false;
+let canConfirm = false;
 
 const state = {
   deployment: null,
@@ -47,17 +50,13 @@ const state = {
   player: null,
   playerStream: null,
   serverAlerts: [], // {key, text, level, at}
-  acknowledged: new Set(),
 };
 
 let dfrMap = null;
-let setConnection = () => {};
+let sortieStates = null; // SortieStates from the server
+let alertBanner = null;
 
 // ---------------------------------------------------------------- stations
-
-function stationFor(drone) {
-  return state.stations.get(drone.station_id) || [...state.stations.values()].find((s) => s.drone_id === drone.id);
-}
 
 function stat(label, value, cls = "") {
   return h("div", { class: `stat ${cls}` }, h("span", { class: "stat-label" }, label), h("span", { class: "stat-value" }, value));
@@ -348,7 +347,7 @@ async function confirmLaunch(sortieId) {
 function renderSortieMapItems() {
   const active = new Set();
   for (const s of state.sorties.values()) {
-    if (FINAL_SORTIE_STATES.has(s.state)) continue;
+    if (sortieStates.hasEnded(s.state)) continue;
     active.add(s.id);
     if (s.route && !dfrMap.routes.has(`sortie:${s.id}`)) dfrMap.showRoute(`sortie:${s.id}`, s.route, "sortie");
     const scene = s.scene || (state.calls.get(s.call_id) && [state.calls.get(s.call_id).longitude_deg, state.calls.get(s.call_id).latitude_deg]);
@@ -391,47 +390,22 @@ function derivedAlerts() {
 }
 
 function renderAlerts() {
-  const strip = document.getElementById("alert-strip");
   const now = Date.now();
-  state.serverAlerts = state.serverAlerts.filter((a) => now - a.at < 10 * 60 * 1000);
-  const alerts = [...derivedAlerts(), ...state.serverAlerts].filter((a) => !state.acknowledged.has(a.key));
-  // Forget acknowledgements of conditions that have cleared, so they alert again if they return.
-  const live = new Set([...derivedAlerts(), ...state.serverAlerts].map((a) => a.key));
-  for (const key of state.acknowledged) if (!live.has(key)) state.acknowledged.delete(key);
-  strip.dataset.count = alerts.length;
-  strip.dataset.level = alerts.some((a) => a.level === "danger") ? "danger" : alerts.length ? "warn" : "";
-  if (!alerts.length) {
-    strip.replaceChildren(h("span", { class: "muted" }, "No active alerts"));
-    return;
-  }
-  strip.replaceChildren(...alerts.map((a) => h("span", { class: `alert ${a.level}`, "data-alert": a.key },
-    a.text,
-    h("button", {
-      class: "ack", type: "button", title: "Acknowledge", "aria-label": `Acknowledge: ${a.text}`,
-      onclick: () => {
-        state.acknowledged.add(a.key);
-        renderAlerts();
-      },
-    }, "✕"))));
+  state.serverAlerts = state.serverAlerts.filter((a) => now - a.at < SERVER_ALERT_KEPT_MS);
+  alertBanner.show([...derivedAlerts(), ...state.serverAlerts]);
 }
 
 function onServerAlert(message) {
-  const alert = message.alert || message;
-  const text = alert.message || alert.text || alert.detail || alert.kind || "alert";
-  const who = alert.drone_id ? `${alert.drone_id} ` : "";
-  const level = ["critical", "error", "danger", "emergency"].includes(alert.level || alert.severity) ? "danger" : "warn";
+  const { droneId, text, level } = serverAlert(message);
+  const who = droneId ? `${droneId} ` : "";
   state.serverAlerts.push({ key: `server:${Date.now()}:${state.serverAlerts.length}`, level, text: `${who}${text}`, at: Date.now() });
   renderAlerts();
 }
 
 // ---------------------------------------------------------------- video
 
-async function refreshStreams() {
-  try {
-    state.streams = await api("/api/video/streams", { quiet: true }) || [];
-  } catch {
-    state.streams = [];
-  }
+function onStreams({ streams }) {
+  state.streams = streams || [];
   updateVideo();
 }
 
@@ -470,7 +444,7 @@ function updateVideo() {
   }
 }
 
-// ---------------------------------------------------------------- socket
+// ---------------------------------------------------------------- live updates
 
 let renderPending = false;
 function scheduleRender() {
@@ -485,57 +459,40 @@ function scheduleRender() {
   }, 400);
 }
 
-function onMessage(message) {
-  switch (message.type) {
-    case "telemetry":
-      for (const d of message.drones || []) state.drones.set(d.id, d);
-      dfrMap.updateDrones(message.drones || []);
-      scheduleRender();
-      break;
-    case "sortie": {
-      const before = state.sorties.get(message.sortie.id);
-      mergeSortie(message.sortie);
-      if (!before || before.state !== message.sortie.state) {
-        if (message.sortie.state === "awaiting_pilot") toast(`Launch of ${message.sortie.drone_id} waits for your confirmation`, "error");
-        refreshStreams();
-      }
-      renderSorties();
-      renderSortieMapItems();
-      break;
-    }
-    case "call":
-      state.calls.set(message.call.id, message.call);
-      renderLaunch();
-      break;
-    case "alert":
-      onServerAlert(message);
-      break;
-    default:
-      break;
+function onTelemetry({ drones = [] }) {
+  for (const d of drones) state.drones.set(d.id, d);
+  dfrMap.updateDrones(drones);
+  scheduleRender();
+}
+
+function onSortie({ sortie }) {
+  const before = state.sorties.get(sortie.id);
+  mergeSortie(sortie);
+  if ((!before || before.state !== sortie.state) && sortie.state === "awaiting_pilot") {
+    toast(`Launch of ${sortie.drone_id} waits for your confirmation`, "error");
   }
+  renderSorties();
+  renderSortieMapItems();
+}
+
+function onCall({ call }) {
+  state.calls.set(call.id, call);
+  renderLaunch();
 }
 
 // ---------------------------------------------------------------- start
 
-async function init() {
-  setConnection = consoleHeader(session, "pilot");
-  useToken(session.token, { whenUnauthorized: () => location.replace("/?next=/pilot") });
-  let loaded;
-  try {
-    loaded = await loadDeployment();
-  } catch (error) {
-    setConnection("offline");
-    showPageError("The pilot console cannot start", error.detail || String(error), {
-      retry: () => location.reload(), loginLink: error.status === 401,
-    });
-    return;
-  }
-  state.deployment = loaded.deployment;
+async function setup({ session, deployment, airspace, sortieStates: states }) {
+  canCommand = ["dispatcher", "pilot"].includes(session.role);
+  canConfirm = session.role === "pilot";
+  sortieStates = states;
+  state.deployment = deployment;
   document.getElementById("deployment-name").textContent =
-    `${loaded.deployment.name}${loaded.deployment.launch_policy === "pilot_confirm" ? " · launches need pilot confirmation" : ""}`;
-  for (const s of loaded.deployment.stations) state.stations.set(s.id, s);
+    `${deployment.name}${deployment.launch_policy === "pilot_confirm" ? " · launches need pilot confirmation" : ""}`;
+  for (const s of deployment.stations) state.stations.set(s.id, s);
+  alertBanner = new AlertBanner(document.getElementById("alert-strip"));
 
-  dfrMap = new DfrMap(document.getElementById("map"), loaded);
+  dfrMap = new DfrMap(document.getElementById("map"), { deployment, airspace });
   window.dfrMap = dfrMap.map;
   dfrMap.map.on("click", onMapClick);
   addEventListener("keydown", (e) => {
@@ -567,21 +524,18 @@ async function init() {
   renderAlerts();
   renderLaunch();
   startAgeTicker();
-  refreshStreams();
-  setInterval(refreshStreams, 4000);
-
-  connectSocket({
-    token: session.token,
-    onMessage,
-    onState: (s) => setConnection(s),
-    onAuthFailed: () => location.replace("/?next=/pilot"),
-  });
 }
 
-if (session) {
-  init().catch((error) => {
-    console.error(error.stack || error);
-    setConnection("offline");
-    showPageError("The pilot console failed", error.message || String(error), { retry: () => location.reload() });
-  });
-}
+startConsole({
+  name: "pilot",
+  title: "The pilot console",
+  airspace: true,
+  setup,
+  onEvent: {
+    telemetry: onTelemetry,
+    sortie: onSortie,
+    call: onCall,
+    alert: onServerAlert,
+    streams: onStreams,
+  },
+});

@@ -1,12 +1,11 @@
 // The RTCC wall: every live stream in a grid, labelled with its drone and call; streams
 // join as drones launch and leave when their video ends.
 
-import {
-  api, chip, connectSocket, consoleHeader, droneState, h, playWhep, requireSession,
-  showPageError, useToken,
-} from "/static/common.js";
-
-const session = requireSession("wall");
+import { api } from "/static/api.js";
+import { startConsole } from "/static/console.js";
+import { h } from "/static/dom.js";
+import { chip, droneState } from "/static/format.js";
+import { playWhep } from "/static/video.js";
 
 const state = {
   calls: new Map(),
@@ -14,8 +13,6 @@ const state = {
   stations: new Map(),
   tiles: new Map(), // stream id → {element, player, stream}
 };
-
-let setConnection = () => {};
 
 function layout() {
   const wall = document.getElementById("wall");
@@ -75,74 +72,44 @@ function relabel() {
   }
 }
 
-let refreshing = false;
-async function refreshStreams() {
-  if (refreshing) return;
-  refreshing = true;
-  try {
-    const streams = await api("/api/video/streams", { quiet: true }) || [];
-    const ids = new Set(streams.map((s) => s.stream_id));
-    for (const id of [...state.tiles.keys()]) if (!ids.has(id)) removeTile(id);
-    for (const stream of streams) {
-      const known = state.tiles.get(stream.stream_id);
-      if (!known) addTile(stream);
-      else known.stream = stream;
-    }
-    layout();
-    relabel();
-  } catch {
-    // the next poll tries again; the connection pill shows the link state
-  } finally {
-    refreshing = false;
-  }
-}
-
-function onMessage(message) {
-  if (message.type === "telemetry") {
-    let changed = false;
-    for (const d of message.drones || []) {
-      const before = state.drones.get(d.id);
-      if (!before || droneState(before) !== droneState(d)) changed = true;
-      state.drones.set(d.id, d);
-    }
-    if (changed) relabel();
-  } else if (message.type === "sortie") {
-    refreshStreams();
-  } else if (message.type === "call") {
-    state.calls.set(message.call.id, message.call);
-    relabel();
-  }
-}
-
-async function init() {
-  setConnection = consoleHeader(session, "wall");
-  useToken(session.token, { whenUnauthorized: () => location.replace("/?next=/wall") });
-  try {
-    const [deployment, calls] = await Promise.all([api("/api/deployment"), api("/api/calls").catch(() => [])]);
-    document.getElementById("deployment-name").textContent = deployment.name;
-    for (const s of deployment.stations) state.stations.set(s.id, s);
-    for (const c of calls) state.calls.set(c.id, c);
-  } catch (error) {
-    setConnection("offline");
-    showPageError("The wall cannot start", error.detail || String(error), {
-      retry: () => location.reload(), loginLink: error.status === 401,
-    });
-    return;
+/** The server's stream list, sent on connect and whenever a sortie starts or ends. */
+function onStreams({ streams = [] }) {
+  const ids = new Set(streams.map((s) => s.stream_id));
+  for (const id of [...state.tiles.keys()]) if (!ids.has(id)) removeTile(id);
+  for (const stream of streams) {
+    const known = state.tiles.get(stream.stream_id);
+    if (!known) addTile(stream);
+    else known.stream = stream;
   }
   layout();
-  await refreshStreams();
-  setInterval(refreshStreams, 3000);
-  connectSocket({
-    token: session.token,
-    onMessage,
-    onState: (s) => setConnection(s),
-    onAuthFailed: () => location.replace("/?next=/wall"),
-  });
+  relabel();
 }
 
-if (session) {
-  init().catch((error) => {
-    console.error(error.stack || error);
-    showPageError("The wall failed", error.message || String(error), { retry: () => location.reload() });
-  });
+function onTelemetry({ drones = [] }) {
+  let changed = false;
+  for (const d of drones) {
+    const before = state.drones.get(d.id);
+    if (!before || droneState(before) !== droneState(d)) changed = true;
+    state.drones.set(d.id, d);
+  }
+  if (changed) relabel();
 }
+
+function onCall({ call }) {
+  state.calls.set(call.id, call);
+  relabel();
+}
+
+async function setup({ deployment }) {
+  for (const s of deployment.stations) state.stations.set(s.id, s);
+  const calls = await api("/api/calls").catch(() => []);
+  for (const c of calls) state.calls.set(c.id, c);
+  layout();
+}
+
+startConsole({
+  name: "wall",
+  title: "The wall",
+  setup,
+  onEvent: { streams: onStreams, telemetry: onTelemetry, call: onCall },
+});

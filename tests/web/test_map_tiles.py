@@ -1,0 +1,57 @@
+"""A deployment with its own tile server: the maps show its tiles and credit them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dfr.deployment import load_deployment
+from tests.web.conftest import Browser, LiveServer, running_server
+
+pytestmark = pytest.mark.browser
+
+# Any image the server itself serves stands in for a tile server on loopback.
+TILE_URL = "/vendor/leaflet/images/layers.png?z={z}&x={x}&y={y}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The Pueblo deployment with `tile_url` set."""
+    folder = tmp_path_factory.mktemp("tiles")
+    source = load_deployment(None).source
+    for path in Path(source).parent.iterdir():
+        if path.is_file():
+            shutil.copy(path, folder / path.name)
+    toml = folder / Path(source).name
+    text, count = re.subn(
+        r"(?m)^(launch_policy\s*=.*)$", rf'\1\ntile_url = "{TILE_URL}"', toml.read_text()
+    )
+    assert count == 1, f"no launch_policy line in {source}"
+    toml.write_text(text)
+    with running_server(folder / "state", deployment=toml) as live:
+        yield live
+
+
+def test_maps_show_the_tiles_and_their_attribution(browser: Browser, server: LiveServer) -> None:
+    page = browser.new_page()
+    browser.login(page, "dispatcher")
+    page.click("[data-console=dispatcher]")
+    page.wait_for_selector("#map .leaflet-tile-loaded")
+    attribution = page.locator("#map .leaflet-control-attribution")
+    assert attribution.is_visible()
+    assert attribution.inner_text() == "Map tiles: 127.0.0.1"
+    assert "no-tiles" not in (page.get_attribute("#map", "class") or "")
+
+    # OpenStreetMap's tiles carry its licence notice, with a link to it.
+    credit = page.evaluate(
+        """() => import("/static/map.js").then((m) =>
+            m.tileAttribution("https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"))"""
+    )
+    assert "OpenStreetMap</a> contributors" in credit
+    assert "openstreetmap.org/copyright" in credit
+    browser.screenshot(page, "dispatcher-tiles")
+    browser.assert_clean()

@@ -1,0 +1,72 @@
+// Who is using this tab: the stored session, the consoles of each role, the login
+// redirect, and an officer's share-link token.
+
+import { showPageError } from "/static/alerts.js";
+
+const SESSION_KEY = "dfr.session";
+
+/** The logged-in user of this tab: {token, name, role} or null. */
+export function getSession() {
+  try {
+    const data = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    return data && data.token ? data : null;
+  } catch {
+    return null;
+  }
+}
+
+export function setSession(session) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(SESSION_KEY);
+}
+
+/** Which consoles a role may open, in the order they are offered. */
+export const CONSOLES = {
+  dispatcher: { path: "/dispatcher", title: "Dispatcher", text: "Calls, recommendations and one-click dispatch" },
+  pilot: { path: "/pilot", title: "Pilot station", text: "Every drone: launch, command, live video, alerts" },
+  wall: { path: "/wall", title: "RTCC wall", text: "Every live stream in a grid" },
+};
+
+export const ROLE_CONSOLES = {
+  dispatcher: ["dispatcher", "wall"],
+  pilot: ["pilot", "dispatcher", "wall"],
+  rtcc: ["wall", "dispatcher"],
+  admin: ["dispatcher", "pilot", "wall"],
+  officer: [],
+};
+
+/** Leave for the login page, which comes back to this page once logged in. */
+export function redirectToLogin() {
+  location.replace(`/?next=${encodeURIComponent(location.pathname)}`);
+}
+
+/** The session of a console page, or a redirect to the login page (returns null then). */
+export function requireSession(consoleName) {
+  const session = getSession();
+  if (!session) {
+    redirectToLogin();
+    return null;
+  }
+  if (consoleName && !(ROLE_CONSOLES[session.role] || []).includes(consoleName)) {
+    showPageError(
+      "Not available for your role",
+      `You are logged in as ${session.name} (${session.role}); this console is not part of that role.`,
+      { loginLink: true },
+    );
+    return null;
+  }
+  return session;
+}
+
+export function logout() {
+  clearSession();
+  location.assign("/");
+}
+
+/** The access code of an officer's share link (`?token=...`), or null. */
+export function shareLinkToken() {
+  return new URLSearchParams(location.search).get("token");
+}
