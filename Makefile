@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Leaflet for the pages, from the npm registry (never a CDN at run time).
+# Leaflet for the pages and ESLint for their code, from the npm registry (never a CDN at run time).
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
@@ -33,10 +33,14 @@ demo: install
 
 test: install system-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	npx --no-install eslint web/static
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	npx --no-install eslint web/static
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy dfr missions
 

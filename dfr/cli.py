@@ -1,14 +1,47 @@
-"""The `dfr` command: recommend, coverage, check, bench (and what later parts add)."""
+"""The `dfr` command, and the composition root: the one place that decides which
+vehicles the application flies (the built-in simulator, PX4 SITL or real drones)
+and puts the server together (`server_app`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dfr.deployment import DeploymentError, load_deployment
+from dfr.deployment import Deployment, DeploymentError, load_deployment
+from dfr.services import VehicleProvider
+from dfr.settings import Settings
 from missions.geo import CoordinateError, GeoPoint
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def vehicles_for(
+    simulate: bool, speed_factor: float, port_base: int, px4: bool = False
+) -> VehicleProvider | None:
+    """The built-in simulator (one process, instance i on UDP port_base + i), PX4 SITL
+    (DFR_PX4_DIR), or None: the deployment's own drone addresses."""
+    if px4:
+        from sitl.px4_launcher import px4_stations
+
+        return partial(px4_stations, speed_factor=speed_factor)
+    if simulate:
+        from sitl.sim_process import simulated_stations
+
+        return partial(simulated_stations, speed_factor=speed_factor, api_port_base=port_base)
+    return None
+
+
+def server_app(settings: Settings, deployment: Deployment | None = None) -> FastAPI:
+    """The dfr server as `settings` describe it, simulated drones included when asked."""
+    from web.server import create_app
+
+    vehicles = vehicles_for(settings.simulate, settings.sim_speed_factor, settings.sim_port_base)
+    return create_app(settings, deployment, vehicles)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +180,8 @@ def _coverage(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     d = load_deployment(args.deployment)
+    for warning in d.warnings:
+        print(f"dfr: warning: {warning}", file=sys.stderr)
     print(
         f"{d.source}: ok — {d.name}, {len(d.stations)} station(s), "
         f"{len(d.airspace.no_fly)} no-fly zone(s), {len(d.airspace.ceilings)} ceiling zone(s)"
@@ -160,8 +195,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dfr.auth import ensure_demo_users
-    from dfr.settings import Settings
-    from web.server import create_app
 
     overrides = {
         "deployment": args.deployment,
@@ -189,7 +222,7 @@ def _serve(args: argparse.Namespace) -> int:
         ("API docs", "/docs"),
     ):
         print(f"  {name:<14} {base}{path}")
-    users = settings.users_file or settings.state_dir / "users.toml"
+    users = settings.users_path
     passwords = settings.state_dir / "demo-passwords.txt"
     if settings.users_file is None:
         ensure_demo_users(users)
@@ -201,7 +234,7 @@ def _serve(args: argparse.Namespace) -> int:
             for line in passwords.read_text().splitlines():
                 print(f"    {line}")
     print("  officers open a share link from the dispatcher page (no account needed)")
-    app = create_app(settings, deployment)
+    app = server_app(settings, deployment)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
@@ -209,14 +242,20 @@ def _serve(args: argparse.Namespace) -> int:
 def _scenario(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sitl.scenario import ScenarioError, read_calls, run_scenario
+    from dfr.scenario import ScenarioError, read_calls, run_scenario
 
     deployment = load_deployment(args.deployment)
     path = args.calls or deployment.source.parent / "calls.csv"
     try:
         calls = read_calls(path)
         result = asyncio.run(
-            run_scenario(deployment, calls, args.speed, args.on_scene_s, args.px4, args.port_base)
+            run_scenario(
+                deployment,
+                calls,
+                vehicles_for(True, args.speed, args.port_base, px4=args.px4),
+                args.speed,
+                args.on_scene_s,
+            )
         )
     except ScenarioError as exc:
         print(f"dfr: error: {exc}", file=sys.stderr)

@@ -4,25 +4,18 @@ them an officer's share link (one call) may see."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dfr.active_sorties import ActiveSortie
 from dfr.events import Event
 from dfr.store import CallRecord
+from missions.profile import Station
 from stations.fleet import FleetDrone
-from stations.profile import Station
-
-if TYPE_CHECKING:
-    from dfr.operations import ActiveSortie
 
 
 def call_event(call: CallRecord) -> Event:
     """A call was created or changed."""
     return Event("call", {"call": asdict(call), "call_id": call.id})
-
-
-def sortie_state(active: ActiveSortie) -> str:
-    """The sortie's state as consoles name it (before launch: waiting for the pilot)."""
-    return "awaiting_pilot" if active.executor is None else str(active.executor.state)
 
 
 def sortie_event(active: ActiveSortie, state: str) -> Event:
@@ -77,7 +70,7 @@ def drone_json(station: Station, drone: FleetDrone, active: ActiveSortie | None)
         "vehicle_time_s": s.vehicle_time_s,
         "status_text": s.status_texts[-1].text if s.status_texts else None,
         "sortie_id": active.record.id if active else None,
-        "sortie_state": sortie_state(active) if active else None,
+        "sortie_state": active.state if active else None,
         "call_id": active.call.id if active else None,
         "reason": a.reason,
     }

@@ -10,7 +10,7 @@ import shapely
 
 from dfr.deployment import Deployment
 from dfr.eta import EtaParameters, estimate
-from stations.profile import Station
+from missions.profile import Station
 
 THRESHOLDS_S = (60.0, 90.0)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,7 +21,7 @@ from dfr.eta import EtaParameters
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.geo import GeoPoint, LocalFrame
 from missions.planner import PlannerSettings, RoutePlanner
-from stations.profile import DroneProfile, Station
+from missions.profile import DroneProfile, Station
 
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
@@ -45,7 +45,7 @@ class DeploymentSection(_Strict):
 
 class DefaultsSection(_Strict):
     cruise_alt_m: Positive = 60.0
-    cruise_speed_ms: Positive = 18.0
+    cruise_speed_m_s: Positive = 18.0
     on_scene_s: Annotated[float, Field(ge=0)] = 600.0
     reserve_pct: Annotated[float, Field(ge=0, lt=100)] = 25.0
     min_safe_alt_m: Positive = 30.0
@@ -69,11 +69,11 @@ class EtaSection(_Strict):
 class DroneSection(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     mavlink: str = Field(min_length=1)
-    max_speed_ms: Positive = 20.0
-    cruise_speed_ms: Positive | None = None
-    climb_ms: Positive = 5.0
-    descent_ms: Positive = 3.0
-    accel_ms2: Positive = 3.0
+    max_speed_m_s: Positive = 20.0
+    cruise_speed_m_s: Positive | None = None
+    climb_m_s: Positive = 5.0
+    descent_m_s: Positive = 3.0
+    accel_m_s2: Positive = 3.0
     endurance_s: Positive = 2400.0
     video: str | None = None
 
@@ -119,12 +119,51 @@ class Deployment:
     launch_policy: str
     tile_url: str | None
     eta: EtaParameters = EtaParameters()
+    #: What `dfr check` warns about: deprecated keys, with what to write instead.
+    warnings: tuple[str, ...] = ()
 
     def station(self, station_id: str) -> Station:
         for s in self.stations:
             if s.id == station_id:
                 return s
         raise KeyError(station_id)
+
+
+#: Keys whose unit read as milliseconds; they still load, with a warning.
+DEPRECATED_KEYS = {
+    "max_speed_ms": "max_speed_m_s",
+    "cruise_speed_ms": "cruise_speed_m_s",
+    "climb_ms": "climb_m_s",
+    "descent_ms": "descent_m_s",
+    "accel_ms2": "accel_m_s2",
+}
+
+
+def _modernise(path: Path, raw: dict) -> list[str]:
+    """Rename deprecated keys in place; returns one warning per key renamed.
+
+    Raises DeploymentError when a table has both the old and the new key.
+    """
+    tables: list[tuple[str, object]] = [("defaults", raw.get("defaults"))]
+    for i, station in enumerate(raw.get("stations") or []):
+        if isinstance(station, dict):
+            name = station.get("id") or f"#{i + 1}"
+            tables.append((f"station {name!r}: drone", station.get("drone")))
+    warnings = []
+    for where, table in tables:
+        if not isinstance(table, dict):
+            continue
+        for old, new in DEPRECATED_KEYS.items():
+            if old not in table:
+                continue
+            if new in table:
+                raise DeploymentError(f"{path}: {where}: both {old!r} and {new!r}; keep {new!r}")
+            table[new] = table.pop(old)
+            warnings.append(
+                f"{path}: {where}: key {old!r} is deprecated (it reads as milliseconds); "
+                f"write {new!r} (metres per second)"
+            )
+    return warnings
 
 
 def builtin_deployment_path() -> Path:
@@ -144,11 +183,12 @@ def load_deployment(path: Path | str | None = None) -> Deployment:
         raise DeploymentError(f"{path}: cannot read deployment file: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DeploymentError(f"{path}: not valid TOML: {exc}") from exc
+    warnings = _modernise(path, raw)
     try:
         spec = DeploymentFile.model_validate(raw)
     except ValidationError as exc:
         raise DeploymentError(_explain(path, raw, exc)) from exc
-    return build_deployment(spec, path)
+    return replace(build_deployment(spec, path), warnings=tuple(warnings))
 
 
 def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
@@ -195,19 +235,20 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
             raise DeploymentError(
                 f"{where}: fields 'lat'/'lon' are inside a no-fly buffer or low-ceiling zone"
             )
-        cruise = s.drone.cruise_speed_ms or min(d.cruise_speed_ms, s.drone.max_speed_ms)
-        if cruise > s.drone.max_speed_ms:
+        cruise = s.drone.cruise_speed_m_s or min(d.cruise_speed_m_s, s.drone.max_speed_m_s)
+        if cruise > s.drone.max_speed_m_s:
             raise DeploymentError(
-                f"{where}: field 'drone.cruise_speed_ms' ({cruise:g}) exceeds 'drone.max_speed_ms'"
+                f"{where}: field 'drone.cruise_speed_m_s' ({cruise:g}) exceeds "
+                "'drone.max_speed_m_s'"
             )
         profile = DroneProfile(
             id=s.drone.id,
             mavlink=s.drone.mavlink,
-            max_speed_m_s=s.drone.max_speed_ms,
+            max_speed_m_s=s.drone.max_speed_m_s,
             cruise_speed_m_s=cruise,
-            climb_m_s=s.drone.climb_ms,
-            descent_m_s=s.drone.descent_ms,
-            acceleration_m_s2=s.drone.accel_ms2,
+            climb_m_s=s.drone.climb_m_s,
+            descent_m_s=s.drone.descent_m_s,
+            acceleration_m_s2=s.drone.accel_m_s2,
             endurance_s=s.drone.endurance_s,
             video_url=s.drone.video,
         )
@@ -226,7 +267,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
 
 
 def _explain(path: Path, raw: dict, exc: ValidationError) -> str:
-    """First pydantic error as 'FILE: station 'hq': field 'drone.max_speed_ms': message'."""
+    """First pydantic error as 'FILE: station 'hq': field 'drone.max_speed_m_s': message'."""
     err = exc.errors()[0]
     loc = list(err["loc"])
     where = str(path)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from dfr.deployment import Deployment
 from dfr.eta import EtaParameters
-from dfr.recommend import Candidate, DroneAvailability, Recommendation, recommend
+from dfr.recommend import Candidate, DroneAvailability, ExclusionKind, Recommendation, recommend
 from dfr.store import CallRecord, NewCall, SortieRecord, Store
 from missions.geo import GeoPoint
 
@@ -133,10 +133,10 @@ class Dispatcher:
             raise UnknownStation(f"no station {station_id!r}") from None
         chosen = next((c for c in rec.candidates if c.station_id == station_id), None)
         if chosen is None:
-            reason = next(e.reason for e in rec.excluded if e.station_id == station_id)
-            if reason.startswith("drone not docked: on sortie"):
-                raise DroneTaken(f"station {station_id!r}: {reason}")
-            raise StationUnavailable(f"station {station_id!r} cannot take this call: {reason}")
+            why = next(e for e in rec.excluded if e.station_id == station_id)
+            if why.kind is ExclusionKind.ON_SORTIE:
+                raise DroneTaken(f"station {station_id!r}: {why.reason}")
+            raise StationUnavailable(f"station {station_id!r} cannot take this call: {why.reason}")
         result = await self._reserve(call, rec, chosen, actor)
         if result is None:
             raise DroneTaken(f"station {station_id!r}: drone {chosen.drone_id} was taken meanwhile")

@@ -19,8 +19,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from missions.profile import DroneProfile
 from missions.route import Route
-from stations.profile import DroneProfile
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from dfr.deployment import Deployment
 from dfr.eta import EtaBreakdown, EtaParameters, estimate, return_time_s, straight_line_time_s
 from missions.geo import GeoPoint
+from missions.profile import Station
 from missions.route import Route
-from stations.profile import Station
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +50,72 @@ class Candidate:
         }
 
 
+class ExclusionKind(StrEnum):
+    """Why a station cannot take a call: what the dispatcher decides on."""
+
+    OFFLINE = "offline"
+    MAINTENANCE = "maintenance"
+    ON_SORTIE = "on_sortie"
+    NOT_DOCKED = "not_docked"
+    UNHEALTHY = "unhealthy"
+    BEYOND_ENDURANCE = "beyond_endurance"
+    ROUTE_TOO_LONG = "route_too_long"
+    NO_ROUTE = "no_route"
+    LOW_BATTERY = "low_battery"
+
+    @property
+    def lasting(self) -> bool:
+        """Waiting will not change it: the airspace or the distance, not the drone."""
+        return self in _LASTING
+
+
+_LASTING = frozenset(
+    {ExclusionKind.BEYOND_ENDURANCE, ExclusionKind.ROUTE_TOO_LONG, ExclusionKind.NO_ROUTE}
+)
+_TEXT = {
+    ExclusionKind.OFFLINE: "drone offline: no MAVLink link",
+    ExclusionKind.MAINTENANCE: "drone in maintenance",
+    ExclusionKind.ON_SORTIE: "drone not docked: on sortie {sortie_id}",
+    ExclusionKind.NOT_DOCKED: "drone not docked",
+    ExclusionKind.UNHEALTHY: "drone not healthy: preflight checks failing",
+    ExclusionKind.BEYOND_ENDURANCE: "out of range: {distance_km:.1f} km away, beyond the "
+    "{endurance_s:.0f} s endurance with {on_scene_s:.0f} s on scene and {reserve_pct:.0f}% reserve",
+    ExclusionKind.ROUTE_TOO_LONG: "out of range: the {route_km:.1f} km route needs "
+    "{needed_pct:.0f}% of a full battery plus {reserve_pct:.0f}% reserve",
+    ExclusionKind.NO_ROUTE: "{planner_reason}",
+    ExclusionKind.LOW_BATTERY: "battery {battery_pct:.0f}% below the {required_pct:.0f}% this "
+    "call needs (out, {on_scene_s:.0f} s on scene, back, {reserve_pct:.0f}% reserve)",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Exclusion:
-    """A station that cannot take the call; `lasting` when waiting will not help."""
+    """A station that cannot take the call: the kind, and the figures its text names.
+
+    >>> Exclusion("hq", "dfr-1", ExclusionKind.ON_SORTIE, {"sortie_id": 7}).reason
+    'drone not docked: on sortie 7'
+    """
 
     station_id: str
     drone_id: str
-    reason: str
-    lasting: bool = False
+    kind: ExclusionKind
+    facts: Mapping[str, float | int | str] = field(default_factory=dict)
+
+    @property
+    def lasting(self) -> bool:
+        return self.kind.lasting
+
+    @property
+    def reason(self) -> str:
+        return _TEXT[self.kind].format(**self.facts)
 
     def as_json(self) -> dict:
-        return {"station_id": self.station_id, "drone_id": self.drone_id, "reason": self.reason}
+        return {
+            "station_id": self.station_id,
+            "drone_id": self.drone_id,
+            "kind": str(self.kind),
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +171,19 @@ def _assess(
 ) -> Candidate | Exclusion:
     drone = station.drone
 
-    def out(reason: str, lasting: bool = False) -> Exclusion:
-        return Exclusion(station.id, drone.id, reason, lasting)
+    def out(kind: ExclusionKind, **facts: float | int | str) -> Exclusion:
+        return Exclusion(station.id, drone.id, kind, facts)
 
     if not state.online:
-        return out("drone offline: no MAVLink link")
+        return out(ExclusionKind.OFFLINE)
     if state.maintenance:
-        return out("drone in maintenance")
+        return out(ExclusionKind.MAINTENANCE)
     if state.sortie_id is not None:
-        return out(f"drone not docked: on sortie {state.sortie_id}")
+        return out(ExclusionKind.ON_SORTIE, sortie_id=state.sortie_id)
     if not state.docked:
-        return out("drone not docked")
+        return out(ExclusionKind.NOT_DOCKED)
     if not state.healthy:
-        return out("drone not healthy: preflight checks failing")
+        return out(ExclusionKind.UNHEALTHY)
 
     reserve = deployment.defaults.reserve_pct
     usable_pct = 100.0 - reserve
@@ -135,29 +191,34 @@ def _assess(
     lower_s = 2 * straight_line_time_s(straight_m, drone, params) + on_scene_s
     if 100.0 * lower_s / drone.endurance_s > usable_pct:
         return out(
-            f"out of range: {straight_m / 1000:.1f} km away, beyond the "
-            f"{drone.endurance_s:.0f} s endurance with {on_scene_s:.0f} s on scene "
-            f"and {reserve:.0f}% reserve",
-            lasting=True,
+            ExclusionKind.BEYOND_ENDURANCE,
+            distance_km=straight_m / 1000,
+            endurance_s=drone.endurance_s,
+            on_scene_s=on_scene_s,
+            reserve_pct=reserve,
         )
 
     plan = deployment.planner.plan(station.position, scene, with_fence=False)
     if plan.route is None:
-        return out(plan.reason or "no permitted route", lasting=True)
+        return out(ExclusionKind.NO_ROUTE, planner_reason=plan.reason or "no permitted route")
     route = plan.route
     eta = estimate(route, drone, params)
     flight_s = eta.flight_s + on_scene_s + return_time_s(route, drone, params)
     needed_pct = 100.0 * flight_s / drone.endurance_s
     if needed_pct > usable_pct:
         return out(
-            f"out of range: the {route.length_m / 1000:.1f} km route needs {needed_pct:.0f}% "
-            f"of a full battery plus {reserve:.0f}% reserve",
-            lasting=True,
+            ExclusionKind.ROUTE_TOO_LONG,
+            route_km=route.length_m / 1000,
+            needed_pct=needed_pct,
+            reserve_pct=reserve,
         )
     if state.battery_pct - needed_pct < reserve:
         return out(
-            f"battery {state.battery_pct:.0f}% below the {needed_pct + reserve:.0f}% this call "
-            f"needs (out, {on_scene_s:.0f} s on scene, back, {reserve:.0f}% reserve)"
+            ExclusionKind.LOW_BATTERY,
+            battery_pct=state.battery_pct,
+            required_pct=needed_pct + reserve,
+            on_scene_s=on_scene_s,
+            reserve_pct=reserve,
         )
     return Candidate(
         station_id=station.id,

@@ -1,4 +1,5 @@
-"""The one settings object (environment variables with the DFR_ prefix), built in main()."""
+"""The one settings object (environment variables with the DFR_ prefix), built in main(),
+and the one mapping from it to each subsystem's own settings."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dfr.flight_executor import ExecutorSettings
+from stations.drone_link import LinkSettings
+from stations.fleet import FleetSettings
 
 
 class Settings(BaseSettings):
@@ -29,8 +34,10 @@ class Settings(BaseSettings):
     cad_webhook_token: str | None = None  # shared secret CAD/gunshot systems send as X-DFR-Token
 
     telemetry_push_hz: float = Field(4.0, gt=0, le=50)
-    drone_connect_timeout_s: float = 60.0
-    link_lost_after_s: float = 3.0
+    drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone
+    #: No telemetry for this long (wall seconds, by message arrival) and a drone's link
+    #: counts as lost: for the fleet's availability and for a sortie in flight alike.
+    link_lost_after_s: float = Field(3.0, gt=0)
     video_fps: int = Field(30, ge=1, le=60)
     video_width: int = 1280
     video_height: int = 720
@@ -38,3 +45,16 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.state_dir / "dfr.sqlite"
+
+    # -- each subsystem's settings, from this one object ---------------------------
+
+    def fleet_settings(self) -> FleetSettings:
+        link = LinkSettings(connect_timeout_s=self.drone_connect_timeout_s)
+        return FleetSettings(link=link, link_loss_s=self.link_lost_after_s)
+
+    def executor_settings(self) -> ExecutorSettings:
+        return ExecutorSettings(link_loss_wall_s=self.link_lost_after_s)
+
+    @property
+    def users_path(self) -> Path:
+        return self.users_file or self.state_dir / "users.toml"

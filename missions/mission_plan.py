@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+from missions.profile import DroneProfile
 from missions.route import Fence, Route
-from stations.profile import DroneProfile
 
 # MAV_FRAME
 FRAME_GLOBAL = 0
@@ -201,7 +201,7 @@ def build_params(
 ) -> tuple[ParamSetting, ...]:
     """PX4 parameters that make the vehicle fly the profile, applied before each sortie.
 
-    >>> from stations.profile import DroneProfile
+    >>> from missions.profile import DroneProfile
     >>> from missions.route import Route, Waypoint, Fence
     >>> from missions.geo import GeoPoint
     >>> r = Route((Waypoint(38.0, -104.0, 0.0), Waypoint(38.01, -104.0, 60.0)), 1100.0,

@@ -23,10 +23,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from missions.drone_state import DroneState, FlightMode, LandedState, Severity
 from missions.mission_plan import MissionPlan
 from missions.route import Route
 from missions.sortie import Cause, Sortie, SortieState
-from stations.drone_state import DroneState, FlightMode, LandedState, Severity
 
 S = SortieState
 _FAILSAFE_MODES = frozenset({FlightMode.HOLD, FlightMode.RETURN_TO_LAUNCH, FlightMode.LAND})

@@ -13,8 +13,8 @@ Run vehicles::
 
 Use them from Python::
 
-    async with SimVehicle.running(SimConfig(home=GeoPoint(38.2544, -104.6091),
-                                            speed_factor=10.0, api_port=port)) as vehicle:
+    async with SimFleet.single(SimConfig(home=GeoPoint(38.2544, -104.6091),
+                                          speed_factor=10.0, api_port=port)) as vehicle:
         await drone.connect(system_address=vehicle.mavlink_address)
         state = await vehicle.wait_until(lambda s: s.in_air, timeout_s=30)
         vehicle.faults.gps_loss()

@@ -52,7 +52,7 @@ class SimFleet:
         fleet = cls(configs)
         try:
             for vehicle in fleet.vehicles:
-                vehicle._fleet = fleet
+                vehicle.attach(fleet)
                 await vehicle.open()
             clock = asyncio.create_task(fleet._run_clock(), name="sitl-clock")
             try:
@@ -64,12 +64,19 @@ class SimFleet:
         finally:
             fleet.close()
 
+    @classmethod
+    @asynccontextmanager
+    async def single(cls, config: SimConfig) -> AsyncIterator[SimVehicle]:
+        """Run one vehicle on its own clock until the block exits."""
+        async with cls.running([config]) as fleet:
+            yield fleet.vehicles[0]
+
     def close(self) -> None:
         """Close every socket; safe to call twice."""
         self._stopping = True
         for vehicle in self.vehicles:
             vehicle.close()
-            vehicle._fleet = None
+            vehicle.attach(None)
         if self._tick is not None and not self._tick.done():
             self._tick.set_exception(SimulatorStopped("the simulator has been closed"))
 

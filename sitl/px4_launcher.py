@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from missions.geo import GeoPoint
+from missions.profile import Station
 from sitl.config import API_PORT_BASE, LOOPBACK
 from sitl.errors import Px4LaunchError, Px4NotFound, Px4StartupError
-from stations.profile import Station
 
 __all__ = [
     "PX4_DIR_ENV",

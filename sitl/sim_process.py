@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
 from missions.geo import GeoPoint
-from stations.profile import Station
+from missions.profile import Station
 
 READY_LINE = "sitl: ready"
 

@@ -1,6 +1,6 @@
 """One simulated PX4 vehicle: its parts, its MAVLink dispatch and its fixed-step update.
 
-    async with SimVehicle.running(SimConfig(home=GeoPoint(38.2544, -104.6091))) as vehicle:
+    async with SimFleet.single(SimConfig(home=GeoPoint(38.2544, -104.6091))) as vehicle:
         print(vehicle.mavlink_address)        # udpin://127.0.0.1:14540 for MAVSDK
         await vehicle.wait_until(lambda s: s.armed, timeout_s=30)
         vehicle.faults.gps_loss()
@@ -18,9 +18,8 @@ import errno
 import logging
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 from pymavlink.dialects.v20 import common as mavlink
 
@@ -47,8 +46,12 @@ from sitl.rtl import ReturnToLaunch
 from sitl.state import VehicleState
 from sitl.telemetry import Telemetry
 
-if TYPE_CHECKING:
-    from sitl.fleet import SimFleet
+
+class Clock(Protocol):
+    """The lockstep clock a vehicle runs on (`sitl.fleet.SimFleet`)."""
+
+    async def next_tick(self) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -105,19 +108,14 @@ class SimVehicle:
         self._latlon_step = -1
         self._latlon = (config.home.latitude_deg, config.home.longitude_deg)
         self._said_heading = False
-        self._fleet: SimFleet | None = None
+        self._clock: Clock | None = None
         self.link.on_text = lambda text: self.statustexts.append((self.now_s, text.rstrip("\t")))
 
     # lifecycle
 
-    @classmethod
-    @asynccontextmanager
-    async def running(cls, config: SimConfig) -> AsyncIterator[SimVehicle]:
-        """Run one vehicle on its own clock until the block exits."""
-        from sitl.fleet import SimFleet
-
-        async with SimFleet.running([config]) as fleet:
-            yield fleet.vehicles[0]
+    def attach(self, clock: Clock | None) -> None:
+        """Run on `clock` from now on (None: stopped)."""
+        self._clock = clock
 
     async def open(self) -> None:
         """Bind the vehicle's UDP socket. Raises OSError when an explicit port is taken.
@@ -216,14 +214,15 @@ class SimVehicle:
 
         Raises TimeoutError after `timeout_s`, SimulatorStopped when not running.
         """
-        if self._fleet is None:
+        clock = self._clock
+        if clock is None:
             raise SimulatorStopped("vehicle is not running")
         async with asyncio.timeout(timeout_s):
             while True:
                 state = self.state
                 if predicate(state):
                     return state
-                await self._fleet.next_tick()
+                await clock.next_tick()
 
     async def sleep(self, vehicle_s: float, timeout_s: float | None = None) -> VehicleState:
         """Wait `vehicle_s` of vehicle time. Raises TimeoutError after `timeout_s` wall

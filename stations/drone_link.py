@@ -38,9 +38,7 @@ with warnings.catch_warnings():
     from mavsdk.mission_raw import MissionRawError
     from mavsdk.param import ParamError
 
-from missions.geo import GeoPoint
-from missions.mission_plan import MavCmd, MissionItem, MissionType, ParamSetting, ParamType
-from stations.drone_state import (
+from missions.drone_state import (
     DroneState,
     FlightMode,
     Health,
@@ -49,6 +47,8 @@ from stations.drone_state import (
     Severity,
     VelocityNed,
 )
+from missions.geo import GeoPoint
+from missions.mission_plan import MavCmd, MissionItem, MissionType, ParamSetting, ParamType
 from stations.link_errors import (
     CommandRefused,
     CommandTimeout,

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from missions.drone_state import DroneState
+from missions.profile import Station
 from stations.drone_link import ConnectTimeout, DroneLink, LinkError, LinkSettings
-from stations.drone_state import DroneState
-from stations.profile import Station
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from stations.drone_state import DroneState, Severity, StatusText
+from missions.drone_state import DroneState, Severity, StatusText
 
 
 class WaitExpired(Exception):

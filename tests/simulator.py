@@ -9,6 +9,14 @@ from missions.geo import GeoPoint
 from sitl.config import SimConfig
 from tests.loopback import free_udp_port
 
+#: How much faster than real time the tests fly: vehicles in the test's own process...
+SPEED_FACTOR = 20.0
+#: ...and a whole server's simulator process, which shares the two cores with the
+#: server, its MAVSDK servers and (in the browser tests) Chromium.
+SERVER_SPEED_FACTOR = 8.0
+#: PX4 SITL keeps up with lockstep at this factor on two cores (three instances: 3).
+PX4_SPEED_FACTOR = 2.0
+
 PUEBLO = GeoPoint(38.2544, -104.6091)
 PUEBLO_ALT_M = 1430.0
 

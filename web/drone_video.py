@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from typing import Any
 
-from dfr.operations import Operations
+from dfr.deployment import Deployment
 from dfr.settings import Settings
+from dfr.store import CallRecord
+from stations.fleet import Fleet
 from web.video.app import VideoServices, create_video_services, running_video
 from web.video.camera_state import CameraState, ScenePoint
 from web.video.errors import VideoError
@@ -31,18 +33,25 @@ from web.video.synthetic_source import SyntheticSource
 log = logging.getLogger(__name__)
 
 
+ServedCall = Callable[[str], CallRecord | None]
+"""The call a station's drone is flying for, if any (by station id)."""
+
+
 class FleetCamera:
     """A CameraSubject: what a station's drone reports, and the call it serves."""
 
-    def __init__(self, ops: Operations, station_id: str) -> None:
-        self._ops = ops
-        self._station = ops.deployment.station(station_id)
+    def __init__(
+        self, deployment: Deployment, fleet: Fleet, served: ServedCall, station_id: str
+    ) -> None:
+        self._fleet = fleet
+        self._served = served
+        self._station = deployment.station(station_id)
 
     def camera_state(self) -> CameraState:
         station = self._station
-        state = self._ops.fleet.state(station.id)
+        state = self._fleet.state(station.id)
         pos = state.position
-        call = self._ops.call_served_by(station.id)
+        call = self._served(station.id)
         return CameraState(
             drone_id=station.drone.id,
             latitude_deg=pos.latitude_deg if pos else station.position.latitude_deg,
@@ -57,10 +66,11 @@ class FleetCamera:
 
 
 class DroneVideo:
-    """The video service the operations service reports sorties to."""
+    """The video service the sortie runner reports sorties to."""
 
-    def __init__(self, ops: Operations, services: VideoServices) -> None:
-        self._ops = ops
+    def __init__(self, deployment: Deployment, served: ServedCall, services: VideoServices) -> None:
+        self._deployment = deployment
+        self._served = served
         self.services = services
         self.manifests: list[dict[str, Any]] = []
 
@@ -80,20 +90,26 @@ class DroneVideo:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, ops: Operations, services: VideoServices) -> AsyncIterator[DroneVideo]:
-        streams = [_stream_for(ops, station.id) for station in ops.deployment.stations]
+    async def running(
+        cls,
+        settings: Settings,
+        deployment: Deployment,
+        fleet: Fleet,
+        served: ServedCall,
+        services: VideoServices,
+    ) -> AsyncIterator[DroneVideo]:
+        """One stream per station's drone, relayed until the block exits."""
+        streams = [
+            _stream_for(settings, deployment, fleet, served, station.id)
+            for station in deployment.stations
+        ]
         async with running_video(services, streams):
-            video = cls(ops, services)
-            ops.video = video
-            try:
-                yield video
-            finally:
-                ops.video = None
+            yield cls(deployment, served, services)
 
     def streams(self) -> list[dict[str, Any]]:
         out = []
-        for station in self._ops.deployment.stations:
-            call = self._ops.call_served_by(station.id)
+        for station in self._deployment.stations:
+            call = self._served(station.id)
             out.append(
                 {
                     "stream_id": station.drone.id,
@@ -129,15 +145,16 @@ class DroneVideo:
         return data
 
 
-def _stream_for(ops: Operations, station_id: str) -> VideoStream:
-    s = ops.settings
-    station = ops.deployment.station(station_id)
+def _stream_for(
+    s: Settings, deployment: Deployment, fleet: Fleet, served: ServedCall, station_id: str
+) -> VideoStream:
+    station = deployment.station(station_id)
     url = station.drone.video_url
     if url:
         source: Any = PassthroughSource(url)
     else:
         camera = CameraSettings(width_px=s.video_width, height_px=s.video_height, fps=s.video_fps)
-        source = SyntheticSource(FleetCamera(ops, station_id), camera)
+        source = SyntheticSource(FleetCamera(deployment, fleet, served, station_id), camera)
     return VideoStream(
         station.drone.id, source, StreamSettings(fps=s.video_fps), drone_id=station.drone.id
     )

@@ -1,8 +1,10 @@
 """The dfr server: the REST API, the console WebSocket, live video (WHEP) and the pages.
 
-`create_app(settings)` builds the app; its lifespan starts the operations
-service (store, fleet, flights, video) and stops it. Nothing is created at
-import time.
+`create_app(settings, deployment, vehicles)` builds the app; its lifespan opens
+the store, the vehicles and the fleet (`dfr.services`), the video relay and the
+operations service, and stops them in reverse order. Nothing is created at
+import time. With the composition root (`dfr.cli`) it is the only code that
+puts the application's parts together.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from dfr.active_sorties import SortieBoard
 from dfr.api import calls, fleet, misc, ws
 from dfr.api.deps import PrincipalDep
 from dfr.api.errors import install_error_handlers
-from dfr.deployment import Deployment
+from dfr.deployment import Deployment, load_deployment
 from dfr.operations import Operations
+from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
 from web.drone_video import DroneVideo
 from web.video.whep import whep_router
@@ -43,17 +47,29 @@ def leaflet_dir() -> Path | None:
     return None
 
 
-def create_app(settings: Settings, deployment: Deployment | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    deployment: Deployment | None = None,
+    vehicles: VehicleProvider | None = None,
+) -> FastAPI:
+    """The server for `deployment` (default: the one `settings` names); `vehicles` runs
+    the drones' vehicles (e.g. the built-in simulator), None for drones already there."""
     video = DroneVideo.services_for(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with (
-            Operations.running(settings, deployment) as ops,
-            DroneVideo.running(ops, video),
-        ):
-            app.state.ops = ops
-            yield
+        planned = deployment or load_deployment(settings.deployment)
+        board = SortieBoard()
+        async with open_services(settings, planned, vehicles) as services:
+            live = services.deployment
+            async with (
+                DroneVideo.running(
+                    settings, live, services.fleet, board.call_served_by, video
+                ) as drone_video,
+                Operations.running(services, settings, board, drone_video) as ops,
+            ):
+                app.state.ops = ops
+                yield
 
     app = FastAPI(
         title="dfr",
@@ -82,11 +98,7 @@ def create_app(settings: Settings, deployment: Deployment | None = None) -> Fast
 def whep_access(request: Request, principal: PrincipalDep) -> None:
     """Only signed-in consoles watch; an officer's link opens its call's drone only."""
     stream_id = request.path_params.get("stream_id")
-    if principal.call_id is None or stream_id is None:
-        return
-    ops = request.app.state.ops
-    served = {s["stream_id"] for s in ops.video_streams() if s["call_id"] == principal.call_id}
-    if stream_id not in served:
+    if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
         raise HTTPException(403, "this share link is for another drone's video")
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 
 from dfr.api.deps import OpsDep, PrincipalDep, check_call_scope, require
 from dfr.api.schemas import (
@@ -51,22 +50,19 @@ async def list_calls(
     who: PrincipalDep,
     status: Annotated[list[str] | None, Query()] = None,
 ) -> list[CallOut]:
-    calls = await ops.store.list_calls(status)
-    if who.call_id is not None:
-        calls = [c for c in calls if c.id == who.call_id]
-    return [call_out(c) for c in calls]
+    return [call_out(c) for c in await ops.list_calls(who, status)]
 
 
 @router.get("/calls/{call_id}", response_model=CallOut)
 async def get_call(call_id: int, ops: OpsDep, who: PrincipalDep) -> CallOut:
     check_call_scope(who, call_id)
-    return call_out(await ops.store.get_call(call_id))
+    return call_out(await ops.get_call(call_id))
 
 
 @router.get("/calls/{call_id}/recommendation", response_model=RecommendationOut)
 async def recommend_call(call_id: int, ops: OpsDep, who: PrincipalDep) -> RecommendationOut:
     check_call_scope(who, call_id)
-    return recommendation_out(await ops.dispatcher.recommend_call(call_id))
+    return recommendation_out(await ops.recommend_call(call_id))
 
 
 @router.post("/calls/{call_id}/dispatch", response_model=DispatchOut)
@@ -84,11 +80,9 @@ async def close_call(call_id: int, ops: OpsDep, who: Sender) -> CallOut:
 
 @router.post("/calls/{call_id}/share", status_code=201, response_model=ShareLinkOut)
 async def share_call(call_id: int, request: Request, ops: OpsDep, who: Sharer) -> ShareLinkOut:
-    await ops.store.get_call(call_id)
-    token = ops.tokens.share_link(call_id, who.name)
-    await ops.store.audit(who.name, "call.share", f"call:{call_id}", {})
+    token, ttl_s = await ops.share_call(call_id, who)
     url = str(request.base_url).rstrip("/") + f"/officer?token={token}"
-    return ShareLinkOut(url=url, token=token, expires_in_s=ops.tokens.share_link_ttl_s)
+    return ShareLinkOut(url=url, token=token, expires_in_s=ttl_s)
 
 
 @router.get("/recommend", response_model=RecommendationOut, tags=["dispatch"])
@@ -98,22 +92,14 @@ async def recommend_point(
     latitude_deg: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     longitude_deg: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
 ) -> RecommendationOut:
-    return recommendation_out(await ops.dispatcher.recommend(GeoPoint(latitude_deg, longitude_deg)))
-
-
-def _webhook_auth(ops: OpsDep, x_dfr_token: str | None) -> None:
-    expected = ops.settings.cad_webhook_token
-    if expected is None:
-        raise HTTPException(503, "webhooks are off: set DFR_CAD_WEBHOOK_TOKEN")
-    if x_dfr_token is None or not hmac.compare_digest(x_dfr_token, expected):
-        raise HTTPException(401, "missing or wrong X-DFR-Token")
+    return recommendation_out(await ops.recommend_point(GeoPoint(latitude_deg, longitude_deg)))
 
 
 @router.post("/webhooks/cad", status_code=201, response_model=CallOut, tags=["webhooks"])
 async def cad_webhook(
     body: CadCallIn, ops: OpsDep, x_dfr_token: Annotated[str | None, Header()] = None
 ) -> CallOut:
-    _webhook_auth(ops, x_dfr_token)
+    ops.check_webhook(x_dfr_token)
     call = NewCall(
         body.latitude, body.longitude, body.priority, "cad", body.nature, body.incident_id
     )
@@ -124,7 +110,7 @@ async def cad_webhook(
 async def gunshot_webhook(
     body: GunshotAlertIn, ops: OpsDep, x_dfr_token: Annotated[str | None, Header()] = None
 ) -> CallOut:
-    _webhook_auth(ops, x_dfr_token)
+    ops.check_webhook(x_dfr_token)
     summary = f"gunshot alert: {body.rounds} round(s), confidence {body.confidence:.0%}"
     call = NewCall(body.latitude, body.longitude, 1, "gunshot", summary, body.alert_id)
     return call_out(await ops.create_call(call, "gunshot-sensor"))

@@ -30,7 +30,7 @@ def get_principal(
     if not raw:
         raise HTTPException(401, "log in first: no bearer token", {"WWW-Authenticate": "Bearer"})
     try:
-        return ops.tokens.verify(raw)
+        return ops.principal(raw)
     except BadToken as exc:
         raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from exc
 
@@ -63,6 +63,6 @@ def websocket_principal(websocket: WebSocket) -> Principal | None:
     if not token:
         return None
     try:
-        return ops.tokens.verify(token)
+        return ops.principal(token)
     except BadToken:
         return None

@@ -6,9 +6,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from dfr.dispatcher import DroneTaken, StationUnavailable, UnknownStation, Unservable
-from dfr.operations import BadCommand, DroneNotFound, LaunchNotPending, NotFlying
+from dfr.flight_errors import FlightError
+from dfr.operations import BadWebhookToken, UnknownStationId, WebhooksOff
+from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
+from dfr.sortie_runner import LaunchNotPending
 from dfr.store import Conflict, NotFound
-from missions.executor import FlightError
 from missions.geo import CoordinateError
 from stations.drone_link import LinkError
 from stations.fleet import DroneOffline
@@ -17,6 +19,9 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (UnknownStation, 404),
     (DroneNotFound, 404),
+    (UnknownStationId, 404),
+    (BadWebhookToken, 401),
+    (WebhooksOff, 503),
     (Conflict, 409),
     (DroneTaken, 409),
     (StationUnavailable, 409),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 
 from dfr.api.deps import OpsDep, PrincipalDep, check_call_scope, require
 from dfr.api.schemas import CommandIn, DispatchOut, LaunchIn, MaintenanceIn, SortieOut
 from dfr.api.views import dispatch_out, sortie_out
 from dfr.auth import CAN_WATCH_ALL, Principal, Role
-from dfr.operations import PilotCommand
+from dfr.pilot_commands import PilotCommand
 from missions.geo import GeoPoint
 
 router = APIRouter(prefix="/api", tags=["fleet"])
@@ -23,11 +23,7 @@ Watcher = Annotated[Principal, Depends(require(*CAN_WATCH_ALL))]
 @router.get("/stations")
 async def stations(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
     """Every station with its drone's live state (officers: only the drone on their call)."""
-    views = await ops.stations_view()
-    if who.call_id is not None:
-        sortie = await ops.sortie_for_call(who.call_id)
-        views = [v for v in views if sortie is not None and v["id"] == sortie.station_id]
-    return views
+    return await ops.stations_view(who)
 
 
 @router.post("/stations/{station_id}/maintenance")
@@ -35,10 +31,6 @@ async def maintenance(
     station_id: str, body: MaintenanceIn, ops: OpsDep, who: Maintainer
 ) -> dict[str, Any]:
     """Take a station's drone out of service (it is not recommended) or put it back."""
-    try:
-        ops.deployment.station(station_id)
-    except KeyError:
-        raise HTTPException(404, f"no station {station_id!r}") from None
     return await ops.set_maintenance(station_id, body.on, who)
 
 
@@ -69,12 +61,12 @@ async def confirm(sortie_id: int, ops: OpsDep, who: Pilot) -> SortieOut:
 
 @router.get("/sorties", response_model=list[SortieOut])
 async def sorties(ops: OpsDep, who: Watcher) -> list[SortieOut]:
-    return [sortie_out(s) for s in await ops.store.list_sorties()]
+    return [sortie_out(s) for s in await ops.list_sorties()]
 
 
 @router.get("/sorties/{sortie_id}", response_model=SortieOut)
 async def sortie(sortie_id: int, ops: OpsDep, who: PrincipalDep) -> SortieOut:
-    record = await ops.store.get_sortie(sortie_id)
+    record = await ops.get_sortie(sortie_id)
     check_call_scope(who, record.call_id)
     return sortie_out(record)
 

@@ -82,6 +82,10 @@ class CandidateOut(BaseModel):
 class ExclusionOut(BaseModel):
     station_id: str
     drone_id: str
+    kind: str = Field(
+        description="offline, maintenance, on_sortie, not_docked, unhealthy, "
+        "beyond_endurance, route_too_long, no_route or low_battery"
+    )
     reason: str
 
 

@@ -22,15 +22,10 @@ async def console_socket(websocket: WebSocket) -> None:
         return
     ops = websocket.app.state.ops
     await websocket.send_json({"type": "hello", "name": principal.name, "role": principal.role})
-    streams = ops.view_for(principal, ops.streams_event())
-    if streams is not None:
-        await websocket.send_json(streams.as_json())
 
     async def send(cancel: anyio.CancelScope) -> None:
-        async for event in ops.bus.stream():
-            visible = ops.view_for(principal, event)
-            if visible is not None:
-                await websocket.send_json(visible.as_json())
+        async for message in ops.console_events(principal):
+            await websocket.send_json(message)
         cancel.cancel()
 
     # As Starlette's StreamingResponse: one task group, whichever side ends first

@@ -10,9 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dfr.auth import Role, write_users_file
+from dfr.cli import server_app
 from dfr.settings import Settings
+from tests import simulator
 from tests.loopback import free_udp_block
-from web.server import create_app
 
 PASSWORDS = {"disp": "disp-pw", "pilot": "pilot-pw", "rtcc": "rtcc-pw", "admin": "admin-pw"}
 ROLES = {"disp": Role.DISPATCHER, "pilot": Role.PILOT, "rtcc": Role.RTCC, "admin": Role.ADMIN}
@@ -25,7 +26,7 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "state_dir": tmp / "state",
         "users_file": users,
-        "sim_speed_factor": 10.0,
+        "sim_speed_factor": simulator.SERVER_SPEED_FACTOR,
         "sim_port_base": free_udp_block(3),
         "cad_webhook_token": WEBHOOK_TOKEN,
         "telemetry_push_hz": 4.0,
@@ -37,8 +38,9 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = make_settings(tmp_path_factory.mktemp("api"))
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(server_app(settings)) as test_client:
         wait_healthy(test_client)
+        wait_armable(test_client)
         yield test_client
 
 
@@ -48,6 +50,17 @@ def wait_healthy(client: TestClient, timeout_s: float = 90.0) -> None:
     while (status := client.get("/api/health").status_code) != 200:
         assert status == 503
         assert time.monotonic() < deadline, "drones did not connect"
+        time.sleep(0.2)
+
+
+def wait_armable(client: TestClient, timeout_s: float = 90.0) -> None:
+    """Until every drone's preflight checks pass (PX4 needs a few seconds after boot)."""
+    headers = login(client, "admin")
+    deadline = time.monotonic() + timeout_s
+    while not all(
+        s["drone"]["healthy"] for s in client.get("/api/stations", headers=headers).json()
+    ):
+        assert time.monotonic() < deadline, "drones did not pass their preflight checks"
         time.sleep(0.2)
 
 

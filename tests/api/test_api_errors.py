@@ -174,9 +174,12 @@ def test_maintenance_takes_a_station_out_of_the_ranking(client) -> None:
     assert off.status_code == 200
     assert off.json()["dock_state"] == "maintenance"
     rec = client.get("/api/recommend", params=where, headers=disp).json()
-    assert {"station_id": "eastside", "drone_id": "dfr-3", "reason": "drone in maintenance"} in rec[
-        "excluded"
-    ]
+    assert {
+        "station_id": "eastside",
+        "drone_id": "dfr-3",
+        "kind": "maintenance",
+        "reason": "drone in maintenance",
+    } in rec["excluded"]
     client.post("/api/stations/eastside/maintenance", json={"on": False}, headers=pilot)
     rec = client.get("/api/recommend", params=where, headers=disp).json()
     assert rec["candidates"][0]["station_id"] == "eastside"

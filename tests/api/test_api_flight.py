@@ -28,6 +28,10 @@ def drone(client, headers, drone_id: str) -> dict:
     return next(s["drone"] for s in stations if s["drone"]["id"] == drone_id)
 
 
+def _stream_of(message: dict, drone_id: str) -> dict:
+    return next(s for s in message["streams"] if s["drone_id"] == drone_id)
+
+
 def test_websocket_needs_a_token(client) -> None:
     with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/api/ws") as ws:
         ws.receive_json()
@@ -39,6 +43,9 @@ def test_websocket_pushes_telemetry_and_new_calls(client) -> None:
     token = headers["Authorization"].split()[1]
     with client.websocket_connect(f"/api/ws?token={token}") as ws:
         assert ws.receive_json()["type"] == "hello"
+        streams = ws.receive_json()  # the stream list comes first, then changes as they happen
+        assert streams["type"] == "streams"
+        assert {s["drone_id"] for s in streams["streams"]} == {"dfr-1", "dfr-2", "dfr-3"}
         stamps = []
         while len(stamps) < 9:
             message = ws.receive_json()
@@ -55,10 +62,25 @@ def test_websocket_pushes_telemetry_and_new_calls(client) -> None:
         assert message["call"]["id"] == call["id"]
 
 
+def test_sortie_states_are_served_for_the_consoles(client) -> None:
+    states = client.get("/api/sortie-states", headers=login(client, "rtcc")).json()
+    assert states["states"][0] == "docked"
+    assert set(states["final"]) == {"docked", "landed", "aborted", "fault"}
+    assert set(states["final"]) < set(states["states"])
+    assert states["before_launch"] == ["awaiting_pilot"]
+
+
 def test_dispatch_fly_command_and_timeline(client) -> None:
     disp, pilot = login(client, "disp"), login(client, "pilot")
     call = client.post("/api/calls", json=SCENE, headers=disp).json()
-    sent = client.post(f"/api/calls/{call['id']}/dispatch", headers=disp)
+    token = disp["Authorization"].split()[1]
+    with client.websocket_connect(f"/api/ws?token={token}") as ws:
+        sent = client.post(f"/api/calls/{call['id']}/dispatch", headers=disp)
+        # The consoles learn that the drone's stream now serves the call, unasked.
+        message = ws.receive_json()
+        while not (message["type"] == "streams" and _stream_of(message, "dfr-1")["call_id"]):
+            message = ws.receive_json()
+        assert _stream_of(message, "dfr-1")["call_id"] == call["id"]
     assert sent.status_code == 200, sent.text
     body = sent.json()
     assert body["queued"] is False

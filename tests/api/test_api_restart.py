@@ -8,11 +8,11 @@ import time
 
 from fastapi.testclient import TestClient
 
+from dfr.cli import server_app
 from dfr.deployment import load_deployment
 from dfr.dispatcher import Dispatcher
 from dfr.store import NewCall, Store
 from tests.api.conftest import login, make_settings, wait_healthy
-from web.server import create_app
 
 
 async def _leave_a_crashed_run_behind(db) -> tuple[int, int]:
@@ -29,7 +29,7 @@ def test_restart_reclaims_docked_drones_and_serves_the_queue(tmp_path) -> None:
     settings = make_settings(tmp_path)
     settings.state_dir.mkdir(parents=True)
     old_sortie, waiting = asyncio.run(_leave_a_crashed_run_behind(settings.database_path))
-    with TestClient(create_app(settings)) as client:
+    with TestClient(server_app(settings)) as client:
         wait_healthy(client)
         headers = login(client, "disp")
         deadline = time.monotonic() + 60

@@ -68,3 +68,35 @@ def test_bench_recommend_json() -> None:
         assert data[key]["p99_ms"] >= data[key]["p50_ms"]
     assert data["large"]["stations"] == 50
     assert data["large"]["zones"] == 1000
+
+
+def _pueblo_copy(tmp_path: Path) -> Path:
+    source = Path(__file__).resolve().parents[2] / "dfr" / "data" / "pueblo"
+    for f in source.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    return tmp_path / "pueblo.toml"
+
+
+def test_check_accepts_unit_keys_and_warns_about_the_old_ones(tmp_path) -> None:
+    path = _pueblo_copy(tmp_path)
+    new = run("check", "--deployment", str(path))
+    assert new.returncode == 0, new.stderr
+    assert "ok" in new.stdout
+    assert "deprecated" not in new.stderr
+    text = path.read_text().replace("max_speed_m_s = 20", "max_speed_ms = 20", 1)
+    path.write_text(text.replace("cruise_speed_m_s = 18", "cruise_speed_ms = 18"))
+    old = run("check", "--deployment", str(path))
+    assert old.returncode == 0, old.stderr
+    assert "ok" in old.stdout
+    assert "station 'hq': drone: key 'max_speed_ms' is deprecated" in old.stderr
+    assert "write 'max_speed_m_s'" in old.stderr
+    assert "defaults: key 'cruise_speed_ms' is deprecated" in old.stderr
+    assert old.stderr.count("deprecated") == 2
+
+
+def test_check_refuses_a_key_given_in_both_units(tmp_path) -> None:
+    path = _pueblo_copy(tmp_path)
+    path.write_text(path.read_text().replace("climb_m_s = 5", "climb_m_s = 5\nclimb_ms = 5", 1))
+    out = run("check", "--deployment", str(path))
+    assert out.returncode == 2
+    assert "both 'climb_ms' and 'climb_m_s'" in out.stderr

@@ -36,8 +36,8 @@ def _edit(path: Path, old: str, new: str) -> None:
     ("old", "new", "expected"),
     [
         (
-            "max_speed_ms = 20",
-            'max_speed_ms = 20\ncolour = "red"',
+            "max_speed_m_s = 20",
+            'max_speed_m_s = 20\ncolour = "red"',
             ["station 'hq'", "drone.colour", "unknown key"],
         ),
         ("lat = 38.2659", "lat = 200", ["station 'hq'", "'lat'", "less than or equal to 90"]),
@@ -46,7 +46,11 @@ def _edit(path: Path, old: str, new: str) -> None:
         ("lat = 38.2385", "lat = 38.5", ["station 'bessemer'", "outside the operational area"]),
         ("reserve_pct = 25", "reserve_pct = 120", ["defaults.reserve_pct"]),
         ("[deployment]", "[deployment]\nbogus = 1", ["deployment.bogus", "unknown key"]),
-        ("climb_ms = 5\n", "climb_ms = -5\n", ["station 'hq'", "drone.climb_ms", "greater than 0"]),
+        (
+            "climb_m_s = 5\n",
+            "climb_m_s = -5\n",
+            ["station 'hq'", "drone.climb_m_s", "greater than 0"],
+        ),
     ],
 )
 def test_bad_deployment_names_file_item_and_field(builtin_files, old, new, expected) -> None:

@@ -14,8 +14,8 @@ from dfr.eta import (
     profile_time_s,
     return_time_s,
 )
+from missions.profile import DroneProfile
 from missions.route import Fence, Route, Waypoint
-from stations.profile import DroneProfile
 from tests.core.conftest import FRAME
 
 DRONE = DroneProfile(

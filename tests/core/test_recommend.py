@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dfr.recommend import DroneAvailability, recommend
+from dfr.recommend import DroneAvailability, ExclusionKind, recommend
 from missions.geo import GeoPoint
 
 DOWNTOWN = GeoPoint(38.2544, -104.6091)
@@ -32,6 +32,13 @@ def test_exclusions_carry_reasons(pueblo) -> None:
     assert reasons["hq"] == "drone offline: no MAVLink link"
     assert reasons["bessemer"].startswith("battery 30% below the")
     assert reasons["eastside"] == "drone not docked: on sortie 7"
+    kinds = {e.station_id: e.kind for e in rec.excluded}
+    assert kinds == {
+        "hq": ExclusionKind.OFFLINE,
+        "bessemer": ExclusionKind.LOW_BATTERY,
+        "eastside": ExclusionKind.ON_SORTIE,
+    }
+    assert not any(e.lasting for e in rec.excluded)
     rec = recommend(
         pueblo,
         DOWNTOWN,
@@ -52,9 +59,10 @@ def test_exclusions_carry_reasons(pueblo) -> None:
 def test_out_of_range_and_no_route_reasons(pueblo) -> None:
     rec = recommend(pueblo, GeoPoint(38.2700, -104.6097), on_scene_s=2000)
     assert all(e.reason.startswith("out of range") and e.lasting for e in rec.excluded)
+    assert {e.kind for e in rec.excluded} == {ExclusionKind.BEYOND_ENDURANCE}
     airport = recommend(pueblo, GeoPoint(38.2850, -104.5150))
     assert airport.candidates == ()
-    assert all(e.lasting for e in airport.excluded)
+    assert all(e.lasting and e.kind is ExclusionKind.NO_ROUTE for e in airport.excluded)
     reasons = {e.station_id: e.reason for e in airport.excluded}
     assert reasons["eastside"] == (
         "scene is in no-fly zone 'Pueblo Memorial Airport (KPUB) surface area'; "

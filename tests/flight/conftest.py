@@ -13,19 +13,20 @@ from typing import Any
 
 import pytest
 
-from missions.executor import ExecutorSettings, FlightExecutor
+from dfr.flight_executor import ExecutorSettings, FlightExecutor
 from missions.geo import GeoPoint
+from missions.profile import DroneProfile, Station
 from missions.route import Fence, FencePolygon, Route, Waypoint
 from missions.sortie import SortieState
 from sitl.config import SimConfig
+from sitl.fleet import SimFleet
 from sitl.vehicle import SimVehicle
 from stations.drone_link import DroneLink, LinkSettings
-from stations.profile import DroneProfile, Station
 from tests import simulator
 
 HOME = simulator.PUEBLO
 HOME_ALT_AMSL_M = simulator.PUEBLO_ALT_M
-SIM_SPEED = 20.0
+SIM_SPEED = simulator.SPEED_FACTOR
 
 
 #: Vehicle seconds to wall seconds, with room for a slow machine.
@@ -39,7 +40,7 @@ def sim_config(**overrides: Any) -> SimConfig:
 
 @pytest.fixture
 async def vehicle() -> AsyncIterator[SimVehicle]:
-    async with SimVehicle.running(sim_config()) as sim:
+    async with SimFleet.single(sim_config()) as sim:
         yield sim
 
 

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
+from missions.drone_state import FlightMode, LandedState
 from missions.mission_plan import ParamSetting, ParamType, build_mission, item_differences
+from missions.profile import DroneProfile
 from sitl.vehicle import SimVehicle
 from stations.drone_link import CommandRefused, DroneLink, LinkClosed
-from stations.drone_state import FlightMode, LandedState
-from stations.profile import DroneProfile
 from tests.flight.conftest import HOME, offset, straight_route, wall_s
 
 

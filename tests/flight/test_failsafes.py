@@ -35,7 +35,7 @@ async def test_link_loss_is_detected_within_3_s_and_the_vehicle_comes_home(
         await fleet.wait_online("north", timeout_s=wall_s(10.0))
         drone = fleet.drone("north")
         await drone.link.wait_ready(timeout_s=wall_s(10.0))  # type: ignore[union-attr]
-        ex = executor(drone, straight_route(HOME, north_m=1500.0), link_loss_s=1.0)
+        ex = executor(drone, straight_route(HOME, north_m=1500.0), link_loss_wall_s=1.0)
         async with asyncio.TaskGroup() as tg:
             flight = tg.create_task(ex.run())
             await reach(ex, S.EN_ROUTE, vehicle_s=30.0)

@@ -25,8 +25,8 @@ from missions.mission_plan import (
     item_differences,
     param_differences,
 )
+from missions.profile import DroneProfile
 from missions.route import Fence, FenceCircle, FencePolygon, Route, Waypoint
-from stations.profile import DroneProfile
 
 HOME = Waypoint(38.2544, -104.6091, 0.0)
 TURN = Waypoint(38.2600, -104.6000, 60.0)

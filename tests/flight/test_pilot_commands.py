@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from missions.executor import CommandNotAllowed
+from dfr.flight_errors import CommandNotAllowed
 from missions.sortie import Cause, SortieState
 from sitl.modes import FlightMode as SimMode
 from sitl.state import VehicleState

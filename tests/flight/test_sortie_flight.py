@@ -7,6 +7,7 @@ import asyncio
 from missions.mission_plan import MavCmd, item_differences
 from missions.route import Fence, FenceCircle
 from missions.sortie import SortieState
+from sitl.fleet import SimFleet
 from sitl.modes import FlightMode as SimMode
 from sitl.vehicle import SimVehicle
 from stations.drone_link import DroneLink
@@ -107,7 +108,7 @@ async def test_refused_arming_is_a_fault(vehicle: SimVehicle, link: DroneLink) -
 async def test_mission_start_is_retried_while_the_vehicle_refuses_mission_mode() -> None:
     # Like PX4 right after an upload: MISSION mode refused for a moment, then accepted.
     async with (
-        SimVehicle.running(sim_config(mission_holdoff_s=6.0)) as sim,
+        SimFleet.single(sim_config(mission_holdoff_s=6.0)) as sim,
         DroneLink.connect("north-drone", sim.mavlink_address) as drone,
     ):
         await drone.wait_ready(timeout_s=wall_s(10.0))

@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from missions.mission_plan import build_mission
-from missions.route import Fence, Route, Waypoint
-from missions.sortie import Cause, Sortie, SortieState
-from missions.sortie_tracker import SortieTracker, TrackerSettings
-from stations.drone_state import (
+from missions.drone_state import (
     DroneState,
     FlightMode,
     LandedState,
@@ -18,7 +14,11 @@ from stations.drone_state import (
     StatusText,
     VelocityNed,
 )
-from stations.profile import DroneProfile
+from missions.mission_plan import build_mission
+from missions.profile import DroneProfile
+from missions.route import Fence, Route, Waypoint
+from missions.sortie import Cause, Sortie, SortieState
+from missions.sortie_tracker import SortieTracker, TrackerSettings
 
 S = SortieState
 NOW = datetime(2026, 11, 21, tzinfo=UTC)

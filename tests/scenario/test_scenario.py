@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sitl.scenario import ScenarioError, read_calls
+from dfr.scenario import ScenarioError, read_calls
 from tests.loopback import free_udp_block
 
 DFR = shutil.which("dfr", path=str(Path(sys.executable).parent)) or "dfr"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from sitl.config import SimConfig
+from sitl.fleet import SimFleet
 from sitl.vehicle import SimVehicle
 from tests import simulator
 from tests.sitl.mavsdk_client import System, connected_drone
@@ -23,8 +24,8 @@ from tests.sitl.mavsdk_client import System, connected_drone
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "sitl" / "px4_profile.json"
 PUEBLO = simulator.PUEBLO
 PUEBLO_ALT_M = simulator.PUEBLO_ALT_M
-SIM_SPEED = 25.0
-PX4_SPEED = 2.0
+SIM_SPEED = simulator.SPEED_FACTOR
+PX4_SPEED = simulator.PX4_SPEED_FACTOR
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -65,7 +66,7 @@ def sim_config(**overrides: Any) -> SimConfig:
 @pytest.fixture(params=["sim", pytest.param("px4", marks=pytest.mark.px4)])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "sim":
-        async with SimVehicle.running(sim_config()) as vehicle:
+        async with SimFleet.single(sim_config()) as vehicle:
             yield Backend("sim", vehicle.mavlink_address, SIM_SPEED, vehicle)
         return
     if not os.environ.get("DFR_PX4_DIR"):
@@ -85,5 +86,5 @@ async def drone(backend: Backend) -> AsyncIterator[System]:
 @pytest.fixture
 async def sim() -> AsyncIterator[SimVehicle]:
     """A simulated vehicle at SIM_SPEED (no MAVSDK)."""
-    async with SimVehicle.running(sim_config()) as vehicle:
+    async with SimFleet.single(sim_config()) as vehicle:
         yield vehicle

@@ -64,7 +64,7 @@ async def goto(drone: System, north_m: float, east_m: float, alt_m: float = 20.0
 
 async def test_arming_is_refused_until_healthy(profile) -> None:
     # mavsdk_server only starts once it has heard the vehicle, so boot slowly.
-    async with SimVehicle.running(sim_config(speed_factor=1.0)) as vehicle:
+    async with SimFleet.single(sim_config(speed_factor=1.0)) as vehicle:
         texts: list[str] = []
         async with connected_drone(vehicle.mavlink_address) as drone, asyncio.TaskGroup() as group:
             collector = group.create_task(status_texts(drone, texts))

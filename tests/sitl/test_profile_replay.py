@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
+from sitl.fleet import SimFleet
 from sitl.modes import FlightMode
 from sitl.tlog_profile import build_profile
 from sitl.vehicle import SimVehicle
@@ -94,7 +95,7 @@ def simulated_profile(tmp_path_factory: pytest.TempPathFactory) -> dict:
         )
         try:
             cfg = sim_config(api_port=gcs.port, speed_factor=25.0, fast_stream_hz=50.0)
-            async with SimVehicle.running(cfg) as vehicle:
+            async with SimFleet.single(cfg) as vehicle:
                 await gcs.wait_for(lambda m: m.get_type() == "HEARTBEAT")
                 await _fly_px4_log_flight(gcs, vehicle)
         finally:

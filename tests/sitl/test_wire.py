@@ -11,6 +11,7 @@ import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
 import sitl.mission_transfer
+from sitl.fleet import SimFleet
 from sitl.vehicle import SimVehicle
 from tests.sitl.conftest import sim_config
 from tests.sitl.raw_gcs import RawGcs, raw_gcs
@@ -38,7 +39,7 @@ def vehicle_span_s(messages: list) -> float:
 async def test_message_set_and_rates_match_px4(profile) -> None:
     async with raw_gcs() as gcs:
         cfg = sim_config(api_port=gcs.port, speed_factor=20.0, fast_stream_hz=50.0)
-        async with SimVehicle.running(cfg) as vehicle:
+        async with SimFleet.single(cfg) as vehicle:
             await run_vehicle_for(vehicle, 42.0)
     counts = Counter(m.get_type() for m in gcs.messages)
     span = vehicle_span_s(gcs.messages)
@@ -54,7 +55,7 @@ async def test_message_set_and_rates_match_px4(profile) -> None:
 async def test_field_conventions_match_px4(profile) -> None:
     async with (
         raw_gcs() as gcs,
-        SimVehicle.running(sim_config(api_port=gcs.port, speed_factor=10.0)) as vehicle,
+        SimFleet.single(sim_config(api_port=gcs.port, speed_factor=10.0)) as vehicle,
     ):
         await run_vehicle_for(vehicle, 8.0)
     fields = profile["fields"]
@@ -84,7 +85,7 @@ async def test_field_conventions_match_px4(profile) -> None:
 
 
 async def test_command_protocol_acks_like_px4() -> None:
-    async with raw_gcs() as gcs, SimVehicle.running(sim_config(api_port=gcs.port)) as vehicle:
+    async with raw_gcs() as gcs, SimFleet.single(sim_config(api_port=gcs.port)) as vehicle:
         await gcs.wait_for(lambda m: m.get_type() == "HEARTBEAT")
 
         async def command(cmd: int, *params: float) -> mavlink.MAVLink_message:
@@ -114,7 +115,7 @@ async def test_command_protocol_acks_like_px4() -> None:
 async def test_set_message_interval_changes_a_stream() -> None:
     async with (
         raw_gcs() as gcs,
-        SimVehicle.running(sim_config(api_port=gcs.port, speed_factor=10.0)) as vehicle,
+        SimFleet.single(sim_config(api_port=gcs.port, speed_factor=10.0)) as vehicle,
     ):
         await gcs.wait_for(lambda m: m.get_type() == "HEARTBEAT")
         msg_id = mavlink.MAVLINK_MSG_ID_GPS_RAW_INT
@@ -142,7 +143,7 @@ async def test_set_message_interval_changes_a_stream() -> None:
 
 async def test_mission_upload_retries_and_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sitl.mission_transfer, "TIMEOUT_S", 1.0)
-    async with raw_gcs() as gcs, SimVehicle.running(sim_config(api_port=gcs.port)) as vehicle:
+    async with raw_gcs() as gcs, SimFleet.single(sim_config(api_port=gcs.port)) as vehicle:
         await gcs.wait_for(lambda m: m.get_type() == "HEARTBEAT")
         gcs.send(gcs.mav.mission_count_encode(1, 1, 2, mavlink.MAV_MISSION_TYPE_FENCE))
         await asyncio.sleep(0.8)  # say nothing: the vehicle asks again for item 0
@@ -167,7 +168,7 @@ async def test_mission_upload_retries_and_times_out(monkeypatch: pytest.MonkeyPa
 
 
 async def test_param_protocol_is_bytewise_and_typed() -> None:
-    async with raw_gcs() as gcs, SimVehicle.running(sim_config(api_port=gcs.port)) as vehicle:
+    async with raw_gcs() as gcs, SimFleet.single(sim_config(api_port=gcs.port)) as vehicle:
         await gcs.wait_for(lambda m: m.get_type() == "HEARTBEAT")
         gcs.send(gcs.mav.param_request_read_encode(1, 1, b"GF_ACTION", -1))
         value = await gcs.wait_for(lambda m: m.get_type() == "PARAM_VALUE")
@@ -189,7 +190,7 @@ async def test_param_protocol_is_bytewise_and_typed() -> None:
 
 
 async def test_ping_and_timesync_are_answered() -> None:
-    async with raw_gcs() as gcs, SimVehicle.running(sim_config(api_port=gcs.port)):
+    async with raw_gcs() as gcs, SimFleet.single(sim_config(api_port=gcs.port)):
         await gcs.wait_for(lambda m: m.get_type() == "HEARTBEAT")
         gcs.send(gcs.mav.ping_encode(123, 7, 0, 0))
         pong = await gcs.wait_for(lambda m: m.get_type() == "PING")
@@ -202,7 +203,7 @@ async def test_ping_and_timesync_are_answered() -> None:
 
 async def test_link_loss_fault_silences_both_directions() -> None:
     gcs: RawGcs
-    async with raw_gcs() as gcs, SimVehicle.running(sim_config(api_port=gcs.port)) as vehicle:
+    async with raw_gcs() as gcs, SimFleet.single(sim_config(api_port=gcs.port)) as vehicle:
         await gcs.wait_for(lambda m: m.get_type() == "HEARTBEAT")
         vehicle.faults.link_loss()
         await asyncio.sleep(0.1)

@@ -25,12 +25,13 @@ import httpx
 import pytest
 
 from dfr.auth import Role, write_users_file
+from tests import simulator
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.loopback import LOOPBACK, free_tcp_port, free_udp_block
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-SIM_SPEED_FACTOR = 8.0
+SIM_SPEED_FACTOR = simulator.SERVER_SPEED_FACTOR
 SERVER_START_TIMEOUT_S = 120.0
 ROLES = ("dispatcher", "pilot", "rtcc", "admin")
 

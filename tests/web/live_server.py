@@ -11,13 +11,13 @@ import sys
 
 import uvicorn
 
+from dfr.cli import server_app
 from dfr.settings import Settings
-from web.server import create_app
 
 
 def main() -> None:
     settings = Settings(**json.loads(sys.argv[1]))
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(server_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
 
 if __name__ == "__main__":

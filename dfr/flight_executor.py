@@ -16,75 +16,58 @@ data-link-loss failsafe (NAV_DLL_ACT = Return) brings it home. It is never
 landed or disarmed because a server stopped. A drone still on the ground is
 left to PX4, which disarms an armed vehicle that does not take off.
 
-Errors::
-
-    FlightError
-    ├── PreflightFailed     parameters, fence or mission did not verify; arm or start refused
-    └── CommandNotAllowed   a pilot command that does not fit the sortie's state
+Errors: `dfr.flight_errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from dfr.flight_errors import CommandNotAllowed, PreflightFailed
+from dfr.vehicle_params import sync_params
+from missions.drone_state import DroneState, FlightMode, Severity
 from missions.geo import GeoPoint
 from missions.mission_plan import (
     FlightSettings,
     MissionPlan,
-    ParamSetting,
     build_mission,
-    build_params,
     item_differences,
-    param_differences,
 )
-from missions.route import Fence, Route, Waypoint
+from missions.profile import DroneProfile
+from missions.route import Route
 from missions.sortie import Cause, Sortie, SortieEvent, SortieState, SortieTimeline, Transition
 from missions.sortie_tracker import SortieMeasurement, SortieTracker, TrackerSettings
 from stations.drone_link import CommandRefused, DroneLink, LinkClosed, LinkError, WaitTimeout
-from stations.drone_state import DroneState, FlightMode, Severity
 from stations.fleet import DroneOffline, FleetDrone
-from stations.profile import DroneProfile
 
 log = logging.getLogger(__name__)
 S = SortieState
-
-
-class FlightError(Exception):
-    """Base of the executor's errors."""
-
-
-class PreflightFailed(FlightError):
-    pass
-
-
-class CommandNotAllowed(FlightError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
 class ExecutorSettings:
     flight: FlightSettings = field(default_factory=FlightSettings)
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
-    ready_timeout_s: float = 30.0
+    ready_timeout_wall_s: float = 30.0
     #: Vehicle seconds after arming within which MISSION mode must show (PX4 disarms at ~10).
-    mission_start_window_s: float = 8.0
+    mission_start_window_vehicle_s: float = 8.0
     #: Vehicle seconds each start attempt waits for the mode to show.
-    mode_confirm_s: float = 1.0
+    mode_confirm_vehicle_s: float = 1.0
     #: Wall-clock backstop for the whole start dance.
-    mission_start_timeout_s: float = 15.0
+    mission_start_timeout_wall_s: float = 15.0
     #: No telemetry for this long during a sortie and the link counts as lost.
-    link_loss_s: float = 1.5
+    link_loss_wall_s: float = 1.5
     #: How long to wait for the fleet to bring a dead link back.
-    relink_timeout_s: float = 60.0
+    relink_timeout_wall_s: float = 60.0
     #: Stop following a sortie after this long (wall); None: the drone's endurance.
-    sortie_timeout_s: float | None = None
+    sortie_timeout_wall_s: float | None = None
     orbit_speed_m_s: float = 5.0
     #: After a refusal, how long to wait for the vehicle's explanation (wall).
-    complaint_wait_s: float = 0.5
+    complaint_wait_wall_s: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +151,8 @@ class FlightExecutor:
         """Fly the sortie and return when the drone is on the ground again (or it failed).
 
         A preflight failure ends the sortie in FAULT (the drone is disarmed if it was
-        armed on the ground) rather than raising. Raises LinkError or DroneOffline only
-        when there is no usable link before the sortie begins.
+        armed on the ground) rather than raising, and so does a drone with no usable
+        link before the sortie begins: it never raises for the vehicle's sake.
         """
         if self._started:
             raise RuntimeError("a FlightExecutor runs once")
@@ -180,10 +163,19 @@ class FlightExecutor:
             self._notify_if_changed()
 
     async def _run(self) -> FlightResult:
-        link = await self._current_link()
-        state = await link.wait_for(
-            lambda s: s.vehicle_time_s is not None, self.settings.ready_timeout_s, "telemetry"
-        )
+        try:
+            link = await self._current_link(self.settings.ready_timeout_wall_s)
+            state = await link.wait_for(
+                lambda s: s.vehicle_time_s is not None,
+                self.settings.ready_timeout_wall_s,
+                "telemetry",
+            )
+        except (LinkError, DroneOffline) as exc:
+            # Nothing was sent to the vehicle: it is still on its dock.
+            reason = f"no usable link before launch: {exc}"
+            self._advance(S.LAUNCHING, Cause.DISPATCH, f"call {self.sortie.call_id}", None, _now())
+            self._advance(S.FAULT, Cause.LINK, reason, None, _now())
+            return self.result()
         self.tracker.start(state)
         self._advance(S.LAUNCHING, Cause.DISPATCH, f"call {self.sortie.call_id}", *_when(state))
         try:
@@ -191,7 +183,7 @@ class FlightExecutor:
         except (LinkError, PreflightFailed) as exc:
             await self._end_on_ground(link, exc)
             return self.result()
-        limit = self.settings.sortie_timeout_s or self.profile.endurance_s
+        limit = self.settings.sortie_timeout_wall_s or self.profile.endurance_s
         try:
             async with asyncio.timeout(limit):
                 await self._track()
@@ -199,6 +191,14 @@ class FlightExecutor:
             self._fault(f"no landing within {limit:g} s; stopped following", Cause.TELEMETRY)
         except (LinkError, DroneOffline) as exc:
             self._fault(f"lost the drone: {exc}; the vehicle's failsafe acts", Cause.LINK)
+        return self.result()
+
+    def fail(self, reason: str) -> FlightResult:
+        """End the sortie in FAULT from whatever state it is in (for its owner, when
+        `run()` failed in a way nothing here foresaw); the vehicle is not commanded."""
+        if self.sortie.state is S.DOCKED:
+            self._advance(S.LAUNCHING, Cause.DISPATCH, f"call {self.sortie.call_id}", None, _now())
+        self._fault(reason, Cause.TELEMETRY)
         return self.result()
 
     def result(self) -> FlightResult:
@@ -212,7 +212,7 @@ class FlightExecutor:
         )
 
     async def _launch(self, link: DroneLink) -> None:
-        await link.wait_ready(self.settings.ready_timeout_s)
+        await link.wait_ready(self.settings.ready_timeout_wall_s)
         self._check_abort()
         # Parameters and transfers use separate MAVLink protocols: do them side by side,
         # every round trip here delays the launch.
@@ -228,7 +228,7 @@ class FlightExecutor:
         self._check_abort()
         # Arm first: arming switches a MISSION mode back to HOLD.
         await link.arm()
-        await link.wait_for(lambda s: s.armed, self.settings.ready_timeout_s, "armed")
+        await link.wait_for(lambda s: s.armed, self.settings.ready_timeout_wall_s, "armed")
         self._record("armed", Cause.PREFLIGHT, "")
         self.tracker.expect(FlightMode.MISSION)
         await self._start_mission(link)
@@ -262,8 +262,8 @@ class FlightExecutor:
         """Start the mission until MISSION mode shows.
 
         Right after an upload PX4 may refuse the mode while start_mission reports
-        success, so each attempt waits `mode_confirm_s` of vehicle time for the mode,
-        and all attempts fit in `mission_start_window_s` after arming (PX4 disarms an
+        success, so each attempt waits `mode_confirm_vehicle_s` of vehicle time for the mode,
+        and all attempts fit in `mission_start_window_vehicle_s` after arming (PX4 disarms an
         armed vehicle that does not take off). Vehicle time keeps this right at any
         simulation speed.
         """
@@ -271,7 +271,7 @@ class FlightExecutor:
         armed_at_s = link.state.vehicle_time_s or 0.0
         attempts = 0
         try:
-            async with asyncio.timeout(settings.mission_start_timeout_s):
+            async with asyncio.timeout(settings.mission_start_timeout_wall_s):
                 while True:
                     self._check_abort()
                     attempts += 1
@@ -285,25 +285,27 @@ class FlightExecutor:
 
                     def settled(s: DroneState, since: float = sent_at_s) -> bool:
                         started = s.flight_mode is FlightMode.MISSION or s.in_air
-                        waited = (s.vehicle_time_s or 0.0) >= since + settings.mode_confirm_s
+                        waited = (
+                            s.vehicle_time_s or 0.0
+                        ) >= since + settings.mode_confirm_vehicle_s
                         return started or waited or not s.armed
 
                     state = await link.wait_for(
-                        settled, settings.mission_start_timeout_s, "MISSION mode"
+                        settled, settings.mission_start_timeout_wall_s, "MISSION mode"
                     )
                     if state.flight_mode is FlightMode.MISSION or state.in_air:
                         break
                     if not state.armed:
                         raise PreflightFailed("disarmed before the mission started")
                     elapsed_s = (state.vehicle_time_s or 0.0) - armed_at_s
-                    if elapsed_s >= settings.mission_start_window_s:
+                    if elapsed_s >= settings.mission_start_window_vehicle_s:
                         raise PreflightFailed(
                             f"MISSION mode refused {attempts} times in {elapsed_s:.1f} s"
                             + (f" ({refusal})" if refusal else "")
                         )
         except (TimeoutError, WaitTimeout) as exc:
             raise PreflightFailed(
-                f"MISSION mode not confirmed within {settings.mission_start_timeout_s:g} s"
+                f"MISSION mode not confirmed within {settings.mission_start_timeout_wall_s:g} s"
             ) from exc
         self._record("mission_started", Cause.PREFLIGHT, f"after {attempts} attempt(s)")
 
@@ -340,7 +342,7 @@ class FlightExecutor:
 
         try:
             state = await link.wait_for(
-                lambda s: bool(complaints(s)), self.settings.complaint_wait_s, "status text"
+                lambda s: bool(complaints(s)), self.settings.complaint_wait_wall_s, "status text"
             )
         except LinkError:
             state = link.state
@@ -351,11 +353,11 @@ class FlightExecutor:
         gap = False
         while not self._finished():
             try:
-                state = await link.changed(self.settings.link_loss_s)
+                state = await link.changed(self.settings.link_loss_wall_s)
             except WaitTimeout:
                 if not gap:
                     gap = True
-                    detail = f"no telemetry for {self.settings.link_loss_s:g} s"
+                    detail = f"no telemetry for {self.settings.link_loss_wall_s:g} s"
                     self.tracker.link_lost(link.state, _now(), detail)
                 continue
             except LinkClosed:
@@ -371,9 +373,10 @@ class FlightExecutor:
     def _finished(self) -> bool:
         return self.sortie.state in (S.DOCKED, S.LANDED, S.FAULT)
 
-    async def _current_link(self) -> DroneLink:
+    async def _current_link(self, timeout_s: float | None = None) -> DroneLink:
         if isinstance(self._drone, FleetDrone):
-            self._link = await self._drone.wait_link(self.settings.relink_timeout_s)
+            wait_s = self.settings.relink_timeout_wall_s if timeout_s is None else timeout_s
+            self._link = await self._drone.wait_link(wait_s)
         if self._link is None or self._link.closed:
             raise LinkClosed(self.profile.id, "no usable link")
         return self._link
@@ -396,7 +399,7 @@ class FlightExecutor:
         await self._command("resume", FlightMode.MISSION, link.start_mission())
         await link.wait_for(
             lambda s: s.flight_mode is FlightMode.MISSION,
-            self.settings.mission_start_timeout_s,
+            self.settings.mission_start_timeout_wall_s,
             "MISSION mode",
         )
         if self.sortie.state is S.RETURNING:
@@ -495,48 +498,6 @@ class FlightExecutor:
         state = self._link.state if self._link is not None else DroneState()
         if self.sortie.can(S.FAULT):
             self._advance(S.FAULT, cause, reason, *_when(state))
-
-
-async def sync_params(link: DroneLink, wanted: Sequence[ParamSetting]) -> int:
-    """Set the parameters that differ, then read those back (PX4 may ignore a set).
-
-    Returns how many were changed; raises PreflightFailed when one does not verify.
-    """
-    held = {p.name: await link.get_param(p.name, p.type) for p in wanted}
-    stale = [p for p in wanted if not p.matches(held[p.name])]
-    for setting in stale:
-        await link.set_param(setting)
-    held |= {p.name: await link.get_param(p.name, p.type) for p in stale}
-    if diffs := param_differences(wanted, held):
-        raise PreflightFailed(f"parameters did not verify: {'; '.join(map(str, diffs))}")
-    return len(stale)
-
-
-async def prepare_on_dock(
-    link: DroneLink,
-    profile: DroneProfile,
-    cruise_altitude_m: float,
-    settings: FlightSettings | None = None,
-) -> int:
-    """Dock preparation: give a docked drone its profile's PX4 parameters ahead of any call.
-
-    A dispatch then finds them already set and only has to upload and verify the
-    fence and mission, which takes the parameter round trips off the launch.
-    Returns how many parameters changed.
-    """
-    home = link.state.position
-    here = GeoPoint(home.latitude_deg, home.longitude_deg) if home else GeoPoint(0.0, 0.0)
-    nominal = Route(
-        (
-            Waypoint(here.latitude_deg, here.longitude_deg, 0.0),
-            Waypoint(here.latitude_deg, here.longitude_deg, cruise_altitude_m),
-        ),
-        0.0,
-        Fence(),
-        here,
-        cruise_altitude_m=cruise_altitude_m,
-    )
-    return await sync_params(link, build_params(nominal, profile, settings or FlightSettings()))
 
 
 def _now() -> datetime:

@@ -1,7 +1,8 @@
 """The scenario runner: calls from a CSV through the dispatcher and real MAVLink flights.
 
-One vehicle per station (the built-in simulator, or PX4 SITL with `px4=True`)
-and the server's own operations service on a fresh state directory: fleet of
+One vehicle per station (the built-in simulator or PX4 SITL, as the composition
+root passes them in) and the server's own operations service on a fresh state
+directory: fleet of
 MAVSDK links, SQLite store, dispatcher, dock preparation, one flight executor
 per sortie, three stations at once. Each call fires at its
 `t_s` offset on the vehicles' clock; every time reported is vehicle time, so a
@@ -13,25 +14,26 @@ CSV header: ``t_s,lat,lon,priority``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import logging
 import math
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from dfr.active_sorties import ActiveSortie
 from dfr.auth import Principal, Role
 from dfr.deployment import Deployment
 from dfr.eta import EtaParameters, FlownSortie, calibrate
-from dfr.operations import ActiveSortie, Operations
+from dfr.flight_executor import FlightResult
+from dfr.operations import Operations
+from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
 from dfr.store import NewCall
-from missions.executor import FlightResult
 from missions.geo import GeoPoint
+from missions.profile import Station
 from stations.fleet import Fleet
-from stations.profile import Station
 
 log = logging.getLogger(__name__)
 
@@ -142,23 +144,6 @@ def read_calls(path: Path) -> list[ScenarioCall]:
     return sorted(calls, key=lambda c: c.t_s)
 
 
-@contextlib.asynccontextmanager
-async def vehicles(
-    deployment: Deployment, speed_factor: float, px4: bool, api_port_base: int
-) -> AsyncIterator[list[Station]]:
-    """One vehicle per station: stations whose drone addresses point at them."""
-    if px4:
-        from sitl.px4_launcher import px4_stations
-
-        async with px4_stations(deployment.stations, speed_factor) as stations:
-            yield list(stations)
-    else:
-        from sitl.sim_process import simulated_stations
-
-        async with simulated_stations(deployment.stations, speed_factor, api_port_base) as st:
-            yield st
-
-
 class _Run:
     """What one scenario run has seen: outcomes per call, flights for calibration."""
 
@@ -225,60 +210,58 @@ class _Clock:
 async def run_scenario(
     deployment: Deployment,
     calls: Sequence[ScenarioCall],
-    speed_factor: float = 10.0,
+    vehicles: VehicleProvider,
+    speed_factor: float,
     on_scene_s: float | None = None,
-    px4: bool = False,
-    api_port_base: int = 14540,
     ready_timeout_s: float = 120.0,
 ) -> ScenarioResult:
     """Fly every call through the server's own operations service (store,
-    dispatcher, dock preparation, flight executors, queue); returns when every
-    sortie is back on the ground."""
+    dispatcher, dock preparation, flight executors, queue) on the vehicles that
+    `vehicles` runs at `speed_factor`; returns when every sortie is back on the ground."""
     defaults = deployment.defaults
     if on_scene_s is not None:
         defaults = defaults.model_copy(update={"on_scene_s": on_scene_s})
     run = _Run()
     with tempfile.TemporaryDirectory(prefix="dfr-scenario-") as tmp:
-        async with vehicles(deployment, speed_factor, px4, api_port_base) as stations:
-            # Every dispatch flies at once: nobody is at a console to confirm.
-            live = replace(
-                deployment, stations=tuple(stations), defaults=defaults, launch_policy="immediate"
-            )
-            users = Path(tmp) / "users.toml"
-            users.write_text("# nobody logs in to a scenario run\n")
-            settings = Settings(
-                state_dir=Path(tmp), simulate=False, users_file=users, secret_key="scenario"
-            )
-            async with Operations.running(settings, live, on_flight_ended=run.ended) as ops:
-                await ops.wait_docks_prepared(ready_timeout_s)
-                clock = _Clock(ops.fleet, stations)
-                start_s = clock.now_s()
-                wall_start = asyncio.get_running_loop().time()
-                for call in calls:
-                    await clock.until(start_s + call.t_s)
-                    record = await ops.create_call(
-                        NewCall(call.latitude_deg, call.longitude_deg, call.priority, "scenario"),
-                        _SCENARIO.name,
-                    )
-                    run.called(call, record.id, clock.vehicle_times())
-                    await ops.dispatch(record.id, _SCENARIO)
-                # Until every sortie is down; calls still queued then wait for no drone.
-                # No flight outlasts its battery: a longer wait means a hung flight.
-                endurance_s = max(s.drone.endurance_s for s in stations)
-                while True:
-                    run.flight_ended.clear()
-                    if not ops.active_sorties:
-                        break
-                    try:
-                        async with asyncio.timeout(endurance_s / speed_factor + 60.0):
-                            await run.flight_ended.wait()
-                    except TimeoutError:
-                        raise ScenarioError(
-                            f"a sortie has flown longer than its drone's endurance "
-                            f"({endurance_s:.0f} s); giving up"
-                        ) from None
-                wall_s = asyncio.get_running_loop().time() - wall_start
-                achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
+        # Every dispatch flies at once: nobody is at a console to confirm.
+        planned = replace(deployment, defaults=defaults, launch_policy="immediate")
+        users = Path(tmp) / "users.toml"
+        users.write_text("# nobody logs in to a scenario run\n")
+        settings = Settings(state_dir=Path(tmp), users_file=users, secret_key="scenario")
+        async with (
+            open_services(settings, planned, vehicles) as services,
+            Operations.running(services, settings, on_flight_ended=run.ended) as ops,
+        ):
+            stations = services.deployment.stations
+            await ops.wait_docks_prepared(ready_timeout_s)
+            clock = _Clock(ops.fleet, stations)
+            start_s = clock.now_s()
+            wall_start = asyncio.get_running_loop().time()
+            for call in calls:
+                await clock.until(start_s + call.t_s)
+                record = await ops.create_call(
+                    NewCall(call.latitude_deg, call.longitude_deg, call.priority, "scenario"),
+                    _SCENARIO.name,
+                )
+                run.called(call, record.id, clock.vehicle_times())
+                await ops.dispatch(record.id, _SCENARIO)
+            # Until every sortie is down; calls still queued then wait for no drone.
+            # No flight outlasts its battery: a longer wait means a hung flight.
+            endurance_s = max(s.drone.endurance_s for s in stations)
+            while True:
+                run.flight_ended.clear()
+                if not ops.active_sorties:
+                    break
+                try:
+                    async with asyncio.timeout(endurance_s / speed_factor + 60.0):
+                        await run.flight_ended.wait()
+                except TimeoutError:
+                    raise ScenarioError(
+                        f"a sortie has flown longer than its drone's endurance "
+                        f"({endurance_s:.0f} s); giving up"
+                    ) from None
+            wall_s = asyncio.get_running_loop().time() - wall_start
+            achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
     outcomes = tuple(run.outcomes[k] for k in sorted(run.outcomes))
     calibrated = calibrate(run.flown, deployment.eta) if run.flown else None
     return ScenarioResult(outcomes, speed_factor, achieved, calibrated)

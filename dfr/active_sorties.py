@@ -1,0 +1,67 @@
+"""The sorties this server is flying (or holding for the pilot), looked up by sortie, station
+or call: one board that the sortie runner writes and everyone else reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dfr.flight_executor import FlightExecutor
+from dfr.recommend import Candidate
+from dfr.store import CallRecord, SortieRecord
+from missions.profile import Station
+
+
+@dataclass
+class ActiveSortie:
+    """A sortie this server is flying (or waiting for the pilot to confirm)."""
+
+    record: SortieRecord
+    candidate: Candidate
+    call: CallRecord
+    station: Station
+    executor: FlightExecutor | None = None
+    launched_by: str | None = None
+    launched_at: str | None = None
+    persisted: int = 0  # transitions already written to the store
+
+    @property
+    def state(self) -> str:
+        """The sortie's state as consoles name it (before launch: waiting for the pilot)."""
+        return "awaiting_pilot" if self.executor is None else str(self.executor.state)
+
+
+class SortieBoard:
+    """Active sorties by id; at most one per station."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, ActiveSortie] = {}
+
+    def add(self, active: ActiveSortie) -> None:
+        self._by_id[active.record.id] = active
+
+    def remove(self, sortie_id: int) -> None:
+        self._by_id.pop(sortie_id, None)
+
+    def get(self, sortie_id: int) -> ActiveSortie | None:
+        return self._by_id.get(sortie_id)
+
+    def __contains__(self, sortie_id: object) -> bool:
+        return sortie_id in self._by_id
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[ActiveSortie]:
+        return iter(list(self._by_id.values()))
+
+    def for_station(self, station_id: str) -> ActiveSortie | None:
+        return next((a for a in self if a.station.id == station_id), None)
+
+    def for_call(self, call_id: int) -> ActiveSortie | None:
+        return next((a for a in self if a.call.id == call_id), None)
+
+    def call_served_by(self, station_id: str) -> CallRecord | None:
+        """The call the station's drone is flying for (or about to), if any."""
+        active = self.for_station(station_id)
+        return active.call if active is not None else None

@@ -1,0 +1,258 @@
+"""Flying sorties: a reserved drone is launched (or held for the pilot), flown by a
+`FlightExecutor`, released when it is down, and handed the next queued call.
+
+    reserve (dispatcher) → awaiting pilot? → launch → fly → release → serve the queue
+
+The runner owns one task per sortie in flight. Each state change goes to the
+store (the sortie's timeline) and to the consoles as it happens. A sortie that
+ends in FAULT takes its drone out of service and alerts the pilots; when the
+drone never reached the scene its call goes back to the queue, so the next
+free station takes it. Stopping the runner stops following flights; what an
+airborne drone then does is decided in `dfr.flight_executor`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, Protocol
+
+from dfr.active_sorties import ActiveSortie, SortieBoard
+from dfr.auth import Principal, Role
+from dfr.console_views import call_event, sortie_event
+from dfr.deployment import Deployment
+from dfr.dispatcher import Dispatcher, DispatchResult
+from dfr.events import Event, EventBus
+from dfr.flight_executor import ExecutorSettings, FlightExecutor, FlightResult
+from dfr.store import SortieRecord, Store
+from missions.profile import Station
+from missions.sortie import SortieState
+from stations.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+SYSTEM = Principal("system", Role.DISPATCHER)
+
+
+class LaunchNotPending(Exception):
+    """Confirming a launch that is not waiting for the pilot."""
+
+
+class SortieVideo(Protocol):
+    """What the runner tells the video side (implemented in the web layer)."""
+
+    async def sortie_started(self, drone_id: str, call_id: int, sortie_id: int) -> None: ...
+
+    async def sortie_ended(self, drone_id: str, sortie_id: int) -> dict[str, Any] | None: ...
+
+
+FlightListener = Callable[[ActiveSortie, FlightResult], None]
+"""Told of every flight that ended, once its drone is released and the queue served."""
+
+
+class SortieRunner:
+    def __init__(
+        self,
+        deployment: Deployment,
+        store: Store,
+        dispatcher: Dispatcher,
+        fleet: Fleet,
+        board: SortieBoard,
+        bus: EventBus,
+        executor_settings: ExecutorSettings,
+        prepare_dock: Callable[[Station], None],
+        video: SortieVideo | None = None,
+        on_flight_ended: FlightListener | None = None,
+        on_streams_changed: Callable[[], None] | None = None,
+    ) -> None:
+        self.deployment = deployment
+        self.store = store
+        self.dispatcher = dispatcher
+        self.fleet = fleet
+        self.board = board
+        self.bus = bus
+        self.executor_settings = executor_settings
+        self.video = video
+        self.on_flight_ended = on_flight_ended
+        self._prepare_dock = prepare_dock
+        self._streams_changed = on_streams_changed or (lambda: None)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[SortieRunner]:
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Stop following flights; airborne drones carry on (see the flight executor)."""
+        self._stopping = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- launching ----------------------------------------------------------------
+
+    async def start(self, result: DispatchResult, who: Principal) -> None:
+        """A drone was reserved for a call: launch it, or hold it for the pilot."""
+        assert result.sortie is not None
+        assert result.candidate is not None
+        record = result.sortie
+        active = ActiveSortie(
+            record, result.candidate, result.call, self.deployment.station(record.station_id)
+        )
+        self.board.add(active)
+        self._streams_changed()  # the drone's stream now serves this call
+        if self.deployment.launch_policy == "pilot_confirm" and who.role != Role.PILOT:
+            await self.store.record_sortie_state(
+                record.id, "awaiting_pilot", f"sent by {who.name}; waiting for the pilot"
+            )
+            self._publish_sortie(active, "awaiting_pilot")
+            return
+        await self._launch(active, who)
+
+    async def confirm(self, sortie_id: int, who: Principal) -> SortieRecord:
+        """The pilot confirms a launch held for them. Raises LaunchNotPending."""
+        active = self.board.get(sortie_id)
+        if active is None or active.executor is not None:
+            raise LaunchNotPending(f"sortie {sortie_id} is not waiting for a pilot")
+        await self._launch(active, who)
+        return await self.store.get_sortie(sortie_id)
+
+    async def serve_queue(self, actor: str) -> None:
+        """Give queued calls to the drones that can take them now."""
+        for result in await self.dispatcher.serve_queue(actor):
+            await self.start(result, SYSTEM)
+
+    async def _launch(self, active: ActiveSortie, who: Principal) -> None:
+        record = await self.store.mark_launched(active.record.id, who.name)
+        active.launched_by, active.launched_at = record.launched_by, record.launched_at
+        if self.video is not None:
+            await self.video.sortie_started(active.station.drone.id, active.call.id, record.id)
+            self._streams_changed()  # and is being recorded
+        active.executor = FlightExecutor(
+            self.fleet.drone(active.station.id),
+            active.candidate.route,
+            active.station.drone,
+            self.deployment.defaults.on_scene_s,
+            call_id=str(active.call.id),
+            station_id=active.station.id,
+            settings=self.executor_settings,
+        )
+        self._spawn(self._fly(active), f"sortie {active.record.id}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- flying -------------------------------------------------------------------
+
+    async def _fly(self, active: ActiveSortie) -> None:
+        executor = active.executor
+        assert executor is not None
+        watcher = asyncio.create_task(self._mirror(active), name=f"mirror {active.record.id}")
+        try:
+            result = await executor.run()
+        except Exception as exc:  # noqa: BLE001 - a sortie must never keep its drone reserved
+            log.exception("sortie %d: the flight executor failed", active.record.id)
+            result = executor.fail(f"internal error: {exc!r}")
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        await self._persist_transitions(active)
+        if self._stopping:
+            return
+        await self._finish(active, result)
+
+    async def _finish(self, active: ActiveSortie, result: FlightResult) -> None:
+        """The drone is down (or lost): record, release, alert, serve the queue."""
+        record, station = active.record, active.station
+        if self.video is not None:
+            manifest = await self.video.sortie_ended(station.drone.id, record.id)
+            if manifest is not None:
+                await self.store.audit("system", "recording.saved", f"sortie:{record.id}", manifest)
+        self.board.remove(record.id)
+        self._streams_changed()  # the drone's stream serves no call any more
+        fault = result.final_state is SortieState.FAULT
+        if fault:
+            await self._fault(active, result)
+        served = await self.dispatcher.release(
+            record.id, str(result.final_state), "system", result.reason or ""
+        )
+        self._publish_sortie(active, str(result.final_state))
+        for next_result in served:  # queued calls the free drones can take now
+            await self.start(next_result, SYSTEM)
+        if not fault and self.board.for_station(station.id) is None:
+            self._prepare_dock(station)
+        if self.on_flight_ended is not None:
+            self.on_flight_ended(active, result)
+
+    async def _fault(self, active: ActiveSortie, result: FlightResult) -> None:
+        # Do not hand the next queued call to a drone that just failed: a person must
+        # look at it and put it back in service.
+        station = active.station
+        self.fleet.set_maintenance(station.id, True)
+        requeue = result.timeline.on_scene_s is None
+        message = f"sortie {active.record.id} fault: {result.reason}; drone taken out of service"
+        if requeue:
+            # The scene never saw this drone: the call goes to the next free station.
+            call = await self.store.set_call_status(active.call.id, "queued", "system")
+            self.bus.publish(call_event(call))
+            message += f"; call {call.id} is back in the queue"
+        self.bus.publish(
+            Event(
+                "alert",
+                {
+                    "severity": "critical",
+                    "station_id": station.id,
+                    "drone_id": station.drone.id,
+                    "call_id": active.call.id,
+                    "message": message,
+                },
+            )
+        )
+
+    async def _mirror(self, active: ActiveSortie) -> None:
+        """Write the executor's transitions to the store and the consoles as they happen."""
+        while True:
+            await self._persist_transitions(active)
+            await asyncio.sleep(0.1)
+
+    async def _persist_transitions(self, active: ActiveSortie) -> None:
+        executor = active.executor
+        if executor is None:
+            return
+        transitions = list(executor.sortie.transitions)
+        for t in transitions[active.persisted :]:
+            await self.store.record_sortie_state(
+                active.record.id,
+                str(t.to_state),
+                f"{t.cause}: {t.detail}".strip(": "),
+                t.vehicle_time_s,
+            )
+            active.persisted += 1
+            self._publish_sortie(active, str(t.to_state))
+
+    def _publish_sortie(self, active: ActiveSortie, state: str) -> None:
+        self.bus.publish(sortie_event(active, state))
+
+    # -- after a restart ----------------------------------------------------------
+
+    async def reclaim(self, station: Station) -> None:
+        """Free a drone an old sortie still holds once it is back on its dock (after a
+        restart), then give the queue its chance: calls survive restarts."""
+        held = (await self.store.drone_sorties()).get(station.drone.id)
+        if held is not None and held not in self.board:
+            if not self.fleet.availability(station.id).docked:
+                log.warning("%s: held by sortie %s and not on its dock", station.id, held)
+                return
+            await self.store.release(
+                held, "docked", "system", "found on its dock when the server started"
+            )
+        await self.serve_queue("system")
