@@ -7,7 +7,7 @@ reverse order. The routers call its methods and nothing behind it.
 
 Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
 (launch, fly, release, serve the queue), `PilotCommands`, `DockPreparation`,
-the telemetry push, the `SortieBoard` of active sorties and the `EventBus` to
+`push_telemetry`, the `SortieBoard` of active sorties and the `EventBus` to
 the consoles.
 
 Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import hmac
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from dfr.active_sorties import SortieBoard
@@ -40,6 +39,7 @@ from dfr.services import Services
 from dfr.settings import Settings
 from dfr.sortie_runner import FlightListener, SortieRunner, SortieVideo
 from dfr.store import AuditEntry, CallRecord, NewCall, SortieRecord
+from dfr.telemetry_push import push_telemetry
 from missions.geo import GeoPoint
 from missions.profile import Station
 from stations.fleet import Fleet
@@ -84,7 +84,7 @@ class Operations:
         self._users = services.users
         self._tokens = services.tokens
         self._video = video
-        self._telemetry_period_s = 1.0 / settings.telemetry_push_hz
+        self._telemetry_hz = settings.telemetry_push_hz
         self._webhook_token = settings.cad_webhook_token
         self.bus = EventBus()
         self.board = board if board is not None else SortieBoard()
@@ -124,7 +124,9 @@ class Operations:
             ops.dock.running(),
             asyncio.TaskGroup() as group,
         ):
-            push = group.create_task(ops._push_telemetry(), name="telemetry push")
+            push = group.create_task(
+                push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
+            )
             for station in ops.deployment.stations:
                 ops.dock.start(station)
             try:
@@ -367,12 +369,8 @@ class Operations:
     async def _on_dock_prepared(self, station: Station) -> None:
         await self.runner.reclaim(station)
 
-    async def _push_telemetry(self) -> None:
-        while True:
-            drones = [self.drone_view(s) for s in self.deployment.stations]
-            at = datetime.now(UTC).isoformat(timespec="milliseconds")
-            self.bus.publish(Event("telemetry", {"at": at, "drones": drones}))
-            await asyncio.sleep(self._telemetry_period_s)
+    def _drone_views(self) -> list[dict[str, Any]]:
+        return [self.drone_view(s) for s in self.deployment.stations]
 
 
 def fleet_availability(fleet: Fleet) -> dict[str, DroneAvailability]:

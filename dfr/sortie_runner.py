@@ -198,7 +198,9 @@ class SortieRunner:
         # look at it and put it back in service.
         station = active.station
         self.fleet.set_maintenance(station.id, True)
-        requeue = result.timeline.on_scene_s is None
+        # A call a dispatcher closed meanwhile stays closed.
+        still_open = (await self.store.get_call(active.call.id)).status == "dispatched"
+        requeue = result.timeline.on_scene_s is None and still_open
         message = f"sortie {active.record.id} fault: {result.reason}; drone taken out of service"
         if requeue:
             # The scene never saw this drone: the call goes to the next free station.

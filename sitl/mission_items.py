@@ -38,20 +38,25 @@ RALLY_POINT = mavlink.MAV_CMD_NAV_RALLY_POINT
 NAV_POSITION_COMMANDS = frozenset(
     {NAV_WAYPOINT, NAV_LOITER_UNLIM, NAV_LOITER_TIME, NAV_LAND, NAV_TAKEOFF}
 )
-MISSION_COMMANDS = NAV_POSITION_COMMANDS | {
-    NAV_RETURN_TO_LAUNCH,
-    DO_CHANGE_SPEED,
-    DO_SET_ROI_LOCATION,
-    DO_SET_ROI_NONE,
-    DO_JUMP,
-    mavlink.MAV_CMD_DO_MOUNT_CONTROL,
-    mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
-    mavlink.MAV_CMD_IMAGE_START_CAPTURE,
-    mavlink.MAV_CMD_IMAGE_STOP_CAPTURE,
-    mavlink.MAV_CMD_VIDEO_START_CAPTURE,
-    mavlink.MAV_CMD_VIDEO_STOP_CAPTURE,
-    mavlink.MAV_CMD_DO_DIGICAM_CONTROL,
-}
+# As PX4 takes them: commands with a position in a global frame, the others in
+# MAV_FRAME_MISSION; a command in the other kind of frame is UNSUPPORTED.
+GLOBAL_FRAME_COMMANDS = NAV_POSITION_COMMANDS | {DO_SET_ROI_LOCATION}
+MISSION_FRAME_COMMANDS = frozenset(
+    {
+        NAV_RETURN_TO_LAUNCH,
+        DO_CHANGE_SPEED,
+        DO_SET_ROI_NONE,
+        DO_JUMP,
+        mavlink.MAV_CMD_DO_MOUNT_CONTROL,
+        mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
+        mavlink.MAV_CMD_IMAGE_START_CAPTURE,
+        mavlink.MAV_CMD_IMAGE_STOP_CAPTURE,
+        mavlink.MAV_CMD_VIDEO_START_CAPTURE,
+        mavlink.MAV_CMD_VIDEO_STOP_CAPTURE,
+        mavlink.MAV_CMD_DO_DIGICAM_CONTROL,
+    }
+)
+MISSION_COMMANDS = GLOBAL_FRAME_COMMANDS | MISSION_FRAME_COMMANDS
 FENCE_COMMANDS = frozenset(
     {
         FENCE_POLYGON_INCLUSION,
@@ -70,7 +75,7 @@ RELATIVE_FRAMES = frozenset(
 )
 AMSL_FRAMES = frozenset({mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_FRAME_GLOBAL_INT})
 GLOBAL_FRAMES = RELATIVE_FRAMES | AMSL_FRAMES
-MISSION_FRAMES = GLOBAL_FRAMES | {mavlink.MAV_FRAME_MISSION}
+MISSION_FRAME = mavlink.MAV_FRAME_MISSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +154,10 @@ def check_item(item: MissionItem) -> int:
         if item.command != RALLY_POINT:
             return mavlink.MAV_MISSION_UNSUPPORTED
         return mavlink.MAV_MISSION_ACCEPTED
-    if item.command not in MISSION_COMMANDS:
-        return mavlink.MAV_MISSION_UNSUPPORTED
-    if item.command in NAV_POSITION_COMMANDS and item.frame not in MISSION_FRAMES:
+    if item.frame in GLOBAL_FRAMES:
+        known = item.command in GLOBAL_FRAME_COMMANDS
+    elif item.frame == MISSION_FRAME:
+        known = item.command in MISSION_FRAME_COMMANDS
+    else:
         return mavlink.MAV_MISSION_UNSUPPORTED_FRAME
-    return mavlink.MAV_MISSION_ACCEPTED
+    return mavlink.MAV_MISSION_ACCEPTED if known else mavlink.MAV_MISSION_UNSUPPORTED

@@ -53,6 +53,8 @@ CAPABILITIES = (
     | M.MAV_PROTOCOL_CAPABILITY_MISSION_RALLY
 )  # PX4's, less FTP: this vehicle has no MAVLink FTP server for a client to wait on.
 FLIGHT_SW_VERSION = (1 << 24) | (17 << 16) | (0 << 8) | M.FIRMWARE_VERSION_TYPE_DEV
+#: The first bytes of the build's git hash, as PX4 sends them (here: "dfr sitl").
+FLIGHT_CUSTOM_VERSION = b"dfr sitl"
 
 SLOW_STREAMS_HZ: dict[int, float] = {
     M.MAVLINK_MSG_ID_HEARTBEAT: 1.0,
@@ -391,12 +393,14 @@ class Telemetry:
         )  # fmt: skip
 
     def autopilot_version(self) -> mavlink.MAVLink_message:
+        """As PX4 answers: version, capabilities and the build's git hash (a build
+        without release tags, like PX4 built from a snapshot, reports 0.0.0 with it)."""
         v = self._v
         sys_id = v.config.system_id
         uid2 = [sys_id] + [0] * 17
         return v.link.mav.autopilot_version_encode(
             CAPABILITIES, FLIGHT_SW_VERSION, FLIGHT_SW_VERSION, 0, 0,
-            [0] * 8, [0] * 8, [0] * 8, 0, 0, 0x5349544C00000000 + sys_id, uid2,
+            list(FLIGHT_CUSTOM_VERSION), [0] * 8, [0] * 8, 0, 0, 0x5349544C00000000 + sys_id, uid2,
         )  # fmt: skip
 
     def gps_global_origin(self) -> mavlink.MAVLink_message | None:

@@ -14,7 +14,8 @@ import contextlib
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from dfr.deployment import Deployment
@@ -81,12 +82,8 @@ class DroneVideo:
     @staticmethod
     def services_for(settings: Settings) -> VideoServices:
         """The relay, catalog and recordings, built (not started) before the app serves."""
-        loopback = _is_loopback(settings.host)
-        return create_video_services(
-            # Viewers of a server on loopback are on this machine: keep media there too.
-            RelaySettings(ice_addresses=(settings.host,) if loopback else None),
-            recordings_dir=settings.state_dir / "recordings",
-        )
+        video = VideoSettings.of(settings)
+        return create_video_services(video.relay, recordings_dir=video.recordings_dir)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -145,19 +142,40 @@ class DroneVideo:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class VideoSettings:
+    """The video side's settings, from the one settings object."""
+
+    relay: RelaySettings
+    camera: CameraSettings
+    stream: StreamSettings
+    recordings_dir: Path
+
+    @classmethod
+    def of(cls, s: Settings) -> VideoSettings:
+        # Viewers of a server on loopback are on this machine: keep media there too.
+        ice = (s.host,) if _is_loopback(s.host) else None
+        return cls(
+            relay=RelaySettings(ice_addresses=ice),
+            camera=CameraSettings(
+                width_px=s.video_width, height_px=s.video_height, fps=s.video_fps
+            ),
+            stream=StreamSettings(fps=s.video_fps),
+            recordings_dir=s.state_dir / "recordings",
+        )
+
+
 def _stream_for(
     s: Settings, deployment: Deployment, fleet: Fleet, served: ServedCall, station_id: str
 ) -> VideoStream:
     station = deployment.station(station_id)
+    video = VideoSettings.of(s)
     url = station.drone.video_url
     if url:
         source: Any = PassthroughSource(url)
     else:
-        camera = CameraSettings(width_px=s.video_width, height_px=s.video_height, fps=s.video_fps)
-        source = SyntheticSource(FleetCamera(deployment, fleet, served, station_id), camera)
-    return VideoStream(
-        station.drone.id, source, StreamSettings(fps=s.video_fps), drone_id=station.drone.id
-    )
+        source = SyntheticSource(FleetCamera(deployment, fleet, served, station_id), video.camera)
+    return VideoStream(station.drone.id, source, video.stream, drone_id=station.drone.id)
 
 
 def _is_loopback(host: str) -> bool:

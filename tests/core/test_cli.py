@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.deployments import edited_pueblo
+
 DFR = shutil.which("dfr", path=str(Path(sys.executable).parent)) or "dfr"
 
 
@@ -70,15 +72,8 @@ def test_bench_recommend_json() -> None:
     assert data["large"]["zones"] == 1000
 
 
-def _pueblo_copy(tmp_path: Path) -> Path:
-    source = Path(__file__).resolve().parents[2] / "dfr" / "data" / "pueblo"
-    for f in source.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    return tmp_path / "pueblo.toml"
-
-
 def test_check_accepts_unit_keys_and_warns_about_the_old_ones(tmp_path) -> None:
-    path = _pueblo_copy(tmp_path)
+    path = edited_pueblo(tmp_path)
     new = run("check", "--deployment", str(path))
     assert new.returncode == 0, new.stderr
     assert "ok" in new.stdout
@@ -95,7 +90,7 @@ def test_check_accepts_unit_keys_and_warns_about_the_old_ones(tmp_path) -> None:
 
 
 def test_check_refuses_a_key_given_in_both_units(tmp_path) -> None:
-    path = _pueblo_copy(tmp_path)
+    path = edited_pueblo(tmp_path)
     path.write_text(path.read_text().replace("climb_m_s = 5", "climb_m_s = 5\nclimb_ms = 5", 1))
     out = run("check", "--deployment", str(path))
     assert out.returncode == 2

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from dfr.deployment import load_deployment
+from tests.deployments import edited_pueblo
 from tests.web.conftest import Browser, LiveServer, running_server
 
 pytestmark = pytest.mark.browser
@@ -22,16 +19,7 @@ TILE_URL = "/vendor/leaflet/images/layers.png?z={z}&x={x}&y={y}"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The Pueblo deployment with `tile_url` set."""
     folder = tmp_path_factory.mktemp("tiles")
-    source = load_deployment(None).source
-    for path in Path(source).parent.iterdir():
-        if path.is_file():
-            shutil.copy(path, folder / path.name)
-    toml = folder / Path(source).name
-    text, count = re.subn(
-        r"(?m)^(launch_policy\s*=.*)$", rf'\1\ntile_url = "{TILE_URL}"', toml.read_text()
-    )
-    assert count == 1, f"no launch_policy line in {source}"
-    toml.write_text(text)
+    toml = edited_pueblo(folder, r"^(launch_policy\s*=.*)$", rf'\1\ntile_url = "{TILE_URL}"')
     with running_server(folder / "state", deployment=toml) as live:
         yield live
 

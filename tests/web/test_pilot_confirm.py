@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from dfr.deployment import load_deployment
+from tests.deployments import edited_pueblo
 from tests.web.conftest import Browser, LiveServer, running_server
 
 pytestmark = pytest.mark.browser
@@ -21,16 +18,7 @@ SCENE = (38.2700, -104.6000)
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The Pueblo deployment, changed to launch_policy = "pilot_confirm"."""
     folder = tmp_path_factory.mktemp("pilot-confirm")
-    source = load_deployment(None).source
-    for path in Path(source).parent.iterdir():
-        if path.is_file():
-            shutil.copy(path, folder / path.name)
-    toml = folder / Path(source).name
-    text, count = re.subn(
-        r'(?m)^launch_policy\s*=\s*"[^"]*"', 'launch_policy = "pilot_confirm"', toml.read_text()
-    )
-    assert count == 1, f"no launch_policy line in {source}"
-    toml.write_text(text)
+    toml = edited_pueblo(folder, r'^launch_policy\s*=\s*"[^"]*"', 'launch_policy = "pilot_confirm"')
     with running_server(folder / "state", deployment=toml) as live:
         yield live
 

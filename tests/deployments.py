@@ -1,0 +1,24 @@
+"""The built-in Pueblo deployment copied into a test's folder, edited as the test needs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from dfr.deployment import builtin_deployment_path
+
+
+def edited_pueblo(folder: Path, pattern: str = "", replacement: str = "") -> Path:
+    """Copy Pueblo's files into `folder`, replace the one line of its TOML that matches
+    `pattern` (a multi-line regular expression) with `replacement`; returns the TOML path."""
+    source = builtin_deployment_path()
+    for path in source.parent.iterdir():
+        if path.is_file():
+            shutil.copy(path, folder / path.name)
+    toml = folder / source.name
+    if pattern:
+        text, count = re.subn(pattern, replacement, toml.read_text(), flags=re.MULTILINE)
+        assert count == 1, f"{pattern!r} matches {count} lines of {source}, not one"
+        toml.write_text(text)
+    return toml
