@@ -71,6 +71,7 @@ class Principal:
     name: str
     role: Role
     call_id: int | None = None  # set for share links: the only call this principal may see
+    token_id: str | None = None  # the session's or the share link's id (to revoke it)
 
 
 def hash_password(password: str) -> str:
@@ -97,8 +98,20 @@ def verify_password(password: str, encoded: str) -> bool:
 class UserDirectory:
     """The users allowed in, by name."""
 
-    def __init__(self, users: list[User]) -> None:
+    def __init__(self, users: list[User], path: Path | None = None) -> None:
         self._users = {u.name: u for u in users}
+        self._path = path
+        self._mtime_ns = _mtime_ns(path)
+
+    def refresh(self) -> None:
+        """Re-read the users file if it changed since it was read (a removed or changed
+        user loses access at once). Raises UsersFileError for a file that is now bad."""
+        if self._path is None:
+            return
+        mtime_ns = _mtime_ns(self._path)
+        if mtime_ns != self._mtime_ns:
+            fresh = UserDirectory.load(self._path)
+            self._users, self._mtime_ns = fresh._users, fresh._mtime_ns
 
     @classmethod
     def load(cls, path: Path) -> UserDirectory:
@@ -128,9 +141,13 @@ class UserDirectory:
                     f"{where} ({name}): field 'password_hash' is not a scrypt hash"
                 )
             users.append(User(name, role, hashed))
-        return cls(users)
+        return cls(users, path)
+
+    def get(self, name: str) -> User | None:
+        return self._users.get(name)
 
     def authenticate(self, name: str, password: str) -> User:
+        """Blocks for the password hash (~50 ms): the server uses `dfr.login_guard`."""
         user = self._users.get(name)
         if user is None or not verify_password(password, user.password_hash):
             raise BadCredentials("unknown user or wrong password")
@@ -138,6 +155,13 @@ class UserDirectory:
 
     def __len__(self) -> int:
         return len(self._users)
+
+
+def _mtime_ns(path: Path | None) -> int | None:
+    try:
+        return path.stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
 
 
 def write_users_file(path: Path, users: dict[str, tuple[Role, str]]) -> None:
@@ -165,27 +189,45 @@ class TokenIssuer:
         self.share_link_ttl_s = share_link_ttl_s
 
     def session(self, user: User) -> str:
-        return self._session.dumps({"name": user.name, "role": str(user.role)})
+        return self._session.dumps(
+            {"name": user.name, "role": str(user.role), "sid": secrets.token_urlsafe(12)}
+        )
 
-    def share_link(self, call_id: int, issued_by: str) -> str:
-        return self._share.dumps({"call_id": call_id, "by": issued_by})
+    def share_link(self, call_id: int, issued_by: str) -> tuple[str, str]:
+        """A new share link for `call_id`: (its id, its token)."""
+        link_id = secrets.token_urlsafe(9)
+        return link_id, self._share.dumps({"call_id": call_id, "by": issued_by, "id": link_id})
 
     def verify(self, token: str) -> Principal:
-        """A session token or a share link → Principal; raises BadToken."""
+        """A session token or a share link → Principal; raises BadToken.
+
+        Only the signature and the age are checked here: whether the user still exists
+        and the token was not revoked is the operations service's question.
+        """
         try:
             data = self._session.loads(token, max_age=self.session_ttl_s)
-            return Principal(data["name"], Role(data["role"]))
         except SignatureExpired as exc:
             raise BadToken("session expired: log in again") from exc
         except BadSignature:
             pass
+        else:
+            if "sid" not in data:
+                raise BadToken("a session from an older dfr: log in again")
+            return Principal(data["name"], Role(data["role"]), token_id=data["sid"])
         try:
             data = self._share.loads(token, max_age=self.share_link_ttl_s)
         except SignatureExpired as exc:
             raise BadToken("share link expired") from exc
         except BadSignature as exc:
             raise BadToken("invalid token") from exc
-        return Principal(f"officer-link:{data['by']}", Role.OFFICER, call_id=int(data["call_id"]))
+        if "id" not in data:
+            raise BadToken("a share link from an older dfr: ask for a new one")
+        return Principal(
+            f"officer-link:{data['by']}",
+            Role.OFFICER,
+            call_id=int(data["call_id"]),
+            token_id=data["id"],
+        )
 
 
 def ensure_secret_key(path: Path) -> str:

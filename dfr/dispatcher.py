@@ -80,6 +80,11 @@ class Dispatcher:
         GeoPoint(call.latitude_deg, call.longitude_deg)  # raises CoordinateError
         return await self.store.add_call(call, actor)
 
+    async def take_external_call(self, call: NewCall, actor: str) -> tuple[CallRecord, bool]:
+        """As `create_call`, once per (source, external_id); (call, newly stored)."""
+        GeoPoint(call.latitude_deg, call.longitude_deg)  # raises CoordinateError
+        return await self.store.add_external_call(call, actor)
+
     async def availability(self) -> dict[str, DroneAvailability]:
         """Live drone state merged with the store's reservations, by station id."""
         live = dict(self._availability()) if self._availability else {}

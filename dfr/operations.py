@@ -26,13 +26,15 @@ import hmac
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+from dfr.access import Access
 from dfr.active_sorties import SortieBoard
-from dfr.auth import BadCredentials, Principal, User
+from dfr.auth import Principal
 from dfr.console_views import call_event, drone_json, share_link_view
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable
 from dfr.dock_prep import DockPreparation
 from dfr.events import Event, EventBus
 from dfr.flight_executor import ExecutorSettings
+from dfr.loop_lag import LoopLag
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.recommend import DroneAvailability, Recommendation
 from dfr.services import Services
@@ -106,6 +108,8 @@ class Operations:
             on_streams_changed=self.publish_streams,
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
+        self.access = Access(self._users, self._tokens, self._store)
+        self.loop_lag = LoopLag()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -120,6 +124,7 @@ class Operations:
         ops = cls(services, settings, board, video, on_flight_ended)
         await ops.dispatcher.start()
         async with (
+            ops.access.running(),
             ops.runner.running(),
             ops.dock.running(),
             asyncio.TaskGroup() as group,
@@ -127,12 +132,14 @@ class Operations:
             push = group.create_task(
                 push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
             )
+            lag = group.create_task(ops.loop_lag.run(), name="loop lag")
             for station in ops.deployment.stations:
                 ops.dock.start(station)
             try:
                 yield ops
             finally:
                 push.cancel()
+                lag.cancel()
 
     @property
     def fleet(self) -> Fleet:
@@ -149,41 +156,25 @@ class Operations:
         """Sorties reserved, waiting for the pilot or flying."""
         return len(self.board)
 
-    # -- sessions -----------------------------------------------------------------
-
-    async def login(self, username: str, password: str) -> tuple[str, User]:
-        """A session token for the user; raises BadCredentials. Both outcomes are audited."""
-        try:
-            user = self._users.authenticate(username, password)
-        except BadCredentials:
-            await self._store.audit(username, "login.failed")
-            raise
-        await self._store.audit(user.name, "login")
-        return self._tokens.session(user), user
-
-    def principal(self, token: str) -> Principal:
-        """Who a session token or share link speaks for; raises BadToken."""
-        return self._tokens.verify(token)
-
-    async def share_call(self, call_id: int, who: Principal) -> tuple[str, float]:
-        """A share link token for an officer, and its lifetime in seconds."""
-        await self._store.get_call(call_id)
-        token = self._tokens.share_link(call_id, who.name)
-        await self._store.audit(who.name, "call.share", f"call:{call_id}", {})
-        return token, self._tokens.share_link_ttl_s
+    # -- webhooks -----------------------------------------------------------------
 
     def check_webhook(self, token: str | None) -> None:
         """Raises WebhooksOff or BadWebhookToken unless `token` is the webhook secret."""
         if self._webhook_token is None:
             raise WebhooksOff("webhooks are off: set DFR_CAD_WEBHOOK_TOKEN")
-        if token is None or not hmac.compare_digest(token, self._webhook_token):
+        if token is None or not hmac.compare_digest(token.encode(), self._webhook_token.encode()):
             raise BadWebhookToken("missing or wrong X-DFR-Token")
 
     # -- views --------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         drones = {s.drone.id: self._fleet.drone(s.id).online for s in self.deployment.stations}
-        return {"ok": all(drones.values()), "deployment": self.deployment.name, "drones": drones}
+        return {
+            "ok": all(drones.values()),
+            "deployment": self.deployment.name,
+            "drones": drones,
+            "event_loop_lag": self.loop_lag.report(),
+        }
 
     def deployment_view(self) -> dict[str, Any]:
         d = self.deployment
@@ -227,8 +218,7 @@ class Operations:
             for st in self.deployment.stations
         ]
         if who.call_id is not None:
-            sortie = await self.sortie_for_call(who.call_id)
-            views = [v for v in views if sortie is not None and v["id"] == sortie.station_id]
+            views = [v for v in views if v["id"] == self._station_serving(who.call_id)]
         return views
 
     def all_video_streams(self) -> list[dict[str, Any]]:
@@ -237,10 +227,7 @@ class Operations:
     async def video_streams(self, who: Principal) -> list[dict[str, Any]]:
         streams = self.all_video_streams()
         if who.call_id is not None:
-            sortie = await self.sortie_for_call(who.call_id)
-            streams = [
-                s for s in streams if sortie is not None and s["drone_id"] == sortie.drone_id
-            ]
+            streams = [s for s in streams if s["call_id"] == who.call_id]
         return streams
 
     def may_watch(self, who: Principal, stream_id: str) -> bool:
@@ -263,8 +250,7 @@ class Operations:
         """What of `event` a console may see: officers on a share link see their call only."""
         if principal.call_id is None:
             return event
-        active = self.board.for_call(principal.call_id)
-        return share_link_view(event, principal.call_id, active.station.id if active else None)
+        return share_link_view(event, principal.call_id, self._station_serving(principal.call_id))
 
     async def console_events(self, principal: Principal) -> AsyncIterator[dict[str, Any]]:
         """The console feed as `principal` may see it: the stream list first, then live events."""
@@ -297,6 +283,14 @@ class Operations:
         record = await self.dispatcher.create_call(call, actor)
         self.bus.publish(call_event(record))
         return record
+
+    async def take_external_call(self, call: NewCall, actor: str) -> tuple[CallRecord, bool]:
+        """A call from CAD or a sensor: a retry of the same incident gets the stored call
+        back (and nothing new is announced). Returns (call, newly stored)."""
+        record, created = await self.dispatcher.take_external_call(call, actor)
+        if created:
+            self.bus.publish(call_event(record))
+        return record, created
 
     async def close_call(self, call_id: int, actor: str) -> CallRecord:
         record = await self._store.set_call_status(call_id, "closed", actor)
@@ -362,6 +356,12 @@ class Operations:
         return await self._store.audit_log(limit, after_id)
 
     # -- inside -------------------------------------------------------------------
+
+    def _station_serving(self, call_id: int) -> str | None:
+        """The one scope rule of a share link: the station whose drone flies for its call
+        now (None once no drone does, even if the same drone moves on to another call)."""
+        active = self.board.for_call(call_id)
+        return active.station.id if active is not None else None
 
     def _availability(self) -> dict[str, DroneAvailability]:
         return fleet_availability(self._fleet)

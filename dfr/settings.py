@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     share_link_ttl_s: float = 4 * 3600
     cad_webhook_token: str | None = None  # shared secret CAD/gunshot systems send as X-DFR-Token
 
+    #: Request bodies larger than this are refused (413) while they are read.
+    json_body_limit_bytes: int = Field(64 * 1024, ge=1024)
+    sdp_body_limit_bytes: int = Field(256 * 1024, ge=1024)  # WHEP offers
+
     telemetry_push_hz: float = Field(4.0, gt=0, le=50)
     drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone
     #: No telemetry for this long (wall seconds, by message arrival) and a drone's link

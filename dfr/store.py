@@ -78,6 +78,19 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE INDEX IF NOT EXISTS calls_status ON calls(status, priority, id);
+CREATE INDEX IF NOT EXISTS calls_external ON calls(source, external_id);
+CREATE TABLE IF NOT EXISTS share_links (
+    id TEXT PRIMARY KEY,
+    call_id INTEGER NOT NULL REFERENCES calls(id),
+    issued_by TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    revoked_at TEXT,
+    revoked_by TEXT
+);
+CREATE TABLE IF NOT EXISTS revoked_sessions (
+    session_id TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 """
 
 OPEN_CALL_STATES = ("new", "queued")
@@ -143,6 +156,17 @@ class SortieRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ShareLinkRecord:
+    id: str
+    call_id: int
+    issued_by: str
+    issued_at: str
+    revoked_at: str | None
+    revoked_by: str | None
+    call_status: str
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     id: int
     at: str
@@ -191,33 +215,26 @@ class Store:
 
         def work(c: sqlite3.Connection) -> CallRecord:
             with _transaction(c):
-                cur = c.execute(
-                    "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
-                    " summary, external_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        utc_now(),
-                        call.latitude_deg,
-                        call.longitude_deg,
-                        call.priority,
-                        call.source,
-                        call.summary,
-                        call.external_id,
-                    ),
-                )
-                call_id = int(cur.lastrowid or 0)
-                _audit(
-                    c,
-                    actor,
-                    "call.create",
-                    f"call:{call_id}",
-                    {
-                        "lat": call.latitude_deg,
-                        "lon": call.longitude_deg,
-                        "priority": call.priority,
-                        "source": call.source,
-                    },
-                )
-            return _get_call(c, call_id)
+                return _insert_call(c, call, actor)
+
+        return await self._run_conn(work)
+
+    async def add_external_call(self, call: NewCall, actor: str) -> tuple[CallRecord, bool]:
+        """Store a call from another system once per (source, external_id): a retry of the
+        same incident returns the call already stored. Returns (call, newly stored)."""
+        if call.external_id is None:
+            raise ValueError("an external call needs its external_id")
+
+        def work(c: sqlite3.Connection) -> tuple[CallRecord, bool]:
+            with _transaction(c):
+                row = c.execute(
+                    "SELECT id FROM calls WHERE source = ? AND external_id = ? ORDER BY id LIMIT 1",
+                    (call.source, call.external_id),
+                ).fetchone()
+                if row is not None:
+                    _audit(c, actor, "call.repeat", f"call:{row['id']}", {"id": call.external_id})
+                    return _get_call(c, row["id"]), False
+                return _insert_call(c, call, actor), True
 
         return await self._run_conn(work)
 
@@ -431,6 +448,70 @@ class Store:
 
         await self._run_conn(work)
 
+    # -- access -----------------------------------------------------------------
+
+    async def add_share_link(self, link_id: str, call_id: int, issued_by: str) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                _get_call(c, call_id)  # raises NotFound
+                c.execute(
+                    "INSERT INTO share_links (id, call_id, issued_by, issued_at) VALUES (?,?,?,?)",
+                    (link_id, call_id, issued_by, utc_now()),
+                )
+                _audit(c, issued_by, "call.share", f"call:{call_id}", {"link": link_id})
+
+        await self._run_conn(work)
+
+    async def share_links(
+        self, call_id: int | None = None, link_id: str | None = None
+    ) -> list[ShareLinkRecord]:
+        """Share links (of one call, or the one with `link_id`), with their call's status."""
+        where, args = (
+            ("l.id = ?", (link_id,)) if link_id is not None else ("l.call_id = ?", (call_id,))
+        )
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                "SELECT l.*, c.status AS call_status FROM share_links l"
+                f" JOIN calls c ON c.id = l.call_id WHERE {where} ORDER BY l.issued_at",
+                args,
+            ).fetchall()
+        )
+        return [ShareLinkRecord(**dict(r)) for r in rows]
+
+    async def revoke_share_link(self, link_id: str, actor: str) -> ShareLinkRecord:
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                done = c.execute(
+                    "UPDATE share_links SET revoked_at = ?, revoked_by = ?"
+                    " WHERE id = ? AND revoked_at IS NULL",
+                    (utc_now(), actor, link_id),
+                )
+                if done.rowcount == 1:
+                    _audit(c, actor, "share_link.revoke", f"share_link:{link_id}", {})
+
+        await self._run_conn(work)
+        found = await self.share_links(link_id=link_id)
+        if not found:
+            raise NotFound(f"no share link {link_id!r}")
+        return found[0]
+
+    async def revoke_session(self, session_id: str, actor: str) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                c.execute(
+                    "INSERT OR IGNORE INTO revoked_sessions (session_id, at) VALUES (?, ?)",
+                    (session_id, utc_now()),
+                )
+                _audit(c, actor, "logout", "", {})
+
+        await self._run_conn(work)
+
+    async def revoked_sessions(self) -> set[str]:
+        rows = await self._run_conn(
+            lambda c: c.execute("SELECT session_id FROM revoked_sessions").fetchall()
+        )
+        return {r["session_id"] for r in rows}
+
     async def audit_log(self, limit: int = 500, after_id: int = 0) -> list[AuditEntry]:
         rows = await self._run_conn(
             lambda c: c.execute(
@@ -475,6 +556,31 @@ class _transaction:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord:
+    cur = c.execute(
+        "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
+        " summary, external_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            utc_now(),
+            call.latitude_deg,
+            call.longitude_deg,
+            call.priority,
+            call.source,
+            call.summary,
+            call.external_id,
+        ),
+    )
+    call_id = int(cur.lastrowid or 0)
+    details = {
+        "lat": call.latitude_deg,
+        "lon": call.longitude_deg,
+        "priority": call.priority,
+        "source": call.source,
+    }
+    _audit(c, actor, "call.create", f"call:{call_id}", details)
+    return _get_call(c, call_id)
 
 
 def _audit(c: sqlite3.Connection, actor: str, action: str, subject: str, details: dict) -> None:

@@ -258,10 +258,18 @@ class Fleet:
             await asyncio.sleep(self.settings.reconnect_delay_s)
 
     async def _watch(self, drone: FleetDrone, link: DroneLink) -> None:
-        """Track telemetry freshness until the link fails for good."""
+        """Track telemetry freshness until the link fails for good.
+
+        A link is judged from its own messages' arrival: when this loop itself woke
+        late (the server was busy), messages that arrived meanwhile may not have been
+        read yet, so a down verdict waits for one punctual look.
+        """
+        late = False
         while not link.closed:
             age = link.telemetry_age_s
             up = age is not None and age <= self.settings.link_loss_s
+            if late and not up and drone.link_up:
+                up = True  # not a verdict: look again once the loop has caught up
             if up and age is not None:
                 drone.last_telemetry_utc = datetime.fromtimestamp(time.time() - age, UTC)
             if up != drone.link_up:
@@ -275,5 +283,7 @@ class Fleet:
                     drone.link_lost_count += 1
                     drone.last_error = f"no telemetry for {self.settings.link_loss_s:g} s"
                     log.warning("%s: link lost", drone.station_id)
+            asked = time.monotonic()
             await asyncio.sleep(self.settings.watch_interval_s)
+            late = time.monotonic() - asked > 2 * self.settings.watch_interval_s
         drone.last_error = str(link.failure)

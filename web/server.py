@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -19,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dfr.active_sorties import SortieBoard
 from dfr.api import calls, fleet, misc, ws
+from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import PrincipalDep
 from dfr.api.errors import install_error_handlers
 from dfr.deployment import Deployment, load_deployment
@@ -55,10 +57,10 @@ def create_app(
     """The server for `deployment` (default: the one `settings` names); `vehicles` runs
     the drones' vehicles (e.g. the built-in simulator), None for drones already there."""
     video = DroneVideo.services_for(settings)
+    planned = deployment or load_deployment(settings.deployment)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        planned = deployment or load_deployment(settings.deployment)
         board = SortieBoard()
         async with open_services(settings, planned, vehicles) as services:
             live = services.deployment
@@ -69,6 +71,7 @@ def create_app(
                 Operations.running(services, settings, board, drone_video) as ops,
             ):
                 app.state.ops = ops
+                app.state.access = ops.access
                 yield
 
     app = FastAPI(
@@ -78,6 +81,11 @@ def create_app(
         description="Drone-as-First-Responder flight orchestration",
     )
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit,
+        json_limit_bytes=settings.json_body_limit_bytes,
+        sdp_limit_bytes=settings.sdp_body_limit_bytes,
+    )
     for module in (misc, calls, fleet, ws):
         app.include_router(module.router)
     app.include_router(whep_router(video.relay), dependencies=[Depends(whep_access)])
@@ -88,11 +96,46 @@ def create_app(
     if STATIC_DIR.exists():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    headers = page_headers(planned.tile_url)
     for path, filename in PAGES.items():
         app.add_api_route(
-            path, _page(filename), methods=["GET"], include_in_schema=False, response_model=None
+            path,
+            _page(filename, headers),
+            methods=["GET"],
+            include_in_schema=False,
+            response_model=None,
         )
     return app
+
+
+def page_headers(tile_url: str | None) -> dict[str, str]:
+    """What the pages may load and who may frame them: only this server (and the map
+    tile server, when the deployment names one), never a frame; no referrer leaves."""
+    images = ["'self'", "data:", "blob:"]
+    if tile_url and "://" in tile_url:
+        parts = urlsplit(tile_url)
+        images.append(f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}")
+    policy = "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",  # Leaflet and the consoles set style attributes
+            f"img-src {' '.join(images)}",
+            "media-src 'self' blob:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+    return {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": policy,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+    }
 
 
 def whep_access(request: Request, principal: PrincipalDep) -> None:
@@ -102,11 +145,11 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
         raise HTTPException(403, "this share link is for another drone's video")
 
 
-def _page(filename: str):  # noqa: ANN202 - a route endpoint
+def _page(filename: str, headers: dict[str, str]):  # noqa: ANN202 - a route endpoint
     async def page() -> FileResponse | HTMLResponse:
         path = STATIC_DIR / filename
         if not path.exists():
             return HTMLResponse(f"<h1>{filename} is missing from this installation</h1>", 500)
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+        return FileResponse(path, headers=headers)
 
     return page

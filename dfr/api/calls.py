@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from dfr.api.deps import OpsDep, PrincipalDep, check_call_scope, require
+from dfr.api.deps import AccessDep, CallId, OpsDep, PrincipalDep, check_call_scope, require
 from dfr.api.schemas import (
     CadCallIn,
     CallIn,
@@ -15,6 +16,7 @@ from dfr.api.schemas import (
     DispatchOut,
     GunshotAlertIn,
     RecommendationOut,
+    ShareLinkInfo,
     ShareLinkOut,
 )
 from dfr.api.views import call_out, dispatch_out, recommendation_out
@@ -23,6 +25,11 @@ from dfr.store import NewCall
 from missions.geo import GeoPoint
 
 router = APIRouter(prefix="/api", tags=["calls"])
+REPEAT: dict[int | str, dict[str, Any]] = {
+    200: {"model": CallOut, "description": "sent before: the call already stored"},
+    401: {"description": "missing or wrong X-DFR-Token"},
+    503: {"description": "webhooks are off"},
+}
 Creator = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT, Role.ADMIN))]
 Sender = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT))]
 Sharer = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT, Role.RTCC))]
@@ -54,35 +61,55 @@ async def list_calls(
 
 
 @router.get("/calls/{call_id}", response_model=CallOut)
-async def get_call(call_id: int, ops: OpsDep, who: PrincipalDep) -> CallOut:
+async def get_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> CallOut:
     check_call_scope(who, call_id)
     return call_out(await ops.get_call(call_id))
 
 
 @router.get("/calls/{call_id}/recommendation", response_model=RecommendationOut)
-async def recommend_call(call_id: int, ops: OpsDep, who: PrincipalDep) -> RecommendationOut:
+async def recommend_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> RecommendationOut:
     check_call_scope(who, call_id)
     return recommendation_out(await ops.recommend_call(call_id))
 
 
 @router.post("/calls/{call_id}/dispatch", response_model=DispatchOut)
 async def dispatch_call(
-    call_id: int, ops: OpsDep, who: Sender, body: DispatchIn | None = None
+    call_id: CallId, ops: OpsDep, who: Sender, body: DispatchIn | None = None
 ) -> DispatchOut:
     result = await ops.dispatch(call_id, who, body.station_id if body else None)
     return dispatch_out(result)
 
 
 @router.post("/calls/{call_id}/close", response_model=CallOut)
-async def close_call(call_id: int, ops: OpsDep, who: Sender) -> CallOut:
+async def close_call(call_id: CallId, ops: OpsDep, who: Sender) -> CallOut:
     return call_out(await ops.close_call(call_id, who.name))
 
 
 @router.post("/calls/{call_id}/share", status_code=201, response_model=ShareLinkOut)
-async def share_call(call_id: int, request: Request, ops: OpsDep, who: Sharer) -> ShareLinkOut:
-    token, ttl_s = await ops.share_call(call_id, who)
+async def share_call(
+    call_id: CallId, request: Request, access: AccessDep, who: Sharer
+) -> ShareLinkOut:
+    """A link for an officer's phone: this call's drone, video and map, nothing else. It
+    stops working when it expires, is revoked, or the call is closed."""
+    link_id, token = await access.share_call(call_id, who)
     url = str(request.base_url).rstrip("/") + f"/officer?token={token}"
-    return ShareLinkOut(url=url, token=token, expires_in_s=ttl_s)
+    return ShareLinkOut(id=link_id, url=url, token=token, expires_in_s=access.share_link_ttl_s)
+
+
+@router.get("/calls/{call_id}/share-links", response_model=list[ShareLinkInfo])
+async def share_links(call_id: CallId, access: AccessDep, who: Sharer) -> list[ShareLinkInfo]:
+    """The call's share links: who issued them, when, and whether they were revoked."""
+    return [ShareLinkInfo(**asdict(link)) for link in await access.share_links(call_id)]
+
+
+@router.delete("/share-links/{link_id}", response_model=ShareLinkInfo)
+async def revoke_share_link(
+    link_id: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")],
+    access: AccessDep,
+    who: Sharer,
+) -> ShareLinkInfo:
+    """Revoke a share link: the officer's page stops at its next request."""
+    return ShareLinkInfo(**asdict(await access.revoke_share_link(link_id, who)))
 
 
 @router.get("/recommend", response_model=RecommendationOut, tags=["dispatch"])
@@ -95,22 +122,50 @@ async def recommend_point(
     return recommendation_out(await ops.recommend_point(GeoPoint(latitude_deg, longitude_deg)))
 
 
-@router.post("/webhooks/cad", status_code=201, response_model=CallOut, tags=["webhooks"])
+@router.post(
+    "/webhooks/cad",
+    status_code=201,
+    response_model=CallOut,
+    tags=["webhooks"],
+    responses=REPEAT,
+)
 async def cad_webhook(
-    body: CadCallIn, ops: OpsDep, x_dfr_token: Annotated[str | None, Header()] = None
+    body: CadCallIn,
+    ops: OpsDep,
+    response: Response,
+    x_dfr_token: Annotated[str | None, Header()] = None,
 ) -> CallOut:
+    """A CAD incident; sent again (same incident_id), it answers 200 with the same call."""
     ops.check_webhook(x_dfr_token)
     call = NewCall(
         body.latitude, body.longitude, body.priority, "cad", body.nature, body.incident_id
     )
-    return call_out(await ops.create_call(call, "cad"))
+    return await _intake(ops, call, "cad", response)
 
 
-@router.post("/webhooks/gunshot", status_code=201, response_model=CallOut, tags=["webhooks"])
+@router.post(
+    "/webhooks/gunshot",
+    status_code=201,
+    response_model=CallOut,
+    tags=["webhooks"],
+    responses=REPEAT,
+)
 async def gunshot_webhook(
-    body: GunshotAlertIn, ops: OpsDep, x_dfr_token: Annotated[str | None, Header()] = None
+    body: GunshotAlertIn,
+    ops: OpsDep,
+    response: Response,
+    x_dfr_token: Annotated[str | None, Header()] = None,
 ) -> CallOut:
+    """A gunshot alert; sent again (same alert_id), it answers 200 with the same call."""
     ops.check_webhook(x_dfr_token)
     summary = f"gunshot alert: {body.rounds} round(s), confidence {body.confidence:.0%}"
     call = NewCall(body.latitude, body.longitude, 1, "gunshot", summary, body.alert_id)
-    return call_out(await ops.create_call(call, "gunshot-sensor"))
+    return await _intake(ops, call, "gunshot-sensor", response)
+
+
+async def _intake(ops: OpsDep, call: NewCall, actor: str, response: Response) -> CallOut:
+    """201 with the new call; 200 with the stored one when the sender retries."""
+    record, created = await ops.take_external_call(call, actor)
+    if not created:
+        response.status_code = 200
+    return call_out(record)

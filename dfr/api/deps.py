@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, WebSocket
+from fastapi import Depends, HTTPException, Path, Query, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from dfr.access import Access
+from dfr.api.schemas import MAX_ID
 from dfr.auth import BadToken, Principal, Role
 from dfr.operations import Operations
 
@@ -21,8 +23,15 @@ def get_ops(request: Request) -> Operations:
 OpsDep = Annotated[Operations, Depends(get_ops)]
 
 
-def get_principal(
-    ops: OpsDep,
+def get_access(request: Request) -> Access:
+    return request.app.state.access
+
+
+AccessDep = Annotated[Access, Depends(get_access)]
+
+
+async def get_principal(
+    access: AccessDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     token: Annotated[str | None, Query(description="token, for links and media players")] = None,
 ) -> Principal:
@@ -30,12 +39,15 @@ def get_principal(
     if not raw:
         raise HTTPException(401, "log in first: no bearer token", {"WWW-Authenticate": "Bearer"})
     try:
-        return ops.principal(raw)
+        return await access.principal(raw)
     except BadToken as exc:
         raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from exc
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+CallId = Annotated[int, Path(ge=1, le=MAX_ID, description="a call's id")]
+SortieId = Annotated[int, Path(ge=1, le=MAX_ID, description="a sortie's id")]
 
 
 def require(*roles: Role) -> Callable[[Principal], Principal]:
@@ -57,12 +69,12 @@ def check_call_scope(principal: Principal, call_id: int | None) -> None:
         raise HTTPException(403, "this share link is for another call")
 
 
-def websocket_principal(websocket: WebSocket) -> Principal | None:
-    ops = websocket.app.state.ops
+async def websocket_principal(websocket: WebSocket) -> Principal | None:
+    access: Access = websocket.app.state.access
     token = websocket.query_params.get("token")
     if not token:
         return None
     try:
-        return ops.principal(token)
+        return await access.principal(token)
     except BadToken:
         return None

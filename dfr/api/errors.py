@@ -1,12 +1,20 @@
-"""One place that maps domain errors to HTTP errors (the server keeps running on all of them)."""
+"""One place that maps domain errors to HTTP errors (the server keeps running on all of them).
+
+Every error answers ``{"detail": ...}``: a list of ``{loc, msg, type}`` for 422 (as
+FastAPI's own validation errors, without echoing the input back), a sentence otherwise.
+"""
 
 from __future__ import annotations
 
+import math
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from dfr.dispatcher import DroneTaken, StationUnavailable, UnknownStation, Unservable
 from dfr.flight_errors import FlightError
+from dfr.login_guard import LoginRefused
 from dfr.operations import BadWebhookToken, UnknownStationId, WebhooksOff
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
 from dfr.sortie_runner import LaunchNotPending
@@ -39,10 +47,33 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
 def install_error_handlers(app: FastAPI) -> None:
     for exc_type, status in STATUS:
         app.add_exception_handler(exc_type, _handler(status))
+    app.add_exception_handler(LoginRefused, _refused)
+    app.add_exception_handler(RequestValidationError, _invalid)
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """A 422 naming each bad field. The input is not echoed: it may be NaN (which JSON
+    cannot carry), a lone surrogate, or a megabyte of someone else's text."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LoginRefused)
+    retry_after = str(max(1, math.ceil(exc.retry_after_s)))
+    return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": retry_after})
 
 
 def _handler(status: int):  # noqa: ANN202 - Starlette's handler signature
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        if status == 422:
+            detail: object = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
+        else:
+            detail = str(exc)
+        return JSONResponse({"detail": detail}, status_code=status)
 
     return handle

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from dfr.api.deps import OpsDep, PrincipalDep, check_call_scope, require
+from dfr.api.deps import CallId, OpsDep, PrincipalDep, SortieId, check_call_scope, require
 from dfr.api.schemas import CommandIn, DispatchOut, LaunchIn, MaintenanceIn, SortieOut
 from dfr.api.views import dispatch_out, sortie_out
 from dfr.auth import CAN_WATCH_ALL, Principal, Role
@@ -54,7 +54,7 @@ async def launch(body: LaunchIn, ops: OpsDep, who: Commander) -> DispatchOut:
 
 
 @router.post("/sorties/{sortie_id}/confirm", response_model=SortieOut)
-async def confirm(sortie_id: int, ops: OpsDep, who: Pilot) -> SortieOut:
+async def confirm(sortie_id: SortieId, ops: OpsDep, who: Pilot) -> SortieOut:
     """The pilot in command confirms a launch a dispatcher asked for (pilot_confirm policy)."""
     return sortie_out(await ops.confirm_launch(sortie_id, who))
 
@@ -65,14 +65,14 @@ async def sorties(ops: OpsDep, who: Watcher) -> list[SortieOut]:
 
 
 @router.get("/sorties/{sortie_id}", response_model=SortieOut)
-async def sortie(sortie_id: int, ops: OpsDep, who: PrincipalDep) -> SortieOut:
+async def sortie(sortie_id: SortieId, ops: OpsDep, who: PrincipalDep) -> SortieOut:
     record = await ops.get_sortie(sortie_id)
     check_call_scope(who, record.call_id)
     return sortie_out(record)
 
 
 @router.get("/calls/{call_id}/sortie", response_model=SortieOut | None)
-async def call_sortie(call_id: int, ops: OpsDep, who: PrincipalDep) -> SortieOut | None:
+async def call_sortie(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> SortieOut | None:
     check_call_scope(who, call_id)
     record = await ops.sortie_for_call(call_id)
     return sortie_out(record) if record else None

@@ -5,25 +5,42 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from dfr.api.deps import OpsDep, PrincipalDep, require
-from dfr.api.schemas import AuditOut, LoginIn, LoginOut
-from dfr.auth import BadCredentials, Principal, Role
+from dfr.api.deps import AccessDep, OpsDep, PrincipalDep, require
+from dfr.api.schemas import MAX_ID, AuditOut, LoginIn, LoginOut
+from dfr.auth import BadCredentials, BadToken, Principal, Role
 from missions.sortie import FINAL_STATES, SortieState
 
 router = APIRouter(prefix="/api")
 Auditor = Annotated[Principal, Depends(require(Role.ADMIN, Role.RTCC, Role.DISPATCHER, Role.PILOT))]
 
 
-@router.post("/login", response_model=LoginOut, tags=["session"])
-async def login(body: LoginIn, ops: OpsDep) -> LoginOut:
+@router.post(
+    "/login",
+    response_model=LoginOut,
+    tags=["session"],
+    responses={401: {"description": "wrong name or password"}, 429: {"description": "throttled"}},
+)
+async def login(body: LoginIn, request: Request, access: AccessDep) -> LoginOut:
+    """A session token. 401 for a wrong name or password; 429 with Retry-After after too
+    many failures from the account or the address, or while too many logins wait."""
+    address = request.client.host if request.client else "unknown"
     try:
-        token, user = await ops.login(body.username, body.password)
+        token, user = await access.login(body.username, body.password, address)
     except BadCredentials as exc:
         raise HTTPException(401, str(exc)) from exc
     return LoginOut(token=token, name=user.name, role=str(user.role))
+
+
+@router.post("/logout", status_code=204, tags=["session"])
+async def logout(access: AccessDep, who: PrincipalDep) -> None:
+    """End this session: its token is refused from now on."""
+    try:
+        await access.logout(who)
+    except BadToken as exc:
+        raise HTTPException(400, str(exc)) from exc
 
 
 @router.get("/me", tags=["session"])
@@ -62,7 +79,7 @@ async def video_streams(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
 async def audit(
     ops: OpsDep,
     who: Auditor,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditOut]:
     return [AuditOut(**asdict(e)) for e in await ops.audit_log(limit, after_id)]

@@ -4,22 +4,40 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS84 degrees")]
-Longitude = Annotated[
-    float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS84 degrees")
+#: Ids are SQLite integers: larger ones cannot exist (and must not reach the database).
+MAX_ID = 2**63 - 1
+
+
+def _encodable(text: str) -> str:
+    """Refuse text that is not Unicode (a lone surrogate such as "\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return text
+
+
+# Numbers are numbers (never booleans or strings), finite, and in range.
+Latitude = Annotated[
+    float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False, description="WGS84 degrees")
 ]
-Priority = Annotated[int, Field(ge=1, le=5, description="1 is the most urgent")]
+Longitude = Annotated[
+    float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False, description="WGS84 degrees")
+]
+Priority = Annotated[int, Field(strict=True, ge=1, le=5, description="1 is the most urgent")]
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+Text = Annotated[str, AfterValidator(_encodable)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class LoginIn(_In):
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=200)
+    username: Text = Field(min_length=1, max_length=100)
+    password: Text = Field(min_length=1, max_length=200)
 
 
 class LoginOut(BaseModel):
@@ -32,29 +50,29 @@ class CallIn(_In):
     latitude_deg: Latitude
     longitude_deg: Longitude
     priority: Priority = 1
-    summary: str = Field("", max_length=500)
+    summary: Text = Field("", max_length=500)
     source: Literal["manual", "map", "cad", "gunshot"] = "manual"
-    external_id: str | None = Field(None, max_length=100)
+    external_id: Text | None = Field(None, max_length=100)
 
 
 class CadCallIn(_In):
     """What a CAD system posts: its incident number, location, priority and nature."""
 
-    incident_id: str = Field(min_length=1, max_length=100)
+    incident_id: Text = Field(min_length=1, max_length=100)
     latitude: Latitude
     longitude: Longitude
     priority: Priority = 2
-    nature: str = Field("", max_length=500)
+    nature: Text = Field("", max_length=500)
 
 
 class GunshotAlertIn(_In):
     """A gunshot-detection alert: a located impulse with rounds counted."""
 
-    alert_id: str = Field(min_length=1, max_length=100)
+    alert_id: Text = Field(min_length=1, max_length=100)
     latitude: Latitude
     longitude: Longitude
     rounds: int = Field(1, ge=1, le=1000)
-    confidence: float = Field(1.0, ge=0, le=1)
+    confidence: float = Field(1.0, ge=0, le=1, allow_inf_nan=False)
 
 
 class CallOut(BaseModel):
@@ -95,7 +113,7 @@ class RecommendationOut(BaseModel):
 
 
 class DispatchIn(_In):
-    station_id: str | None = Field(None, max_length=100, description="None: the best station")
+    station_id: Text | None = Field(None, max_length=100, description="None: the best station")
 
 
 class SortieEventOut(BaseModel):
@@ -130,24 +148,35 @@ class DispatchOut(BaseModel):
 
 
 class ShareLinkOut(BaseModel):
+    id: str
     url: str
     token: str
     expires_in_s: float
 
 
+class ShareLinkInfo(BaseModel):
+    id: str
+    call_id: int
+    issued_by: str
+    issued_at: str
+    revoked_at: str | None
+    revoked_by: str | None
+    call_status: str
+
+
 class CommandIn(_In):
     command: Literal["hold", "resume", "orbit", "reposition", "return", "land", "abort"]
-    radius_m: float | None = Field(None, gt=5, le=1000, description="orbit radius")
+    radius_m: float | None = Field(None, gt=5, le=1000, allow_inf_nan=False, description="orbit")
     latitude_deg: Latitude | None = None
     longitude_deg: Longitude | None = None
-    relative_altitude_m: float | None = Field(None, ge=10, le=120)
+    relative_altitude_m: float | None = Field(None, ge=10, le=120, allow_inf_nan=False)
 
 
 class LaunchIn(_In):
     """A pilot's launch: to a queued call, or to a point clicked on the map."""
 
-    station_id: str = Field(min_length=1, max_length=100)
-    call_id: int | None = None
+    station_id: Text = Field(min_length=1, max_length=100)
+    call_id: Id | None = None
     latitude_deg: Latitude | None = None
     longitude_deg: Longitude | None = None
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import anyio
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
 from dfr.api.deps import websocket_principal
 
@@ -14,7 +12,7 @@ router = APIRouter()
 
 @router.websocket("/api/ws")
 async def console_socket(websocket: WebSocket) -> None:
-    principal = websocket_principal(websocket)
+    principal = await websocket_principal(websocket)
     # Accept before refusing: a browser sees the 4401 close code only on an open socket.
     await websocket.accept()
     if principal is None:
@@ -32,7 +30,8 @@ async def console_socket(websocket: WebSocket) -> None:
     # (the console went away, or the server is stopping) cancels the other.
     async with anyio.create_task_group() as group:
         group.start_soon(send, group.cancel_scope)
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:  # consoles only listen; reading notices the close promptly
-                await websocket.receive_text()
+        # Consoles only listen; reading notices the close promptly. Whatever a client
+        # sends (text or binary) is ignored.
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
         group.cancel_scope.cancel()

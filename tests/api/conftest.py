@@ -36,9 +36,13 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path_factory.mktemp("api"))
-    with TestClient(server_app(settings)) as test_client:
+def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("api"))
+
+
+@pytest.fixture(scope="module")
+def client(api_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(server_app(api_settings)) as test_client:
         wait_healthy(test_client)
         wait_armable(test_client)
         yield test_client

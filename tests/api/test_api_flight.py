@@ -135,7 +135,8 @@ def test_dispatch_fly_command_and_timeline(client) -> None:
         ("pilot", "command.resume"),
         ("pilot", "command.return"),
     } <= actions
-    # The drone is free again: the waiting call can have it.
+    # The drone is free again once back on its charged dock: the waiting call can have it.
+    wait_for(lambda: drone(client, disp, "dfr-1"), lambda d: d["docked"], what="charged dock")
     again = client.post(
         f"/api/calls/{other['id']}/dispatch", json={"station_id": "hq"}, headers=disp
     )

@@ -128,7 +128,7 @@ def test_dispatcher_sends_the_recommended_drone_and_shares_it_with_an_officer(
     page = browser.new_page()
     browser.login(page, "dispatcher")
     page.click("[data-console=dispatcher]")
-    page.wait_for_function("document.querySelectorAll('[data-drone]').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('[data-drone]').length === 3")
     assert page.locator("#conn").get_attribute("data-state") == "live"
     assert page.locator("path.zone.no_fly").count() >= 1, "no-fly zones are not drawn"
     assert page.locator("path.zone.operational_area").count() == 1
@@ -215,7 +215,7 @@ def test_pilot_launches_holds_resumes_and_confirms_destructive_commands(
     browser.login(page, "pilot")
     page.click("[data-console=pilot]")
     cards = page.locator(".station-card")
-    page.wait_for_function("document.querySelectorAll('.station-card .stat').length >= 18")
+    page.wait_for_function("() => document.querySelectorAll('.station-card .stat').length >= 18")
     assert cards.count() == 3
     for i in range(3):
         card = cards.nth(i)

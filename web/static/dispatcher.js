@@ -269,8 +269,12 @@ function renderShare(call) {
         class: "small", type: "button", id: "copy-share",
         onclick: async () => toast(await copyText(link.url, field) ? "Officer link copied" : "Select the link and copy it", "ok"),
       }, "Copy"),
-      h("a", { class: "button small", href: link.url, target: "_blank", rel: "noopener" }, "Open")),
-    h("div", { class: "muted" }, `Valid for ${Math.round(link.expires_in_s / 3600)} h; it opens this call only.`),
+      h("a", { class: "button small", href: link.url, target: "_blank", rel: "noopener" }, "Open"),
+      h("button", {
+        class: "small danger", type: "button", id: "revoke-share", onclick: () => revokeShare(call.id, link.id),
+      }, "Revoke")),
+    h("div", { class: "muted" },
+      `Valid for ${Math.round(link.expires_in_s / 3600)} h or until the call is closed; it opens this call only.`),
   );
   return box;
 }
@@ -351,6 +355,17 @@ async function share(callId) {
       field.focus();
       field.select();
     }
+  } catch {
+    // shown by api()
+  }
+}
+
+async function revokeShare(callId, linkId) {
+  try {
+    await api(`/api/share-links/${encodeURIComponent(linkId)}`, { method: "DELETE" });
+    state.share.delete(callId);
+    renderDetail();
+    toast("Officer link revoked: it stops working now", "ok");
   } catch {
     // shown by api()
   }

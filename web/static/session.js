@@ -61,8 +61,17 @@ export function requireSession(consoleName) {
   return session;
 }
 
-export function logout() {
+/** End the session on the server too (its token stops working), then leave for the login page. */
+export async function logout() {
+  const session = getSession();
   clearSession();
+  if (session) {
+    try {
+      await fetch("/api/logout", { method: "POST", headers: { Authorization: `Bearer ${session.token}` } });
+    } catch {
+      // The server is out of reach: the token is forgotten here and expires there.
+    }
+  }
   location.assign("/");
 }
 

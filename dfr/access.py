@@ -1,0 +1,115 @@
+"""Who may do what, right now: logins, session tokens and officers' share links, checked
+on every request against the users file and the store, so that a removed user, a logged
+out session, a revoked link or a closed call's link stops working at once.
+
+Errors: `dfr.auth.BadCredentials` and `BadToken`, `dfr.login_guard.LoginRefused`, and the
+store's `NotFound`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from dfr.auth import (
+    BadCredentials,
+    BadToken,
+    Principal,
+    TokenIssuer,
+    User,
+    UserDirectory,
+    UsersFileError,
+)
+from dfr.login_guard import LoginGuard, LoginRefused
+from dfr.store import ShareLinkRecord, Store
+
+log = logging.getLogger(__name__)
+
+USERS_FILE_CHECK_S = 1.0
+
+
+class Access:
+    def __init__(self, users: UserDirectory, tokens: TokenIssuer, store: Store) -> None:
+        self._users = users
+        self._tokens = tokens
+        self._store = store
+        self.logins = LoginGuard(users)
+        self._revoked: set[str] = set()
+        self._users_checked_s = 0.0
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Access]:
+        self._revoked = await self._store.revoked_sessions()
+        async with self.logins.running():
+            yield self
+
+    @property
+    def share_link_ttl_s(self) -> float:
+        return self._tokens.share_link_ttl_s
+
+    async def login(self, username: str, password: str, address: str) -> tuple[str, User]:
+        """A session token for the user; raises BadCredentials or LoginRefused (throttled,
+        busy). Every outcome is audited with the client's address."""
+        self._refresh_users()
+        where = {"address": address}
+        try:
+            user = await self.logins.authenticate(username, password, address)
+        except BadCredentials:
+            await self._store.audit(username, "login.failed", "", where)
+            raise
+        except LoginRefused as exc:
+            await self._store.audit(username, "login.refused", "", {**where, "reason": str(exc)})
+            raise
+        await self._store.audit(user.name, "login", "", where)
+        return self._tokens.session(user), user
+
+    async def logout(self, who: Principal) -> None:
+        """End the session `who` came with; its token is refused from now on."""
+        if who.call_id is not None or who.token_id is None:
+            raise BadToken("only a signed-in session can log out")
+        self._revoked.add(who.token_id)
+        await self._store.revoke_session(who.token_id, who.name)
+
+    async def principal(self, token: str) -> Principal:
+        """Who a token speaks for, now. Raises BadToken."""
+        who = self._tokens.verify(token)
+        if who.call_id is None:
+            self._refresh_users()
+            user = self._users.get(who.name)
+            if user is None or user.role != who.role:
+                raise BadToken("this account no longer exists or has another role: log in again")
+            if who.token_id in self._revoked:
+                raise BadToken("logged out: log in again")
+            return who
+        links = await self._store.share_links(link_id=who.token_id)
+        if not links or links[0].revoked_at is not None:
+            raise BadToken("this share link was revoked")
+        if links[0].call_status == "closed":
+            raise BadToken("the call of this share link is closed")
+        return who
+
+    async def share_call(self, call_id: int, who: Principal) -> tuple[str, str]:
+        """A new share link for an officer: (its id, its token). Raises NotFound."""
+        link_id, token = self._tokens.share_link(call_id, who.name)
+        await self._store.add_share_link(link_id, call_id, who.name)
+        return link_id, token
+
+    async def share_links(self, call_id: int) -> list[ShareLinkRecord]:
+        return await self._store.share_links(call_id=call_id)
+
+    async def revoke_share_link(self, link_id: str, who: Principal) -> ShareLinkRecord:
+        """Raises NotFound."""
+        return await self._store.revoke_share_link(link_id, who.name)
+
+    def _refresh_users(self) -> None:
+        now_s = time.monotonic()
+        if now_s - self._users_checked_s < USERS_FILE_CHECK_S:
+            return
+        self._users_checked_s = now_s
+        try:
+            self._users.refresh()
+        except UsersFileError as exc:
+            # Keep the users we have rather than lock everyone out over a typo.
+            log.error("users file not reloaded: %s", exc)
