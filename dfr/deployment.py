@@ -231,10 +231,9 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
             raise DeploymentError(
                 f"{where}: fields 'lat'/'lon' are inside no-fly zone {zone.name!r}"
             )
-        if not planner.permitted(point):
-            raise DeploymentError(
-                f"{where}: fields 'lat'/'lon' are inside a no-fly buffer or low-ceiling zone"
-            )
+        refusal = planner.refusal(point)
+        if refusal is not None:
+            raise DeploymentError(f"{where}: fields 'lat'/'lon' are {refusal}")
         cruise = s.drone.cruise_speed_m_s or min(d.cruise_speed_m_s, s.drone.max_speed_m_s)
         if cruise > s.drone.max_speed_m_s:
             raise DeploymentError(

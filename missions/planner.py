@@ -133,6 +133,39 @@ class RoutePlanner:
         """True when a drone may fly at this point (area, no-fly buffers, low ceilings)."""
         return self._permitted_point(np.array(self.airspace.frame.to_xy(point)))
 
+    def keep_out_at(self, point: GeoPoint) -> Zone | None:
+        """The zone (no-fly with its buffer, or a ceiling too low to fly under) that keeps
+        drones away from `point`, if any."""
+        here = Point(self.airspace.frame.to_xy(point))
+        for i in self._keep_out_tree.query(here, predicate="intersects"):
+            return self._keep_out_zones[int(i)]
+        return None
+
+    def refusal(self, point: GeoPoint) -> str | None:
+        """Why no drone may fly at `point`, naming the zone and the setting that decides
+        it; None where one may."""
+        if not self._area.covers(Point(self.airspace.frame.to_xy(point))):
+            return "outside the operational area"
+        zone = self.keep_out_at(point)
+        if zone is None:
+            return None
+        s = self.settings
+        if zone.ceiling_m is not None:
+            under_m = zone.ceiling_m - s.ceiling_clearance_m
+            return (
+                f"inside ceiling zone {zone.name!r} (ceiling {zone.ceiling_m:g} m above ground): "
+                f"drones fly under a ceiling {s.ceiling_clearance_m:g} m below it, here at "
+                f"{under_m:g} m, only where that is at least the minimum safe altitude "
+                f"({s.min_safe_altitude_m:g} m); set [defaults] min_safe_alt_m = {under_m:g} "
+                "or lower to fly under it, or move the station"
+            )
+        if self.airspace.no_fly_zone_at(point) is zone:
+            return f"inside no-fly zone {zone.name!r}"
+        return (
+            f"within the {zone.buffer_m:g} m buffer of no-fly zone {zone.name!r}: set a smaller "
+            "buffer_m on that feature (or [defaults] no_fly_buffer_m), or move the station"
+        )
+
     # -- goal and stand-off -----------------------------------------------------
 
     def _goal(

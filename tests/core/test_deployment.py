@@ -130,3 +130,36 @@ def test_minimal_deployment_loads(tmp_path) -> None:
     d = load_deployment(path)
     assert d.stations[0].position == ORIGIN
     assert d.stations[0].drone.cruise_speed_m_s == 18.0
+
+
+AREA = feature("operational_area", "City", polygon(square(0, 0, 5000)))
+
+
+def test_a_station_under_a_low_ceiling_is_refused_with_the_rule_and_the_setting(tmp_path) -> None:
+    grid = feature(
+        "ceiling", "UAS facility map grid 100 ft", polygon(square(0, 0, 400)), ceiling_m=30
+    )
+    path = write_deployment(tmp_path, [AREA, grid])
+    with pytest.raises(DeploymentError) as err:
+        load_deployment(path)
+    message = str(err.value)
+    for part in (
+        "station 'hq'",
+        "ceiling zone 'UAS facility map grid 100 ft'",
+        "ceiling 30 m",
+        "5 m below it, here at 25 m",
+        "minimum safe altitude (30 m)",
+        "min_safe_alt_m = 25",
+    ):
+        assert part in message, message
+    lowered = write_deployment(tmp_path, [AREA, grid], extra="\n[defaults]\nmin_safe_alt_m = 20\n")
+    deployment = load_deployment(lowered)
+    assert deployment.planner.permitted(deployment.stations[0].position)
+
+
+def test_a_station_in_a_no_fly_buffer_names_the_zone_and_the_buffer(tmp_path) -> None:
+    helipad = feature("no_fly", "St. Mary helipad", polygon(square(150, 0, 50)), buffer_m=150)
+    with pytest.raises(DeploymentError) as err:
+        load_deployment(write_deployment(tmp_path, [AREA, helipad]))
+    assert "within the 150 m buffer of no-fly zone 'St. Mary helipad'" in str(err.value)
+    assert "buffer_m" in str(err.value)
