@@ -60,7 +60,9 @@ class Access:
             await self._store.audit(username, "login.failed", "", where)
             raise
         except LoginRefused as exc:
-            await self._store.audit(username, "login.refused", "", {**where, "reason": str(exc)})
+            if exc.first:  # one entry per burst: a flood must not flood the audit log
+                details = {**where, "reason": str(exc)}
+                await self._store.audit(username, "login.refused", "", details)
             raise
         await self._store.audit(user.name, "login", "", where)
         return self._tokens.session(user), user

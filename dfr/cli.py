@@ -126,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     br.add_argument("--calls", type=int, default=1000)
     br.add_argument("--json", action="store_true")
     br.set_defaults(func=_bench_recommend)
+    ba = bsub.add_parser("abuse", help="health and dispatch during a login flood and 10 MB bodies")
+    ba.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    ba.add_argument("--json", action="store_true")
+    ba.set_defaults(func=_bench_abuse)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
     bsub.add_parser("sim", help="simulated vehicles' achieved speed and CPU (--help)")
     return p
@@ -300,6 +304,12 @@ def _scenario(args: argparse.Namespace) -> int:
 
 def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _bench_abuse(args: argparse.Namespace) -> int:
+    from dfr.bench_abuse import main as bench_abuse
+
+    return bench_abuse(args)
 
 
 def _bench_recommend(args: argparse.Namespace) -> int:

@@ -28,11 +28,13 @@ T = TypeVar("T")
 
 
 class LoginRefused(Exception):
-    """A login not even tried; `retry_after_s` says when to come back."""
+    """A login not even tried; `retry_after_s` says when to come back. `first` is True
+    for the first refusal of a burst (what is worth an audit entry)."""
 
-    def __init__(self, message: str, retry_after_s: float) -> None:
+    def __init__(self, message: str, retry_after_s: float, first: bool = True) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.first = first
 
 
 class TooManyAttempts(LoginRefused):
@@ -105,6 +107,12 @@ class LoginGuard:
         self._pool: ThreadPoolExecutor | None = None
         self._slots = asyncio.Semaphore(self.limits.hash_workers + self.limits.max_waiting)
         self._decoy_hash: str | None = None
+        self._refused: set[tuple[str, str]] = set()  # (account, address) refused till now
+
+    def address_retry_after_s(self, address: str) -> float:
+        """0 when `address` may try to log in; else seconds to wait (checked before a
+        request body is even read)."""
+        return self._addresses.retry_after_s(address)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[LoginGuard]:
@@ -121,7 +129,10 @@ class LoginGuard:
         """The user, if `password` is theirs. Raises BadCredentials or LoginRefused."""
         wait_s = max(self._accounts.retry_after_s(name), self._addresses.retry_after_s(address))
         if wait_s > 0:
-            raise TooManyAttempts("too many failed logins: wait before trying again", wait_s)
+            first = (name, address) not in self._refused
+            self._refused.add((name, address))
+            raise TooManyAttempts("too many failed logins: wait before trying again", wait_s, first)
+        self._refused.discard((name, address))
         if self._slots.locked():
             raise LoginBusy("too many logins at once: try again in a moment", 1.0)
         user = self._users.get(name)

@@ -23,6 +23,7 @@ from dfr.api import calls, fleet, misc, ws
 from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import PrincipalDep
 from dfr.api.errors import install_error_handlers
+from dfr.api.login_throttle import LoginThrottle
 from dfr.deployment import Deployment, load_deployment
 from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
@@ -86,6 +87,7 @@ def create_app(
         json_limit_bytes=settings.json_body_limit_bytes,
         sdp_limit_bytes=settings.sdp_body_limit_bytes,
     )
+    app.add_middleware(LoginThrottle)  # outermost: a throttled guess costs nothing more
     for module in (misc, calls, fleet, ws):
         app.include_router(module.router)
     app.include_router(whep_router(video.relay), dependencies=[Depends(whep_access)])

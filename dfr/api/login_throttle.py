@@ -1,0 +1,45 @@
+"""Refuse logins from a throttled address before anything else is spent on them: no body
+read, no JSON parsed, no validation; a flood of guesses then costs the server almost
+nothing (see `dfr.login_guard`)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+LOGIN_PATH = "/api/login"
+
+
+class LoginThrottle:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == LOGIN_PATH and scope["method"] == "POST":
+            app = scope.get("app")  # set by Starlette before its middleware runs
+            access = getattr(app.state, "access", None) if app is not None else None
+            client = scope.get("client")
+            address = client[0] if client else "unknown"
+            wait_s = access.logins.address_retry_after_s(address) if access is not None else 0.0
+            if wait_s > 0:
+                await _too_many(send, wait_s)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _too_many(send: Send, wait_s: float) -> None:
+    body = json.dumps({"detail": "too many failed logins: wait before trying again"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(max(1, math.ceil(wait_s))).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

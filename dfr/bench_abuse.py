@@ -1,0 +1,292 @@
+"""`dfr bench abuse`: does a flood of logins or of huge bodies blind the dispatcher?
+
+Starts the real server (`dfr serve`, the built-in Pueblo deployment with simulated
+drones, a fresh state directory) on loopback, then, in one run and with every loop
+bounded in count and time:
+
+1. quiet;
+2. huge bodies: 4 clients posting 10 MB bodies to /api/login and the CAD webhook;
+3. login flood: 20 clients sending wrong passwords as fast as they are answered.
+
+In every phase /api/health is polled at 20 Hz and a dispatcher creates a call each
+second and asks for its recommendation; the floods run in a process of their own.
+
+It prints /api/health p50/p99 in each phase, how many drones the server reported
+offline at any poll (must be 0), how many calls got no candidate (must be 0), and
+what the flood's requests were answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dfr.auth import Role, write_users_file
+
+LOOPBACK = "127.0.0.1"
+PASSWORD = "bench-password"
+HEALTH_HZ = 20.0
+BIG_BODY_BYTES = 10 * 1024 * 1024
+SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "bench"}
+
+
+@dataclass
+class Phase:
+    name: str
+    health_ms: list[float] = field(default_factory=list)
+    health_errors: int = 0
+    drones_offline_max: int = 0
+    answers: Counter[int] = field(default_factory=Counter)
+    calls_without_candidates: int = 0
+    calls: int = 0
+    exclusions: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, Any]:
+        ms = sorted(self.health_ms)
+        return {
+            "phase": self.name,
+            "health_polls": len(ms),
+            "health_p50_ms": _pct(ms, 0.50),
+            "health_p99_ms": _pct(ms, 0.99),
+            "health_max_ms": round(ms[-1], 1) if ms else None,
+            "health_errors": self.health_errors,
+            "drones_offline_max": self.drones_offline_max,
+            "calls": self.calls,
+            "calls_without_candidates": self.calls_without_candidates,
+            "exclusions": dict(self.exclusions),
+            "flood_answers": {str(k): v for k, v in sorted(self.answers.items())},
+        }
+
+
+def run(seconds_per_phase: float = 10.0) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="dfr-bench-abuse-") as tmp:
+        state = Path(tmp)
+        users = state / "users.toml"
+        write_users_file(users, {"dispatcher": (Role.DISPATCHER, PASSWORD)})
+        port = _free_port(socket.SOCK_STREAM)
+        with _server(state, users, port) as base:
+            return asyncio.run(_phases(base, seconds_per_phase))
+
+
+async def _phases(base: str, seconds: float) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=base, timeout=30.0) as client:
+        me = {"username": "dispatcher", "password": PASSWORD}
+        login = await client.post("/api/login", json=me)
+        login.raise_for_status()
+        auth = {"Authorization": f"Bearer {login.json()['token']}"}
+        await _until_drones_ready(client, auth)
+        # Bodies before the login flood: after it this address is throttled, and a
+        # throttled login is refused before its body is read at all.
+        phases = [Phase("quiet"), Phase("10 MB bodies"), Phase("login flood")]
+        floods = [None, _big_bodies, _login_flood]
+        for phase, flood in zip(phases, floods, strict=True):
+            # The flood runs in a process of its own: on this process's event loop it
+            # would delay the health polls it is meant to be measured against.
+            flooding = None
+            if flood is not None:
+                flooding = asyncio.get_running_loop().run_in_executor(
+                    None, _flood_in_process, flood.__name__, base, seconds
+                )
+            stop = asyncio.Event()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_poll_health(client, phase, stop))
+                group.create_task(_dispatcher_calls(client, auth, phase, stop))
+                await asyncio.sleep(seconds)
+                stop.set()
+            if flooding is not None:
+                phase.answers.update(await flooding)
+        return [p.as_json() for p in phases]
+
+
+def _flood_in_process(name: str, base: str, seconds: float) -> Counter[int]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_flood, (name, base, seconds))
+
+
+def _flood(name: str, base: str, seconds: float) -> Counter[int]:
+    """Run the named flood against `base` for `seconds`; its answers by status code."""
+    flood = {"_login_flood": _login_flood, "_big_bodies": _big_bodies}[name]
+    clients = 20 if flood is _login_flood else 4
+    phase = Phase(name)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        async with asyncio.TaskGroup() as group:
+            for i in range(clients):
+                group.create_task(flood(base, phase, stop, i))
+            await asyncio.sleep(seconds)
+            stop.set()
+
+    asyncio.run(main())
+    return phase.answers
+
+
+async def _until_drones_ready(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    """Until every drone has been docked and passed its preflight checks for 5 s running
+    (after boot PX4's estimator settles for a few seconds)."""
+    ready_since: float | None = None
+    async with asyncio.timeout(120.0):
+        while True:
+            stations = (await client.get("/api/stations", headers=auth)).json()
+            if all(s["drone"]["healthy"] and s["drone"]["docked"] for s in stations):
+                ready_since = ready_since or time.monotonic()
+                if time.monotonic() - ready_since >= 5.0:
+                    return
+            else:
+                ready_since = None
+            await asyncio.sleep(0.5)
+
+
+async def _poll_health(client: httpx.AsyncClient, phase: Phase, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            response = await client.get("/api/health")
+            phase.health_ms.append(1000 * (time.perf_counter() - started))
+            drones = response.json().get("drones", {})
+            offline = sum(1 for up in drones.values() if not up)
+            phase.drones_offline_max = max(phase.drones_offline_max, offline)
+        except httpx.HTTPError:
+            phase.health_errors += 1
+        await asyncio.sleep(1.0 / HEALTH_HZ)
+
+
+async def _dispatcher_calls(
+    client: httpx.AsyncClient, auth: dict[str, str], phase: Phase, stop: asyncio.Event
+) -> None:
+    """A dispatcher at work during the flood: a call every second, and its ranking."""
+    while not stop.is_set():
+        call = await client.post("/api/calls", json=SCENE, headers=auth)
+        if call.status_code == 201:
+            rec = await client.get(f"/api/calls/{call.json()['id']}/recommendation", headers=auth)
+            phase.calls += 1
+            if not rec.json().get("candidates"):
+                phase.calls_without_candidates += 1
+                phase.exclusions.update(e["kind"] for e in rec.json().get("excluded", []))
+            await client.post(f"/api/calls/{call.json()['id']}/close", headers=auth)
+        await asyncio.sleep(1.0)
+
+
+async def _login_flood(base: str, phase: Phase, stop: asyncio.Event, i: int) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30.0) as client:
+        while not stop.is_set():
+            wrong = {"username": f"guess{i % 3}", "password": f"wrong-{time.monotonic()}"}
+            response = await client.post("/api/login", json=wrong)
+            phase.answers[response.status_code] += 1
+
+
+async def _big_bodies(base: str, phase: Phase, stop: asyncio.Event, i: int) -> None:
+    body = b'{"username": "' + b"x" * BIG_BODY_BYTES + b'", "password": "y"}'
+    path = "/api/login" if i % 2 == 0 else "/api/webhooks/cad"
+    async with httpx.AsyncClient(base_url=base, timeout=30.0) as client:
+        while not stop.is_set():
+            try:
+                response = await client.post(
+                    path, content=body, headers={"Content-Type": "application/json"}
+                )
+                phase.answers[response.status_code] += 1
+            except httpx.HTTPError:
+                phase.answers[0] += 1  # the server closed the connection mid-body
+            await asyncio.sleep(0)
+
+
+class _server:
+    """`dfr serve` in its own process group, healthy within a time limit, stopped on exit."""
+
+    def __init__(self, state: Path, users: Path, port: int) -> None:
+        env = {
+            **os.environ,
+            "DFR_USERS_FILE": str(users),
+            "DFR_SIM_PORT_BASE": str(_free_port(socket.SOCK_DGRAM, block=3)),
+        }
+        dfr = Path(sys.executable).with_name("dfr")
+        self._args = [str(dfr), "serve", "--state-dir", str(state), "--port", str(port)]
+        self._env = env
+        self.base = f"http://{LOOPBACK}:{port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        self._proc = subprocess.Popen(
+            self._args,
+            env=self._env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120.0
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/api/health", timeout=2.0).status_code == 200:
+                    return self.base
+            except httpx.HTTPError:
+                pass
+            if self._proc.poll() is not None:
+                raise RuntimeError("dfr serve exited before it was healthy")
+            time.sleep(0.5)
+        raise RuntimeError("dfr serve was not healthy within 120 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+
+
+def _free_port(kind: socket.SocketKind, block: int = 1) -> int:
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kind) as first:
+            first.bind((LOOPBACK, 0))
+            base = int(first.getsockname()[1])
+        if base + block >= 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for offset in range(block):
+                s = socket.socket(socket.AF_INET, kind)
+                held.append(s)
+                s.bind((LOOPBACK, base + offset))
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return base
+    raise RuntimeError("no free loopback ports")
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+
+
+def main(args: Any) -> int:
+    phases = run(args.seconds)
+    if args.json:
+        print(json.dumps(phases))
+        return 0
+    for p in phases:
+        print(
+            f"{p['phase']:<13} health p50 {p['health_p50_ms']} ms, p99 {p['health_p99_ms']} ms "
+            f"({p['health_polls']} polls, {p['health_errors']} failed); drones offline "
+            f"{p['drones_offline_max']}; calls without candidates {p['calls_without_candidates']}"
+            f"/{p['calls']}; flood answered {p['flood_answers'] or '-'}"
+        )
+    return 0
