@@ -199,6 +199,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dfr.auth import ensure_demo_users
+    from dfr.log_redaction import uvicorn_log_config
 
     overrides = {
         "deployment": args.deployment,
@@ -239,7 +240,10 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"    {line}")
     print("  officers open a share link from the dispatcher page (no account needed)")
     app = server_app(settings, deployment)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    log_config = uvicorn_log_config(uvicorn.config.LOGGING_CONFIG)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="info", log_config=log_config
+    )
     return 0
 
 

@@ -92,7 +92,8 @@ async def share_call(
     """A link for an officer's phone: this call's drone, video and map, nothing else. It
     stops working when it expires, is revoked, or the call is closed."""
     link_id, token = await access.share_call(call_id, who)
-    url = str(request.base_url).rstrip("/") + f"/officer?token={token}"
+    # In the fragment: the browser keeps it, no server or proxy log ever sees it.
+    url = str(request.base_url).rstrip("/") + f"/officer#token={token}"
     return ShareLinkOut(id=link_id, url=url, token=token, expires_in_s=access.share_link_ttl_s)
 
 

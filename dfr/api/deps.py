@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from typing import Annotated
 
@@ -69,12 +71,33 @@ def check_call_scope(principal: Principal, call_id: int | None) -> None:
         raise HTTPException(403, "this share link is for another call")
 
 
-async def websocket_principal(websocket: WebSocket) -> Principal | None:
+async def websocket_principal(websocket: WebSocket, timeout_s: float = 10.0) -> Principal | None:
+    """Who opened an accepted console socket: the token comes in the first message,
+    ``{"type": "auth", "token": ...}`` (in a URL it would end up in logs; `?token=` is
+    still read for older clients). None when it does not come in time or is refused."""
     access: Access = websocket.app.state.access
     token = websocket.query_params.get("token")
+    if not token:
+        try:
+            async with asyncio.timeout(timeout_s):
+                message = await websocket.receive()
+        except TimeoutError:
+            return None
+        token = _auth_token(message.get("text"))
     if not token:
         return None
     try:
         return await access.principal(token)
     except BadToken:
         return None
+
+
+def _auth_token(text: str | None) -> str | None:
+    try:
+        data = json.loads(text or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "auth":
+        return None
+    token = data.get("token")
+    return token if isinstance(token, str) and token else None

@@ -1,4 +1,7 @@
-"""The console WebSocket: telemetry, sortie states, new calls and alerts, pushed as JSON."""
+"""The console WebSocket: telemetry, sortie states, new calls and alerts, pushed as JSON.
+
+The client authenticates with its first message, ``{"type": "auth", "token": ...}``.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ router = APIRouter()
 
 @router.websocket("/api/ws")
 async def console_socket(websocket: WebSocket) -> None:
-    principal = await websocket_principal(websocket)
-    # Accept before refusing: a browser sees the 4401 close code only on an open socket.
+    # Accept before anything else: the token comes in the first message, and a browser
+    # sees the 4401 close code only on an open socket.
     await websocket.accept()
+    principal = await websocket_principal(websocket)
     if principal is None:
         await websocket.close(code=4401, reason="log in first: missing or invalid token")
         return

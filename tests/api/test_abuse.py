@@ -95,6 +95,7 @@ def test_oversized_bodies_are_refused_while_read(client) -> None:
 
 def test_a_binary_frame_on_the_console_socket_is_ignored(client) -> None:
     token = login(client, "disp")["Authorization"].split()[1]
+    # The token in the query still works (older clients); the pages send it in a message.
     with client.websocket_connect(f"/api/ws?token={token}") as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_bytes(b"\x00\xff binary")

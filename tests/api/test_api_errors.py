@@ -92,7 +92,7 @@ def test_roles(client) -> None:
 
     share = client.post(f"/api/calls/{call['id']}/share", headers=disp)
     assert share.status_code == 201
-    assert share.json()["url"].endswith(f"/officer?token={share.json()['token']}")
+    assert share.json()["url"].endswith(f"/officer#token={share.json()['token']}")
     officer = {"Authorization": f"Bearer {share.json()['token']}"}
     assert client.get(f"/api/calls/{call['id']}", headers=officer).status_code == 200
     other = client.post("/api/calls", json=DOWNTOWN, headers=disp).json()

@@ -32,16 +32,20 @@ def _stream_of(message: dict, drone_id: str) -> dict:
     return next(s for s in message["streams"] if s["drone_id"] == drone_id)
 
 
-def test_websocket_needs_a_token(client) -> None:
-    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/api/ws") as ws:
-        ws.receive_json()
-    assert closed.value.code == 4401
+def test_websocket_needs_a_token_in_its_first_message(client) -> None:
+    for first in ({"type": "hello"}, {"type": "auth", "token": "forged"}):
+        with client.websocket_connect("/api/ws") as ws:
+            ws.send_json(first)
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+        assert closed.value.code == 4401
 
 
 def test_websocket_pushes_telemetry_and_new_calls(client) -> None:
     headers = login(client, "disp")
     token = headers["Authorization"].split()[1]
-    with client.websocket_connect(f"/api/ws?token={token}") as ws:
+    with client.websocket_connect("/api/ws") as ws:
+        ws.send_json({"type": "auth", "token": token})  # as the pages do: not in the URL
         assert ws.receive_json()["type"] == "hello"
         streams = ws.receive_json()  # the stream list comes first, then changes as they happen
         assert streams["type"] == "streams"
@@ -74,7 +78,8 @@ def test_dispatch_fly_command_and_timeline(client) -> None:
     disp, pilot = login(client, "disp"), login(client, "pilot")
     call = client.post("/api/calls", json=SCENE, headers=disp).json()
     token = disp["Authorization"].split()[1]
-    with client.websocket_connect(f"/api/ws?token={token}") as ws:
+    with client.websocket_connect("/api/ws") as ws:
+        ws.send_json({"type": "auth", "token": token})
         sent = client.post(f"/api/calls/{call['id']}/dispatch", headers=disp)
         # The consoles learn that the drone's stream now serves the call, unasked.
         message = ws.receive_json()

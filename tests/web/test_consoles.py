@@ -177,7 +177,7 @@ def test_dispatcher_sends_the_recommended_drone_and_shares_it_with_an_officer(
     # The officer link.
     page.click("#share-button")
     share_url = page.input_value("#share-url")
-    assert re.fullmatch(rf"{re.escape(browser.base_url)}/officer\?token=[\w.\-]+", share_url)
+    assert re.fullmatch(rf"{re.escape(browser.base_url)}/officer#token=[\w.\-]+", share_url)
     browser.screenshot(page, "dispatcher")
 
     # The officer's phone: no account, only the link.
@@ -202,7 +202,7 @@ def test_dispatcher_sends_the_recommended_drone_and_shares_it_with_an_officer(
 
 def test_officer_link_that_does_not_verify_explains_itself(browser: Browser) -> None:
     page = browser.new_page(**PHONE)
-    page.goto(f"{browser.base_url}/officer?token=not-a-real-link")
+    page.goto(f"{browser.base_url}/officer#token=not-a-real-link")
     page.wait_for_selector(".page-error")
     assert "no longer works" in page.inner_text(".page-error")
     assert not browser.blocked

@@ -1,4 +1,4 @@
-// The officer's phone view, opened from a share link (?token=...): the drone's live video
+// The officer's phone view, opened from a share link (#token=...): the drone's live video
 // full screen, the call, the drone's ETA or "on scene", and a small map with the drone,
 // the scene and the officer's own position. Works with the link's token alone.
 

@@ -75,7 +75,9 @@ export async function logout() {
   location.assign("/");
 }
 
-/** The access code of an officer's share link (`?token=...`), or null. */
+/** The access code of an officer's share link: in the fragment (`#token=...`, which the
+ * browser never sends to a server), or in the query of a link from an older dfr; or null. */
 export function shareLinkToken() {
-  return new URLSearchParams(location.search).get("token");
+  const fromFragment = new URLSearchParams(location.hash.slice(1)).get("token");
+  return fromFragment || new URLSearchParams(location.search).get("token");
 }

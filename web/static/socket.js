@@ -34,8 +34,10 @@ export function connectSocket({ token, onMessage, onState, onAuthFailed }) {
   const open = () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     onState(opened ? "reconnecting" : "connecting");
-    socket = new WebSocket(`${scheme}://${location.host}/api/ws?token=${encodeURIComponent(token)}`);
+    // The token goes in the first message, never in the URL (URLs end up in logs).
+    socket = new WebSocket(`${scheme}://${location.host}/api/ws`);
     socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ type: "auth", token }));
       opened = true;
       delayMs = FIRST_RETRY_MS;
       onState("live");
