@@ -44,6 +44,7 @@ from dfr.store import AuditEntry, CallRecord, NewCall, SortieRecord
 from dfr.telemetry_push import push_telemetry
 from missions.geo import GeoPoint
 from missions.profile import Station
+from missions.sortie import FINAL_STATES
 from stations.fleet import Fleet
 
 
@@ -80,7 +81,6 @@ class Operations:
         executor_settings: ExecutorSettings | None = None,
     ) -> None:
         self.deployment = services.deployment
-        self._services = services
         self._store = services.store
         self._fleet = services.fleet
         self._users = services.users
@@ -264,8 +264,11 @@ class Operations:
 
     # -- calls and dispatch -------------------------------------------------------
 
-    async def list_calls(self, who: Principal, statuses: Sequence[str] | None) -> list[CallRecord]:
-        calls = await self._store.list_calls(statuses)
+    async def list_calls(
+        self, who: Principal, statuses: Sequence[str] | None, after_id: int = 0, limit: int = -1
+    ) -> list[CallRecord]:
+        """Calls after the cursor `after_id`, at most `limit`; a share link sees its own."""
+        calls = await self._store.list_calls(statuses, after_id, limit)
         if who.call_id is not None:
             calls = [c for c in calls if c.id == who.call_id]
         return calls
@@ -325,15 +328,18 @@ class Operations:
 
     # -- sorties, stations, drones ------------------------------------------------
 
-    async def list_sorties(self) -> list[SortieRecord]:
-        return await self._store.list_sorties()
+    async def list_sorties(
+        self, after_id: int = 0, limit: int = -1, active_only: bool = False
+    ) -> list[SortieRecord]:
+        """Sorties after the cursor; `active_only`: those not yet ended."""
+        ended = [str(s) for s in FINAL_STATES] if active_only else []
+        return await self._store.list_sorties(after_id, limit, ended)
 
     async def get_sortie(self, sortie_id: int) -> SortieRecord:
         return await self._store.get_sortie(sortie_id)
 
     async def sortie_for_call(self, call_id: int) -> SortieRecord | None:
-        sorties = [s for s in await self._store.list_sorties() if s.call_id == call_id]
-        return sorties[-1] if sorties else None
+        return await self._store.latest_sortie_for_call(call_id)
 
     async def command(self, drone_id: str, body: PilotCommand, who: Principal) -> dict[str, Any]:
         return await self.commands.command(drone_id, body, who)

@@ -241,17 +241,20 @@ class Store:
     async def get_call(self, call_id: int) -> CallRecord:
         return await self._run_conn(lambda c: _get_call(c, call_id))
 
-    async def list_calls(self, statuses: Iterable[str] | None = None) -> list[CallRecord]:
+    async def list_calls(
+        self, statuses: Iterable[str] | None = None, after_id: int = 0, limit: int = -1
+    ) -> list[CallRecord]:
+        """Calls by id after `after_id` (a cursor), at most `limit` (-1: all)."""
         wanted = tuple(statuses) if statuses else None
 
         def work(c: sqlite3.Connection) -> list[CallRecord]:
+            where, args = "id > ?", [after_id]
             if wanted:
-                marks = ",".join("?" * len(wanted))
-                rows = c.execute(
-                    f"SELECT * FROM calls WHERE status IN ({marks}) ORDER BY id", wanted
-                ).fetchall()
-            else:
-                rows = c.execute("SELECT * FROM calls ORDER BY id").fetchall()
+                where += f" AND status IN ({','.join('?' * len(wanted))})"
+                args += wanted
+            rows = c.execute(
+                f"SELECT * FROM calls WHERE {where} ORDER BY id LIMIT ?", (*args, limit)
+            ).fetchall()
             return [CallRecord(**dict(r)) for r in rows]
 
         return await self._run_conn(work)
@@ -430,10 +433,29 @@ class Store:
     async def get_sortie(self, sortie_id: int) -> SortieRecord:
         return await self._run_conn(lambda c: _get_sortie(c, sortie_id))
 
-    async def list_sorties(self) -> list[SortieRecord]:
+    async def list_sorties(
+        self, after_id: int = 0, limit: int = -1, not_in_states: Iterable[str] = ()
+    ) -> list[SortieRecord]:
+        """Sorties by id after `after_id` (a cursor), at most `limit` (-1: all), leaving out
+        those in `not_in_states`."""
+        skip = tuple(not_in_states)
+
         def work(c: sqlite3.Connection) -> list[SortieRecord]:
-            ids = [r["id"] for r in c.execute("SELECT id FROM sorties ORDER BY id").fetchall()]
-            return [_get_sortie(c, i) for i in ids]
+            where = "id > ?" + (f" AND state NOT IN ({','.join('?' * len(skip))})" if skip else "")
+            rows = c.execute(
+                f"SELECT id FROM sorties WHERE {where} ORDER BY id LIMIT ?",
+                (after_id, *skip, limit),
+            ).fetchall()
+            return [_get_sortie(c, r["id"]) for r in rows]
+
+        return await self._run_conn(work)
+
+    async def latest_sortie_for_call(self, call_id: int) -> SortieRecord | None:
+        def work(c: sqlite3.Connection) -> SortieRecord | None:
+            row = c.execute(
+                "SELECT id FROM sorties WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)
+            ).fetchone()
+            return _get_sortie(c, row["id"]) if row is not None else None
 
         return await self._run_conn(work)
 

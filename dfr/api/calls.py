@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from dfr.api.deps import AccessDep, CallId, OpsDep, PrincipalDep, check_call_scope, require
+from dfr.api.deps import (
+    AccessDep,
+    AfterId,
+    CallId,
+    OpsDep,
+    PageSize,
+    PrincipalDep,
+    check_call_scope,
+    next_page,
+    require,
+)
 from dfr.api.schemas import (
     CadCallIn,
     CallIn,
@@ -55,9 +65,16 @@ async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
 async def list_calls(
     ops: OpsDep,
     who: PrincipalDep,
-    status: Annotated[list[str] | None, Query()] = None,
+    response: Response,
+    status: Annotated[list[Annotated[str, Query(max_length=20)]] | None, Query()] = None,
+    after_id: AfterId = 0,
+    limit: PageSize = 500,
 ) -> list[CallOut]:
-    return [call_out(c) for c in await ops.list_calls(who, status)]
+    """Calls in id order, a page at a time: a full page names the next cursor in the
+    X-Next-After-Id header."""
+    calls = await ops.list_calls(who, status, after_id, limit)
+    next_page(response, [c.id for c in calls], limit)
+    return [call_out(c) for c in calls]
 
 
 @router.get("/calls/{call_id}", response_model=CallOut)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Query, Request, WebSocket
+from fastapi import Depends, HTTPException, Path, Query, Request, Response, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dfr.access import Access
@@ -49,6 +49,17 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 CallId = Annotated[int, Path(ge=1, le=MAX_ID, description="a call's id")]
+AfterId = Annotated[int, Query(ge=0, le=MAX_ID, description="cursor: only items with a larger id")]
+PageSize = Annotated[int, Query(ge=1, le=1000, description="at most this many items")]
+NEXT_PAGE_HEADER = "X-Next-After-Id"
+
+
+def next_page(response: Response, ids: list[int], limit: int) -> None:
+    """A full page says where the next one starts (in the X-Next-After-Id header)."""
+    if len(ids) == limit:
+        response.headers[NEXT_PAGE_HEADER] = str(ids[-1])
+
+
 SortieId = Annotated[int, Path(ge=1, le=MAX_ID, description="a sortie's id")]
 
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Response
 
-from dfr.api.deps import CallId, OpsDep, PrincipalDep, SortieId, check_call_scope, require
+from dfr.api.deps import (
+    AfterId,
+    CallId,
+    OpsDep,
+    PageSize,
+    PrincipalDep,
+    SortieId,
+    check_call_scope,
+    next_page,
+    require,
+)
 from dfr.api.schemas import CommandIn, DispatchOut, LaunchIn, MaintenanceIn, SortieOut
 from dfr.api.views import dispatch_out, sortie_out
 from dfr.auth import CAN_WATCH_ALL, Principal, Role
@@ -60,8 +70,18 @@ async def confirm(sortie_id: SortieId, ops: OpsDep, who: Pilot) -> SortieOut:
 
 
 @router.get("/sorties", response_model=list[SortieOut])
-async def sorties(ops: OpsDep, who: Watcher) -> list[SortieOut]:
-    return [sortie_out(s) for s in await ops.list_sorties()]
+async def sorties(
+    ops: OpsDep,
+    who: Watcher,
+    response: Response,
+    after_id: AfterId = 0,
+    limit: PageSize = 500,
+    active: Annotated[bool, Query(description="only sorties not yet ended")] = False,
+) -> list[SortieOut]:
+    """Sorties in id order, a page at a time (X-Next-After-Id names the next cursor)."""
+    records = await ops.list_sorties(after_id, limit, active)
+    next_page(response, [r.id for r in records], limit)
+    return [sortie_out(r) for r in records]
 
 
 @router.get("/sorties/{sortie_id}", response_model=SortieOut)

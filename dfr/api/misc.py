@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from dfr.api.deps import AccessDep, OpsDep, PrincipalDep, require
-from dfr.api.schemas import MAX_ID, AuditOut, LoginIn, LoginOut
+from dfr.api.deps import AccessDep, AfterId, OpsDep, PrincipalDep, next_page, require
+from dfr.api.schemas import AuditOut, LoginIn, LoginOut
 from dfr.auth import BadCredentials, BadToken, Principal, Role
 from missions.sortie import FINAL_STATES, SortieState
 
@@ -79,10 +79,14 @@ async def video_streams(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
 async def audit(
     ops: OpsDep,
     who: Auditor,
-    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    response: Response,
+    after_id: AfterId = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditOut]:
-    return [AuditOut(**asdict(e)) for e in await ops.audit_log(limit, after_id)]
+    """The audit log in order, a page at a time (X-Next-After-Id names the next cursor)."""
+    entries = await ops.audit_log(limit, after_id)
+    next_page(response, [e.id for e in entries], limit)
+    return [AuditOut(**asdict(e)) for e in entries]
 
 
 @router.get("/health", tags=["health"])

@@ -149,3 +149,28 @@ def test_pages_say_what_they_may_load_and_that_nobody_may_frame_them(client) -> 
         assert "script-src 'self'" in policy
         assert page.headers["Referrer-Policy"] == "no-referrer"
         assert page.headers["X-Frame-Options"] == "DENY"
+
+
+def test_calls_sorties_and_audit_come_a_page_at_a_time(client) -> None:
+    headers = login(client, "disp")
+    for _ in range(3):
+        client.post(
+            "/api/calls", json={"latitude_deg": 38.26, "longitude_deg": -104.6}, headers=headers
+        )
+    everything = [c["id"] for c in calls(client, headers)]
+    pages: list[int] = []
+    after = 0
+    while True:
+        page = client.get("/api/calls", params={"after_id": after, "limit": 2}, headers=headers)
+        pages += [c["id"] for c in page.json()]
+        if "X-Next-After-Id" not in page.headers:
+            break
+        after = int(page.headers["X-Next-After-Id"])
+    assert pages == everything
+    audit = client.get("/api/audit", params={"limit": 2}, headers=headers)
+    assert audit.headers["X-Next-After-Id"] == str(audit.json()[-1]["id"])
+    assert_422(client.get("/api/calls", params={"limit": 0}, headers=headers))
+    assert_422(client.get("/api/sorties", params={"after_id": TOO_BIG}, headers=headers))
+    active = client.get("/api/sorties", params={"active": "true"}, headers=headers).json()
+    ended = {"docked", "landed", "aborted", "fault"}
+    assert all(s["state"] not in ended for s in active)

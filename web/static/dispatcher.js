@@ -525,9 +525,9 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
   dfrMap.map.on("click", (event) => openCreateForm(event.latlng));
 
   const [calls, stations, sorties] = await Promise.all([
-    api("/api/calls").catch(() => []),
+    api("/api/calls?status=new&status=queued&status=dispatched").catch(() => []), // the open ones
     api("/api/stations").catch(() => []),
-    api("/api/sorties", { quiet: true }).catch(() => []),
+    api("/api/sorties?active=true", { quiet: true }).catch(() => []),
   ]);
   for (const c of calls) state.calls.set(c.id, c);
   for (const s of sorties) mergeSortie(s);

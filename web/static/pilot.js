@@ -501,8 +501,8 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
 
   const [stations, calls, sorties] = await Promise.all([
     api("/api/stations").catch(() => []),
-    api("/api/calls").catch(() => []),
-    api("/api/sorties", { quiet: true }).catch(() => []),
+    api("/api/calls?status=new&status=queued&status=dispatched").catch(() => []), // the open ones
+    api("/api/sorties?active=true", { quiet: true }).catch(() => []),
   ]);
   for (const s of stations) state.drones.set(s.drone.id, { ...s.drone, station_id: s.drone.station_id || s.id });
   for (const c of calls) state.calls.set(c.id, c);
