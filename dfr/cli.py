@@ -254,17 +254,11 @@ def _scenario(args: argparse.Namespace) -> int:
 
     deployment = load_deployment(args.deployment)
     path = args.calls or deployment.source.parent / "calls.csv"
+    vehicles = vehicles_for(True, args.speed, args.port_base, px4=args.px4)
+    assert vehicles is not None  # a scenario always runs its own vehicles
     try:
         calls = read_calls(path)
-        result = asyncio.run(
-            run_scenario(
-                deployment,
-                calls,
-                vehicles_for(True, args.speed, args.port_base, px4=args.px4),
-                args.speed,
-                args.on_scene_s,
-            )
-        )
+        result = asyncio.run(run_scenario(deployment, calls, vehicles, args.speed, args.on_scene_s))
     except ScenarioError as exc:
         print(f"dfr: error: {exc}", file=sys.stderr)
         return 2
