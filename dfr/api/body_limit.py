@@ -6,8 +6,7 @@ SDP offers (WHEP) get their own, larger limit; every other body the smaller one.
 
 from __future__ import annotations
 
-import json
-
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -28,7 +27,7 @@ class BodyLimit:
         limit = self.sdp_limit_bytes if sdp else self.json_limit_bytes
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, limit)
+            await _too_large(limit)(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -39,7 +38,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _too_large(send, limit)
+                await _too_large(limit)(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -57,17 +56,6 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def _too_large(limit: int) -> JSONResponse:
+    detail = {"detail": f"request body larger than {limit} bytes"}
+    return JSONResponse(detail, status_code=413, headers={"Connection": "close"})

@@ -6,12 +6,11 @@ FastAPI's own validation errors, without echoing the input back), a sentence oth
 
 from __future__ import annotations
 
-import math
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dfr.api.login_throttle import too_many
 from dfr.dispatcher import DroneTaken, StationUnavailable, UnknownStation, Unservable
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
@@ -64,8 +63,7 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 
 async def _refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LoginRefused)
-    retry_after = str(max(1, math.ceil(exc.retry_after_s)))
-    return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": retry_after})
+    return too_many(str(exc), exc.retry_after_s)
 
 
 def _handler(status: int):  # noqa: ANN202 - Starlette's handler signature

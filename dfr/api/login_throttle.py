@@ -4,9 +4,9 @@ nothing (see `dfr.login_guard`)."""
 
 from __future__ import annotations
 
-import json
 import math
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOGIN_PATH = "/api/login"
@@ -24,22 +24,13 @@ class LoginThrottle:
             address = client[0] if client else "unknown"
             wait_s = access.logins.address_retry_after_s(address) if access is not None else 0.0
             if wait_s > 0:
-                await _too_many(send, wait_s)
+                refusal = too_many("too many failed logins: wait before trying again", wait_s)
+                await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-async def _too_many(send: Send, wait_s: float) -> None:
-    body = json.dumps({"detail": "too many failed logins: wait before trying again"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(max(1, math.ceil(wait_s))).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def too_many(detail: str, wait_s: float) -> JSONResponse:
+    """429 with a Retry-After of whole seconds (at least one)."""
+    headers = {"Retry-After": str(max(1, math.ceil(wait_s)))}
+    return JSONResponse({"detail": detail}, status_code=429, headers=headers)
