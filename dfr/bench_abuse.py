@@ -23,7 +23,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,8 +35,8 @@ from typing import Any
 import httpx
 
 from dfr.auth import Role, write_users_file
+from dfr.loopback import LOOPBACK, free_tcp_port, free_udp_block
 
-LOOPBACK = "127.0.0.1"
 PASSWORD = "bench-password"
 HEALTH_HZ = 20.0
 BIG_BODY_BYTES = 10 * 1024 * 1024
@@ -77,7 +76,7 @@ def run(seconds_per_phase: float = 10.0) -> list[dict[str, Any]]:
         state = Path(tmp)
         users = state / "users.toml"
         write_users_file(users, {"dispatcher": (Role.DISPATCHER, PASSWORD)})
-        port = _free_port(socket.SOCK_STREAM)
+        port = free_tcp_port()
         with _server(state, users, port) as base:
             return asyncio.run(_phases(base, seconds_per_phase))
 
@@ -211,7 +210,7 @@ class _server:
         env = {
             **os.environ,
             "DFR_USERS_FILE": str(users),
-            "DFR_SIM_PORT_BASE": str(_free_port(socket.SOCK_DGRAM, block=3)),
+            "DFR_SIM_PORT_BASE": str(free_udp_block(3)),
         }
         dfr = Path(sys.executable).with_name("dfr")
         self._args = [str(dfr), "serve", "--state-dir", str(state), "--port", str(port)]
@@ -247,28 +246,6 @@ class _server:
             except subprocess.TimeoutExpired:
                 os.killpg(self._proc.pid, signal.SIGKILL)
                 self._proc.wait()
-
-
-def _free_port(kind: socket.SocketKind, block: int = 1) -> int:
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, kind) as first:
-            first.bind((LOOPBACK, 0))
-            base = int(first.getsockname()[1])
-        if base + block >= 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for offset in range(block):
-                s = socket.socket(socket.AF_INET, kind)
-                held.append(s)
-                s.bind((LOOPBACK, base + offset))
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-        return base
-    raise RuntimeError("no free loopback ports")
 
 
 def _pct(values: list[float], q: float) -> float | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dfr.loopback import free_udp_port
 from missions.geo import GeoPoint
 from sitl.config import SimConfig
-from tests.loopback import free_udp_port
 
 #: How much faster than real time the tests fly: vehicles in the test's own process...
 SPEED_FACTOR = 20.0

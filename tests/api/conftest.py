@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from dfr.auth import Role, write_users_file
 from dfr.cli import server_app
+from dfr.loopback import free_udp_block
 from dfr.settings import Settings
 from tests import simulator
-from tests.loopback import free_udp_block
 
 PASSWORDS = {"disp": "disp-pw", "pilot": "pilot-pw", "rtcc": "rtcc-pw", "admin": "admin-pw"}
 ROLES = {"disp": Role.DISPATCHER, "pilot": Role.PILOT, "rtcc": Role.RTCC, "admin": Role.ADMIN}

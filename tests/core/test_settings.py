@@ -11,11 +11,11 @@ import pytest
 
 from dfr.auth import BadToken, Role, User, write_users_file
 from dfr.cli import vehicles_for
+from dfr.loopback import free_udp_port
 from dfr.services import open_accounts
 from dfr.settings import Settings
 from stations.fleet import Fleet
 from tests.flight.conftest import station
-from tests.loopback import free_udp_port
 
 
 def test_environment_variables_with_the_dfr_prefix(monkeypatch, tmp_path) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+from dfr.loopback import free_udp_port
 from sitl.fleet import SimFleet
 from stations.drone_link import LinkSettings
 from stations.fleet import DockState, Fleet, FleetSettings
@@ -18,7 +19,6 @@ from tests.flight.conftest import (
     station,
     wall_s,
 )
-from tests.loopback import free_udp_port
 
 SETTINGS = FleetSettings(
     link=LinkSettings(connect_timeout_s=2.0),

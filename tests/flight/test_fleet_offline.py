@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from dfr.loopback import free_udp_port
 from stations.drone_link import ConnectTimeout, DroneLink, LinkSettings
 from stations.fleet import DockState, DroneOffline, Fleet, FleetSettings
 from tests.flight.conftest import station
-from tests.loopback import free_udp_port
 
 
 async def test_connect_gives_up_in_time_when_no_vehicle_answers() -> None:

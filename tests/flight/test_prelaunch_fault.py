@@ -14,6 +14,7 @@ from pathlib import Path
 from dfr.auth import Principal, Role
 from dfr.deployment import load_deployment
 from dfr.flight_executor import ExecutorSettings, FlightExecutor
+from dfr.loopback import free_udp_port
 from dfr.operations import Operations
 from dfr.services import open_services
 from dfr.settings import Settings
@@ -26,7 +27,6 @@ from stations.drone_link import LinkSettings
 from stations.fleet import Fleet, FleetSettings
 from tests import simulator
 from tests.flight.conftest import SIM_SPEED, eventually, station, straight_route, wall_s
-from tests.loopback import free_udp_port
 
 DISPATCHER = Principal("disp", Role.DISPATCHER)
 NEAR_HQ = (38.2640, -104.6080)

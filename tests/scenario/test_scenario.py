@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from dfr.loopback import free_udp_block
 from dfr.scenario import ScenarioError, read_calls
-from tests.loopback import free_udp_block
 
 DFR = shutil.which("dfr", path=str(Path(sys.executable).parent)) or "dfr"
 CALLS = """t_s,lat,lon,priority

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from tests.loopback import free_tcp_port
+from dfr.loopback import free_tcp_port
 
 with warnings.catch_warnings():
     # mavsdk 3.17.4 announces the package rename at import; the API is what we pin.

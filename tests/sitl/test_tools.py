@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from dfr.loopback import free_udp_port
 from sitl.__main__ import build_parser, configs_from_args
 from sitl.bench import run_bench
-from tests.loopback import free_udp_port
 from tests.sitl.raw_gcs import raw_gcs
 
 

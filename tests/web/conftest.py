@@ -25,9 +25,9 @@ import httpx
 import pytest
 
 from dfr.auth import Role, write_users_file
+from dfr.loopback import LOOPBACK, free_tcp_port, free_udp_block
 from tests import simulator
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.loopback import LOOPBACK, free_tcp_port, free_udp_block
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"

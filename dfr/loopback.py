@@ -1,4 +1,4 @@
-"""Free ports on 127.0.0.1 for tests: every test talks over loopback only."""
+"""Free ports on 127.0.0.1, for the tests and the benchmarks: they talk over loopback only."""
 
 from __future__ import annotations
 
