@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,38 +56,56 @@ class LoginLimits:
     hash_workers: int = 1
     #: Logins that may wait for a hash thread; more are refused at once.
     max_waiting: int = 8
+    #: Accounts or addresses remembered before those whose window passed are swept out,
+    #: so that a flood of made-up names cannot grow the server's memory without bound.
+    sweep_above: int = 1024
 
 
 class _Failures:
     """Failure times per key within a sliding window."""
 
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, limit: int, window_s: float, sweep_above: int, clock: Callable[[], float]
+    ) -> None:
         self._limit = limit
+        self._sweep_above = sweep_above
         self._window_s = window_s
         self._clock = clock
-        self._times: dict[str, deque[float]] = defaultdict(deque)
+        self._times: dict[str, deque[float]] = {}
 
     def retry_after_s(self, key: str) -> float:
         """0 when `key` may try; else seconds until its oldest counted failure expires."""
-        times = self._prune(key)
-        if len(times) < self._limit:
+        times = self._recent(key)
+        if times is None or len(times) < self._limit:
             return 0.0
         return max(0.0, times[0] + self._window_s - self._clock())
 
     def add(self, key: str) -> None:
-        self._prune(key).append(self._clock())
+        if len(self._times) > self._sweep_above:
+            for stale in list(self._times):
+                self._recent(stale)
+        times = self._recent(key)
+        if times is None:
+            times = self._times[key] = deque()
+        times.append(self._clock())
 
     def clear(self, key: str) -> None:
         self._times.pop(key, None)
 
-    def _prune(self, key: str) -> deque[float]:
-        times = self._times[key]
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def _recent(self, key: str) -> deque[float] | None:
+        """The key's failures still in the window (None, and forgotten, when none are)."""
+        times = self._times.get(key)
+        if times is None:
+            return None
         horizon = self._clock() - self._window_s
         while times and times[0] < horizon:
             times.popleft()
         if not times:
             del self._times[key]
-            times = self._times[key]
+            return None
         return times
 
 
@@ -102,8 +120,9 @@ class LoginGuard:
     ) -> None:
         self._users = users
         self.limits = limits or LoginLimits()
-        self._accounts = _Failures(self.limits.account_failures, self.limits.window_s, clock)
-        self._addresses = _Failures(self.limits.address_failures, self.limits.window_s, clock)
+        lim = self.limits
+        self._accounts = _Failures(lim.account_failures, lim.window_s, lim.sweep_above, clock)
+        self._addresses = _Failures(lim.address_failures, lim.window_s, lim.sweep_above, clock)
         self._pool: ThreadPoolExecutor | None = None
         self._slots = asyncio.Semaphore(self.limits.hash_workers + self.limits.max_waiting)
         self._decoy_hash: str | None = None
@@ -127,9 +146,11 @@ class LoginGuard:
 
     async def authenticate(self, name: str, password: str, address: str) -> User:
         """The user, if `password` is theirs. Raises BadCredentials or LoginRefused."""
-        wait_s = max(self._accounts.retry_after_s(name), self._addresses.retry_after_s(address))
+        wait_s = self._throttled(name, address)
         if wait_s > 0:
             first = (name, address) not in self._refused
+            if first and len(self._refused) > self.limits.sweep_above:
+                self._refused = {(n, a) for n, a in self._refused if self._throttled(n, a)}
             self._refused.add((name, address))
             raise TooManyAttempts("too many failed logins: wait before trying again", wait_s, first)
         self._refused.discard((name, address))
@@ -146,6 +167,15 @@ class LoginGuard:
             raise BadCredentials("unknown user or wrong password")
         self._accounts.clear(name)
         return user
+
+    @property
+    def tracked_keys(self) -> int:
+        """Accounts and addresses with failures remembered (for tests and health)."""
+        return len(self._accounts) + len(self._addresses)
+
+    def _throttled(self, name: str, address: str) -> float:
+        """Seconds until `name` may try again from `address` (0: now)."""
+        return max(self._accounts.retry_after_s(name), self._addresses.retry_after_s(address))
 
     async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         if self._pool is None:

@@ -76,3 +76,17 @@ async def test_unknown_users_fail_like_wrong_passwords() -> None:
     async with LoginGuard(USERS).running() as guard:
         with pytest.raises(BadCredentials, match="unknown user or wrong password"):
             await guard.authenticate("nobody", "right", "desk")
+
+
+async def test_names_nobody_has_are_forgotten_once_their_window_passes() -> None:
+    clock = Clock()
+    limits = LoginLimits(account_failures=5, address_failures=1000, window_s=60.0, sweep_above=8)
+    async with LoginGuard(USERS, limits, clock).running() as guard:
+        for i in range(12):
+            with pytest.raises(BadCredentials):
+                await guard.authenticate(f"made-up-{i}", "x", "flood")
+        assert guard.tracked_keys == 13  # every name (none expired yet) and the one address
+        clock.now_s += 61.0
+        with pytest.raises(BadCredentials):
+            await guard.authenticate("one-more", "x", "flood")
+        assert guard.tracked_keys == 2
