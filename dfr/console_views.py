@@ -76,6 +76,11 @@ def drone_json(station: Station, drone: FleetDrone, active: ActiveSortie | None)
     }
 
 
+def streams_of_call(streams: list[dict[str, Any]], call_id: int) -> list[dict[str, Any]]:
+    """The video streams a share link for `call_id` may see: those serving that call."""
+    return [s for s in streams if s["call_id"] == call_id]
+
+
 def share_link_view(event: Event, call_id: int, station_id: str | None) -> Event | None:
     """What of `event` a share link for `call_id` may see: that call's events, and the
     telemetry of the drone serving it (`station_id`, None while no drone does)."""
@@ -85,6 +90,5 @@ def share_link_view(event: Event, call_id: int, station_id: str | None) -> Event
         mine = [d for d in event.data["drones"] if d["station_id"] == station_id]
         return Event("telemetry", {**event.data, "drones": mine})
     if event.kind == "streams":
-        mine = [s for s in event.data["streams"] if s["call_id"] == call_id]
-        return Event("streams", {"streams": mine})
+        return Event("streams", {"streams": streams_of_call(event.data["streams"], call_id)})
     return event if event.data.get("call_id") == call_id else None

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from dfr.access import Access
 from dfr.active_sorties import SortieBoard
 from dfr.auth import Principal
-from dfr.console_views import call_event, drone_json, share_link_view
+from dfr.console_views import call_event, drone_json, share_link_view, streams_of_call
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable
 from dfr.dock_prep import DockPreparation
 from dfr.events import Event, EventBus
@@ -83,8 +83,6 @@ class Operations:
         self.deployment = services.deployment
         self._store = services.store
         self._fleet = services.fleet
-        self._users = services.users
-        self._tokens = services.tokens
         self._video = video
         self._telemetry_hz = settings.telemetry_push_hz
         self._webhook_token = settings.cad_webhook_token
@@ -108,7 +106,7 @@ class Operations:
             on_streams_changed=self.publish_streams,
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
-        self.access = Access(self._users, self._tokens, self._store)
+        self.access = Access(services.users, services.tokens, self._store)
         self.loop_lag = LoopLag()
 
     @classmethod
@@ -204,7 +202,7 @@ class Operations:
             station, self._fleet.drone(station.id), self.board.for_station(station.id)
         )
 
-    async def stations_view(self, who: Principal) -> list[dict[str, Any]]:
+    def stations_view(self, who: Principal) -> list[dict[str, Any]]:
         """Every station with its drone's live state (share links: the drone on their call)."""
         views = [
             {
@@ -224,20 +222,13 @@ class Operations:
     def all_video_streams(self) -> list[dict[str, Any]]:
         return self._video.streams() if self._video is not None else []
 
-    async def video_streams(self, who: Principal) -> list[dict[str, Any]]:
+    def video_streams(self, who: Principal) -> list[dict[str, Any]]:
+        """Signed-in consoles see every stream; a share link its call's drone's only."""
         streams = self.all_video_streams()
-        if who.call_id is not None:
-            streams = [s for s in streams if s["call_id"] == who.call_id]
-        return streams
+        return streams if who.call_id is None else streams_of_call(streams, who.call_id)
 
     def may_watch(self, who: Principal, stream_id: str) -> bool:
-        """Signed-in consoles watch every stream; a share link its call's drone only."""
-        if who.call_id is None:
-            return True
-        return any(
-            s["stream_id"] == stream_id and s["call_id"] == who.call_id
-            for s in self.all_video_streams()
-        )
+        return any(s["stream_id"] == stream_id for s in self.video_streams(who))
 
     def streams_event(self) -> Event:
         """The live video streams, as the consoles' stream lists show them."""

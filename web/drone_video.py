@@ -96,8 +96,9 @@ class DroneVideo:
         services: VideoServices,
     ) -> AsyncIterator[DroneVideo]:
         """One stream per station's drone, relayed until the block exits."""
+        video = VideoSettings.of(settings)
         streams = [
-            _stream_for(settings, deployment, fleet, served, station.id)
+            _stream_for(video, deployment, fleet, served, station.id)
             for station in deployment.stations
         ]
         async with running_video(services, streams):
@@ -166,10 +167,13 @@ class VideoSettings:
 
 
 def _stream_for(
-    s: Settings, deployment: Deployment, fleet: Fleet, served: ServedCall, station_id: str
+    video: VideoSettings,
+    deployment: Deployment,
+    fleet: Fleet,
+    served: ServedCall,
+    station_id: str,
 ) -> VideoStream:
     station = deployment.station(station_id)
-    video = VideoSettings.of(s)
     url = station.drone.video_url
     if url:
         source: Any = PassthroughSource(url)

@@ -33,7 +33,7 @@ Watcher = Annotated[Principal, Depends(require(*CAN_WATCH_ALL))]
 @router.get("/stations")
 async def stations(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
     """Every station with its drone's live state (officers: only the drone on their call)."""
-    return await ops.stations_view(who)
+    return ops.stations_view(who)
 
 
 @router.post("/stations/{station_id}/maintenance")

@@ -72,7 +72,7 @@ async def airspace(ops: OpsDep, who: PrincipalDep) -> JSONResponse:
 
 @router.get("/video/streams", tags=["video"])
 async def video_streams(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
-    return await ops.video_streams(who)
+    return ops.video_streams(who)
 
 
 @router.get("/audit", response_model=list[AuditOut], tags=["audit"])
