@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dfr.flight_executor import FlightExecutor
-from dfr.recommend import Candidate
 from dfr.store import CallRecord, SortieRecord
 from missions.profile import Station
+from missions.route import Route
 
 
 @dataclass
@@ -17,9 +17,10 @@ class ActiveSortie:
     """A sortie this server is flying (or waiting for the pilot to confirm)."""
 
     record: SortieRecord
-    candidate: Candidate
     call: CallRecord
     station: Station
+    route: Route  # fenced, as flown
+    eta_s: float
     executor: FlightExecutor | None = None
     launched_by: str | None = None
     launched_at: str | None = None

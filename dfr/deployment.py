@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dfr.eta import EtaParameters
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.geo import GeoPoint, LocalFrame
+from missions.mission_plan import FlightSettings, LinkLossAction
 from missions.planner import PlannerSettings, RoutePlanner
 from missions.profile import DroneProfile, Station
 
@@ -51,6 +52,10 @@ class DefaultsSection(_Strict):
     min_safe_alt_m: Positive = 30.0
     no_fly_buffer_m: Annotated[float, Field(ge=0)] = 100.0
     max_standoff_m: Positive = 1000.0
+    #: What a drone does when it has not heard dfr for `link_loss_timeout_s` (PX4
+    #: NAV_DLL_ACT and COM_DL_LOSS_T): fly home, hover where it is, or land there.
+    link_loss_action: Literal["return", "hold", "land"] = "return"
+    link_loss_timeout_s: Annotated[int, Field(ge=5, le=300)] = 30
 
 
 _ETA = EtaParameters()
@@ -121,6 +126,19 @@ class Deployment:
     eta: EtaParameters = EtaParameters()
     #: What `dfr check` warns about: deprecated keys, with what to write instead.
     warnings: tuple[str, ...] = ()
+
+    @property
+    def flight_settings(self) -> FlightSettings:
+        """The PX4 behaviour every drone of the deployment gets (dock preparation and
+        each sortie alike)."""
+        action = {
+            "return": LinkLossAction.RETURN,
+            "hold": LinkLossAction.HOLD,
+            "land": LinkLossAction.LAND,
+        }[self.defaults.link_loss_action]
+        return FlightSettings(
+            link_loss_action=action, link_loss_timeout_s=self.defaults.link_loss_timeout_s
+        )
 
     def station(self, station_id: str) -> Station:
         for s in self.stations:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from dfr.flight_errors import FlightError
 from dfr.vehicle_params import prepare_on_dock
+from missions.drone_state import DroneState
+from missions.mission_plan import FlightSettings
 from missions.profile import Station
 from stations.fleet import DroneOffline, Fleet
 from stations.link_errors import LinkError
@@ -25,8 +27,10 @@ class DockPreparation:
         fleet: Fleet,
         cruise_altitude_m: float,
         on_prepared: Callable[[Station], Awaitable[None]],
+        flight: FlightSettings | None = None,
         retry_s: float = 5.0,
     ) -> None:
+        self._flight = flight
         self._fleet = fleet
         self._cruise_altitude_m = cruise_altitude_m
         self._on_prepared = on_prepared
@@ -61,11 +65,20 @@ class DockPreparation:
         while True:
             try:
                 link = await self._fleet.wait_online(station.id, timeout_s=3600.0)
+                # Never change parameters of a drone in flight (one found flying after
+                # a restart is prepared once it is down).
+                await link.wait_for(_on_ground, 3600.0, "on the ground, disarmed")
                 await link.wait_ready()
-                changed = await prepare_on_dock(link, station.drone, self._cruise_altitude_m)
+                changed = await prepare_on_dock(
+                    link, station.drone, self._cruise_altitude_m, self._flight
+                )
                 log.info("%s: dock prep done, %d parameter(s) changed", station.id, changed)
                 break
             except (LinkError, FlightError, DroneOffline) as exc:
                 log.warning("%s: dock prep failed (%s); retrying", station.id, exc)
                 await asyncio.sleep(self._retry_s)
         await self._on_prepared(station)
+
+
+def _on_ground(state: DroneState) -> bool:
+    return state.received_monotonic_s is not None and not state.armed and not state.in_air

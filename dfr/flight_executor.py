@@ -110,6 +110,26 @@ class FlightExecutor:
         self._abort_requested = False
         self._started = False
         self._launched = False
+        self._adopted = False
+
+    @classmethod
+    def adopting(
+        cls,
+        drone: FleetDrone,
+        route: Route,
+        profile: DroneProfile,
+        on_scene_s: float | None,
+        call_id: str,
+        recorded_state: SortieState,
+        settings: ExecutorSettings | None = None,
+    ) -> FlightExecutor:
+        """An executor for a sortie already flying when this server started: `run()`
+        launches nothing and follows the flight from `recorded_state` (the state the
+        store last holds) and what the vehicle reports; pilot commands work at once."""
+        executor = cls(drone, route, profile, on_scene_s, call_id, drone.station_id, settings)
+        executor.sortie.state = recorded_state
+        executor._adopted = executor._launched = True
+        return executor
 
     @property
     def state(self) -> SortieState:
@@ -163,6 +183,8 @@ class FlightExecutor:
             self._notify_if_changed()
 
     async def _run(self) -> FlightResult:
+        if self._adopted:
+            return await self._adopt()
         try:
             link = await self._current_link(self.settings.ready_timeout_wall_s)
             state = await link.wait_for(
@@ -183,6 +205,32 @@ class FlightExecutor:
         except (LinkError, PreflightFailed) as exc:
             await self._end_on_ground(link, exc)
             return self.result()
+        return await self._follow()
+
+    async def _adopt(self) -> FlightResult:
+        """Take over the flight from the vehicle's mode and mission progress."""
+        try:
+            link = await self._current_link(self.settings.ready_timeout_wall_s)
+            state = await link.wait_for(
+                lambda s: s.vehicle_time_s is not None,
+                self.settings.ready_timeout_wall_s,
+                "telemetry",
+            )
+        except (LinkError, DroneOffline) as exc:
+            self._fault(f"could not take the flight over: {exc}", Cause.LINK)
+            return self.result()
+        self.tracker.adopt(state, _now())
+        self._record(
+            "adopted",
+            Cause.LINK,
+            f"taken over after a restart: {state.flight_mode}, mission item"
+            f" {state.mission_current} of {state.mission_total}",
+        )
+        self._notify_if_changed()
+        return await self._follow()
+
+    async def _follow(self) -> FlightResult:
+        """Follow the flight until the drone is on the ground (or lost)."""
         limit = self.settings.sortie_timeout_wall_s or self.profile.endurance_s
         try:
             async with asyncio.timeout(limit):

@@ -39,6 +39,7 @@ from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.recommend import DroneAvailability, Recommendation
 from dfr.services import Services
 from dfr.settings import Settings
+from dfr.sortie_recovery import SortieRecovery
 from dfr.sortie_runner import FlightListener, SortieRunner, SortieVideo
 from dfr.store import AuditEntry, CallRecord, NewCall, SortieRecord
 from dfr.telemetry_push import push_telemetry
@@ -90,7 +91,10 @@ class Operations:
         self.board = board if board is not None else SortieBoard()
         self.dispatcher = Dispatcher(self.deployment, self._store, availability=self._availability)
         self.dock = DockPreparation(
-            self._fleet, self.deployment.defaults.cruise_alt_m, self._on_dock_prepared
+            self._fleet,
+            self.deployment.defaults.cruise_alt_m,
+            self._on_dock_prepared,
+            self.deployment.flight_settings,
         )
         self.runner = SortieRunner(
             self.deployment,
@@ -99,11 +103,14 @@ class Operations:
             self._fleet,
             self.board,
             self.bus,
-            executor_settings or settings.executor_settings(),
+            executor_settings or settings.executor_settings(self.deployment.flight_settings),
             prepare_dock=self.dock.start,
             video=video,
             on_flight_ended=on_flight_ended,
             on_streams_changed=self.publish_streams,
+        )
+        self.recovery = SortieRecovery(
+            self.runner, self._fleet, services.fleet.settings.dock_radius_m
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
         self.access = Access(services.users, services.tokens, self._store)
@@ -121,9 +128,14 @@ class Operations:
     ) -> AsyncIterator[Operations]:
         ops = cls(services, settings, board, video, on_flight_ended)
         await ops.dispatcher.start()
+        out = await ops._store.out_of_service()
+        for station in ops.deployment.stations:
+            if station.drone.id in out:
+                ops._fleet.set_maintenance(station.id, True)
         async with (
             ops.access.running(),
             ops.runner.running(),
+            ops.recovery.running(),
             ops.dock.running(),
             asyncio.TaskGroup() as group,
         ):
@@ -341,7 +353,7 @@ class Operations:
             station = self.deployment.station(station_id)
         except KeyError:
             raise UnknownStationId(f"no station {station_id!r}") from None
-        self._fleet.set_maintenance(station.id, on)
+        await self.runner.take_out_of_service(station, f"maintenance by {who.name}" if on else None)
         await self._store.audit(
             who.name, "station.maintenance", f"station:{station.id}", {"on": on}
         )
@@ -364,7 +376,8 @@ class Operations:
         return fleet_availability(self._fleet)
 
     async def _on_dock_prepared(self, station: Station) -> None:
-        await self.runner.reclaim(station)
+        # Calls survive restarts: a prepared drone may take one that waited.
+        await self.runner.serve_queue("system")
 
     def _drone_views(self) -> list[dict[str, Any]]:
         return [self.drone_view(s) for s in self.deployment.stations]

@@ -160,7 +160,7 @@ class _Run:
         )
 
     def ended(self, active: ActiveSortie, flight: FlightResult) -> None:
-        call_id, c, station = active.call.id, active.candidate, active.station
+        call_id, station = active.call.id, active.station
         t = flight.timeline
         called_at = self.call_time[call_id][station.id]
         queued = max(0.0, (t.dispatch_s or called_at) - called_at)
@@ -169,8 +169,8 @@ class _Run:
             self.outcomes[call_id],
             station_id=station.id,
             drone_id=station.drone.id,
-            route_m=round(c.route.length_m, 1),
-            eta_s=round(c.eta_s, 1),
+            route_m=round(active.route.length_m, 1),
+            eta_s=round(active.eta_s, 1),
             arrival_s=_round(arrival),
             dispatch_to_armed_s=_round(t.dispatch_to_armed_s, 2),
             dispatch_to_takeoff_s=_round(t.dispatch_to_takeoff_s, 2),
@@ -181,7 +181,7 @@ class _Run:
         if t.dispatch_to_takeoff_s is not None and t.dispatch_to_on_scene_s is not None:
             self.flown.append(
                 FlownSortie(
-                    c.route, station.drone, t.dispatch_to_takeoff_s, t.dispatch_to_on_scene_s
+                    active.route, station.drone, t.dispatch_to_takeoff_s, t.dispatch_to_on_scene_s
                 )
             )
         self.flight_ended.set()

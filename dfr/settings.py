@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dfr.flight_executor import ExecutorSettings
+from missions.mission_plan import FlightSettings
 from stations.drone_link import LinkSettings
 from stations.fleet import FleetSettings
 
@@ -56,8 +57,11 @@ class Settings(BaseSettings):
         link = LinkSettings(connect_timeout_s=self.drone_connect_timeout_s)
         return FleetSettings(link=link, link_loss_s=self.link_lost_after_s)
 
-    def executor_settings(self) -> ExecutorSettings:
-        return ExecutorSettings(link_loss_wall_s=self.link_lost_after_s)
+    def executor_settings(self, flight: FlightSettings | None = None) -> ExecutorSettings:
+        """The flight executor's settings; `flight`: the deployment's PX4 behaviour."""
+        return ExecutorSettings(
+            flight=flight or FlightSettings(), link_loss_wall_s=self.link_lost_after_s
+        )
 
     @property
     def users_path(self) -> Path:

@@ -26,7 +26,8 @@ from dfr.deployment import Deployment
 from dfr.dispatcher import Dispatcher, DispatchResult
 from dfr.events import Event, EventBus
 from dfr.flight_executor import ExecutorSettings, FlightExecutor, FlightResult
-from dfr.store import SortieRecord, Store
+from dfr.store import CallRecord, SortieRecord, Store
+from missions.geo import GeoPoint
 from missions.profile import Station
 from missions.sortie import SortieState
 from stations.fleet import Fleet
@@ -103,8 +104,13 @@ class SortieRunner:
         assert result.sortie is not None
         assert result.candidate is not None
         record = result.sortie
+        candidate = result.candidate
         active = ActiveSortie(
-            record, result.candidate, result.call, self.deployment.station(record.station_id)
+            record,
+            result.call,
+            self.deployment.station(record.station_id),
+            candidate.route,
+            candidate.eta_s,
         )
         self.board.add(active)
         self._streams_changed()  # the drone's stream now serves this call
@@ -137,7 +143,7 @@ class SortieRunner:
             self._streams_changed()  # and is being recorded
         active.executor = FlightExecutor(
             self.fleet.drone(active.station.id),
-            active.candidate.route,
+            active.route,
             active.station.drone,
             self.deployment.defaults.on_scene_s,
             call_id=str(active.call.id),
@@ -150,6 +156,11 @@ class SortieRunner:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def take_out_of_service(self, station: Station, reason: str | None) -> None:
+        """Keep the drone from new calls until a person puts it back (None: put it back)."""
+        self.fleet.set_maintenance(station.id, reason is not None)
+        await self.store.set_out_of_service(station.drone.id, reason)
 
     # -- flying -------------------------------------------------------------------
 
@@ -197,7 +208,7 @@ class SortieRunner:
         # Do not hand the next queued call to a drone that just failed: a person must
         # look at it and put it back in service.
         station = active.station
-        self.fleet.set_maintenance(station.id, True)
+        await self.take_out_of_service(station, f"sortie {active.record.id} fault")
         # A call a dispatcher closed meanwhile stays closed.
         still_open = (await self.store.get_call(active.call.id)).status == "dispatched"
         requeue = result.timeline.on_scene_s is None and still_open
@@ -244,17 +255,83 @@ class SortieRunner:
     def _publish_sortie(self, active: ActiveSortie, state: str) -> None:
         self.bus.publish(sortie_event(active, state))
 
-    # -- after a restart ----------------------------------------------------------
+    # -- after a restart (see dfr.sortie_recovery) -----------------------------------
 
-    async def reclaim(self, station: Station) -> None:
-        """Free a drone an old sortie still holds once it is back on its dock (after a
-        restart), then give the queue its chance: calls survive restarts."""
-        held = (await self.store.drone_sorties()).get(station.drone.id)
-        if held is not None and held not in self.board:
-            if not self.fleet.availability(station.id).docked:
-                log.warning("%s: held by sortie %s and not on its dock", station.id, held)
-                return
-            await self.store.release(
-                held, "docked", "system", "found on its dock when the server started"
+    async def adopt(self, record: SortieRecord, call: CallRecord, station: Station) -> None:
+        """Follow a sortie that was flying when this server started, from the state the
+        store last recorded and what the vehicle reports."""
+        scene = GeoPoint(call.latitude_deg, call.longitude_deg)
+        route = self.deployment.planner.restored(record.route, scene)
+        try:
+            recorded = SortieState(record.state)
+        except ValueError:  # reserved or awaiting the pilot: it took off since
+            recorded = SortieState.LAUNCHING
+        active = ActiveSortie(
+            record,
+            call,
+            station,
+            route,
+            record.eta_s or 0.0,
+            launched_by=record.launched_by,
+            launched_at=record.launched_at,
+        )
+        active.executor = FlightExecutor.adopting(
+            self.fleet.drone(station.id),
+            route,
+            station.drone,
+            self.deployment.defaults.on_scene_s,
+            str(call.id),
+            recorded,
+            self.executor_settings,
+        )
+        self.board.add(active)
+        await self.store.audit(
+            "system",
+            "sortie.adopt",
+            f"sortie:{record.id}",
+            {"drone_id": station.drone.id, "call_id": call.id, "recorded_state": record.state},
+        )
+        if self.video is not None:
+            await self.video.sortie_started(station.drone.id, call.id, record.id)
+        self._streams_changed()
+        self._spawn(self._fly(active), f"sortie {record.id} (adopted)")
+
+    async def close_inherited(
+        self,
+        record: SortieRecord,
+        station: Station,
+        final_state: SortieState,
+        found: str,
+        requeue: bool,
+    ) -> None:
+        """End a sortie the last run left open whose drone is down: free the drone (or,
+        landed away from its dock, take it out of service), requeue a call whose scene
+        never saw it, and serve the queue."""
+        cause = f"found after a restart: {found}"
+        await self.store.release(record.id, str(final_state), "system", cause)
+        alerts = []
+        if final_state is not SortieState.DOCKED:
+            await self.take_out_of_service(station, f"sortie {record.id}: {found}")
+            alerts.append(f"drone {station.drone.id} {found}; taken out of service")
+        if requeue and record.call_id is not None:
+            call = await self.store.get_call(record.call_id)
+            if call.status == "dispatched":
+                call = await self.store.set_call_status(call.id, "queued", "system")
+                self.bus.publish(call_event(call))
+                alerts.append(f"call {call.id} never saw the drone and is back in the queue")
+        if alerts:
+            self.bus.publish(
+                Event(
+                    "alert",
+                    {
+                        "severity": "warning",
+                        "station_id": station.id,
+                        "drone_id": station.drone.id,
+                        "call_id": record.call_id,
+                        "message": f"sortie {record.id}: " + "; ".join(alerts),
+                    },
+                )
             )
         await self.serve_queue("system")
+        if final_state is SortieState.DOCKED:
+            self._prepare_dock(station)

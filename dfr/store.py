@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE TABLE IF NOT EXISTS drones (
     drone_id TEXT PRIMARY KEY,
     station_id TEXT NOT NULL,
-    sortie_id INTEGER
+    sortie_id INTEGER,
+    out_of_service TEXT  -- why a person must look at it first; NULL: in service
 );
 CREATE TABLE IF NOT EXISTS sorties (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -306,6 +307,24 @@ class Store:
         )
         return {r["drone_id"]: r["sortie_id"] for r in rows}
 
+    async def set_out_of_service(self, drone_id: str, reason: str | None) -> None:
+        """Take a drone out of service (with why), or put it back (None); kept across
+        restarts like everything else a person decided."""
+        await self._run_conn(
+            lambda c: c.execute(
+                "UPDATE drones SET out_of_service = ? WHERE drone_id = ?", (reason, drone_id)
+            )
+        )
+
+    async def out_of_service(self) -> dict[str, str]:
+        """drone_id → why it is out of service, for the drones that are."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                "SELECT drone_id, out_of_service FROM drones WHERE out_of_service IS NOT NULL"
+            ).fetchall()
+        )
+        return {r["drone_id"]: r["out_of_service"] for r in rows}
+
     async def reserve(
         self,
         drone_id: str,
@@ -554,6 +573,9 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(SCHEMA)
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(drones)")}
+        if "out_of_service" not in columns:  # a database from before it was kept
+            conn.execute("ALTER TABLE drones ADD COLUMN out_of_service TEXT")
         self._conn = conn
 
     async def _run(self, fn: Callable[[], T]) -> T:

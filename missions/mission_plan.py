@@ -154,10 +154,15 @@ class FlightSettings:
     and waits for the pilot, while RETURN keeps flying for COM_FAIL_ACT_T first and
     ends far deeper inside the zone. Link loss returns home; a critically low
     battery returns home and an emergency-low one lands where it is.
+
+    `link_loss_timeout_s` (PX4 COM_DL_LOSS_T, 5..300 s) is how long the vehicle
+    flies on without hearing dfr before `link_loss_action`: 30 s keeps a drone on
+    scene through a short server restart, where PX4's own 10 s would send it home.
     """
 
     geofence_action: GeofenceAction = GeofenceAction.HOLD
     link_loss_action: LinkLossAction = LinkLossAction.RETURN
+    link_loss_timeout_s: int = 30
     low_battery_action: LowBatteryAction = LowBatteryAction.RETURN_THEN_LAND
     takeoff_altitude_m: float = TAKEOFF_ALTITUDE_M
 
@@ -229,6 +234,7 @@ def build_params(
         ParamSetting("MIS_TAKEOFF_ALT", _takeoff_altitude_m(route, settings), f),
         ParamSetting("RTL_RETURN_ALT", float(route.cruise_altitude_m), f),
         ParamSetting("NAV_DLL_ACT", float(settings.link_loss_action), i),
+        ParamSetting("COM_DL_LOSS_T", float(settings.link_loss_timeout_s), i),
         ParamSetting("GF_ACTION", float(settings.geofence_action), i),
         ParamSetting("COM_LOW_BAT_ACT", float(settings.low_battery_action), i),
     )

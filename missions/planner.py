@@ -129,6 +129,31 @@ class RoutePlanner:
         near = LineString(xy) if len(xy) > 1 else Point(xy[0])
         return replace(route, fence=self._fence(near))
 
+    def restored(self, geojson: dict, scene: GeoPoint) -> Route:
+        """A route as a sortie stored it (`Route.as_geojson()`), fenced again: what a
+        server that restarted mid-flight follows the drone by. `scene` is the call's
+        position (the camera's point of interest). Raises ValueError for a stored
+        route without a station and a target."""
+        coordinates = geojson.get("coordinates") or []
+        if len(coordinates) < 2:
+            raise ValueError("a stored route needs the station and a target")
+        waypoints = tuple(
+            Waypoint(float(lat), float(lon), float(alt)) for lon, lat, alt in coordinates
+        )
+        lonlat = np.array([[w.longitude_deg, w.latitude_deg] for w in waypoints])
+        _, _, legs = WGS84_GEOD.inv(lonlat[:-1, 0], lonlat[:-1, 1], lonlat[1:, 0], lonlat[1:, 1])
+        legs_m = tuple(float(x) for x in np.atleast_1d(legs))
+        route = Route(
+            waypoints=waypoints,
+            length_m=sum(legs_m),
+            legs_m=legs_m,
+            fence=Fence(),
+            point_of_interest=scene,
+            standoff=waypoints[-1].point.distance_m(scene) > 1.0,
+            cruise_altitude_m=waypoints[-1].relative_altitude_m,
+        )
+        return self.fenced(route)
+
     def permitted(self, point: GeoPoint) -> bool:
         """True when a drone may fly at this point (area, no-fly buffers, low ceilings)."""
         return self._permitted_point(np.array(self.airspace.frame.to_xy(point)))

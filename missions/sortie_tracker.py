@@ -98,6 +98,32 @@ class SortieTracker:
         self._last_mode = state.flight_mode
         self._last_progress = state.mission_current
 
+    def adopt(self, state: DroneState, wall: datetime) -> None:
+        """Take over a flight already in the air (a server restarted while it flew).
+
+        The sortie holds the state the store last recorded. What the vehicle does now
+        began while nobody watched, so its present mode is taken as expected, not as a
+        failsafe; the sortie is brought up to what the vehicle shows (airborne, past the
+        scene, returning).
+        """
+        self.start(state)
+        self.expected_mode = state.flight_mode
+        self._airborne_seen = self._is_airborne(state)
+        sortie, t = self.sortie, state.vehicle_time_s
+        if sortie.state is S.LAUNCHING and self._airborne_seen:
+            sortie.advance(S.EN_ROUTE, Cause.TELEMETRY, "found airborne after a restart", t, wall)
+        past_scene = state.mission_current > self.plan.loiter_index
+        if sortie.state is S.EN_ROUTE and (past_scene or self._arrived(state)):
+            sortie.advance(S.ON_SCENE, Cause.MISSION, "found at or past the scene", t, wall)
+        if sortie.state in (S.EN_ROUTE, S.ON_SCENE) and (
+            state.flight_mode is FlightMode.RETURN_TO_LAUNCH
+        ):
+            if state.mission_current >= self.plan.rtl_index:
+                cause, why = Cause.MISSION, "mission complete"
+            else:
+                cause, why = Cause.FAILSAFE, "a failsafe while no server watched"
+            sortie.advance(S.RETURNING, cause, f"found returning ({why})", t, wall)
+
     def expect(self, mode: FlightMode | None) -> None:
         """Note that we commanded `mode`, so seeing it is not a failsafe."""
         self.expected_mode = mode

@@ -113,9 +113,16 @@ async def _serve(spec: dict) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # The parent holds our stdin: end of file means it died without stopping us
+    # (kill -9), and drones of a dead demo server must not keep its ports.
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    orphaned = asyncio.create_task(stdin.read())
+    orphaned.add_done_callback(lambda _: stop.set())
     async with SimFleet.running(configs):
         print(READY_LINE, flush=True)
         await stop.wait()
+    orphaned.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -5,21 +5,49 @@ Each drone gets its own server so that two drones never share a gRPC port (two
 ``-p 0`` and reports the gRPC port it chose once it has discovered the vehicle;
 until then it is silent, which is how a missing vehicle shows up (as a timeout).
 The process is always stopped explicitly: a forgotten one keeps the interpreter
-from exiting.
+from exiting. On Linux the kernel also kills it when dfr dies without stopping it
+(kill -9, a crash): an orphan would keep the drone's UDP port, and the restarted
+server could not reach the drone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import re
+import signal
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 _LISTEN = re.compile(r"Server set to listen on [^:\s]+:(\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGKILL the child when its parent dies.
+
+    The libc function is looked up here, in the parent: the hook itself runs in the
+    forked child and only makes the one system call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    kill = int(signal.SIGKILL)
+    return lambda: prctl(_PR_SET_PDEATHSIG, kill)
+
+
+_PREEXEC = _die_with_parent()
 
 
 class ServerExited(RuntimeError):
@@ -62,6 +90,7 @@ class MavsdkServer:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_PREEXEC,
         )
         self._reader = asyncio.create_task(self._read_output(), name=f"mavsdk_server {self.name}")
         return await asyncio.shield(self._port)

@@ -38,6 +38,6 @@ def test_restart_reclaims_docked_drones_and_serves_the_queue(tmp_path) -> None:
             time.sleep(0.2)
         old = client.get(f"/api/sorties/{old_sortie}", headers=headers).json()
         assert old["state"] == "docked"
-        assert old["events"][-1]["cause"] == "found on its dock when the server started"
+        assert old["events"][-1]["cause"].startswith("found after a restart: disarmed")
         audit = [e["action"] for e in client.get("/api/audit", headers=headers).json()]
         assert audit[:2] == ["call.create", "sortie.dispatch"]

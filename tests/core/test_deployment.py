@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dfr.deployment import DeploymentError, load_deployment
+from missions.mission_plan import LinkLossAction
 from tests.core.conftest import ORIGIN, feature, polygon, square, write_deployment
 
 
@@ -45,6 +46,16 @@ def _edit(path: Path, old: str, new: str) -> None:
         ('id = "dfr-2"', 'id = "dfr-1"', ["duplicate drone id 'dfr-1'"]),
         ("lat = 38.2385", "lat = 38.5", ["station 'bessemer'", "outside the operational area"]),
         ("reserve_pct = 25", "reserve_pct = 120", ["defaults.reserve_pct"]),
+        (
+            'link_loss_action = "return"',
+            'link_loss_action = "terminate"',
+            ["defaults.link_loss_action", "'return', 'hold' or 'land'"],
+        ),
+        (
+            "link_loss_timeout_s = 30",
+            "link_loss_timeout_s = 2",
+            ["defaults.link_loss_timeout_s", "greater than or equal to 5"],
+        ),
         ("[deployment]", "[deployment]\nbogus = 1", ["deployment.bogus", "unknown key"]),
         (
             "climb_m_s = 5\n",
@@ -163,3 +174,13 @@ def test_a_station_in_a_no_fly_buffer_names_the_zone_and_the_buffer(tmp_path) ->
         load_deployment(write_deployment(tmp_path, [AREA, helipad]))
     assert "within the 150 m buffer of no-fly zone 'St. Mary helipad'" in str(err.value)
     assert "buffer_m" in str(err.value)
+
+
+def test_link_loss_behaviour_is_a_deployment_setting(builtin_files) -> None:
+    toml, _ = builtin_files
+    assert load_deployment(toml).flight_settings.link_loss_action is LinkLossAction.RETURN
+    _edit(toml, 'link_loss_action = "return"', 'link_loss_action = "hold"')
+    _edit(toml, "link_loss_timeout_s = 30", "link_loss_timeout_s = 60")
+    flight = load_deployment(toml).flight_settings
+    assert flight.link_loss_action is LinkLossAction.HOLD
+    assert flight.link_loss_timeout_s == 60

@@ -73,7 +73,9 @@ def test_params_follow_the_profile_with_px4_types() -> None:
     assert params["GF_ACTION"].value == GeofenceAction.HOLD
     ints = {n for n, p in params.items() if p.type is ParamType.INT32}
     assert params["COM_LOW_BAT_ACT"].value == LowBatteryAction.RETURN_THEN_LAND
-    assert ints == {"NAV_DLL_ACT", "GF_ACTION", "COM_LOW_BAT_ACT"}
+    assert ints == {"NAV_DLL_ACT", "COM_DL_LOSS_T", "GF_ACTION", "COM_LOW_BAT_ACT"}
+    # On scene through a short server restart, not PX4's 10 s.
+    assert params["COM_DL_LOSS_T"].value == 30
 
 
 def test_geofence_action_is_a_deployment_choice() -> None:

@@ -1,0 +1,160 @@
+"""Sorties a previous run of the server left open, matched with what their drones report.
+
+A server may stop (a crash, kill -9, a power cut) while drones fly. The store
+still says which sortie holds each drone; the vehicle says where it is and what
+it does. At start-up, and every few seconds until each inherited sortie is
+settled, the two are matched:
+
+    drone in the air                   → re-adopted: followed from its mode and
+                                         mission progress, pilot commands work
+    drone disarmed on its dock         → sortie closed, drone released, queue served
+    drone disarmed away from its dock  → sortie closed as landed; the drone is
+                                         taken out of service and the pilots alerted
+    drone offline, or armed on the ground
+                                       → looked at again in the next round
+
+A call whose scene never saw the drone goes back to the queue. Sorties this
+server reserved itself are the sortie runner's and never looked at here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dfr.sortie_runner import SortieRunner
+from dfr.store import SortieRecord
+from missions.drone_state import DroneState
+from missions.profile import Station
+from missions.sortie import SortieState
+from stations.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+
+class Finding(StrEnum):
+    """What an inherited sortie's drone shows."""
+
+    AIRBORNE = "airborne"
+    ON_DOCK = "on_dock"
+    AWAY = "away"
+    UNSETTLED = "unsettled"  # no telemetry yet, or armed on the ground
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    finding: Finding
+    detail: str
+
+
+def look_at(state: DroneState, station: Station, dock_radius_m: float) -> Look:
+    """What a drone's telemetry says about the sortie it was left flying."""
+    if state.received_monotonic_s is None:
+        return Look(Finding.UNSETTLED, "no telemetry yet")
+    if state.in_air:
+        return Look(Finding.AIRBORNE, f"in the air in {state.flight_mode}")
+    if state.armed:
+        return Look(Finding.UNSETTLED, "armed on the ground")
+    here = state.position
+    if here is None:
+        return Look(Finding.UNSETTLED, "no position yet")
+    away_m = here.point.distance_m(station.position)
+    if away_m <= dock_radius_m:
+        return Look(Finding.ON_DOCK, f"disarmed {away_m:.1f} m from its dock")
+    return Look(Finding.AWAY, f"disarmed {away_m:.0f} m from its dock")
+
+
+def reached_scene(record: SortieRecord) -> bool:
+    """Whether the stored timeline shows the drone over its scene."""
+    return any(e.state == SortieState.ON_SCENE for e in record.events)
+
+
+class SortieRecovery:
+    """Settles the sorties the store holds open from before this server started."""
+
+    def __init__(
+        self,
+        runner: SortieRunner,
+        fleet: Fleet,
+        dock_radius_m: float,
+        interval_s: float = 0.25,
+    ) -> None:
+        self._runner = runner
+        self._fleet = fleet
+        self._dock_radius_m = dock_radius_m
+        self._interval_s = interval_s
+        self._pending: dict[str, int] = {}  # station id → inherited sortie id
+        self._noted: dict[str, str] = {}  # what was last logged per station
+        self.settled = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[SortieRecovery]:
+        """Find the inherited sorties, then settle them in the background."""
+        await self._inherit()
+        task = asyncio.create_task(self._run(), name="sortie recovery")
+        try:
+            yield self
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    @property
+    def pending(self) -> dict[str, int]:
+        """Inherited sorties not settled yet, by station."""
+        return dict(self._pending)
+
+    async def _inherit(self) -> None:
+        held = await self._runner.store.drone_sorties()
+        for station in self._runner.deployment.stations:
+            sortie_id = held.get(station.drone.id)
+            if sortie_id is not None and sortie_id > 0:
+                self._pending[station.id] = sortie_id
+        if self._pending:
+            log.warning("sorties left open by the last run: %s", self._pending)
+        else:
+            self.settled.set()
+
+    async def _run(self) -> None:
+        while self._pending:
+            for station_id, sortie_id in list(self._pending.items()):
+                station = self._runner.deployment.station(station_id)
+                try:
+                    done = await self._settle(station, sortie_id)
+                except Exception:  # noqa: BLE001 - one bad record must not stop the others
+                    log.exception("%s: could not settle sortie %d", station_id, sortie_id)
+                    done = False
+                if done:
+                    del self._pending[station_id]
+            if self._pending:
+                await asyncio.sleep(self._interval_s)
+        self.settled.set()
+
+    async def _settle(self, station: Station, sortie_id: int) -> bool:
+        """One look at one inherited sortie; True once it is settled."""
+        runner = self._runner
+        record = await runner.store.get_sortie(sortie_id)
+        if record.state in {str(s) for s in (SortieState.DOCKED, SortieState.LANDED)}:
+            return True  # closed meanwhile
+        drone = self._fleet.drone(station.id)
+        look = look_at(drone.state if drone.online else DroneState(), station, self._dock_radius_m)
+        if self._noted.get(station.id) != look.detail:
+            self._noted[station.id] = look.detail
+            log.info("%s: inherited sortie %d: %s", station.id, sortie_id, look.detail)
+        if look.finding is Finding.UNSETTLED:
+            return False
+        call = None if record.call_id is None else await runner.store.get_call(record.call_id)
+        if look.finding is Finding.AIRBORNE:
+            if call is None:
+                return False  # nothing to follow it for; settled once it is down
+            await runner.adopt(record, call, station)
+            return True
+        requeue = not reached_scene(record)
+        if look.finding is Finding.ON_DOCK:
+            await runner.close_inherited(record, station, SortieState.DOCKED, look.detail, requeue)
+        else:
+            await runner.close_inherited(record, station, SortieState.LANDED, look.detail, requeue)
+        return True
