@@ -56,7 +56,7 @@ def drone_json(station: Station, drone: FleetDrone, active: ActiveSortie | None)
         "dock_state": str(a.dock_state),
         "docked": a.docked,
         "healthy": a.healthy,
-        "armed": s.armed,
+        "armed": bool(s.armed),
         "in_air": s.in_air,
         "flight_mode": str(s.flight_mode),
         "battery_pct": a.battery_pct,

@@ -81,4 +81,4 @@ class DockPreparation:
 
 
 def _on_ground(state: DroneState) -> bool:
-    return state.received_monotonic_s is not None and not state.armed and not state.in_air
+    return state.complete and not state.armed and not state.in_air

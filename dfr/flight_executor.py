@@ -212,9 +212,7 @@ class FlightExecutor:
         try:
             link = await self._current_link(self.settings.ready_timeout_wall_s)
             state = await link.wait_for(
-                lambda s: s.vehicle_time_s is not None,
-                self.settings.ready_timeout_wall_s,
-                "telemetry",
+                lambda s: s.complete, self.settings.ready_timeout_wall_s, "telemetry"
             )
         except (LinkError, DroneOffline) as exc:
             self._fault(f"could not take the flight over: {exc}", Cause.LINK)
@@ -430,9 +428,13 @@ class FlightExecutor:
         return self._link
 
     async def _relink(self) -> DroneLink:
+        """The fleet's new link, once its telemetry is complete: a half-filled state
+        (no `armed` yet) must not look like a landing."""
         if not isinstance(self._drone, FleetDrone):
             raise LinkClosed(self.profile.id, "link closed and nothing can reopen it")
-        return await self._current_link()
+        link = await self._current_link()
+        await link.wait_for(lambda s: s.complete, self.settings.relink_timeout_wall_s, "telemetry")
+        return link
 
     # --- pilot commands ----------------------------------------------------------------
 

@@ -53,16 +53,14 @@ class Look:
 
 def look_at(state: DroneState, station: Station, dock_radius_m: float) -> Look:
     """What a drone's telemetry says about the sortie it was left flying."""
-    if state.received_monotonic_s is None:
-        return Look(Finding.UNSETTLED, "no telemetry yet")
+    if not state.complete:
+        return Look(Finding.UNSETTLED, "telemetry not complete yet")
     if state.in_air:
         return Look(Finding.AIRBORNE, f"in the air in {state.flight_mode}")
     if state.armed:
         return Look(Finding.UNSETTLED, "armed on the ground")
-    here = state.position
-    if here is None:
-        return Look(Finding.UNSETTLED, "no position yet")
-    away_m = here.point.distance_m(station.position)
+    assert state.position is not None  # complete
+    away_m = state.position.point.distance_m(station.position)
     if away_m <= dock_radius_m:
         return Look(Finding.ON_DOCK, f"disarmed {away_m:.1f} m from its dock")
     return Look(Finding.AWAY, f"disarmed {away_m:.0f} m from its dock")

@@ -123,7 +123,7 @@ class DroneState:
 
     position: Position | None = None
     home: Position | None = None
-    armed: bool = False
+    armed: bool | None = None
     flight_mode: FlightMode = FlightMode.UNKNOWN
     landed_state: LandedState = LandedState.UNKNOWN
     battery_pct: float | None = None
@@ -138,6 +138,18 @@ class DroneState:
     status_texts: tuple[StatusText, ...] = ()
     vehicle_time_s: float | None = None
     received_monotonic_s: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Every stream a decision about the flight rests on has reported: the clock,
+        armed, the flight mode and the position. A fresh link starts empty, and an
+        empty `armed` must not read as "disarmed, so on the ground"."""
+        return (
+            self.vehicle_time_s is not None
+            and self.armed is not None
+            and self.flight_mode is not FlightMode.UNKNOWN
+            and self.position is not None
+        )
 
     @property
     def in_air(self) -> bool:

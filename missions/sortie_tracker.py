@@ -253,7 +253,7 @@ class SortieTracker:
     def _is_airborne(self, state: DroneState) -> bool:
         alt = state.relative_altitude_m
         lifted = state.landed_state not in (LandedState.ON_GROUND, LandedState.UNKNOWN)
-        return state.armed and (
+        return bool(state.armed) and (
             lifted or (alt is not None and alt > self.settings.airborne_altitude_m)
         )
 

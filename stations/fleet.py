@@ -116,7 +116,7 @@ class FleetDrone:
         if self.maintenance:
             return DockState.MAINTENANCE
         state = self.state
-        if state.received_monotonic_s is None:
+        if not state.complete:
             return DockState.UNKNOWN
         if state.armed or state.in_air:
             return DockState.AIRBORNE

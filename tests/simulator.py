@@ -3,11 +3,17 @@ loopback ports, fast, with its 50 Hz streams at 10 Hz (vehicle time) to spare th
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from dfr.loopback import free_udp_port
 from missions.geo import GeoPoint
+from missions.profile import Station
 from sitl.config import SimConfig
+from sitl.fleet import SimFleet
+from sitl.vehicle import SimVehicle
 
 #: How much faster than real time the tests fly: vehicles in the test's own process...
 SPEED_FACTOR = 20.0
@@ -34,3 +40,35 @@ def sim_config(default_speed_factor: float, **overrides: Any) -> SimConfig:
     }
     settings.update(overrides)
     return SimConfig(**settings)
+
+
+class InProcessVehicles:
+    """A vehicle provider (`dfr.services.VehicleProvider`) whose simulated vehicles run in
+    the test's own event loop, so the test can reach them (fault injection). `homes`
+    puts a station's vehicle somewhere other than on its dock."""
+
+    def __init__(
+        self, speed_factor: float = SPEED_FACTOR, homes: dict[str, GeoPoint] | None = None
+    ) -> None:
+        self.speed_factor = speed_factor
+        self.homes = homes or {}
+        self.by_station: dict[str, SimVehicle] = {}
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, stations: Sequence[Station]) -> AsyncIterator[Sequence[Station]]:
+        configs = [
+            sim_config(
+                self.speed_factor,
+                home=self.homes.get(s.id, s.position),
+                home_alt_amsl_m=s.ground_alt_amsl_m,
+                instance=i,
+                hover_endurance_s=s.drone.endurance_s,
+            )
+            for i, s in enumerate(stations)
+        ]
+        async with SimFleet.running(configs) as sim:
+            self.by_station = {s.id: v for s, v in zip(stations, sim.vehicles, strict=True)}
+            yield [
+                replace(s, drone=replace(s.drone, mavlink=v.mavlink_address))
+                for s, v in zip(stations, sim.vehicles, strict=True)
+            ]

@@ -27,7 +27,9 @@ async def test_telemetry_snapshot_and_vehicle_clock(vehicle: SimVehicle, link: D
     assert state.battery_pct == pytest.approx(100.0, abs=1.0)
     assert state.gps_fix_type >= 3
     assert state.vehicle_time_s is not None
-    assert abs(state.vehicle_time_s - vehicle.state.time_s) < 2.0
+    # The link's clock is the vehicle's, a few telemetry periods behind at most (a
+    # loaded machine delays delivery; at the test's speed factor 10 s is half a second).
+    assert 0.0 <= vehicle.state.time_s - state.vehicle_time_s < 10.0
     # Many readers, one subscription: concurrent waiters all see the next samples.
     later = state.vehicle_time_s + 1.0
     seen = await asyncio.gather(

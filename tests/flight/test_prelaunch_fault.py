@@ -6,8 +6,6 @@ simulator's fault injection."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,10 +17,7 @@ from dfr.operations import Operations
 from dfr.services import open_services
 from dfr.settings import Settings
 from dfr.store import NewCall
-from missions.profile import Station
 from missions.sortie import SortieState
-from sitl.fleet import SimFleet
-from sitl.vehicle import SimVehicle
 from stations.drone_link import LinkSettings
 from stations.fleet import Fleet, FleetSettings
 from tests import simulator
@@ -52,32 +47,6 @@ async def test_no_link_before_launch_ends_in_fault_instead_of_raising() -> None:
     assert [t.to_state for t in result.transitions] == [SortieState.LAUNCHING, SortieState.FAULT]
 
 
-class InProcessVehicles:
-    """A vehicle provider whose simulated vehicles the test can reach (fault injection)."""
-
-    def __init__(self) -> None:
-        self.by_station: dict[str, SimVehicle] = {}
-
-    @contextlib.asynccontextmanager
-    async def __call__(self, stations: Sequence[Station]) -> AsyncIterator[Sequence[Station]]:
-        configs = [
-            simulator.sim_config(
-                SIM_SPEED,
-                home=s.position,
-                home_alt_amsl_m=s.ground_alt_amsl_m,
-                instance=i,
-                hover_endurance_s=s.drone.endurance_s,
-            )
-            for i, s in enumerate(stations)
-        ]
-        async with SimFleet.running(configs) as sim:
-            self.by_station = {s.id: v for s, v in zip(stations, sim.vehicles, strict=True)}
-            yield [
-                replace(s, drone=replace(s.drone, mavlink=v.mavlink_address))
-                for s, v in zip(stations, sim.vehicles, strict=True)
-            ]
-
-
 async def test_link_failure_before_launch_hands_the_call_to_the_next_station(
     tmp_path: Path,
 ) -> None:
@@ -86,7 +55,7 @@ async def test_link_failure_before_launch_hands_the_call_to_the_next_station(
     settings = Settings(
         state_dir=tmp_path, users_file=users, secret_key="test", link_lost_after_s=2.0
     )
-    vehicles = InProcessVehicles()
+    vehicles = simulator.InProcessVehicles(SIM_SPEED)
     deployment = replace(load_deployment(None), launch_policy="immediate")
     async with (
         open_services(settings, deployment, vehicles) as services,

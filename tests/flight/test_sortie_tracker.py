@@ -143,3 +143,54 @@ def test_landing_away_from_the_dock_is_not_docked() -> None:
     tracker.observe(at(38.2600, 0.0, 50.0, armed=False, landed_state=LandedState.ON_GROUND), NOW)
     assert sortie.state is S.LANDED
     assert sortie.events[-1].kind == "landed_away"
+
+
+def adopted(recorded: SortieState, state: DroneState) -> Sortie:
+    """A sortie a restarted server takes over in `recorded`, the vehicle showing `state`."""
+    sortie = Sortie("c1", "north", state=recorded)
+    SortieTracker(sortie, PLAN, ROUTE, TrackerSettings()).adopt(state, NOW)
+    return sortie
+
+
+def test_an_adopted_flight_starts_from_what_the_vehicle_shows() -> None:
+    en_route = at(38.2600, 60.0, 300.0, mission_current=PLAN.first_waypoint_index)
+    assert adopted(S.EN_ROUTE, en_route).state is S.EN_ROUTE
+    assert not adopted(S.EN_ROUTE, en_route).transitions
+    # It took off while no server watched.
+    assert adopted(S.LAUNCHING, en_route).state is S.EN_ROUTE
+    # It reached the scene meanwhile.
+    assert adopted(S.EN_ROUTE, at(SCENE.latitude_deg, 60.0, 300.0)).state is S.ON_SCENE
+
+
+def test_an_adopted_flight_found_returning_says_why() -> None:
+    by_mission = at(
+        38.2600, 60.0, 300.0,
+        mission_current=PLAN.rtl_index, flight_mode=FlightMode.RETURN_TO_LAUNCH,
+    )  # fmt: skip
+    sortie = adopted(S.ON_SCENE, by_mission)
+    assert sortie.state is S.RETURNING
+    assert sortie.transitions[-1].cause is Cause.MISSION
+    on_its_own = replace(
+        by_mission, mission_current=PLAN.first_waypoint_index
+    )  # the data-link-loss failsafe, say
+    sortie = adopted(S.EN_ROUTE, on_its_own)
+    assert sortie.state is S.RETURNING
+    assert sortie.transitions[-1].cause is Cause.FAILSAFE
+
+
+def test_an_adopted_flight_takes_the_present_mode_as_expected_and_sees_the_landing() -> None:
+    sortie = Sortie("c1", "north", state=S.RETURNING)
+    tracker = SortieTracker(sortie, PLAN, ROUTE, TrackerSettings())
+    rtl = at(
+        38.2550, 30.0, 400.0,
+        mission_current=PLAN.rtl_index, flight_mode=FlightMode.RETURN_TO_LAUNCH,
+    )  # fmt: skip
+    tracker.adopt(rtl, NOW)
+    tracker.observe(replace(rtl, vehicle_time_s=401.0), NOW)
+    assert not [e for e in sortie.events if e.kind == "failsafe"]
+    down = at(
+        HOME.latitude_deg + 0.00003, 0.0, 450.0,
+        armed=False, landed_state=LandedState.ON_GROUND, flight_mode=FlightMode.HOLD,
+    )  # fmt: skip
+    tracker.observe(down, NOW)
+    assert sortie.state is S.DOCKED

@@ -1,0 +1,105 @@
+"""What a restarted server makes of a sortie the last run left open, by what the drone
+shows: in the air (re-adopted), on its dock (closed, call requeued if its scene never
+saw the drone), landed away (closed, out of service, kept so across restarts, alert).
+Real SQLite, the simulator over real MAVSDK links, the whole operations service."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+from dfr.deployment import load_deployment
+from dfr.operations import Operations
+from dfr.services import open_services
+from dfr.settings import Settings
+from dfr.store import NewCall, Store
+from tests import simulator
+from tests.flight.conftest import offset, wall_s
+
+SCENE = (38.2590, -104.6050)
+
+
+async def _left_open(db: Path, state: str) -> tuple[int, int]:
+    """A previous run's sortie of hq's drone, last recorded in `state`, and its call."""
+    async with Store.open(db) as store:
+        await store.register_drones([("dfr-1", "hq"), ("dfr-2", "bessemer"), ("dfr-3", "eastside")])
+        call = await store.add_call(NewCall(*SCENE, 1, "cad", "left open"), "disp")
+        sortie = await store.reserve("dfr-1", "hq", call.id, "disp")
+        assert sortie is not None
+        await store.mark_launched(sortie.id, "disp")
+        for step in ("launching", "en_route")[: ("launching", "en_route").index(state) + 1]:
+            await store.record_sortie_state(sortie.id, step, "before the crash")
+    return sortie.id, call.id
+
+
+def _settings(tmp_path: Path) -> Settings:
+    users = tmp_path / "users.toml"
+    users.write_text("# no users\n")
+    return Settings(state_dir=tmp_path, users_file=users, secret_key="test")
+
+
+async def test_a_drone_landed_away_from_its_dock_closes_its_sortie_and_stays_out_of_service(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    sortie_id, call_id = await _left_open(settings.database_path, "en_route")
+    hq = load_deployment().station("hq")
+    vehicles = simulator.InProcessVehicles(homes={"hq": offset(hq.position, 300.0, 0.0)})
+    deployment = replace(load_deployment(), launch_policy="immediate")
+    async with (
+        open_services(settings, deployment, vehicles) as services,
+        Operations.running(services, settings) as ops,
+    ):
+        with ops.bus.subscribe() as events:
+            async with asyncio.timeout(wall_s(60.0)):
+                await ops.recovery.settled.wait()
+            sortie = await ops.get_sortie(sortie_id)
+            assert sortie.state == "landed"
+            assert "from its dock" in sortie.events[-1].cause
+            assert ops.fleet.availability("hq").maintenance
+            # Its scene never saw the drone: the call went back to the queue and another
+            # station's drone took it.
+            relief = await ops.sortie_for_call(call_id)
+            assert relief is not None
+            assert relief.station_id != "hq"
+            alerts = [e.data["message"] for e in _drain(events) if e.kind == "alert"]
+            assert any("taken out of service" in a for a in alerts)
+            assert any(f"call {call_id} never saw the drone" in a for a in alerts)
+    # A person must look at it: the next start keeps it out of service.
+    async with (
+        open_services(settings, deployment, simulator.InProcessVehicles()) as services,
+        Operations.running(services, settings) as ops,
+    ):
+        assert ops.fleet.availability("hq").maintenance
+
+
+async def test_a_sortie_left_launching_with_its_drone_on_the_dock_requeues_the_call(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    sortie_id, call_id = await _left_open(settings.database_path, "launching")
+    deployment = replace(load_deployment(), launch_policy="immediate")
+    async with (
+        open_services(settings, deployment, simulator.InProcessVehicles()) as services,
+        Operations.running(services, settings) as ops,
+    ):
+        async with asyncio.timeout(wall_s(60.0)):
+            await ops.recovery.settled.wait()
+        assert (await ops.get_sortie(sortie_id)).state == "docked"
+        assert not ops.fleet.availability("hq").maintenance
+
+        async def served() -> bool:
+            latest = await ops.sortie_for_call(call_id)
+            return latest is not None and latest.id != sortie_id
+
+        async with asyncio.timeout(wall_s(60.0)):
+            while not await served():  # noqa: ASYNC110 - a database row, nothing to await
+                await asyncio.sleep(0.1)
+
+
+def _drain(events: asyncio.Queue) -> list:
+    out = []
+    while not events.empty():
+        out.append(events.get_nowait())
+    return out
