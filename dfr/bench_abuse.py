@@ -13,7 +13,10 @@ second and asks for its recommendation; the floods run in a process of their own
 
 It prints /api/health p50/p99 in each phase, how many drones the server reported
 offline at any poll (must be 0), how many calls got no candidate (must be 0), and
-what the flood's requests were answered.
+what the flood's requests were answered. Then the restart drill
+(`dfr.restart_drill`): a server killed with SIGKILL while a drone flies, started
+again; it prints the seconds from the restart to a pilot's command being accepted
+and to the drone taking the next call after landing.
 """
 
 from __future__ import annotations
@@ -22,9 +25,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -36,6 +36,8 @@ import httpx
 
 from dfr.auth import Role, write_users_file
 from dfr.loopback import LOOPBACK, free_tcp_port, free_udp_block
+from dfr.restart_drill import run_drill
+from dfr.server_process import ServerProcess
 
 PASSWORD = "bench-password"
 HEALTH_HZ = 20.0
@@ -76,9 +78,9 @@ def run(seconds_per_phase: float = 10.0) -> list[dict[str, Any]]:
         state = Path(tmp)
         users = state / "users.toml"
         write_users_file(users, {"dispatcher": (Role.DISPATCHER, PASSWORD)})
-        port = free_tcp_port()
-        with _server(state, users, port) as base:
-            return asyncio.run(_phases(base, seconds_per_phase))
+        with built_in_server(state, users) as server:
+            server.start()
+            return asyncio.run(_phases(server.base, seconds_per_phase))
 
 
 async def _phases(base: str, seconds: float) -> list[dict[str, Any]]:
@@ -98,7 +100,7 @@ async def _phases(base: str, seconds: float) -> list[dict[str, Any]]:
             flooding = None
             if flood is not None:
                 flooding = asyncio.get_running_loop().run_in_executor(
-                    None, _flood_in_process, flood.__name__, base, seconds
+                    None, flood_in_process, flood.__name__, base, seconds
                 )
             stop = asyncio.Event()
             async with asyncio.TaskGroup() as group:
@@ -111,7 +113,8 @@ async def _phases(base: str, seconds: float) -> list[dict[str, Any]]:
         return [p.as_json() for p in phases]
 
 
-def _flood_in_process(name: str, base: str, seconds: float) -> Counter[int]:
+def flood_in_process(name: str, base: str, seconds: float) -> Counter[int]:
+    """Run a flood ("_login_flood" or "_big_bodies") from a process of its own."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(_flood, (name, base, seconds))
 
@@ -203,49 +206,13 @@ async def _big_bodies(base: str, phase: Phase, stop: asyncio.Event, i: int) -> N
             await asyncio.sleep(0)
 
 
-class _server:
-    """`dfr serve` in its own process group, healthy within a time limit, stopped on exit."""
-
-    def __init__(self, state: Path, users: Path, port: int) -> None:
-        env = {
-            **os.environ,
-            "DFR_USERS_FILE": str(users),
-            "DFR_SIM_PORT_BASE": str(free_udp_block(3)),
-        }
-        dfr = Path(sys.executable).with_name("dfr")
-        self._args = [str(dfr), "serve", "--state-dir", str(state), "--port", str(port)]
-        self._env = env
-        self.base = f"http://{LOOPBACK}:{port}"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> str:
-        self._proc = subprocess.Popen(
-            self._args,
-            env=self._env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 120.0
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/api/health", timeout=2.0).status_code == 200:
-                    return self.base
-            except httpx.HTTPError:
-                pass
-            if self._proc.poll() is not None:
-                raise RuntimeError("dfr serve exited before it was healthy")
-            time.sleep(0.5)
-        raise RuntimeError("dfr serve was not healthy within 120 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait()
+def built_in_server(state: Path, users: Path, speed_factor: float = 1.0) -> ServerProcess:
+    """`dfr serve` with the built-in Pueblo deployment and its simulated drones, on a
+    free loopback port."""
+    env = {**os.environ, "DFR_USERS_FILE": str(users), "DFR_SIM_PORT_BASE": str(free_udp_block(3))}
+    port = free_tcp_port()
+    args = ["--state-dir", str(state), "--port", str(port), "--speed", str(speed_factor)]
+    return ServerProcess(args, env, f"http://{LOOPBACK}:{port}", state / "serve.log")
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -256,8 +223,9 @@ def _pct(values: list[float], q: float) -> float | None:
 
 def main(args: Any) -> int:
     phases = run(args.seconds)
+    drill = run_drill(speed_factor=args.restart_speed).as_json()
     if args.json:
-        print(json.dumps(phases))
+        print(json.dumps({"phases": phases, "restart": drill}))
         return 0
     for p in phases:
         print(
@@ -266,4 +234,12 @@ def main(args: Any) -> int:
             f"{p['drones_offline_max']}; calls without candidates {p['calls_without_candidates']}"
             f"/{p['calls']}; flood answered {p['flood_answers'] or '-'}"
         )
+    print(
+        f"restart      kill -9 mid-sortie, down {drill['down_s']} s: healthy after"
+        f" {drill['restart_to_healthy_s']} s, pilot command accepted after"
+        f" {drill['restart_to_command_s']} s, drone landed and on the next call after"
+        f" {drill['restart_to_available_s']} s (simulator x{drill['speed_factor']}); sortie"
+        f" re-adopted {drill['adopted']}, ended {drill['final_state']}; processes of the"
+        f" killed server left {drill['survivors_of_kill']}"
+    )
     return 0

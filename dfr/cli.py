@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     br.set_defaults(func=_bench_recommend)
     ba = bsub.add_parser("abuse", help="health and dispatch during a login flood and 10 MB bodies")
     ba.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    ba.add_argument(
+        "--restart-speed", type=float, default=8.0, help="simulator speed in the restart drill"
+    )
     ba.add_argument("--json", action="store_true")
     ba.set_defaults(func=_bench_abuse)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
