@@ -361,6 +361,11 @@ class Operations:
             await self.runner.serve_queue(who.name)
         return self.drone_view(station)
 
+    async def record_recording(self, manifest: dict[str, Any]) -> None:
+        """Audit a finished recording (one a crash cut short is marked interrupted)."""
+        subject = f"sortie:{manifest['sortie_id']}" if manifest.get("sortie_id") else ""
+        await self._store.audit("system", "recording.saved", subject, manifest)
+
     async def audit_log(self, limit: int, after_id: int) -> list[AuditEntry]:
         return await self._store.audit_log(limit, after_id)
 

@@ -25,7 +25,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,6 +55,7 @@ class DrillResult:
     restart_to_available_s: float  # until the drone, landed, took the queued call
     state_at_kill: str
     adopted: bool
+    interrupted_recording_saved: bool  # the video the crash cut short: hashed, audited
     final_state: str
     queued_call_served: bool
     survivors_of_kill: int  # processes of the killed server still alive
@@ -101,7 +102,11 @@ def _drill(folder: Path, speed: float, down_s: float, timeout_s: float) -> Drill
             c.sign_in()
             c.until_accepted(drone, "hold")
             command_s = time.monotonic() - restarted
-            adopted = c.adopted(sortie_id)
+            adopted = c.audited(sortie_id, lambda e: e["action"] == "sortie.adopt")
+            interrupted = c.audited(
+                sortie_id,
+                lambda e: e["action"] == "recording.saved" and e["details"].get("interrupted"),
+            )
             c.until_accepted(drone, "return")
             final = c.wait_sortie(sortie_id, {"docked", "landed", "fault"})
             served = c.wait_call(queued["call"]["id"], "dispatched")
@@ -114,6 +119,7 @@ def _drill(folder: Path, speed: float, down_s: float, timeout_s: float) -> Drill
         restart_to_available_s=available_s,
         state_at_kill=at_kill,
         adopted=adopted,
+        interrupted_recording_saved=interrupted,
         final_state=final,
         queued_call_served=served,
         survivors_of_kill=survivors,
@@ -204,11 +210,10 @@ class _Console:
 
         self._until(accepted, f"{command} accepted", every_s=0.2)
 
-    def adopted(self, sortie_id: int) -> bool:
+    def audited(self, sortie_id: int, matches: Callable[[dict[str, Any]], Any]) -> bool:
+        """Whether the audit log has an entry about the sortie that `matches`."""
         entries = self.http.get("/api/audit", headers=self.auth["admin"]).json()
-        return any(
-            e["action"] == "sortie.adopt" and e["subject"] == f"sortie:{sortie_id}" for e in entries
-        )
+        return any(e["subject"] == f"sortie:{sortie_id}" and matches(e) for e in entries)
 
     def _until(self, condition: Any, what: str, every_s: float = 0.25) -> None:
         deadline = time.monotonic() + self.timeout_s

@@ -10,6 +10,7 @@ SHA-256 and a manifest (drone, call, sortie, start and end) for chain of custody
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -26,6 +27,7 @@ from web.video.app import VideoServices, create_video_services, running_video
 from web.video.camera_state import CameraState, ScenePoint
 from web.video.errors import VideoError
 from web.video.passthrough_source import PassthroughSource
+from web.video.recorder import finalise_interrupted
 from web.video.relay import RelaySettings
 from web.video.stream import StreamSettings, VideoStream
 from web.video.synthetic_camera import CameraSettings
@@ -74,6 +76,8 @@ class DroneVideo:
         self._served = served
         self.services = services
         self.manifests: list[dict[str, Any]] = []
+        #: Manifests of recordings a crash cut short, finalised at start-up.
+        self.recovered: list[dict[str, Any]] = []
 
     @property
     def relay(self) -> Any:
@@ -95,14 +99,21 @@ class DroneVideo:
         served: ServedCall,
         services: VideoServices,
     ) -> AsyncIterator[DroneVideo]:
-        """One stream per station's drone, relayed until the block exits."""
+        """One stream per station's drone, relayed until the block exits. Recordings a
+        crash cut short are finalised first (`recovered`)."""
         video = VideoSettings.of(settings)
+        recovered = []
+        if video.recordings_dir.is_dir():
+            found = await asyncio.to_thread(finalise_interrupted, video.recordings_dir)
+            recovered = [asdict(m) for m in found]
         streams = [
             _stream_for(video, deployment, fleet, served, station.id)
             for station in deployment.stations
         ]
         async with running_video(services, streams):
-            yield cls(deployment, served, services)
+            drone_video = cls(deployment, served, services)
+            drone_video.recovered = recovered
+            yield drone_video
 
     def streams(self) -> list[dict[str, Any]]:
         out = []
@@ -125,7 +136,7 @@ class DroneVideo:
         stream = self.services.catalog.get(drone_id)
         stream.call_id = str(call_id)
         try:
-            await self.services.recordings.start(drone_id)
+            await self.services.recordings.start(drone_id, sortie_id)
         except VideoError as exc:
             log.error("%s: recording for sortie %d did not start: %s", drone_id, sortie_id, exc)
 
@@ -138,7 +149,7 @@ class DroneVideo:
             return None
         finally:
             self.services.catalog.get(drone_id).call_id = None
-        data = {**asdict(manifest), "sortie_id": sortie_id}
+        data = asdict(manifest)
         self.manifests.append(data)
         return data
 

@@ -71,6 +71,8 @@ def create_app(
                 ) as drone_video,
                 Operations.running(services, settings, board, drone_video) as ops,
             ):
+                for manifest in drone_video.recovered:
+                    await ops.record_recording(manifest)
                 app.state.ops = ops
                 app.state.access = ops.access
                 yield

@@ -14,5 +14,6 @@ def test_a_server_killed_mid_sortie_takes_the_flight_back_after_its_restart() ->
     assert result.state_at_kill == "en_route"
     assert result.survivors_of_kill == 0, "a process of the killed server kept running"
     assert result.adopted, "the restarted server did not re-adopt the airborne sortie"
+    assert result.interrupted_recording_saved, "the video the crash cut short was not saved"
     assert result.final_state == "docked"
     assert result.queued_call_served

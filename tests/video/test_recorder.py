@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from web.video.catalog import StreamCatalog
 from web.video.errors import NoRecordingError, RecordingActiveError, UnknownStreamError
 from web.video.passthrough_source import PassthroughSource
-from web.video.recorder import Recordings
+from web.video.recorder import INTERRUPTED, Recordings, finalise_interrupted
 from web.video.stream import VideoStream
 
 from .helpers import annexb_nals, avcc_nals, services, synthetic_stream, write_h264_clip
@@ -61,6 +61,36 @@ async def test_a_recording_is_playable_and_its_hash_matches_the_manifest(tmp_pat
     assert frames == manifest.frames
     assert frames >= 30
     assert (width_px, height_px, codec) == (640, 360, "h264")
+
+
+async def test_a_recording_a_crash_cut_short_is_finalised_and_marked_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    crashed = tmp_path / "as-the-crash-left-it"
+    crashed.mkdir()
+    async with StreamCatalog() as catalog, Recordings(catalog, tmp_path) as recordings:
+        await catalog.start(synthetic_stream("drone-7", call_id="12"))
+        recorder = await recordings.start("drone-7", sortie_id=34)
+        async with asyncio.timeout(15):
+            while recorder.frames_written < 60:  # noqa: ASYNC110 - no event for file writes
+                await asyncio.sleep(0.1)
+        # What a kill -9 leaves on disk: the file as written so far, its pending note,
+        # no manifest.
+        for written in (recorder.path, recorder.path.with_suffix(".pending.json")):
+            (crashed / written.name).write_bytes(written.read_bytes())
+
+    [manifest] = finalise_interrupted(crashed)
+    path = crashed / manifest.file_name
+    assert manifest.interrupted
+    assert manifest.error == INTERRUPTED
+    assert (manifest.drone_id, manifest.call_id, manifest.sortie_id) == ("drone-7", "12", 34)
+    assert manifest.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert manifest.size_bytes == path.stat().st_size
+    assert 0 < manifest.frames <= 60 + 30
+    assert (manifest.width_px, manifest.height_px) == (640, 360)
+    assert json.loads(path.with_suffix(".json").read_text())["interrupted"] is True
+    assert not list(crashed.glob("*.pending.json"))
+    assert finalise_interrupted(crashed) == []  # once only
 
 
 async def test_a_drone_feed_is_recorded_without_re_encoding(tmp_path: Path) -> None:

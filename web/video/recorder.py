@@ -4,6 +4,11 @@ The recorder subscribes to a stream like a viewer and writes the very packets
 viewers receive, without re-encoding. When it stops, it hashes the closed file
 (SHA-256) and writes a JSON manifest beside it for chain of custody. Matroska
 rather than MP4: a file cut short by a crash or power loss still plays.
+
+While it records, a `.pending.json` beside the file says what it is (stream,
+drone, call, sortie, start). A recording a crash cut short has that and no
+manifest; `finalise_interrupted` gives it its manifest at the next start, hashed
+and marked interrupted.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from web.video.stream import VideoStream
 logger = logging.getLogger(__name__)
 
 _QUEUE_FRAMES = 300  # ten seconds at 30 fps: a slow disk loses nothing
+_CRASH_SAFE_MUXING = {"cluster_time_limit": "1000", "flush_packets": "1"}
 
 
 @dataclass(frozen=True)
@@ -56,9 +62,74 @@ class RecordingManifest:
     width_px: int
     height_px: int
     error: str | None = None  # why recording stopped early; None when it ran to its end
+    sortie_id: int | None = None
+    interrupted: bool = False  # cut short by a crash, finalised at the next start
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def write_beside(self, recording: Path) -> None:
+        """Write the manifest next to `recording` (atomically: a crash leaves none)."""
+        manifest_path = recording.with_suffix(".json")
+        partial = manifest_path.with_suffix(".json.partial")
+        partial.write_text(self.to_json() + "\n", encoding="utf-8")
+        os.replace(partial, manifest_path)
+        _pending_path(recording).unlink(missing_ok=True)
+
+
+INTERRUPTED = "interrupted: the server stopped before the recording was finalised"
+
+
+def _pending_path(recording: Path) -> Path:
+    return recording.with_suffix(".pending.json")
+
+
+def finalise_interrupted(directory: Path) -> list[RecordingManifest]:
+    """Give every recording a crash left without a manifest its manifest (SHA-256, size,
+    frames as far as the file holds them), marked interrupted. Blocking: run it in a
+    worker thread."""
+    manifests = []
+    for pending in sorted(directory.glob("*.pending.json")):
+        started = json.loads(pending.read_text(encoding="utf-8"))
+        recording = directory / started["file_name"]
+        if recording.with_suffix(".json").exists():
+            pending.unlink()  # finalised after all; the pending note outlived it
+            continue
+        if not recording.exists():
+            recording.touch()  # nothing was written: an empty file still has a hash
+        frames, width, height = _frames_in(recording)
+        ended = datetime.fromtimestamp(recording.stat().st_mtime, UTC)
+        manifest = RecordingManifest(
+            **started,
+            container="matroska",
+            size_bytes=recording.stat().st_size,
+            sha256=sha256_file(recording),
+            ended_utc=_utc_iso(ended),
+            frames=frames,
+            width_px=width,
+            height_px=height,
+            error=INTERRUPTED,
+            interrupted=True,
+        )
+        manifest.write_beside(recording)
+        manifests.append(manifest)
+    return manifests
+
+
+def _frames_in(recording: Path) -> tuple[int, int, int]:
+    """Frames, width and height of a Matroska file that may end mid-cluster."""
+    frames = width = height = 0
+    try:
+        with av.open(str(recording)) as container:
+            if container.streams.video:
+                video = container.streams.video[0]
+                width, height = video.codec_context.width, video.codec_context.height
+                for packet in container.demux(video):
+                    if packet.size:
+                        frames += 1
+    except (av.error.FFmpegError, OSError):
+        pass  # an empty or headerless file: what was counted stands
+    return frames, width, height
 
 
 def sha256_file(path: Path) -> str:
@@ -77,9 +148,10 @@ def _utc_iso(moment: datetime) -> str:
 class StreamRecorder:
     """Records one stream to `<directory>/<stream>-<start UTC>.mkv` plus `.json`."""
 
-    def __init__(self, stream: VideoStream, directory: Path) -> None:
+    def __init__(self, stream: VideoStream, directory: Path, sortie_id: int | None = None) -> None:
         self._stream = stream
         self._directory = directory
+        self.sortie_id = sortie_id
         # The first codec is the pass-through one when the source has it.
         self.codec: VideoCodec = stream.codecs[0]
         self.started = datetime.now(UTC)
@@ -98,6 +170,7 @@ class StreamRecorder:
         """Begin recording at the next keyframe; raises RecordingError."""
         try:
             self._directory.mkdir(parents=True, exist_ok=True)
+            _pending_path(self.path).write_text(json.dumps(self._identity()), encoding="utf-8")
             self._subscription = self._stream.subscribe(self.codec, _QUEUE_FRAMES)
         except (OSError, StreamClosedError) as exc:
             raise RecordingError(f"cannot record {self._stream.stream_id!r}: {exc}") from exc
@@ -150,7 +223,11 @@ class StreamRecorder:
 
     def _write(self, frame: EncodedFrame) -> None:
         if self._container is None:
-            self._container = av.open(str(self.path), "w", format="matroska")
+            # Clusters of at most a second, flushed as they close: a crash loses at
+            # most the last second, not everything still in the muxer's buffers.
+            self._container = av.open(
+                str(self.path), "w", format="matroska", options=_CRASH_SAFE_MUXING
+            )
             self._container.metadata["title"] = f"dfr stream {self._stream.stream_id}"
             video = self._container.add_mux_stream(
                 frame.codec,
@@ -175,6 +252,18 @@ class StreamRecorder:
             raise RecordingError(f"cannot write {self.path.name}: {exc}") from exc
         self._frames += 1
 
+    def _identity(self) -> dict[str, object]:
+        """What the recording is, as known when it starts."""
+        return {
+            "stream_id": self._stream.stream_id,
+            "drone_id": self._stream.drone_id,
+            "call_id": self._stream.call_id,
+            "sortie_id": self.sortie_id,
+            "codec": self.codec,
+            "file_name": self.path.name,
+            "started_utc": _utc_iso(self.started),
+        }
+
     def _finish(self, error: str | None) -> RecordingManifest:
         if self._container is not None:
             self._container.close()
@@ -196,11 +285,9 @@ class StreamRecorder:
             width_px=self._size_px[0],
             height_px=self._size_px[1],
             error=error,
+            sortie_id=self.sortie_id,
         )
-        manifest_path = self.path.with_suffix(".json")
-        partial = manifest_path.with_suffix(".json.partial")
-        partial.write_text(manifest.to_json() + "\n", encoding="utf-8")
-        os.replace(partial, manifest_path)
+        manifest.write_beside(self.path)
         return manifest
 
 
@@ -216,7 +303,7 @@ class Recordings:
         """Recorders by stream id, including ones whose stream has ended."""
         return dict(self._active)
 
-    async def start(self, stream_id: str) -> StreamRecorder:
+    async def start(self, stream_id: str, sortie_id: int | None = None) -> StreamRecorder:
         """Record a stream; raises UnknownStreamError or RecordingActiveError."""
         stream = self._catalog.get(stream_id)
         current = self._active.get(stream_id)
@@ -224,7 +311,7 @@ class Recordings:
             raise RecordingActiveError(f"stream {stream_id!r} is already being recorded")
         if current is not None:
             await self.stop(stream_id)  # finalise the one whose stream ended
-        recorder = StreamRecorder(stream, self.directory)
+        recorder = StreamRecorder(stream, self.directory, sortie_id)
         await recorder.start()
         self._active[stream_id] = recorder
         return recorder
