@@ -11,13 +11,14 @@ Errors::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from dfr.deployment import Deployment
 from dfr.eta import EtaParameters
 from dfr.recommend import Candidate, DroneAvailability, ExclusionKind, Recommendation, recommend
-from dfr.store import CallRecord, NewCall, SortieRecord, Store
+from dfr.store import CallRecord, Conflict, NewCall, NotFound, SortieRecord, Store
 from missions.geo import GeoPoint
 
 AvailabilityFn = Callable[[], Mapping[str, DroneAvailability]]
@@ -71,6 +72,7 @@ class Dispatcher:
         self.store = store
         self.params = params or deployment.eta
         self._availability = availability
+        self._serving = asyncio.Lock()
 
     async def start(self) -> None:
         await self.store.register_drones((s.drone.id, s.id) for s in self.deployment.stations)
@@ -172,13 +174,15 @@ class Dispatcher:
         return await self.serve_queue(actor)
 
     async def serve_queue(self, actor: str = "dispatcher") -> list[DispatchResult]:
-        """Dispatch queued calls, most urgent first, while drones can take them."""
+        """Dispatch queued calls, most urgent first, while drones can take them. One
+        round at a time; a call closed or dispatched meanwhile is passed over."""
         served = []
-        for call in await self.store.queued_calls():
-            try:
-                result = await self.dispatch(call.id, actor)
-            except Unservable:
-                continue
-            if not result.queued:
-                served.append(result)
+        async with self._serving:
+            for call in await self.store.queued_calls():
+                try:
+                    result = await self.dispatch(call.id, actor)
+                except (Unservable, Conflict, NotFound):
+                    continue
+                if not result.queued:
+                    served.append(result)
         return served

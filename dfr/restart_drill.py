@@ -65,16 +65,18 @@ class DrillResult:
 
 
 def run_drill(
-    speed_factor: float = 8.0, down_s: float = 2.0, timeout_s: float = 240.0
+    speed_factor: float = 8.0, down_s: float = 2.0, timeout_s: float = 240.0, px4: bool = False
 ) -> DrillResult:
+    """The drill on the built-in simulator, or with `px4` on PX4 SITL (DFR_PX4_DIR)."""
     with tempfile.TemporaryDirectory(prefix="dfr-restart-drill-") as tmp:
-        return _drill(Path(tmp), speed_factor, down_s, timeout_s)
+        return _drill(Path(tmp), speed_factor, down_s, timeout_s, px4)
 
 
-def _drill(folder: Path, speed: float, down_s: float, timeout_s: float) -> DrillResult:
+def _drill(folder: Path, speed: float, down_s: float, timeout_s: float, px4: bool) -> DrillResult:
     stations = load_deployment().stations
     log = folder / "drill.log"
-    with SimulatedDrones(stations, speed, free_udp_block(len(stations)), log) as sim:
+    ports = free_udp_block(len(stations))
+    with SimulatedDrones(stations, speed, ports, log, px4=px4) as sim:
         deployment = _deployment_with(folder / "deployment", sim.addresses)
         users = folder / "users.toml"
         write_users_file(users, {name: (role, PASSWORD) for name, role in USERS.items()})
@@ -196,7 +198,13 @@ class _Console:
             answer = self.http.get(f"/api/calls/{call_id}", headers=self.auth["dispatcher"])
             return bool(answer.json()["status"] == status)
 
-        self._until(reached, f"call {call_id} {status}")
+        try:
+            self._until(reached, f"call {call_id} {status}")
+        except TimeoutError as exc:
+            why = self.http.get(
+                f"/api/calls/{call_id}/recommendation", headers=self.auth["dispatcher"]
+            ).json()
+            raise TimeoutError(f"{exc}; excluded: {why.get('excluded')}") from None
         return True
 
     def until_accepted(self, drone_id: str, command: str) -> None:

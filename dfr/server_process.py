@@ -26,6 +26,8 @@ import httpx
 
 from missions.profile import Station
 
+PX4_PORT_BASE = 14540  # PX4 SITL instance i talks to this port + i
+
 
 class ServerProcess:
     """`dfr serve …` as a child process; `start()` waits until /api/health answers 200."""
@@ -95,9 +97,10 @@ class ServerProcess:
 
 
 class SimulatedDrones:
-    """The built-in simulator (``python -m sitl``) on its own, one vehicle per station:
-    drones that fly on when the server dies. Vehicle i listens for MAVSDK at
-    udpin://127.0.0.1:(port_base + i)."""
+    """Simulated drones in a process of their own, one per station, that fly on when
+    the server dies: the built-in simulator (``python -m sitl``, vehicle i at
+    udpin://127.0.0.1:(port_base + i)) or, with `px4`, PX4 SITL instances
+    (``python -m sitl.px4_launcher``, DFR_PX4_DIR; instance i at port 14540 + i)."""
 
     def __init__(
         self,
@@ -105,15 +108,18 @@ class SimulatedDrones:
         speed_factor: float,
         port_base: int,
         log: Path,
-        params: dict[str, float] | None = None,
+        px4: bool = False,
     ) -> None:
-        self.args = [sys.executable, "-m", "sitl", "--quiet", "--local-port-base", "0"]
-        self.args += ["--speed", str(speed_factor), "--api-port-base", str(port_base)]
+        if px4:
+            self.args = [sys.executable, "-m", "sitl.px4_launcher"]
+            port_base = PX4_PORT_BASE
+        else:
+            self.args = [sys.executable, "-m", "sitl", "--quiet", "--local-port-base", "0"]
+            self.args += ["--api-port-base", str(port_base)]
+        self.args += ["--speed", str(speed_factor)]
         for s in stations:
             home = f"{s.position.latitude_deg},{s.position.longitude_deg},{s.ground_alt_amsl_m}"
             self.args += ["--home", home]
-        for name, value in (params or {}).items():
-            self.args += ["--param", f"{name}={value}"]
         self.addresses = [f"udpin://127.0.0.1:{port_base + i}" for i in range(len(stations))]
         self.log = log
         self._proc: subprocess.Popen[bytes] | None = None

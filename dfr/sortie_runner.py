@@ -83,7 +83,10 @@ class SortieRunner:
         self._stopping = False
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[SortieRunner]:
+    async def running(self, queue_interval_s: float = 2.0) -> AsyncIterator[SortieRunner]:
+        """Fly sorties, and keep offering waiting calls to the drones: one may become
+        available at any moment (its checks pass, it charges, its link comes back)."""
+        self._spawn(self._keep_serving_queue(queue_interval_s), "queue")
         try:
             yield self
         finally:
@@ -134,6 +137,14 @@ class SortieRunner:
         """Give queued calls to the drones that can take them now."""
         for result in await self.dispatcher.serve_queue(actor):
             await self.start(result, SYSTEM)
+
+    async def _keep_serving_queue(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.serve_queue("system")
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("serving the queue failed")
 
     async def _launch(self, active: ActiveSortie, who: Principal) -> None:
         record = await self.store.mark_launched(active.record.id, who.name)

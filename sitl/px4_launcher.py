@@ -231,3 +231,31 @@ async def _stop_all(processes: Sequence[asyncio.subprocess.Process]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m sitl.px4_launcher --home LAT,LON,ALT [--home …] --speed N``: PX4 SITL
+    instances until SIGTERM or SIGINT, instance i at udpin://127.0.0.1:(14540 + i)."""
+    import argparse
+
+    from sitl.__main__ import parse_home
+
+    parser = argparse.ArgumentParser(prog="python -m sitl.px4_launcher", description=main.__doc__)
+    parser.add_argument("--home", type=parse_home, action="append", required=True)
+    parser.add_argument("--speed", type=float, default=1.0)
+    args = parser.parse_args(argv)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with px4_sitl(args.home, speed_factor=args.speed) as addresses:
+            print(f"px4: ready {' '.join(addresses)}", flush=True)
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
