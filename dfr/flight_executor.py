@@ -11,10 +11,13 @@ land, abort) may come from other tasks at any time while it runs. There is no
 Shutdown (decided here, and only here): when dfr stops, or the task running
 `run()` is cancelled, the executor sends nothing to the vehicle. An airborne
 drone carries on with its uploaded mission (loiter on scene, then the
-mission's NAV_RETURN_TO_LAUNCH) and, once dfr's link is gone, PX4's
-data-link-loss failsafe (NAV_DLL_ACT = Return) brings it home. It is never
-landed or disarmed because a server stopped. A drone still on the ground is
-left to PX4, which disarms an armed vehicle that does not take off.
+mission's NAV_RETURN_TO_LAUNCH) and, once it has not heard dfr for the
+deployment's link-loss timeout (COM_DL_LOSS_T), does the deployment's
+link-loss action (NAV_DLL_ACT, return by default). It is never landed or
+disarmed because a server stopped. A drone still on the ground is left to PX4,
+which disarms an armed vehicle that does not take off. A server that starts
+while the drone flies takes the flight over with `FlightExecutor.adopting`
+(see `dfr.sortie_recovery`).
 
 Errors: `dfr.flight_errors`.
 """

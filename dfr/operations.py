@@ -184,6 +184,8 @@ class Operations:
             "deployment": self.deployment.name,
             "drones": drones,
             "event_loop_lag": self.loop_lag.report(),
+            # Sorties the last run left open and not yet settled, by station.
+            "inherited_sorties": self.recovery.pending,
         }
 
     def deployment_view(self) -> dict[str, Any]:

@@ -101,7 +101,7 @@ def _drill(folder: Path, speed: float, down_s: float, timeout_s: float, px4: boo
             survivors = len(session_members(killed_pid or 0))
             restarted = time.monotonic()
             healthy_s = server.start()
-            c.sign_in()
+            # The pilot's session outlives the restart: no new sign-in.
             c.until_accepted(drone, "hold")
             command_s = time.monotonic() - restarted
             adopted = c.audited(sortie_id, lambda e: e["action"] == "sortie.adopt")
