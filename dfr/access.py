@@ -69,10 +69,11 @@ class Access:
 
     async def logout(self, who: Principal) -> None:
         """End the session `who` came with; its token is refused from now on."""
-        if who.call_id is not None or who.token_id is None:
-            raise BadToken("only a signed-in session can log out")
-        self._revoked.add(who.token_id)
-        await self._store.revoke_session(who.token_id, who.name)
+        async with self._store.attempt(who.name, "logout", audit_accepted=False):
+            if who.call_id is not None or who.token_id is None:
+                raise BadToken("only a signed-in session can log out")
+            self._revoked.add(who.token_id)
+            await self._store.revoke_session(who.token_id, who.name)
 
     async def principal(self, token: str) -> Principal:
         """Who a token speaks for, now. Raises BadToken."""
@@ -94,8 +95,11 @@ class Access:
 
     async def share_call(self, call_id: int, who: Principal) -> tuple[str, str]:
         """A new share link for an officer: (its id, its token). Raises NotFound."""
-        link_id, token = self._tokens.share_link(call_id, who.name)
-        await self._store.add_share_link(link_id, call_id, who.name)
+        async with self._store.attempt(
+            who.name, "call.share", f"call:{call_id}", audit_accepted=False
+        ):
+            link_id, token = self._tokens.share_link(call_id, who.name)
+            await self._store.add_share_link(link_id, call_id, who.name)
         return link_id, token
 
     async def share_links(self, call_id: int) -> list[ShareLinkRecord]:
@@ -103,7 +107,11 @@ class Access:
 
     async def revoke_share_link(self, link_id: str, who: Principal) -> ShareLinkRecord:
         """Raises NotFound."""
-        return await self._store.revoke_share_link(link_id, who.name)
+        subject = f"share_link:{link_id}"
+        async with self._store.attempt(
+            who.name, "share_link.revoke", subject, audit_accepted=False
+        ):
+            return await self._store.revoke_share_link(link_id, who.name)
 
     def _refresh_users(self) -> None:
         now_s = time.monotonic()

@@ -5,6 +5,12 @@ connection, so the event loop never blocks on the database. Several processes
 may share one file: reservations are single `BEGIN IMMEDIATE` transactions, so
 two dispatchers never get the same drone.
 
+Every audit entry carries its outcome: `accepted` (done), `refused` (dfr said no:
+a rule, the vehicle, a throttle, a wrong password; `reason` is what the client was
+told), `denied` (the caller may not do this, or came with a token that is not valid)
+or `interrupted` (the server stopped in the middle). Entries written before dfr kept
+outcomes have an empty one. The audit log is append-only.
+
 Errors::
 
     StoreError              (Exception)
@@ -15,6 +21,7 @@ Errors::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -71,7 +78,9 @@ CREATE TABLE IF NOT EXISTS audit (
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
     subject TEXT NOT NULL DEFAULT '',
-    details TEXT NOT NULL DEFAULT '{}'
+    details TEXT NOT NULL DEFAULT '{}',
+    outcome TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -92,6 +101,14 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
     at TEXT NOT NULL
 );
 """
+
+#: Columns added since the first release, for files made before them: (table, column, type).
+ADDED_COLUMNS = (
+    ("audit", "outcome", "TEXT NOT NULL DEFAULT ''"),
+    ("audit", "reason", "TEXT NOT NULL DEFAULT ''"),
+)
+
+ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
 
 OPEN_CALL_STATES = ("new", "queued")
 
@@ -174,6 +191,8 @@ class AuditEntry:
     action: str
     subject: str
     details: dict
+    outcome: str = ACCEPTED
+    reason: str = ""
 
 
 def utc_now() -> str:
@@ -462,13 +481,52 @@ class Store:
     # -- audit ------------------------------------------------------------------
 
     async def audit(
-        self, actor: str, action: str, subject: str = "", details: dict | None = None
+        self,
+        actor: str,
+        action: str,
+        subject: str = "",
+        details: dict | None = None,
+        outcome: str = ACCEPTED,
+        reason: str = "",
     ) -> None:
         def work(c: sqlite3.Connection) -> None:
             with _transaction(c):
-                _audit(c, actor, action, subject, details or {})
+                _audit(c, actor, action, subject, details or {}, outcome, reason)
 
         await self._run_conn(work)
+
+    @asynccontextmanager
+    async def attempt(
+        self,
+        actor: str,
+        action: str,
+        subject: str = "",
+        details: dict | None = None,
+        *,
+        audit_accepted: bool = True,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Audit one attempt when the block ends: accepted, with `details` and what the
+        block added to the dict it is given; refused, with the error's message (what the
+        client is told), when the block raises; interrupted when it is cancelled.
+
+        `audit_accepted=False` for a change the store audits in the transaction that
+        makes it: then only a refusal is written here.
+        """
+        noted = dict(details or {})
+        try:
+            yield noted
+        except asyncio.CancelledError:
+            # A command may have reached the vehicle already: say so, even while the
+            # server stops (the store may be closing too).
+            with contextlib.suppress(StoreError):
+                why = "cancelled before it finished (the server stopped?)"
+                await asyncio.shield(self.audit(actor, action, subject, noted, INTERRUPTED, why))
+            raise
+        except Exception as exc:
+            await self.audit(actor, action, subject, noted, REFUSED, refusal_reason(exc))
+            raise
+        if audit_accepted:
+            await self.audit(actor, action, subject, noted, ACCEPTED)
 
     # -- access -----------------------------------------------------------------
 
@@ -554,6 +612,7 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(SCHEMA)
+        _add_new_columns(conn)
         self._conn = conn
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -605,10 +664,32 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
     return _get_call(c, call_id)
 
 
-def _audit(c: sqlite3.Connection, actor: str, action: str, subject: str, details: dict) -> None:
+def refusal_reason(exc: BaseException) -> str:
+    """What a refused attempt is audited with: the message the client gets."""
+    return str(exc) or type(exc).__name__
+
+
+def _add_new_columns(c: sqlite3.Connection) -> None:
+    with _transaction(c):
+        for table, column, kind in ADDED_COLUMNS:
+            present = {r["name"] for r in c.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _audit(
+    c: sqlite3.Connection,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict,
+    outcome: str = ACCEPTED,
+    reason: str = "",
+) -> None:
     c.execute(
-        "INSERT INTO audit (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
-        (utc_now(), actor, action, subject, json.dumps(details, sort_keys=True)),
+        "INSERT INTO audit (at, actor, action, subject, details, outcome, reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (utc_now(), actor, action, subject, json.dumps(details, sort_keys=True), outcome, reason),
     )
 
 

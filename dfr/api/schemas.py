@@ -192,6 +192,10 @@ class AuditOut(BaseModel):
     action: str
     subject: str
     details: dict[str, Any]
+    outcome: str = Field(
+        description="accepted, refused, denied or interrupted ('' before dfr kept outcomes)"
+    )
+    reason: str = Field(description="why it was refused or denied: what the client was told")
 
 
 class ErrorOut(BaseModel):
