@@ -106,7 +106,7 @@ class Operations:
             on_streams_changed=self.publish_streams,
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
-        self.access = Access(services.users, services.tokens, self._store)
+        self.access = Access(services.users, services.tokens, self._store, services.refusals)
         self.loop_lag = LoopLag()
 
     @classmethod

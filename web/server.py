@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from dfr.active_sorties import SortieBoard
 from dfr.api import calls, fleet, misc, ws
 from dfr.api.body_limit import BodyLimit
-from dfr.api.deps import PrincipalDep
+from dfr.api.deps import Denied, PrincipalDep
 from dfr.api.errors import install_error_handlers
 from dfr.api.login_throttle import LoginThrottle
 from dfr.deployment import Deployment, load_deployment
@@ -144,7 +144,7 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
     """Only signed-in consoles watch; an officer's link opens its call's drone only."""
     stream_id = request.path_params.get("stream_id")
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
-        raise HTTPException(403, "this share link is for another drone's video")
+        raise Denied(403, "this share link is for another drone's video", principal.name)
 
 
 def _page(filename: str, headers: dict[str, str]):  # noqa: ANN202 - a route endpoint

@@ -1,23 +1,33 @@
-"""The audit log holds every attempt with its outcome: accepted, or refused with what the
-client was told."""
+"""The audit log holds every attempt with its outcome: accepted, refused with what the client
+was told, denied (a bad token, a missing right) with who, where from and why; and a flood of
+denied requests cannot fill it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from dfr.cli import server_app
-from tests.api.conftest import login, make_settings, wait_armable, wait_healthy
+from dfr.settings import Settings
+from dfr.store import Store
+from tests.api.conftest import WEBHOOK_TOKEN, login, make_settings, wait_armable, wait_healthy
 
 SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "x"}
+ADDRESS = "testclient"  # the client address TestClient's requests come from
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """A server of its own: its audit log holds this module's attempts only."""
-    settings = make_settings(tmp_path_factory.mktemp("audit"))
+    """A server of its own: every denied request of this module is itemised."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("audit"),
+        refusals_audited_per_address=1000,
+        refusal_audit_window_s=3600.0,
+    )
     with TestClient(server_app(settings)) as test_client:
         wait_healthy(test_client)
         wait_armable(test_client)
@@ -102,3 +112,107 @@ def test_a_maintenance_toggle_that_fails_is_audited_as_refused(client) -> None:
         ("station:eastside", {"on": True}, "accepted", ""),
         ("station:eastside", {"on": False}, "accepted", ""),
     ]
+
+
+def test_forbidden_requests_are_audited_with_who_where_from_and_why(client) -> None:
+    disp, rtcc = login(client, "disp"), login(client, "rtcc")
+    call = client.post("/api/calls", json=SCENE, headers=disp).json()
+    other = client.post("/api/calls", json=SCENE, headers=disp).json()
+    link = client.post(f"/api/calls/{call['id']}/share", headers=disp).json()
+    officer = {"Authorization": f"Bearer {link['token']}"}
+    start = last_id(client)
+    role = client.post("/api/calls", json=SCENE, headers=rtcc)
+    scope = client.get(f"/api/calls/{other['id']}", headers=officer)
+    assert (role.status_code, scope.status_code) == (403, 403)
+    denied = entries(client, start, "access.denied")
+    assert [(e["actor"], e["subject"], e["outcome"], e["reason"]) for e in denied] == [
+        ("rtcc", "POST /api/calls", "denied", role.json()["detail"]),
+        ("officer-link:disp", f"GET /api/calls/{other['id']}", "denied", scope.json()["detail"]),
+    ]
+    assert all(e["details"] == {"address": ADDRESS, "status": 403} for e in denied)
+    assert "another call" in denied[1]["reason"]
+
+
+def test_a_token_presented_but_not_valid_is_audited(client) -> None:
+    start = last_id(client)
+    forged = client.get("/api/calls", headers={"Authorization": "Bearer forged-token"})
+    in_query = client.get("/api/deployment", params={"token": "also-forged"})
+    session = login(client, "rtcc")
+    assert client.post("/api/logout", headers=session).status_code == 204
+    logged_out = client.get("/api/me", headers=session)
+    nothing = client.get("/api/sorties")  # no token at all: nobody to name, nothing to audit
+    assert [r.status_code for r in (forged, in_query, logged_out, nothing)] == [401] * 4
+    denied = entries(client, start, "access.denied")
+    assert [(e["actor"], e["subject"], e["reason"]) for e in denied] == [
+        ("unknown", "GET /api/calls", "invalid token"),
+        ("unknown", "GET /api/deployment", "invalid token"),
+        ("rtcc", "GET /api/me", logged_out.json()["detail"]),
+    ]
+    assert all(e["details"] == {"address": ADDRESS, "status": 401} for e in denied)
+    # A token in a URL never reaches the log.
+    assert not any("also-forged" in str(e) for e in audit(client, start))
+
+
+def test_a_bad_token_on_the_console_socket_and_a_wrong_webhook_secret_are_audited(client) -> None:
+    start = last_id(client)
+    with client.websocket_connect("/api/ws") as ws:
+        ws.send_json({"type": "auth", "token": "forged"})
+        with pytest.raises(WebSocketDisconnect):
+            ws.receive_json()
+    body = {"incident_id": "A-1", "latitude": 38.26, "longitude": -104.60}
+    wrong = client.post("/api/webhooks/cad", json=body, headers={"X-DFR-Token": "guess"})
+    missing = client.post("/api/webhooks/cad", json=body)
+    assert (wrong.status_code, missing.status_code) == (401, 401)
+    right = client.post("/api/webhooks/cad", json=body, headers={"X-DFR-Token": WEBHOOK_TOKEN})
+    assert right.status_code == 201
+    denied = entries(client, start, "access.denied")
+    assert [(e["actor"], e["subject"], e["reason"]) for e in denied] == [
+        ("unknown", "WS /api/ws", "invalid token"),
+        ("unknown", "POST /api/webhooks/cad", wrong.json()["detail"]),
+    ]
+
+
+def test_logins_are_audited_with_their_outcome(client) -> None:
+    start = last_id(client)
+    assert client.post("/api/login", json={"username": "disp", "password": "no"}).status_code == 401
+    login(client, "disp")
+    logins = [
+        (e["actor"], e["outcome"], e["reason"], e["details"])
+        for e in entries(client, start, "login")
+    ]
+    assert logins[:2] == [
+        ("disp", "refused", "unknown user or wrong password", {"address": ADDRESS}),
+        ("disp", "accepted", "", {"address": ADDRESS}),
+    ]
+
+
+def test_a_flood_of_denied_requests_cannot_fill_the_audit_log(tmp_path) -> None:
+    per_address, flood = 5, 60
+    settings = make_settings(
+        tmp_path, refusals_audited_per_address=per_address, refusal_audit_window_s=3600.0
+    )
+    with TestClient(server_app(settings)) as client:
+        wait_healthy(client)
+        bad = {"Authorization": "Bearer forged-token"}
+        statuses = {client.get("/api/calls", headers=bad).status_code for _ in range(flood)}
+        assert statuses == {401}
+        rtcc = login(client, "rtcc")
+        assert client.post("/api/calls", json=SCENE, headers=rtcc).status_code == 403
+        # The flood cost the address its entries, not the server its log: logins still count.
+        assert client.get("/api/audit", headers=rtcc).status_code == 200
+    # The server has stopped: read the database file it leaves behind.
+    log = asyncio.run(_audit_log(settings))
+    denied = [e for e in log if e.action == "access.denied"]
+    assert len(denied) == per_address
+    assert all(e.details["address"] == ADDRESS for e in denied)
+    (summary,) = [e for e in log if e.action == "audit.suppressed"]
+    assert summary.outcome == "denied"
+    assert summary.details["suppressed"] == flood + 1 - per_address
+    assert summary.details["by_address"] == {ADDRESS: flood + 1 - per_address}
+    assert summary.id == log[-1].id  # written when the server stopped
+    assert ("rtcc", "login") in {(e.actor, e.action) for e in log}
+
+
+async def _audit_log(settings: Settings) -> list:
+    async with Store.open(settings.database_path) as store:
+        return await store.audit_log(limit=10_000)
