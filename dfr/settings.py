@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     #: in one entry when the window ends.
     refusals_audited_per_address: int = Field(20, ge=1)
     refusal_audit_window_s: float = Field(60.0, gt=0)
+    #: Live video viewers (WHEP sessions) one session or share link may hold at once.
+    max_viewers_per_token: int = Field(4, ge=1)
 
     telemetry_push_hz: float = Field(4.0, gt=0, le=50)
     drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone

@@ -18,6 +18,7 @@ from dfr.access import Access
 from dfr.api.schemas import MAX_ID
 from dfr.auth import BadToken, Principal, Role
 from dfr.operations import Operations
+from dfr.video_views import VideoViews
 
 _bearer = HTTPBearer(auto_error=False)
 BEARER = {"WWW-Authenticate": "Bearer"}
@@ -60,6 +61,13 @@ def get_access(request: Request) -> Access:
 
 
 AccessDep = Annotated[Access, Depends(get_access)]
+
+
+def get_views(request: Request) -> VideoViews:
+    return request.app.state.views
+
+
+ViewsDep = Annotated[VideoViews, Depends(get_views)]
 
 
 async def get_principal(

@@ -20,6 +20,7 @@ from dfr.operations import BadWebhookToken, UnknownStationId, WebhooksOff
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
 from dfr.sortie_runner import LaunchNotPending
 from dfr.store import Conflict, NotFound
+from dfr.video_views import TooManyViewers
 from missions.geo import CoordinateError
 from stations.drone_link import LinkError
 from stations.fleet import DroneOffline
@@ -36,6 +37,10 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFlying, 409),
     (LaunchNotPending, 409),
     (FlightError, 409),
+    # 429, not 503: this caller holds its share of viewers (RFC 6585, too many requests
+    # from one user); 503 says the server cannot take more (RFC 9110), which the WHEP draft
+    # keeps for an overloaded server and the relay answers when a stream is full.
+    (TooManyViewers, 429),
     (Unservable, 422),
     (BadCommand, 422),
     (CoordinateError, 422),

@@ -1,5 +1,5 @@
 """The store's side of the audit: outcomes on every entry (older files included), one entry
-per attempt."""
+per attempt, and video views that are only ever ended, once, and found by sortie or call."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ import sqlite3
 
 import pytest
 
-from dfr.store import ACCEPTED, INTERRUPTED, REFUSED, Conflict, Store
+from dfr.store import (
+    ACCEPTED,
+    INTERRUPTED,
+    REFUSED,
+    Conflict,
+    NewVideoView,
+    Store,
+)
+from missions.sortie import FINAL_STATES
+
+FINAL = [str(s) for s in FINAL_STATES]
 
 
 async def test_an_older_file_gets_outcomes_and_keeps_its_entries(tmp_path) -> None:
@@ -58,3 +68,76 @@ async def test_an_attempt_is_audited_once_with_its_outcome(tmp_path) -> None:
         ("command.orbit", {}, INTERRUPTED, log[-1].reason),
     ]
     assert "cancelled" in log[-1].reason
+
+
+def view(stream_id: str, call_id: int | None = None, sortie_id: int | None = None) -> NewVideoView:
+    return NewVideoView("rtcc", "rtcc", None, stream_id, call_id, sortie_id, "10.0.0.5")
+
+
+async def test_a_view_ends_once_and_is_never_rewritten(tmp_path) -> None:
+    async with Store.open(tmp_path / "dfr.sqlite") as store:
+        started = await store.start_video_view(view("dfr-1"))
+        ended = await store.end_video_view(started.id, "left")
+        assert ended is not None
+        assert (ended.end_reason, ended.ended_at is not None) == ("left", True)
+        assert await store.end_video_view(started.id, "again") is None
+        still_open = await store.start_video_view(view("dfr-2"))
+        (closed,) = await store.end_open_video_views("restart")
+        assert (closed.id, closed.end_reason) == (still_open.id, "restart")
+        actions = [(e.action, e.details["view_id"]) for e in await store.audit_log()]
+    assert actions == [
+        ("video.view.start", started.id),
+        ("video.view.end", started.id),
+        ("video.view.start", still_open.id),
+        ("video.view.end", still_open.id),
+    ]
+    with sqlite3.connect(tmp_path / "dfr.sqlite") as conn:
+        for sql in (
+            "UPDATE video_views SET ended_at = '2000-01-01' WHERE id = 1",
+            "UPDATE video_views SET principal = 'someone else'",
+            "DELETE FROM video_views",
+        ):
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute(sql)
+    conn.close()
+
+
+async def test_views_of_a_sortie_are_those_of_its_drone_while_it_lasted(tmp_path) -> None:
+    path = tmp_path / "dfr.sqlite"
+    async with Store.open(path):
+        pass  # the schema
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO calls (id, created_at, latitude_deg, longitude_deg, priority, source)"
+            " VALUES (1, 't', 38.2, -104.6, 1, 'cad')"
+        )
+        conn.execute(
+            "INSERT INTO sorties (id, call_id, drone_id, station_id, state, created_at,"
+            " created_by) VALUES (5, 1, 'dfr-1', 'hq', 'docked', '2025-01-01T10:00', 'disp')"
+        )
+        for at, state in (("2025-01-01T10:01", "en_route"), ("2025-01-01T10:20", "docked")):
+            conn.execute(
+                "INSERT INTO sortie_events (sortie_id, at, state) VALUES (5, ?, ?)", (at, state)
+            )
+        rows = [  # stream, call, sortie, started, ended
+            ("dfr-1", None, None, "2025-01-01T09:00", "2025-01-01T09:59"),  # before: no
+            ("dfr-1", None, None, "2025-01-01T09:30", "2025-01-01T10:05"),  # overlaps: yes
+            ("dfr-1", 1, 5, "2025-01-01T10:02", "2025-01-01T10:10"),  # for it: yes
+            ("dfr-2", None, None, "2025-01-01T10:02", None),  # another drone: no
+            ("dfr-1", None, None, "2025-01-01T10:30", None),  # after it ended: no
+            ("dfr-1", None, None, "2025-01-01T10:15", None),  # still watching: yes
+        ]
+        conn.executemany(
+            "INSERT INTO video_views (principal, role, stream_id, call_id, sortie_id, address,"
+            " started_at, ended_at) VALUES ('rtcc', 'rtcc', ?, ?, ?, '10.0.0.5', ?, ?)",
+            rows,
+        )
+    conn.close()
+    async with Store.open(path) as store:
+        of_sortie = [v.id for v in await store.video_views_of_sortie(5, FINAL)]
+        of_call = [v.id for v in await store.video_views_of_call(1, FINAL)]
+        paged = [v.id for v in await store.video_views_of_call(1, FINAL, after_id=2, limit=1)]
+        nothing = await store.video_views_of_sortie(99, FINAL)
+    assert of_sortie == of_call == [2, 3, 6]
+    assert paged == [3]
+    assert nothing == []
