@@ -2,6 +2,10 @@
 on every request against the users file and the store, so that a removed user, a logged
 out session, a revoked link or a closed call's link stops working at once.
 
+Every login is audited with its outcome and the client's address; throttled logins and
+denied requests (a bad token, a missing right) go through the `RefusalLog`, which keeps a
+flood from filling the audit log.
+
 Errors: `dfr.auth.BadCredentials` and `BadToken`, `dfr.login_guard.LoginRefused`, and the
 store's `NotFound`.
 """
@@ -23,18 +27,23 @@ from dfr.auth import (
     UsersFileError,
 )
 from dfr.login_guard import LoginGuard, LoginRefused
-from dfr.store import ShareLinkRecord, Store
+from dfr.refusal_log import RefusalLog
+from dfr.store import DENIED, REFUSED, ShareLinkRecord, Store, refusal_reason
 
 log = logging.getLogger(__name__)
 
 USERS_FILE_CHECK_S = 1.0
+UNKNOWN = "unknown"  # the actor of a denied request whose token names nobody
 
 
 class Access:
-    def __init__(self, users: UserDirectory, tokens: TokenIssuer, store: Store) -> None:
+    def __init__(
+        self, users: UserDirectory, tokens: TokenIssuer, store: Store, refusals: RefusalLog
+    ) -> None:
         self._users = users
         self._tokens = tokens
         self._store = store
+        self.refusals = refusals
         self.logins = LoginGuard(users)
         self._revoked: set[str] = set()
         self._users_checked_s = 0.0
@@ -51,28 +60,42 @@ class Access:
 
     async def login(self, username: str, password: str, address: str) -> tuple[str, User]:
         """A session token for the user; raises BadCredentials or LoginRefused (throttled,
-        busy). Every outcome is audited with the client's address."""
+        busy). Every outcome is audited with the client's address (throttled ones within
+        the refusal log's bound: a flood of guesses must not flood the audit log)."""
         self._refresh_users()
         where = {"address": address}
         try:
             user = await self.logins.authenticate(username, password, address)
-        except BadCredentials:
-            await self._store.audit(username, "login.failed", "", where)
+        except BadCredentials as exc:
+            await self._store.audit(username, "login", "", where, REFUSED, refusal_reason(exc))
             raise
         except LoginRefused as exc:
-            if exc.first:  # one entry per burst: a flood must not flood the audit log
-                details = {**where, "reason": str(exc)}
-                await self._store.audit(username, "login.refused", "", details)
+            await self.login_throttled(address, username, refusal_reason(exc))
             raise
         await self._store.audit(user.name, "login", "", where)
         return self._tokens.session(user), user
 
+    async def login_throttled(self, address: str, username: str, reason: str) -> None:
+        """Audit a login refused with 429 (before its password was looked at)."""
+        await self.refusals.record(address, username, "login", "", reason, REFUSED)
+
+    async def denied(
+        self, address: str, name: str | None, endpoint: str, reason: str, status: int
+    ) -> None:
+        """Audit a request refused for want of a valid token (401) or a right (403):
+        who (when known), the endpoint ("GET /api/calls/7"), the address and the reason."""
+        details = {"status": status}
+        await self.refusals.record(
+            address, name or UNKNOWN, "access.denied", endpoint, reason, DENIED, details
+        )
+
     async def logout(self, who: Principal) -> None:
         """End the session `who` came with; its token is refused from now on."""
-        if who.call_id is not None or who.token_id is None:
-            raise BadToken("only a signed-in session can log out")
-        self._revoked.add(who.token_id)
-        await self._store.revoke_session(who.token_id, who.name)
+        async with self._store.attempt(who.name, "logout", audit_accepted=False):
+            if who.call_id is not None or who.token_id is None:
+                raise BadToken("only a signed-in session can log out", who.name)
+            self._revoked.add(who.token_id)
+            await self._store.revoke_session(who.token_id, who.name)
 
     async def principal(self, token: str) -> Principal:
         """Who a token speaks for, now. Raises BadToken."""
@@ -81,21 +104,26 @@ class Access:
             self._refresh_users()
             user = self._users.get(who.name)
             if user is None or user.role != who.role:
-                raise BadToken("this account no longer exists or has another role: log in again")
+                raise BadToken(
+                    "this account no longer exists or has another role: log in again", who.name
+                )
             if who.token_id in self._revoked:
-                raise BadToken("logged out: log in again")
+                raise BadToken("logged out: log in again", who.name)
             return who
         links = await self._store.share_links(link_id=who.token_id)
         if not links or links[0].revoked_at is not None:
-            raise BadToken("this share link was revoked")
+            raise BadToken("this share link was revoked", who.name)
         if links[0].call_status == "closed":
-            raise BadToken("the call of this share link is closed")
+            raise BadToken("the call of this share link is closed", who.name)
         return who
 
     async def share_call(self, call_id: int, who: Principal) -> tuple[str, str]:
         """A new share link for an officer: (its id, its token). Raises NotFound."""
-        link_id, token = self._tokens.share_link(call_id, who.name)
-        await self._store.add_share_link(link_id, call_id, who.name)
+        async with self._store.attempt(
+            who.name, "call.share", f"call:{call_id}", audit_accepted=False
+        ):
+            link_id, token = self._tokens.share_link(call_id, who.name)
+            await self._store.add_share_link(link_id, call_id, who.name)
         return link_id, token
 
     async def share_links(self, call_id: int) -> list[ShareLinkRecord]:
@@ -103,7 +131,11 @@ class Access:
 
     async def revoke_share_link(self, link_id: str, who: Principal) -> ShareLinkRecord:
         """Raises NotFound."""
-        return await self._store.revoke_share_link(link_id, who.name)
+        subject = f"share_link:{link_id}"
+        async with self._store.attempt(
+            who.name, "share_link.revoke", subject, audit_accepted=False
+        ):
+            return await self._store.revoke_share_link(link_id, who.name)
 
     def _refresh_users(self) -> None:
         now_s = time.monotonic()

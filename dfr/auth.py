@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadPayload, BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 
 class Role(StrEnum):
@@ -50,7 +50,12 @@ class BadCredentials(AuthError):
 
 
 class BadToken(AuthError):
-    """A token that is not ours, was altered, or has expired."""
+    """A token that is not ours, was altered, has expired or was revoked; `name` is who it
+    was signed for when that is known (an expired or revoked token, not a forged one)."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class UsersFileError(AuthError):
@@ -207,27 +212,43 @@ class TokenIssuer:
         try:
             data = self._session.loads(token, max_age=self.session_ttl_s)
         except SignatureExpired as exc:
-            raise BadToken("session expired: log in again") from exc
+            name = _signed(self._session, exc).get("name")
+            raise BadToken("session expired: log in again", name) from exc
         except BadSignature:
             pass
         else:
             if "sid" not in data:
-                raise BadToken("a session from an older dfr: log in again")
+                raise BadToken("a session from an older dfr: log in again", data.get("name"))
             return Principal(data["name"], Role(data["role"]), token_id=data["sid"])
         try:
             data = self._share.loads(token, max_age=self.share_link_ttl_s)
         except SignatureExpired as exc:
-            raise BadToken("share link expired") from exc
+            by = _signed(self._share, exc).get("by")
+            raise BadToken("share link expired", _link_holder(by) if by else None) from exc
         except BadSignature as exc:
             raise BadToken("invalid token") from exc
         if "id" not in data:
             raise BadToken("a share link from an older dfr: ask for a new one")
         return Principal(
-            f"officer-link:{data['by']}",
+            _link_holder(data["by"]),
             Role.OFFICER,
             call_id=int(data["call_id"]),
             token_id=data["id"],
         )
+
+
+def _link_holder(issued_by: str) -> str:
+    """The name an officer's share link acts under: who issued it."""
+    return f"officer-link:{issued_by}"
+
+
+def _signed(serializer: URLSafeTimedSerializer, expired: SignatureExpired) -> dict:
+    """What an expired token was signed with (its signature is good, only its age is not)."""
+    try:
+        data = serializer.load_payload(expired.payload) if expired.payload else None
+    except BadPayload:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def ensure_secret_key(path: Path) -> str:

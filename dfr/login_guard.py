@@ -28,13 +28,11 @@ T = TypeVar("T")
 
 
 class LoginRefused(Exception):
-    """A login not even tried; `retry_after_s` says when to come back. `first` is True
-    for the first refusal of a burst (what is worth an audit entry)."""
+    """A login not even tried; `retry_after_s` says when to come back."""
 
-    def __init__(self, message: str, retry_after_s: float, first: bool = True) -> None:
+    def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-        self.first = first
 
 
 class TooManyAttempts(LoginRefused):
@@ -126,7 +124,6 @@ class LoginGuard:
         self._pool: ThreadPoolExecutor | None = None
         self._slots = asyncio.Semaphore(self.limits.hash_workers + self.limits.max_waiting)
         self._decoy_hash: str | None = None
-        self._refused: set[tuple[str, str]] = set()  # (account, address) refused till now
 
     def address_retry_after_s(self, address: str) -> float:
         """0 when `address` may try to log in; else seconds to wait (checked before a
@@ -148,12 +145,7 @@ class LoginGuard:
         """The user, if `password` is theirs. Raises BadCredentials or LoginRefused."""
         wait_s = self._throttled(name, address)
         if wait_s > 0:
-            first = (name, address) not in self._refused
-            if first and len(self._refused) > self.limits.sweep_above:
-                self._refused = {(n, a) for n, a in self._refused if self._throttled(n, a)}
-            self._refused.add((name, address))
-            raise TooManyAttempts("too many failed logins: wait before trying again", wait_s, first)
-        self._refused.discard((name, address))
+            raise TooManyAttempts("too many failed logins: wait before trying again", wait_s)
         if self._slots.locked():
             raise LoginBusy("too many logins at once: try again in a moment", 1.0)
         user = self._users.get(name)

@@ -113,7 +113,7 @@ class Operations:
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
-        self.access = Access(services.users, services.tokens, self._store)
+        self.access = Access(services.users, services.tokens, self._store, services.refusals)
         self.loop_lag = LoopLag()
 
     @classmethod
@@ -288,7 +288,8 @@ class Operations:
         return await self.dispatcher.recommend(point)
 
     async def create_call(self, call: NewCall, actor: str) -> CallRecord:
-        record = await self.dispatcher.create_call(call, actor)
+        async with self._store.attempt(actor, "call.create", audit_accepted=False):
+            record = await self.dispatcher.create_call(call, actor)
         self.bus.publish(call_event(record))
         return record
 
@@ -301,17 +302,26 @@ class Operations:
         return record, created
 
     async def close_call(self, call_id: int, actor: str) -> CallRecord:
-        record = await self._store.set_call_status(call_id, "closed", actor)
+        async with self._store.attempt(
+            actor, "call.closed", f"call:{call_id}", audit_accepted=False
+        ):
+            record = await self._store.set_call_status(call_id, "closed", actor)
         self.bus.publish(call_event(record))
         return record
 
     async def dispatch(
         self, call_id: int, who: Principal, station_id: str | None = None
     ) -> DispatchResult:
-        result = await self.dispatcher.dispatch(call_id, who.name, station_id)
-        self.bus.publish(call_event(result.call))
-        if not result.queued:
-            await self.runner.start(result, who)
+        # Accepted, the store audits the reservation (or the call queued) as it makes it.
+        asked = {"station_id": station_id}
+        subject = f"call:{call_id}"
+        async with self._store.attempt(
+            who.name, "sortie.dispatch", subject, asked, audit_accepted=False
+        ):
+            result = await self.dispatcher.dispatch(call_id, who.name, station_id)
+            self.bus.publish(call_event(result.call))
+            if not result.queued:
+                await self.runner.start(result, who)
         return result
 
     async def launch(
@@ -329,7 +339,9 @@ class Operations:
         return await self.dispatch(call_id, who, station_id)
 
     async def confirm_launch(self, sortie_id: int, who: Principal) -> SortieRecord:
-        return await self.runner.confirm(sortie_id, who)
+        subject = f"sortie:{sortie_id}"
+        async with self._store.attempt(who.name, "sortie.launch", subject, audit_accepted=False):
+            return await self.runner.confirm(sortie_id, who)
 
     # -- sorties, stations, drones ------------------------------------------------
 
@@ -351,14 +363,14 @@ class Operations:
 
     async def set_maintenance(self, station_id: str, on: bool, who: Principal) -> dict[str, Any]:
         """Take a station's drone out of service, or put it back. Raises UnknownStationId."""
-        try:
-            station = self.deployment.station(station_id)
-        except KeyError:
-            raise UnknownStationId(f"no station {station_id!r}") from None
-        await self.runner.take_out_of_service(station, f"maintenance by {who.name}" if on else None)
-        await self._store.audit(
-            who.name, "station.maintenance", f"station:{station.id}", {"on": on}
-        )
+        subject = f"station:{station_id}"
+        async with self._store.attempt(who.name, "station.maintenance", subject, {"on": on}):
+            try:
+                station = self.deployment.station(station_id)
+            except KeyError:
+                raise UnknownStationId(f"no station {station_id!r}") from None
+            reason = f"maintenance by {who.name}" if on else None
+            await self.runner.take_out_of_service(station, reason)
         if not on:
             await self.runner.serve_queue(who.name)
         return self.drone_view(station)

@@ -1,6 +1,7 @@
 """Pilot commands to a drone in flight: hold, resume, orbit, reposition, return, land, abort.
 
-Each command is audited with who gave it before it goes to the vehicle.
+Each command is audited once it is done or refused: who gave it, and the outcome (the
+reason the pilot was given when the command, the sortie or the vehicle refused it).
 
 Errors::
 
@@ -18,6 +19,7 @@ from typing import Any
 from dfr.active_sorties import SortieBoard
 from dfr.auth import Principal
 from dfr.deployment import Deployment
+from dfr.flight_executor import FlightExecutor
 from dfr.store import Store
 from missions.geo import GeoPoint
 
@@ -59,22 +61,33 @@ class PilotCommands:
     async def command(self, drone_id: str, body: PilotCommand, who: Principal) -> dict[str, Any]:
         """Send `body` to the drone's sortie. Raises CommandError, and the executor's
         FlightError or the link's LinkError when the vehicle refuses."""
-        station = next((s for s in self._deployment.stations if s.drone.id == drone_id), None)
-        if station is None:
-            raise DroneNotFound(f"no drone {drone_id!r}")
-        active = self._board.for_station(station.id)
-        if active is None or active.executor is None:
-            raise NotFlying(f"drone {drone_id} has no sortie in flight")
-        ex = active.executor
         details = {"radius_m": body.radius_m, "relative_altitude_m": body.relative_altitude_m}
         if body.point is not None:
             details.update(lat=body.point.latitude_deg, lon=body.point.longitude_deg)
-        await self._store.audit(
+        async with self._store.attempt(
             who.name,
             f"command.{body.command}",
             f"drone:{drone_id}",
             {k: v for k, v in details.items() if v is not None},
-        )
+        ) as audited:
+            station = next((s for s in self._deployment.stations if s.drone.id == drone_id), None)
+            if station is None:
+                raise DroneNotFound(f"no drone {drone_id!r}")
+            active = self._board.for_station(station.id)
+            if active is None or active.executor is None:
+                raise NotFlying(f"drone {drone_id} has no sortie in flight")
+            ex = active.executor
+            audited["sortie_id"] = active.record.id
+            await self._send(ex, body)
+        return {
+            "drone_id": drone_id,
+            "command": body.command,
+            "sortie_id": active.record.id,
+            "sortie_state": str(ex.state),
+        }
+
+    @staticmethod
+    async def _send(ex: FlightExecutor, body: PilotCommand) -> None:
         match body.command:
             case "hold":
                 await ex.hold()
@@ -94,9 +107,3 @@ class PilotCommands:
                 await ex.abort()
             case _:
                 raise BadCommand(f"unknown command {body.command!r}")
-        return {
-            "drone_id": drone_id,
-            "command": body.command,
-            "sortie_id": active.record.id,
-            "sortie_state": str(ex.state),
-        }

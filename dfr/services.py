@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from dfr.auth import TokenIssuer, UserDirectory, ensure_demo_users, ensure_secret_key
 from dfr.deployment import Deployment
+from dfr.refusal_log import RefusalLog
 from dfr.settings import Settings
 from dfr.store import Store
 from missions.profile import Station
@@ -38,6 +39,7 @@ class Services:
     fleet: Fleet
     users: UserDirectory
     tokens: TokenIssuer
+    refusals: RefusalLog  # denied and refused attempts, audited with a bound per address
 
 
 def open_accounts(settings: Settings) -> tuple[UserDirectory, TokenIssuer]:
@@ -61,10 +63,15 @@ async def open_services(
     users, tokens = open_accounts(settings)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(Store.open(settings.database_path))
+        refusals = await stack.enter_async_context(
+            RefusalLog.running(
+                store, settings.refusals_audited_per_address, settings.refusal_audit_window_s
+            )
+        )
         if vehicles is not None:
             stations = await stack.enter_async_context(vehicles(deployment.stations))
             deployment = replace(deployment, stations=tuple(stations))
         fleet = await stack.enter_async_context(
             Fleet.running(deployment.stations, settings.fleet_settings())
         )
-        yield Services(deployment, store, fleet, users, tokens)
+        yield Services(deployment, store, fleet, users, tokens, refusals)

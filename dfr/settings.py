@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     json_body_limit_bytes: int = Field(64 * 1024, ge=1024)
     sdp_body_limit_bytes: int = Field(256 * 1024, ge=1024)  # WHEP offers
 
+    #: Denied (401 with a bad token, 403) and refused attempts are audited one by one up
+    #: to this many per client address in each window; more are counted, and summarised
+    #: in one entry when the window ends.
+    refusals_audited_per_address: int = Field(20, ge=1)
+    refusal_audit_window_s: float = Field(60.0, gt=0)
+    #: Live video viewers (WHEP sessions) one session or share link may hold at once.
+    max_viewers_per_token: int = Field(4, ge=1)
+
     telemetry_push_hz: float = Field(4.0, gt=0, le=50)
     drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone
     #: No telemetry for this long (wall seconds, by message arrival) and a drone's link

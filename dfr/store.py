@@ -1,9 +1,17 @@
-"""The embedded store: calls, drone reservations, sorties and the audit log in SQLite (WAL).
+"""The embedded store: calls, drone reservations, sorties, video views and the audit log
+in SQLite (WAL).
 
 All SQL lives here. Every method runs on one worker thread that owns the
 connection, so the event loop never blocks on the database. Several processes
 may share one file: reservations are single `BEGIN IMMEDIATE` transactions, so
 two dispatchers never get the same drone.
+
+Every audit entry carries its outcome: `accepted` (done), `refused` (dfr said no:
+a rule, the vehicle, a throttle, a wrong password; `reason` is what the client was
+told), `denied` (the caller may not do this, or came with a token that is not valid)
+or `interrupted` (the server stopped in the middle). Entries written before dfr kept
+outcomes have an empty one. The audit log is append-only; a video view is only ever
+ended, once.
 
 Errors::
 
@@ -15,6 +23,7 @@ Errors::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -72,7 +81,9 @@ CREATE TABLE IF NOT EXISTS audit (
     actor TEXT NOT NULL,
     action TEXT NOT NULL,
     subject TEXT NOT NULL DEFAULT '',
-    details TEXT NOT NULL DEFAULT '{}'
+    details TEXT NOT NULL DEFAULT '{}',
+    outcome TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -92,7 +103,41 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
     session_id TEXT PRIMARY KEY,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS video_views (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    principal TEXT NOT NULL,
+    role TEXT NOT NULL,
+    share_link_id TEXT,
+    stream_id TEXT NOT NULL,
+    call_id INTEGER,
+    sortie_id INTEGER,
+    address TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS video_views_stream ON video_views(stream_id, started_at);
+CREATE INDEX IF NOT EXISTS video_views_call ON video_views(call_id);
+CREATE INDEX IF NOT EXISTS video_views_sortie ON video_views(sortie_id);
+CREATE INDEX IF NOT EXISTS video_views_open ON video_views(ended_at) WHERE ended_at IS NULL;
+CREATE TRIGGER IF NOT EXISTS video_views_no_delete BEFORE DELETE ON video_views
+BEGIN SELECT RAISE(ABORT, 'video views are kept'); END;
+CREATE TRIGGER IF NOT EXISTS video_views_fixed BEFORE UPDATE OF id, principal, role,
+    share_link_id, stream_id, call_id, sortie_id, address, started_at ON video_views
+BEGIN SELECT RAISE(ABORT, 'a video view is only ever ended'); END;
+CREATE TRIGGER IF NOT EXISTS video_views_end_once BEFORE UPDATE OF ended_at, end_reason
+    ON video_views WHEN OLD.ended_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'a video view ends once'); END;
 """
+
+#: Columns added since the first release, for files made before them: (table, column, type).
+ADDED_COLUMNS = (
+    ("audit", "outcome", "TEXT NOT NULL DEFAULT ''"),
+    ("audit", "reason", "TEXT NOT NULL DEFAULT ''"),
+    ("drones", "out_of_service", "TEXT"),
+)
+
+ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
 
 OPEN_CALL_STATES = ("new", "queued")
 
@@ -175,6 +220,36 @@ class AuditEntry:
     action: str
     subject: str
     details: dict
+    outcome: str = ACCEPTED
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewVideoView:
+    """Someone starting to watch a drone's live video."""
+
+    principal: str
+    role: str
+    share_link_id: str | None  # set when an officer watches through a share link
+    stream_id: str  # the drone's id
+    call_id: int | None  # the call the drone was serving, if any
+    sortie_id: int | None  # and its sortie
+    address: str  # the viewer's client address
+
+
+@dataclass(frozen=True, slots=True)
+class VideoViewRecord:
+    id: int
+    principal: str
+    role: str
+    share_link_id: str | None
+    stream_id: str
+    call_id: int | None
+    sortie_id: int | None
+    address: str
+    started_at: str
+    ended_at: str | None
+    end_reason: str | None
 
 
 def utc_now() -> str:
@@ -481,13 +556,52 @@ class Store:
     # -- audit ------------------------------------------------------------------
 
     async def audit(
-        self, actor: str, action: str, subject: str = "", details: dict | None = None
+        self,
+        actor: str,
+        action: str,
+        subject: str = "",
+        details: dict | None = None,
+        outcome: str = ACCEPTED,
+        reason: str = "",
     ) -> None:
         def work(c: sqlite3.Connection) -> None:
             with _transaction(c):
-                _audit(c, actor, action, subject, details or {})
+                _audit(c, actor, action, subject, details or {}, outcome, reason)
 
         await self._run_conn(work)
+
+    @asynccontextmanager
+    async def attempt(
+        self,
+        actor: str,
+        action: str,
+        subject: str = "",
+        details: dict | None = None,
+        *,
+        audit_accepted: bool = True,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Audit one attempt when the block ends: accepted, with `details` and what the
+        block added to the dict it is given; refused, with the error's message (what the
+        client is told), when the block raises; interrupted when it is cancelled.
+
+        `audit_accepted=False` for a change the store audits in the transaction that
+        makes it: then only a refusal is written here.
+        """
+        noted = dict(details or {})
+        try:
+            yield noted
+        except asyncio.CancelledError:
+            # A command may have reached the vehicle already: say so, even while the
+            # server stops (the store may be closing too).
+            with contextlib.suppress(StoreError):
+                why = "cancelled before it finished (the server stopped?)"
+                await asyncio.shield(self.audit(actor, action, subject, noted, INTERRUPTED, why))
+            raise
+        except Exception as exc:
+            await self.audit(actor, action, subject, noted, REFUSED, refusal_reason(exc))
+            raise
+        if audit_accepted:
+            await self.audit(actor, action, subject, noted, ACCEPTED)
 
     # -- access -----------------------------------------------------------------
 
@@ -561,6 +675,103 @@ class Store:
         )
         return [AuditEntry(**{**dict(r), "details": json.loads(r["details"])}) for r in rows]
 
+    # -- video views --------------------------------------------------------------
+
+    async def start_video_view(self, view: NewVideoView) -> VideoViewRecord:
+        """Record that someone started watching (and audit it, in one transaction)."""
+
+        def work(c: sqlite3.Connection) -> VideoViewRecord:
+            with _transaction(c):
+                cur = c.execute(
+                    "INSERT INTO video_views (principal, role, share_link_id, stream_id,"
+                    " call_id, sortie_id, address, started_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        view.principal,
+                        view.role,
+                        view.share_link_id,
+                        view.stream_id,
+                        view.call_id,
+                        view.sortie_id,
+                        view.address,
+                        utc_now(),
+                    ),
+                )
+                view_id = int(cur.lastrowid or 0)
+                details = {
+                    "view_id": view_id,
+                    "call_id": view.call_id,
+                    "sortie_id": view.sortie_id,
+                    "address": view.address,
+                    "share_link_id": view.share_link_id,
+                }
+                _audit(c, view.principal, "video.view.start", f"stream:{view.stream_id}", details)
+                return _get_video_view(c, view_id)
+
+        return await self._run_conn(work)
+
+    async def end_video_view(self, view_id: int, reason: str) -> VideoViewRecord | None:
+        """Record that a view ended, and why; None when it had ended already."""
+
+        def work(c: sqlite3.Connection) -> VideoViewRecord | None:
+            with _transaction(c):
+                return _end_video_view(c, view_id, utc_now(), reason)
+
+        return await self._run_conn(work)
+
+    async def end_open_video_views(self, reason: str) -> list[VideoViewRecord]:
+        """End every view still open (those a stopped server could not end), now."""
+
+        def work(c: sqlite3.Connection) -> list[VideoViewRecord]:
+            now = utc_now()
+            with _transaction(c):
+                rows = c.execute("SELECT id FROM video_views WHERE ended_at IS NULL").fetchall()
+                ended = [_end_video_view(c, r["id"], now, reason) for r in rows]
+            return [v for v in ended if v is not None]
+
+        return await self._run_conn(work)
+
+    async def video_views(self, after_id: int = 0, limit: int = -1) -> list[VideoViewRecord]:
+        """Video views by id after `after_id` (a cursor), at most `limit` (-1: all)."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                "SELECT * FROM video_views WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            ).fetchall()
+        )
+        return [VideoViewRecord(**dict(r)) for r in rows]
+
+    async def video_views_of_sortie(
+        self, sortie_id: int, final_states: Iterable[str], after_id: int = 0, limit: int = -1
+    ) -> list[VideoViewRecord]:
+        """Who watched the sortie's drone while the sortie lasted (from its reservation to
+        its first event in one of `final_states`), or started watching for it; by id
+        after `after_id`, at most `limit` (-1: all)."""
+        return await self._views_during("id", sortie_id, tuple(final_states), after_id, limit)
+
+    async def video_views_of_call(
+        self, call_id: int, final_states: Iterable[str], after_id: int = 0, limit: int = -1
+    ) -> list[VideoViewRecord]:
+        """Who watched a drone while one of the call's sorties lasted, or for the call."""
+        return await self._views_during("call_id", call_id, tuple(final_states), after_id, limit)
+
+    async def _views_during(
+        self, column: str, value: int, final_states: tuple[str, ...], after_id: int, limit: int
+    ) -> list[VideoViewRecord]:
+        own = "sortie_id" if column == "id" else "call_id"
+        finals = ",".join("?" * len(final_states)) or "NULL"
+        # ISO times in UTC with milliseconds, all written by utc_now(): they sort as text.
+        sql = (
+            "WITH s AS (SELECT drone_id, created_at, (SELECT MIN(e.at) FROM sortie_events e"
+            f" WHERE e.sortie_id = sorties.id AND e.state IN ({finals})) AS ended_at"
+            f" FROM sorties WHERE {column} = ?)"
+            f" SELECT v.* FROM video_views v WHERE v.id > ? AND (v.{own} = ? OR EXISTS"
+            " (SELECT 1 FROM s WHERE v.stream_id = s.drone_id"
+            " AND (s.ended_at IS NULL OR v.started_at < s.ended_at)"
+            " AND (v.ended_at IS NULL OR v.ended_at > s.created_at))) ORDER BY v.id LIMIT ?"
+        )
+        args = (*final_states, value, after_id, value, limit)
+        rows = await self._run_conn(lambda c: c.execute(sql, args).fetchall())
+        return [VideoViewRecord(**dict(r)) for r in rows]
+
     # -- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> None:
@@ -573,9 +784,7 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(SCHEMA)
-        columns = {r["name"] for r in conn.execute("PRAGMA table_info(drones)")}
-        if "out_of_service" not in columns:  # a database from before it was kept
-            conn.execute("ALTER TABLE drones ADD COLUMN out_of_service TEXT")
+        _add_new_columns(conn)
         self._conn = conn
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -627,11 +836,55 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
     return _get_call(c, call_id)
 
 
-def _audit(c: sqlite3.Connection, actor: str, action: str, subject: str, details: dict) -> None:
+def refusal_reason(exc: BaseException) -> str:
+    """What a refused attempt is audited with: the message the client gets."""
+    return str(exc) or type(exc).__name__
+
+
+def _add_new_columns(c: sqlite3.Connection) -> None:
+    with _transaction(c):
+        for table, column, kind in ADDED_COLUMNS:
+            present = {r["name"] for r in c.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _audit(
+    c: sqlite3.Connection,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict,
+    outcome: str = ACCEPTED,
+    reason: str = "",
+) -> None:
     c.execute(
-        "INSERT INTO audit (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)",
-        (utc_now(), actor, action, subject, json.dumps(details, sort_keys=True)),
+        "INSERT INTO audit (at, actor, action, subject, details, outcome, reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (utc_now(), actor, action, subject, json.dumps(details, sort_keys=True), outcome, reason),
     )
+
+
+def _get_video_view(c: sqlite3.Connection, view_id: int) -> VideoViewRecord:
+    row = c.execute("SELECT * FROM video_views WHERE id = ?", (view_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no video view {view_id}")
+    return VideoViewRecord(**dict(row))
+
+
+def _end_video_view(
+    c: sqlite3.Connection, view_id: int, at: str, reason: str
+) -> VideoViewRecord | None:
+    ended = c.execute(
+        "UPDATE video_views SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+        (at, reason, view_id),
+    )
+    if ended.rowcount != 1:
+        return None
+    view = _get_video_view(c, view_id)
+    details = {"view_id": view_id, "started_at": view.started_at, "reason": reason}
+    _audit(c, view.principal, "video.view.end", f"stream:{view.stream_id}", details)
+    return view
 
 
 def _get_call(c: sqlite3.Connection, call_id: int) -> CallRecord:

@@ -1,8 +1,9 @@
 """The dfr server: the REST API, the console WebSocket, live video (WHEP) and the pages.
 
 `create_app(settings, deployment, vehicles)` builds the app; its lifespan opens
-the store, the vehicles and the fleet (`dfr.services`), the video relay and the
-operations service, and stops them in reverse order. Nothing is created at
+the store, the vehicles and the fleet (`dfr.services`), the record of video views,
+the video relay and the operations service, and stops them in reverse order (the
+relay ends its viewers' views before the record closes). Nothing is created at
 import time. With the composition root (`dfr.cli`) it is the only code that
 puts the application's parts together.
 """
@@ -14,22 +15,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from dfr.active_sorties import SortieBoard
 from dfr.api import calls, fleet, misc, ws
 from dfr.api.body_limit import BodyLimit
-from dfr.api.deps import PrincipalDep
+from dfr.api.deps import Denied, PrincipalDep, client_address
 from dfr.api.errors import install_error_handlers
 from dfr.api.login_throttle import LoginThrottle
 from dfr.deployment import Deployment, load_deployment
 from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
+from dfr.video_views import VideoViews
 from web.drone_video import DroneVideo
-from web.video.whep import whep_router
+from web.video.whep import ViewerTicket, whep_router
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {
@@ -66,6 +68,9 @@ def create_app(
         async with open_services(settings, planned, vehicles) as services:
             live = services.deployment
             async with (
+                VideoViews.running(
+                    services.store, board, services.refusals, settings.max_viewers_per_token
+                ) as views,
                 DroneVideo.running(
                     settings, live, services.fleet, board.call_served_by, video
                 ) as drone_video,
@@ -75,6 +80,7 @@ def create_app(
                     await ops.record_recording(manifest)
                 app.state.ops = ops
                 app.state.access = ops.access
+                app.state.views = views
                 yield
 
     app = FastAPI(
@@ -92,7 +98,9 @@ def create_app(
     app.add_middleware(LoginThrottle)  # outermost: a throttled guess costs nothing more
     for module in (misc, calls, fleet, ws):
         app.include_router(module.router)
-    app.include_router(whep_router(video.relay), dependencies=[Depends(whep_access)])
+    app.include_router(
+        whep_router(video.relay, admission=admit_viewer), dependencies=[Depends(whep_access)]
+    )
 
     vendor = leaflet_dir()
     if vendor is not None:
@@ -146,7 +154,15 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
     """Only signed-in consoles watch; an officer's link opens its call's drone only."""
     stream_id = request.path_params.get("stream_id")
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
-        raise HTTPException(403, "this share link is for another drone's video")
+        raise Denied(403, "this share link is for another drone's video", principal.name)
+    request.state.principal = principal
+
+
+async def admit_viewer(request: Request, stream_id: str) -> ViewerTicket:
+    """Each viewer recorded (who, which drone, from when to when), at most
+    `max_viewers_per_token` at once per session or share link."""
+    views: VideoViews = request.app.state.views
+    return await views.admit(request.state.principal, stream_id, client_address(request))
 
 
 def _page(filename: str, headers: dict[str, str]):  # noqa: ANN202 - a route endpoint

@@ -1,4 +1,8 @@
-"""Typed dependencies of the API: the operations service and who is asking."""
+"""Typed dependencies of the API: the operations service and who is asking.
+
+A request turned away for who is asking (403) or for the token it came with (401, when
+one was presented) raises `Denied`, which the error handlers audit (`dfr.api.errors`).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,35 @@ from dfr.access import Access
 from dfr.api.schemas import MAX_ID
 from dfr.auth import BadToken, Principal, Role
 from dfr.operations import Operations
+from dfr.video_views import VideoViews
 
 _bearer = HTTPBearer(auto_error=False)
+BEARER = {"WWW-Authenticate": "Bearer"}
+MAX_AUDITED_PATH = 200
+
+
+class Denied(HTTPException):
+    """A 401 or 403 worth an audit entry; `name` is who asked, when known."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        name: str | None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code, detail, headers)
+        self.name = name
+
+
+def client_address(request: Request | WebSocket) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def endpoint(method: str, path: str) -> str:
+    """How an audit entry names a request: "GET /api/calls/7" (never the query, which
+    may hold a token; a path cut short: it is the client's to make long)."""
+    return f"{method} {path[:MAX_AUDITED_PATH]}"
 
 
 def get_ops(request: Request) -> Operations:
@@ -32,6 +63,13 @@ def get_access(request: Request) -> Access:
 AccessDep = Annotated[Access, Depends(get_access)]
 
 
+def get_views(request: Request) -> VideoViews:
+    return request.app.state.views
+
+
+ViewsDep = Annotated[VideoViews, Depends(get_views)]
+
+
 async def get_principal(
     access: AccessDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -39,11 +77,11 @@ async def get_principal(
 ) -> Principal:
     raw = creds.credentials if creds is not None else token
     if not raw:
-        raise HTTPException(401, "log in first: no bearer token", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "log in first: no bearer token", BEARER)
     try:
         return await access.principal(raw)
     except BadToken as exc:
-        raise HTTPException(401, str(exc), {"WWW-Authenticate": "Bearer"}) from exc
+        raise Denied(401, str(exc), exc.name, BEARER) from exc
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -70,7 +108,7 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
     def check(principal: PrincipalDep) -> Principal:
         if principal.role not in allowed:
             names = " or ".join(sorted(str(r) for r in allowed))
-            raise HTTPException(403, f"{principal.role} may not do this: needs {names}")
+            raise Denied(403, f"{principal.role} may not do this: needs {names}", principal.name)
         return principal
 
     return check
@@ -79,7 +117,7 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 def check_call_scope(principal: Principal, call_id: int | None) -> None:
     """An officer's share link opens one call and nothing else."""
     if principal.call_id is not None and principal.call_id != call_id:
-        raise HTTPException(403, "this share link is for another call")
+        raise Denied(403, "this share link is for another call", principal.name)
 
 
 async def websocket_principal(websocket: WebSocket, timeout_s: float = 10.0) -> Principal | None:
@@ -99,7 +137,9 @@ async def websocket_principal(websocket: WebSocket, timeout_s: float = 10.0) -> 
         return None
     try:
         return await access.principal(token)
-    except BadToken:
+    except BadToken as exc:
+        where = endpoint("WS", websocket.url.path)
+        await access.denied(client_address(websocket), exc.name, where, str(exc), 401)
         return None
 
 

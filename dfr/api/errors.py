@@ -2,6 +2,7 @@
 
 Every error answers ``{"detail": ...}``: a list of ``{loc, msg, type}`` for 422 (as
 FastAPI's own validation errors, without echoing the input back), a sentence otherwise.
+Denied requests (`Denied`, a webhook with a wrong secret) are audited on the way out.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dfr.api.deps import Denied, client_address, endpoint
 from dfr.api.login_throttle import too_many
 from dfr.dispatcher import DroneTaken, StationUnavailable, UnknownStation, Unservable
 from dfr.flight_errors import FlightError
@@ -18,6 +20,7 @@ from dfr.operations import BadWebhookToken, UnknownStationId, WebhooksOff
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
 from dfr.sortie_runner import LaunchNotPending
 from dfr.store import Conflict, NotFound
+from dfr.video_views import TooManyViewers
 from missions.geo import CoordinateError
 from stations.drone_link import LinkError
 from stations.fleet import DroneOffline
@@ -27,7 +30,6 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownStation, 404),
     (DroneNotFound, 404),
     (UnknownStationId, 404),
-    (BadWebhookToken, 401),
     (WebhooksOff, 503),
     (Conflict, 409),
     (DroneTaken, 409),
@@ -35,6 +37,10 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFlying, 409),
     (LaunchNotPending, 409),
     (FlightError, 409),
+    # 429, not 503: this caller holds its share of viewers (RFC 6585, too many requests
+    # from one user); 503 says the server cannot take more (RFC 9110), which the WHEP draft
+    # keeps for an overloaded server and the relay answers when a stream is full.
+    (TooManyViewers, 429),
     (Unservable, 422),
     (BadCommand, 422),
     (CoordinateError, 422),
@@ -47,6 +53,8 @@ def install_error_handlers(app: FastAPI) -> None:
     for exc_type, status in STATUS:
         app.add_exception_handler(exc_type, _handler(status))
     app.add_exception_handler(LoginRefused, _refused)
+    app.add_exception_handler(Denied, _denied)
+    app.add_exception_handler(BadWebhookToken, _bad_webhook_token)
     app.add_exception_handler(RequestValidationError, _invalid)
 
 
@@ -64,6 +72,22 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 async def _refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LoginRefused)
     return too_many(str(exc), exc.retry_after_s)
+
+
+async def _denied(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Denied)
+    where = endpoint(request.method, request.url.path)
+    access = request.app.state.access
+    await access.denied(client_address(request), exc.name, where, exc.detail, exc.status_code)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _bad_webhook_token(request: Request, exc: Exception) -> JSONResponse:
+    """401; audited when a secret was sent (a missing one is a misconfigured sender)."""
+    if request.headers.get("x-dfr-token") is not None:
+        where = endpoint(request.method, request.url.path)
+        await request.app.state.access.denied(client_address(request), None, where, str(exc), 401)
+    return JSONResponse({"detail": str(exc)}, status_code=401)
 
 
 def _handler(status: int):  # noqa: ANN202 - Starlette's handler signature

@@ -1,6 +1,6 @@
 """Refuse logins from a throttled address before anything else is spent on them: no body
 read, no JSON parsed, no validation; a flood of guesses then costs the server almost
-nothing (see `dfr.login_guard`)."""
+nothing (see `dfr.login_guard`), and its audit entries are bounded (`dfr.refusal_log`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import math
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dfr.access import UNKNOWN, Access
 
 LOGIN_PATH = "/api/login"
 
@@ -19,13 +21,15 @@ class LoginThrottle:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == LOGIN_PATH and scope["method"] == "POST":
             app = scope.get("app")  # set by Starlette before its middleware runs
-            access = getattr(app.state, "access", None) if app is not None else None
+            access: Access | None = getattr(app.state, "access", None) if app else None
             client = scope.get("client")
             address = client[0] if client else "unknown"
             wait_s = access.logins.address_retry_after_s(address) if access is not None else 0.0
-            if wait_s > 0:
-                refusal = too_many("too many failed logins: wait before trying again", wait_s)
-                await refusal(scope, receive, send)
+            if access is not None and wait_s > 0:
+                reason = "too many failed logins: wait before trying again"
+                # Audited within the refusal log's bound; the name is in the body, unread.
+                await access.login_throttled(address, UNKNOWN, reason)
+                await too_many(reason, wait_s)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -8,13 +8,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from dfr.api.deps import AccessDep, AfterId, OpsDep, PrincipalDep, next_page, require
-from dfr.api.schemas import AuditOut, LoginIn, LoginOut
+from dfr.api.deps import (
+    AccessDep,
+    AfterId,
+    OpsDep,
+    PageSize,
+    PrincipalDep,
+    ViewsDep,
+    next_page,
+    require,
+)
+from dfr.api.schemas import MAX_ID, AuditOut, LoginIn, LoginOut, VideoViewOut
 from dfr.auth import BadCredentials, BadToken, Principal, Role
 from missions.sortie import FINAL_STATES, SortieState
 
 router = APIRouter(prefix="/api")
 Auditor = Annotated[Principal, Depends(require(Role.ADMIN, Role.RTCC, Role.DISPATCHER, Role.PILOT))]
+ViewAuditor = Annotated[Principal, Depends(require(Role.ADMIN, Role.RTCC))]
+SortieFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="views of this sortie")]
+CallFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="views of this call")]
 
 
 @router.post(
@@ -73,6 +85,32 @@ async def airspace(ops: OpsDep, who: PrincipalDep) -> JSONResponse:
 @router.get("/video/streams", tags=["video"])
 async def video_streams(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
     return ops.video_streams(who)
+
+
+@router.get("/video/views", response_model=list[VideoViewOut], tags=["audit"])
+async def video_views(
+    views: ViewsDep,
+    who: ViewAuditor,
+    response: Response,
+    after_id: AfterId = 0,
+    limit: PageSize = 500,
+    sortie_id: SortieFilter = None,
+    call_id: CallFilter = None,
+) -> list[VideoViewOut]:
+    """Who watched which drone's live video, from when to when (a view of a sortie or a
+    call: its drone watched while the sortie lasted, or watched for it), in id order, a
+    page at a time (X-Next-After-Id names the next cursor)."""
+    if sortie_id is not None and call_id is not None:
+        msg = "ask for the views of a sortie or of a call, not both"
+        raise HTTPException(422, [{"loc": ["query", "call_id"], "msg": msg, "type": "value_error"}])
+    if sortie_id is not None:
+        records = await views.of_sortie(sortie_id, after_id, limit)
+    elif call_id is not None:
+        records = await views.of_call(call_id, after_id, limit)
+    else:
+        records = await views.page(after_id, limit)
+    next_page(response, [r.id for r in records], limit)
+    return [VideoViewOut(**asdict(r)) for r in records]
 
 
 @router.get("/audit", response_model=list[AuditOut], tags=["audit"])

@@ -192,6 +192,26 @@ class AuditOut(BaseModel):
     action: str
     subject: str
     details: dict[str, Any]
+    outcome: str = Field(
+        description="accepted, refused, denied or interrupted ('' before dfr kept outcomes)"
+    )
+    reason: str = Field(description="why it was refused or denied: what the client was told")
+
+
+class VideoViewOut(BaseModel):
+    """Someone watching a drone's live video, from when to when."""
+
+    id: int
+    principal: str
+    role: str
+    share_link_id: str | None
+    stream_id: str = Field(description="the drone's id")
+    call_id: int | None = Field(description="the call the drone was serving when it began")
+    sortie_id: int | None
+    address: str = Field(description="the viewer's client address")
+    started_at: str
+    ended_at: str | None = Field(description="null while the viewer is still watching")
+    end_reason: str | None
 
 
 class ErrorOut(BaseModel):

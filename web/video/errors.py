@@ -9,6 +9,8 @@ VideoError
 │   ├── UnknownStreamError      no stream with that id
 │   ├── UnknownSessionError     no viewer session with that id
 │   ├── InvalidOfferError       the SDP offer is malformed or unusable
+│   ├── OfferMediaTypeError     the offer was not sent as application/sdp
+│   ├── OfferTooLargeError      the offer is larger than an offer can be
 │   ├── NoCommonCodecError      the viewer supports none of the stream's codecs
 │   └── RelayFullError          the stream has its maximum number of viewers
 └── RecordingError              recording cannot be started or stopped
@@ -66,6 +68,14 @@ class UnknownSessionError(RelayError):
 
 class InvalidOfferError(RelayError):
     """The SDP offer is malformed or cannot receive video."""
+
+
+class OfferMediaTypeError(RelayError):
+    """The offer was not sent as application/sdp."""
+
+
+class OfferTooLargeError(RelayError):
+    """The offer is larger than any offer needs to be."""
 
 
 class NoCommonCodecError(RelayError):

@@ -7,7 +7,9 @@ packet once and sends it, encrypted, to every viewer. aiortc's errors are
 translated into ours in `open_session`.
 
 A viewer session is reaped when its connection fails or closes (ICE consent
-lost included), when it never connects, or when its stream ends.
+lost included), when it never connects, or when its stream ends. Whoever opened
+a session may ask to be told when it ends, and why (`open_session(on_end=...)`):
+once, whether the viewer left, was reaped or the relay stopped.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Self
 
@@ -38,6 +40,7 @@ from web.video.errors import (
     InvalidOfferError,
     NoCommonCodecError,
     RelayFullError,
+    StreamClosedError,
     UnknownSessionError,
 )
 from web.video.rtp_fanout import IdleTrack, RtpFanout, ViewerLane
@@ -56,6 +59,12 @@ _OFFER_ERRORS = (
     OperationError,
 )
 _DEAD_STATES = ("failed", "closed")
+
+SessionEnded = Callable[[str], Awaitable[None]]
+"""Told once, with the reason, when a viewer session ends."""
+
+LEFT = "the viewer left (WHEP DELETE)"
+RELAY_STOPPED = "the server stopped"
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ class _Session:
     fanout_key: _FanoutKey
     created_s: float
     lane: ViewerLane | None = None  # once negotiated
+    on_end: SessionEnded | None = None  # once answered
 
 
 _DEFAULT_HOST_ADDRESSES = aioice.ice.get_host_addresses
@@ -217,7 +227,7 @@ class VideoRelay:
                 await reaper
         while self._sessions:
             _, session = self._sessions.popitem()
-            await self._hang_up(session)
+            await self._hang_up(session, RELAY_STOPPED)
         while self._fanouts:
             _, fanout = self._fanouts.popitem()
             await fanout.close()
@@ -263,8 +273,11 @@ class VideoRelay:
             f"stream {stream_id!r} sends {', '.join(stream.codecs)}"
         )
 
-    async def open_session(self, stream_id: str, offer_sdp: str) -> WhepAnswer:
-        """Answer a viewer's SDP offer and start sending.
+    async def open_session(
+        self, stream_id: str, offer_sdp: str, on_end: SessionEnded | None = None
+    ) -> WhepAnswer:
+        """Answer a viewer's SDP offer and start sending; `on_end` is awaited with the
+        reason once the session ends (never when this raises).
 
         Raises UnknownStreamError, InvalidOfferError, NoCommonCodecError,
         RelayFullError or StreamClosedError; on any error nothing is kept.
@@ -295,6 +308,10 @@ class VideoRelay:
         except BaseException:
             await self._discard(session)
             raise
+        if self._sessions.get(session.session_id) is not session:
+            # Reaped while negotiating (its stream ended): nobody is left to tell.
+            raise StreamClosedError(f"stream {stream_id!r} ended while the offer was answered")
+        session.on_end = on_end
         pc.on("connectionstatechange", self._wakeup.set)
         logger.info("viewer %s joined %s (%s)", session.session_id, stream_id, codec)
         return WhepAnswer(stream_id, session.session_id, answer_sdp, codec)
@@ -305,7 +322,7 @@ class VideoRelay:
         if session is None or session.stream_id != stream_id:
             raise UnknownSessionError(stream_id, session_id)
         del self._sessions[session_id]
-        await self._hang_up(session)
+        await self._hang_up(session, LEFT)
         logger.info("viewer %s left %s", session_id, stream_id)
 
     async def _fanout(self, key: _FanoutKey, stream: VideoStream, codec: VideoCodec) -> RtpFanout:
@@ -334,9 +351,9 @@ class VideoRelay:
 
     async def _discard(self, session: _Session) -> None:
         self._sessions.pop(session.session_id, None)
-        await self._hang_up(session)
+        await self._hang_up(session, "")
 
-    async def _hang_up(self, session: _Session) -> None:
+    async def _hang_up(self, session: _Session, reason: str) -> None:
         fanout = self._fanouts.get(session.fanout_key)
         if fanout is not None:
             if session.lane is not None:
@@ -350,16 +367,29 @@ class VideoRelay:
                 await session.pc.close()
         except TimeoutError:
             logger.warning("viewer %s did not close in time", session.session_id)
+        on_end, session.on_end = session.on_end, None
+        if on_end is not None:
+            try:
+                await on_end(reason)
+            except Exception:  # the listener's trouble must not stop the relay's reaping
+                logger.exception("viewer %s: its end was not reported", session.session_id)
 
     def _negotiating(self, key: _FanoutKey) -> bool:
         return any(s.fanout_key == key and s.lane is None for s in self._sessions.values())
 
-    def _is_dead(self, session: _Session, now_s: float) -> bool:
+    def _end_reason(self, session: _Session, now_s: float) -> str | None:
+        """Why the session is over, or None while it is not."""
         state = session.pc.connectionState
         lane, fanout = session.lane, self._fanouts.get(session.fanout_key)
-        if state in _DEAD_STATES or fanout is None or fanout.ended or (lane and lane.failed):
-            return True
-        return state != "connected" and now_s - session.created_s > self.settings.connect_timeout_s
+        if state in _DEAD_STATES:
+            return f"the viewer's connection {state}"
+        if fanout is None or fanout.ended:
+            return "the stream ended"
+        if lane and lane.failed:
+            return "sending to the viewer failed"
+        if state != "connected" and now_s - session.created_s > self.settings.connect_timeout_s:
+            return f"the viewer did not connect within {self.settings.connect_timeout_s:g} s"
+        return None
 
     async def _reap_forever(self) -> None:
         while True:
@@ -368,7 +398,12 @@ class VideoRelay:
                     await self._wakeup.wait()
             self._wakeup.clear()
             now_s = time.monotonic()
-            for session in [s for s in self._sessions.values() if self._is_dead(s, now_s)]:
-                self._sessions.pop(session.session_id, None)
-                logger.info("reaping viewer %s of %s", session.session_id, session.stream_id)
-                await self._hang_up(session)
+            ended = [(s, self._end_reason(s, now_s)) for s in list(self._sessions.values())]
+            for session, reason in ended:
+                if reason is None or self._sessions.get(session.session_id) is not session:
+                    continue
+                del self._sessions[session.session_id]
+                logger.info(
+                    "reaping viewer %s of %s: %s", session.session_id, session.stream_id, reason
+                )
+                await self._hang_up(session, reason)

@@ -7,11 +7,19 @@
     OPTIONS /whep/{stream_id}              204 with Accept-Post
 
 Errors are JSON `{"detail": ...}`: 400 bad offer, 404 unknown stream or
-session, 406 no common codec, 410 stream ended, 415 not application/sdp,
-503 too many viewers.
+session, 406 no common codec, 410 stream ended, 413 offer too large, 415 not
+application/sdp, 503 too many viewers of the stream.
+
+An application that wants to know who watches passes `admission`: asked for a
+`ViewerTicket` before an offer is looked at (it may refuse by raising, which the
+application's error handlers answer), the ticket learns whether the offer was
+answered or refused and, once, when and why the session ended.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,6 +27,8 @@ from fastapi.responses import JSONResponse
 from web.video.errors import (
     InvalidOfferError,
     NoCommonCodecError,
+    OfferMediaTypeError,
+    OfferTooLargeError,
     RelayError,
     RelayFullError,
     StreamClosedError,
@@ -35,11 +45,49 @@ _STATUS: list[tuple[type[VideoError], int]] = [
     (UnknownStreamError, 404),
     (UnknownSessionError, 404),
     (InvalidOfferError, 400),
+    (OfferMediaTypeError, 415),
+    (OfferTooLargeError, 413),
     (NoCommonCodecError, 406),
     (RelayFullError, 503),
     (StreamClosedError, 410),
     (RelayError, 400),
 ]
+
+
+class ViewerTicket(Protocol):
+    """What an application learns of one viewer it admitted."""
+
+    async def started(self) -> None:
+        """The offer was answered."""
+
+    async def refused(self, reason: str) -> None:
+        """The offer was refused, with what the viewer was told."""
+
+    async def ended(self, reason: str) -> None:
+        """The session ended (awaited once, by the relay)."""
+
+    def release(self) -> bool:
+        """Forget the viewer without a word (the request was cancelled)."""
+
+
+ViewerAdmission = Callable[[Request, str], Awaitable[ViewerTicket]]
+"""Admits a viewer of a stream (by id), or raises."""
+
+
+class _Unwatched:
+    """The ticket when nobody asked to know."""
+
+    async def started(self) -> None:
+        pass
+
+    async def refused(self, reason: str) -> None:
+        pass
+
+    async def ended(self, reason: str) -> None:
+        pass
+
+    def release(self) -> bool:
+        return False
 
 
 def error_response(exc: VideoError) -> JSONResponse:
@@ -48,8 +96,26 @@ def error_response(exc: VideoError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-def whep_router(relay: VideoRelay, prefix: str = "/whep") -> APIRouter:
-    """WHEP endpoints for `relay`'s streams, to mount in an application."""
+async def _offer_of(request: Request) -> str:
+    """The SDP offer of a request; raises OfferMediaTypeError, OfferTooLargeError or
+    InvalidOfferError."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != SDP_MEDIA_TYPE:
+        raise OfferMediaTypeError(f"offer must be sent as {SDP_MEDIA_TYPE}")
+    body = await request.body()
+    if len(body) > _MAX_OFFER_BYTES:
+        raise OfferTooLargeError("SDP offer too large")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidOfferError("SDP offer is not UTF-8 text") from None
+
+
+def whep_router(
+    relay: VideoRelay, prefix: str = "/whep", admission: ViewerAdmission | None = None
+) -> APIRouter:
+    """WHEP endpoints for `relay`'s streams, to mount in an application; `admission`
+    admits (and follows) each viewer, see the module docstring."""
     router = APIRouter(prefix=prefix, tags=["video"])
 
     @router.options("/{stream_id}")
@@ -58,22 +124,17 @@ def whep_router(relay: VideoRelay, prefix: str = "/whep") -> APIRouter:
 
     @router.post("/{stream_id}", status_code=201, name="whep_offer")
     async def whep_offer(stream_id: str, request: Request) -> Response:
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != SDP_MEDIA_TYPE:
-            return JSONResponse(
-                {"detail": f"offer must be sent as {SDP_MEDIA_TYPE}"}, status_code=415
-            )
-        body = await request.body()
-        if len(body) > _MAX_OFFER_BYTES:
-            return JSONResponse({"detail": "SDP offer too large"}, status_code=413)
+        ticket = await admission(request, stream_id) if admission is not None else _Unwatched()
         try:
-            offer = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return JSONResponse({"detail": "SDP offer is not UTF-8 text"}, status_code=400)
-        try:
-            answer = await relay.open_session(stream_id, offer)
+            offer = await _offer_of(request)
+            answer = await relay.open_session(stream_id, offer, on_end=ticket.ended)
         except VideoError as exc:
+            await ticket.refused(str(exc))
             return error_response(exc)
+        except BaseException:
+            ticket.release()  # cancelled or crashed: nothing was answered
+            raise
+        await ticket.started()
         location = request.url_for(
             "whep_session", stream_id=stream_id, session_id=answer.session_id
         ).path
