@@ -41,7 +41,8 @@ from dfr.services import Services
 from dfr.settings import Settings
 from dfr.sortie_recovery import SortieRecovery
 from dfr.sortie_runner import FlightListener, SortieRunner, SortieVideo
-from dfr.store import AuditEntry, CallRecord, NewCall, SortieRecord
+from dfr.sortie_track import record_tracks
+from dfr.store import AuditEntry, CallRecord, NewCall, SortieRecord, TrackPoint
 from dfr.telemetry_push import push_telemetry
 from missions.geo import GeoPoint
 from missions.profile import Station
@@ -143,6 +144,9 @@ class Operations:
                 push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
             )
             lag = group.create_task(ops.loop_lag.run(), name="loop lag")
+            track = group.create_task(
+                record_tracks(ops.board, ops._fleet, ops._store), name="flight tracks"
+            )
             for station in ops.deployment.stations:
                 ops.dock.start(station)
             try:
@@ -150,6 +154,7 @@ class Operations:
             finally:
                 push.cancel()
                 lag.cancel()
+                track.cancel()
 
     @property
     def fleet(self) -> Fleet:
@@ -354,6 +359,11 @@ class Operations:
 
     async def get_sortie(self, sortie_id: int) -> SortieRecord:
         return await self._store.get_sortie(sortie_id)
+
+    async def sortie_track(self, sortie_id: int) -> list[TrackPoint]:
+        """Where the sortie's drone flew, once a second. Raises the store's NotFound."""
+        await self._store.get_sortie(sortie_id)
+        return await self._store.track(sortie_id)
 
     async def sortie_for_call(self, call_id: int) -> SortieRecord | None:
         return await self._store.latest_sortie_for_call(call_id)

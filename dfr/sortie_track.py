@@ -6,35 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dfr.active_sorties import SortieBoard
-from dfr.store import Store
+from dfr.store import Store, TrackPoint
 from missions.drone_state import DroneState
 from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class TrackPoint:
-    """One sample of a sortie's flight. Altitudes: above mean sea level, and above the
-    station (the drone's home); the camera target is the scene it is pointed at."""
-
-    sortie_id: int
-    at_utc: str
-    vehicle_s: float | None
-    latitude_deg: float
-    longitude_deg: float
-    alt_amsl_m: float
-    alt_above_station_m: float
-    heading_deg: float | None
-    ground_speed_m_s: float | None
-    flight_mode: str
-    battery_pct: float | None
-    target_latitude_deg: float | None
-    target_longitude_deg: float | None
 
 
 def track_point(

@@ -29,7 +29,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,6 +103,22 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
     session_id TEXT PRIMARY KEY,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sortie_track (
+    sortie_id INTEGER NOT NULL REFERENCES sorties(id),
+    at TEXT NOT NULL,
+    vehicle_s REAL,
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    alt_amsl_m REAL NOT NULL,
+    alt_above_station_m REAL NOT NULL,
+    heading_deg REAL,
+    ground_speed_m_s REAL,
+    flight_mode TEXT NOT NULL,
+    battery_pct REAL,
+    target_lat REAL,
+    target_lon REAL
+);
+CREATE INDEX IF NOT EXISTS sortie_track_by_sortie ON sortie_track(sortie_id, at);
 CREATE TABLE IF NOT EXISTS video_views (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     principal TEXT NOT NULL,
@@ -235,6 +251,26 @@ class NewVideoView:
     call_id: int | None  # the call the drone was serving, if any
     sortie_id: int | None  # and its sortie
     address: str  # the viewer's client address
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPoint:
+    """One sample of a sortie's flight. Altitudes: above mean sea level, and above the
+    station (the drone's home); the camera target is the scene it is pointed at."""
+
+    sortie_id: int
+    at_utc: str
+    vehicle_s: float | None
+    latitude_deg: float
+    longitude_deg: float
+    alt_amsl_m: float
+    alt_above_station_m: float
+    heading_deg: float | None
+    ground_speed_m_s: float | None
+    flight_mode: str
+    battery_pct: float | None
+    target_latitude_deg: float | None
+    target_longitude_deg: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -772,6 +808,29 @@ class Store:
         rows = await self._run_conn(lambda c: c.execute(sql, args).fetchall())
         return [VideoViewRecord(**dict(r)) for r in rows]
 
+    # -- flight tracks ----------------------------------------------------------
+
+    async def add_track_points(self, points: Iterable[TrackPoint]) -> None:
+        rows = [astuple(p) for p in points]
+
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                c.executemany(
+                    f"INSERT INTO sortie_track VALUES ({', '.join('?' * len(_TRACK_FIELDS))})",
+                    rows,
+                )
+
+        await self._run_conn(work)
+
+    async def track(self, sortie_id: int) -> list[TrackPoint]:
+        """A sortie's track in time order (empty before launch)."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                "SELECT * FROM sortie_track WHERE sortie_id = ? ORDER BY at, rowid", (sortie_id,)
+            ).fetchall()
+        )
+        return [TrackPoint(*tuple(r)) for r in rows]
+
     # -- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> None:
@@ -839,6 +898,9 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
 def refusal_reason(exc: BaseException) -> str:
     """What a refused attempt is audited with: the message the client gets."""
     return str(exc) or type(exc).__name__
+
+
+_TRACK_FIELDS = fields(TrackPoint)
 
 
 def _add_new_columns(c: sqlite3.Connection) -> None:

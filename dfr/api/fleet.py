@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -17,7 +18,14 @@ from dfr.api.deps import (
     next_page,
     require,
 )
-from dfr.api.schemas import CommandIn, DispatchOut, LaunchIn, MaintenanceIn, SortieOut
+from dfr.api.schemas import (
+    CommandIn,
+    DispatchOut,
+    LaunchIn,
+    MaintenanceIn,
+    SortieOut,
+    TrackPointOut,
+)
 from dfr.api.views import dispatch_out, sortie_out
 from dfr.auth import CAN_WATCH_ALL, Principal, Role
 from dfr.pilot_commands import PilotCommand
@@ -89,6 +97,14 @@ async def sortie(sortie_id: SortieId, ops: OpsDep, who: PrincipalDep) -> SortieO
     record = await ops.get_sortie(sortie_id)
     check_call_scope(who, record.call_id)
     return sortie_out(record)
+
+
+@router.get("/sorties/{sortie_id}/track", response_model=list[TrackPointOut])
+async def sortie_track(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> list[TrackPointOut]:
+    """Where the sortie's drone flew, once a second: UTC and vehicle time, position,
+    altitude above mean sea level and above the station, heading, ground speed, flight
+    mode, battery and the camera's target."""
+    return [TrackPointOut(**asdict(p)) for p in await ops.sortie_track(sortie_id)]
 
 
 @router.get("/calls/{call_id}/sortie", response_model=SortieOut | None)

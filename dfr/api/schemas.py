@@ -216,3 +216,19 @@ class VideoViewOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class TrackPointOut(BaseModel):
+    sortie_id: int
+    at_utc: str
+    vehicle_s: float | None
+    latitude_deg: float
+    longitude_deg: float
+    alt_amsl_m: float
+    alt_above_station_m: float
+    heading_deg: float | None
+    ground_speed_m_s: float | None
+    flight_mode: str
+    battery_pct: float | None
+    target_latitude_deg: float | None
+    target_longitude_deg: float | None

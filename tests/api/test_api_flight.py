@@ -131,6 +131,22 @@ def test_dispatch_fly_command_and_timeline(client) -> None:
     vehicle_times = [e["vehicle_s"] for e in final["events"] if e["vehicle_s"] is not None]
     assert vehicle_times == sorted(vehicle_times)
 
+    # The track, once a second of wall time from launch to the dock.
+    track = client.get(f"/api/sorties/{sortie_id}/track", headers=disp).json()
+    assert len(track) >= 5
+    seconds = [datetime.fromisoformat(p["at_utc"]).timestamp() for p in track]
+    assert (seconds[-1] - seconds[0]) / (len(seconds) - 1) < 1.5  # about one a second
+    assert max(p["alt_above_station_m"] for p in track) > 50.0
+    assert {p["flight_mode"] for p in track} >= {"MISSION", "HOLD", "RETURN_TO_LAUNCH"}
+    assert (track[0]["target_latitude_deg"], track[0]["target_longitude_deg"]) == (
+        SCENE["latitude_deg"],
+        SCENE["longitude_deg"],
+    )
+    assert (
+        client.get(f"/api/sorties/{sortie_id}/track", headers=login(client, "rtcc")).status_code
+        == 200
+    )
+
     audit = client.get("/api/audit", headers=disp).json()
     actions = {(e["actor"], e["action"]) for e in audit}
     assert {
