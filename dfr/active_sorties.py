@@ -25,6 +25,7 @@ class ActiveSortie:
     launched_by: str | None = None
     launched_at: str | None = None
     persisted: int = 0  # transitions already written to the store
+    transfers_saved: bool = False  # mission and fence, as uploaded and read back
 
     @property
     def state(self) -> str:

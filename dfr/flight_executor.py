@@ -36,6 +36,7 @@ from missions.drone_state import DroneState, FlightMode, Severity
 from missions.geo import GeoPoint
 from missions.mission_plan import (
     FlightSettings,
+    MissionItem,
     MissionPlan,
     build_mission,
     item_differences,
@@ -114,6 +115,9 @@ class FlightExecutor:
         self._started = False
         self._launched = False
         self._adopted = False
+        #: What went to the vehicle and what it gave back, by kind ("mission", "fence")
+        #: and direction ("uploaded", "read_back"); empty until the upload.
+        self.transfers: dict[str, dict[str, tuple[MissionItem, ...]]] = {}
 
     @classmethod
     def adopting(
@@ -296,8 +300,14 @@ class FlightExecutor:
         plan = self.plan
         await link.upload_fence(plan.fence)
         await link.upload_mission(plan.mission)
-        fence_diffs = item_differences(plan.fence, await link.download_fence())
-        mission_diffs = item_differences(plan.mission, await link.download_mission())
+        fence_back = await link.download_fence()
+        mission_back = await link.download_mission()
+        self.transfers = {
+            "fence": {"uploaded": plan.fence, "read_back": tuple(fence_back)},
+            "mission": {"uploaded": plan.mission, "read_back": tuple(mission_back)},
+        }
+        fence_diffs = item_differences(plan.fence, fence_back)
+        mission_diffs = item_differences(plan.mission, mission_back)
         if fence_diffs or mission_diffs:
             what = [f"fence {d}" for d in fence_diffs] + [f"mission {d}" for d in mission_diffs]
             raise PreflightFailed(f"upload did not verify: {'; '.join(what)}")

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from dfr.active_sorties import ActiveSortie, SortieBoard
@@ -252,6 +253,15 @@ class SortieRunner:
         executor = active.executor
         if executor is None:
             return
+        if executor.transfers and not active.transfers_saved:
+            active.transfers_saved = True
+            await self.store.record_transfers(
+                active.record.id,
+                {
+                    kind: {way: [asdict(item) for item in items] for way, items in ways.items()}
+                    for kind, ways in executor.transfers.items()
+                },
+            )
         transitions = list(executor.sortie.transitions)
         for t in transitions[active.persisted :]:
             await self.store.record_sortie_state(

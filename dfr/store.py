@@ -103,6 +103,14 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
     session_id TEXT PRIMARY KEY,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sortie_transfers (
+    sortie_id INTEGER NOT NULL REFERENCES sorties(id),
+    kind TEXT NOT NULL,       -- mission | fence
+    direction TEXT NOT NULL,  -- uploaded | read_back
+    items TEXT NOT NULL,      -- JSON list of MAVLink items
+    at TEXT NOT NULL,
+    PRIMARY KEY (sortie_id, kind, direction)
+);
 CREATE TABLE IF NOT EXISTS sortie_track (
     sortie_id INTEGER NOT NULL REFERENCES sorties(id),
     at TEXT NOT NULL,
@@ -711,6 +719,22 @@ class Store:
         )
         return [AuditEntry(**{**dict(r), "details": json.loads(r["details"])}) for r in rows]
 
+    async def audit_about(self, call_id: int | None, sortie_id: int) -> list[AuditEntry]:
+        """The entries about a sortie and its call, in order: by subject, or naming them
+        in their details."""
+
+        def work(c: sqlite3.Connection) -> list[sqlite3.Row]:
+            return c.execute(
+                "SELECT * FROM audit WHERE subject IN (?, ?)"
+                " OR json_extract(details, '$.sortie_id') = ?"
+                " OR (? IS NOT NULL AND json_extract(details, '$.call_id') = ?)"
+                " ORDER BY id",
+                (f"sortie:{sortie_id}", f"call:{call_id}", sortie_id, call_id, call_id),
+            ).fetchall()
+
+        rows = await self._run_conn(work)
+        return [AuditEntry(**{**dict(r), "details": json.loads(r["details"])}) for r in rows]
+
     # -- video views --------------------------------------------------------------
 
     async def start_video_view(self, view: NewVideoView) -> VideoViewRecord:
@@ -807,6 +831,33 @@ class Store:
         args = (*final_states, value, after_id, value, limit)
         rows = await self._run_conn(lambda c: c.execute(sql, args).fetchall())
         return [VideoViewRecord(**dict(r)) for r in rows]
+
+    # -- what went to the vehicle ------------------------------------------------
+
+    async def record_transfers(self, sortie_id: int, transfers: dict[str, dict[str, list]]) -> None:
+        """The mission and fence as uploaded and as read back (JSON-ready item lists)."""
+        rows = [
+            (sortie_id, kind, direction, json.dumps(items), utc_now())
+            for kind, by_direction in transfers.items()
+            for direction, items in by_direction.items()
+        ]
+        await self._run_conn(
+            lambda c: c.executemany(
+                "INSERT OR REPLACE INTO sortie_transfers VALUES (?, ?, ?, ?, ?)", rows
+            )
+        )
+
+    async def transfers(self, sortie_id: int) -> dict[str, dict[str, list]]:
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                "SELECT kind, direction, items FROM sortie_transfers WHERE sortie_id = ?",
+                (sortie_id,),
+            ).fetchall()
+        )
+        out: dict[str, dict[str, list]] = {}
+        for r in rows:
+            out.setdefault(r["kind"], {})[r["direction"]] = json.loads(r["items"])
+        return out
 
     # -- flight tracks ----------------------------------------------------------
 
