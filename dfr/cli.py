@@ -120,6 +120,20 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=_scenario)
 
+    e = sub.add_parser("evidence", help="a sortie's signed evidence package: export, verify")
+    esub = e.add_subparsers(dest="evidence", required=True)
+    ee = esub.add_parser("export", help="write a sortie's package from a state directory")
+    ee.add_argument("--sortie", type=int, required=True)
+    ee.add_argument("--out", type=Path, required=True)
+    ee.add_argument("--state-dir", type=Path, default=None, help="default: DFR_STATE_DIR or var")
+    deployment_arg(ee)
+    ee.set_defaults(func=_evidence_export)
+    ev = esub.add_parser("verify", help="check a package: signature, every file, nothing added")
+    ev.add_argument("package", type=Path)
+    ev.add_argument("--public-key", type=Path, default=None, help="the published key (PEM)")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=_evidence_verify)
+
     b = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("recommend", help="recommend latency on Pueblo and a large deployment")
@@ -183,6 +197,68 @@ def _coverage(args: argparse.Namespace) -> int:
     )
     print(f"  map written to {args.png}")
     return 0
+
+
+def _evidence_export(args: argparse.Namespace) -> int:
+    import asyncio
+    import getpass
+    import shutil
+
+    from dfr.evidence import export_package
+    from dfr.store import NotFound, Store
+
+    overrides = {"state_dir": args.state_dir} if args.state_dir else {}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    deployment = load_deployment(args.deployment or settings.deployment)
+
+    async def run() -> Path:
+        async with Store.open(settings.database_path) as store:
+            actor = f"cli:{getpass.getuser()}"
+            subject = f"sortie:{args.sortie}"
+            async with store.attempt(actor, "evidence.export", subject, {"out": args.out.name}):
+                return await export_package(
+                    store, args.sortie, settings.recordings_dir, deployment, settings.state_dir
+                )
+
+    if not settings.database_path.exists():
+        print(f"dfr: error: no database at {settings.database_path}", file=sys.stderr)
+        return 2
+    try:
+        made = asyncio.run(run())
+    except NotFound as exc:
+        print(f"dfr: error: {exc}", file=sys.stderr)
+        return 2
+    shutil.move(made, args.out)
+    print(f"{args.out}: evidence package of sortie {args.sortie}")
+    return 0
+
+
+def _evidence_verify(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from dfr.evidence import EvidenceError, verify_package
+
+    try:
+        key = args.public_key.read_bytes() if args.public_key else None
+        verdict = verify_package(args.package, key)
+    except (OSError, EvidenceError) as exc:
+        print(f"dfr: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"intact": verdict.intact, **asdict(verdict)}))
+    else:
+        for problem in verdict.problems:
+            print(f"FAIL {problem}")
+        where = (
+            "the key given"
+            if verdict.key_source == "given"
+            else ("the key inside the package: compare its fingerprint with the published one")
+        )
+        print(
+            f"{'INTACT' if verdict.intact else 'NOT INTACT'}: {verdict.files} files;"
+            f" signed by key {verdict.key_fingerprint[:16]}… ({where})"
+        )
+    return 0 if verdict.intact else 1
 
 
 def _check(args: argparse.Namespace) -> int:

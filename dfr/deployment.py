@@ -126,6 +126,8 @@ class Deployment:
     eta: EtaParameters = EtaParameters()
     #: What `dfr check` warns about: deprecated keys, with what to write instead.
     warnings: tuple[str, ...] = ()
+    #: The files it was loaded from (the TOML and its airspace), for evidence hashes.
+    files: tuple[Path, ...] = ()
 
     @property
     def flight_settings(self) -> FlightSettings:
@@ -280,6 +282,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         launch_policy=spec.deployment.launch_policy,
         tile_url=spec.deployment.tile_url,
         eta=EtaParameters(**spec.eta.model_dump()),
+        files=(path, airspace_path),
     )
 
 

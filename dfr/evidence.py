@@ -30,6 +30,8 @@ import csv
 import hashlib
 import io
 import json
+import os
+import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +46,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from dfr.deployment import Deployment
+from dfr.signing_key import load_or_create
 from dfr.store import Store, TrackPoint
 from missions.sortie import FINAL_STATES
 
@@ -121,6 +125,24 @@ async def gather(
         "track_points": len(track),
     }
     return content
+
+
+async def export_package(
+    store: Store, sortie_id: int, recordings_dir: Path, deployment: Deployment, state_dir: Path
+) -> Path:
+    """Gather, sign with the server's key and write the sortie's package to a temporary
+    file (the caller removes it). Raises the store's NotFound."""
+    content = await gather(store, sortie_id, recordings_dir, list(deployment.files))
+    key = await asyncio.to_thread(load_or_create, state_dir)
+    out = Path(await asyncio.to_thread(_temporary_zip))
+    await asyncio.to_thread(write_package, content, out, key)
+    return out
+
+
+def _temporary_zip() -> str:
+    handle, name = tempfile.mkstemp(prefix="dfr-evidence-", suffix=".zip")
+    os.close(handle)
+    return name
 
 
 def _recordings_of(directory: Path, sortie_id: int) -> dict[str, Path]:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import hmac
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from dfr.access import Access
@@ -33,6 +34,7 @@ from dfr.console_views import call_event, drone_json, share_link_view, streams_o
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable
 from dfr.dock_prep import DockPreparation
 from dfr.events import Event, EventBus
+from dfr.evidence import export_package
 from dfr.flight_executor import ExecutorSettings
 from dfr.loop_lag import LoopLag
 from dfr.pilot_commands import PilotCommand, PilotCommands
@@ -87,6 +89,8 @@ class Operations:
         self._fleet = services.fleet
         self._video = video
         self._telemetry_hz = settings.telemetry_push_hz
+        self._state_dir = settings.state_dir
+        self._recordings_dir = settings.recordings_dir
         self._webhook_token = settings.cad_webhook_token
         self.bus = EventBus()
         self.board = board if board is not None else SortieBoard()
@@ -389,6 +393,15 @@ class Operations:
         """Audit a finished recording (one a crash cut short is marked interrupted)."""
         subject = f"sortie:{manifest['sortie_id']}" if manifest.get("sortie_id") else ""
         await self._store.audit("system", "recording.saved", subject, manifest)
+
+    async def evidence_package(self, sortie_id: int, who: Principal) -> Path:
+        """The sortie's signed evidence package, written to a temporary file the caller
+        removes (audited, refused or not). Raises the store's NotFound."""
+        subject = f"sortie:{sortie_id}"
+        async with self._store.attempt(who.name, "evidence.export", subject, {}):
+            return await export_package(
+                self._store, sortie_id, self._recordings_dir, self.deployment, self._state_dir
+            )
 
     async def audit_log(self, limit: int, after_id: int) -> list[AuditEntry]:
         return await self._store.audit_log(limit, after_id)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         return self.state_dir / "dfr.sqlite"
 
+    @property
+    def recordings_dir(self) -> Path:
+        return self.state_dir / "recordings"
+
     # -- each subsystem's settings, from this one object ---------------------------
 
     def fleet_settings(self) -> FleetSettings:

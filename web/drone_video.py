@@ -173,7 +173,7 @@ class VideoSettings:
                 width_px=s.video_width, height_px=s.video_height, fps=s.video_fps
             ),
             stream=StreamSettings(fps=s.video_fps),
-            recordings_dir=s.state_dir / "recordings",
+            recordings_dir=s.recordings_dir,
         )
 
 

@@ -6,6 +6,8 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from dfr.api.deps import (
     AfterId,
@@ -36,6 +38,7 @@ Commander = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT))]
 Pilot = Annotated[Principal, Depends(require(Role.PILOT))]
 Maintainer = Annotated[Principal, Depends(require(Role.PILOT, Role.ADMIN))]
 Watcher = Annotated[Principal, Depends(require(*CAN_WATCH_ALL))]
+Custodian = Annotated[Principal, Depends(require(Role.RTCC, Role.ADMIN))]
 
 
 @router.get("/stations")
@@ -105,6 +108,25 @@ async def sortie_track(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> list[T
     altitude above mean sea level and above the station, heading, ground speed, flight
     mode, battery and the camera's target."""
     return [TrackPointOut(**asdict(p)) for p in await ops.sortie_track(sortie_id)]
+
+
+@router.get(
+    "/sorties/{sortie_id}/evidence",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "the signed package"}},
+)
+async def sortie_evidence(sortie_id: SortieId, ops: OpsDep, who: Custodian) -> FileResponse:
+    """The sortie's evidence package: a zip with the call, the timeline, the track, the
+    mission and fence as uploaded and read back, the audit entries, who watched, the
+    recordings, and a manifest of SHA-256s signed with the server's Ed25519 key
+    (`dfr evidence verify` checks it). Audited."""
+    path = await ops.evidence_package(sortie_id, who)
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"dfr-sortie-{sortie_id}-evidence.zip",
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
 
 
 @router.get("/calls/{call_id}/sortie", response_model=SortieOut | None)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+import zipfile
 from datetime import datetime
 
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+from dfr.signing_key import load_or_create, public_pem
 from tests.api.conftest import login
 
 SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "alarm"}
@@ -162,3 +166,40 @@ def test_dispatch_fly_command_and_timeline(client) -> None:
         f"/api/calls/{other['id']}/dispatch", json={"station_id": "hq"}, headers=disp
     )
     assert again.status_code == 200, again.text
+
+
+def test_a_flown_sortie_exports_a_signed_evidence_package(client, api_settings, tmp_path) -> None:
+    disp, rtcc = login(client, "disp"), login(client, "rtcc")
+    flown = [s for s in client.get("/api/sorties", headers=disp).json() if s["state"] == "docked"]
+    assert flown, "no flown sortie in this module's server"
+    sortie_id = flown[0]["id"]
+    assert client.get(f"/api/sorties/{sortie_id}/evidence", headers=disp).status_code == 403
+    assert client.get("/api/sorties/999999/evidence", headers=rtcc).status_code == 404
+    answer = client.get(f"/api/sorties/{sortie_id}/evidence", headers=rtcc)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/zip"
+    package = tmp_path / "evidence.zip"
+    package.write_bytes(answer.content)
+    with zipfile.ZipFile(package) as z:
+        names = set(z.namelist())
+    assert {"track.csv", "transfers/mission-read_back.json", "audit.jsonl"} <= names
+    assert any(n.startswith("recordings/") and n.endswith(".mkv") for n in names)
+    # Checked against the server's own key, with nothing but the zip and the key.
+    key = load_or_create(api_settings.state_dir)
+    published = tmp_path / "dfr.pub"
+    published.write_bytes(public_pem(key))
+    dfr = [sys.executable, "-m", "dfr.cli", "evidence", "verify", str(package)]
+    checked = subprocess.run([*dfr, "--public-key", str(published)], capture_output=True)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    with zipfile.ZipFile(package, "a") as z:
+        z.writestr("planted.txt", "not from dfr")
+    tampered = subprocess.run([*dfr, "--public-key", str(published)], capture_output=True)
+    assert tampered.returncode == 1
+    assert b"planted.txt: added" in tampered.stdout
+    audit = client.get("/api/audit", headers=login(client, "admin")).json()
+    exports = [e for e in audit if e["action"] == "evidence.export"]
+    assert [(e["subject"], e["outcome"]) for e in exports] == [
+        ("sortie:999999", "refused"),
+        (f"sortie:{sortie_id}", "accepted"),
+    ]
+    assert {e["actor"] for e in exports} == {"rtcc"}
