@@ -1,0 +1,55 @@
+"""A database the previous release wrote opens with this one and loses nothing: every
+row of every table reads back, and what is new (out of service, tracks, transfers,
+video views, outcomes) works on it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from dfr.store import NewVideoView, Store, TrackPoint
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "store" / "previous-release.sql"
+
+
+async def test_a_previous_release_database_opens_and_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "dfr.sqlite"
+    with sqlite3.connect(db) as old:
+        old.executescript(FIXTURE.read_text())
+    async with Store.open(db) as store:
+        calls = await store.list_calls(None)
+        assert [(c.id, c.status, c.summary) for c in calls] == [
+            (1, "dispatched", "shots fired"),
+            (2, "queued", "alarm"),
+        ]
+        assert [c.id for c in await store.queued_calls()] == [2]
+        sortie = await store.get_sortie(1)
+        assert sortie.state == "docked"
+        assert [e.state for e in sortie.events] == [
+            "reserved", "launching", "en_route", "on_scene", "docked",
+        ]  # fmt: skip
+        assert sortie.route["coordinates"][-1] == [-104.605, 38.259, 60.0]
+        assert await store.drone_sorties() == {"dfr-1": None, "dfr-2": None, "dfr-3": None}
+        old_entries = (await store.audit_log())[:4]
+        assert [e.action for e in old_entries] == [
+            "call.create", "sortie.dispatch", "sortie.launch", "sortie.release",
+        ]  # fmt: skip
+        assert [link.id for link in await store.share_links(1)] == ["link-1"]
+        assert await store.revoked_sessions() == {"session-1"}
+        # What this release adds works on the old file.
+        await store.set_out_of_service("dfr-2", "prop damaged")
+        assert await store.out_of_service() == {"dfr-2": "prop damaged"}
+        point = TrackPoint(
+            1, "2026-11-20T10:00:06.000Z", 104.0, 38.26, -104.6, 1490.0, 60.0,
+            10.0, 18.0, "MISSION", 95.0, 38.259, -104.605,
+        )  # fmt: skip
+        await store.add_track_points([point])
+        assert await store.track(1) == [point]
+        await store.record_transfers(1, {"mission": {"uploaded": [], "read_back": []}})
+        assert await store.transfers(1) == {"mission": {"uploaded": [], "read_back": []}}
+        view = await store.start_video_view(
+            NewVideoView("rtcc", "rtcc", None, "dfr-1", 1, 1, "127.0.0.1")
+        )
+        assert view.ended_at is None
+        about = await store.audit_about(1, 1)
+        assert {"call.create", "sortie.dispatch", "video.view.start"} <= {e.action for e in about}
