@@ -134,6 +134,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_evidence_verify)
 
+    pl = sub.add_parser("plan", help="QGroundControl .plan files")
+    plsub = pl.add_subparsers(dest="plan", required=True)
+    pf = plsub.add_parser("fence", help="a plan's fence as dfr airspace features (GeoJSON)")
+    pf.add_argument("plan_file", type=Path)
+    pf.add_argument("--out", type=Path, default=None, help="default: print")
+    pf.set_defaults(func=_plan_fence)
+
     b = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("recommend", help="recommend latency on Pueblo and a large deployment")
@@ -259,6 +266,23 @@ def _evidence_verify(args: argparse.Namespace) -> int:
             f" signed by key {verdict.key_fingerprint[:16]}… ({where})"
         )
     return 0 if verdict.intact else 1
+
+
+def _plan_fence(args: argparse.Namespace) -> int:
+    from missions.qgc_plan import PlanError, fence_features
+
+    try:
+        features = fence_features(json.loads(args.plan_file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = exc if isinstance(exc, PlanError | OSError) else f"malformed plan: {exc!r}"
+        print(f"dfr: error: {args.plan_file}: {reason}", file=sys.stderr)
+        return 2
+    text = json.dumps({"type": "FeatureCollection", "features": features}, indent=2)
+    if args.out is None:
+        print(text)
+    else:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:

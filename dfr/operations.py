@@ -47,7 +47,9 @@ from dfr.sortie_track import record_tracks
 from dfr.store import AuditEntry, CallRecord, NewCall, SortieRecord, TrackPoint
 from dfr.telemetry_push import push_telemetry
 from missions.geo import GeoPoint
+from missions.mission_plan import MissionItem
 from missions.profile import Station
+from missions.qgc_plan import export_plan
 from missions.sortie import FINAL_STATES
 from stations.fleet import Fleet
 
@@ -368,6 +370,26 @@ class Operations:
         """Where the sortie's drone flew, once a second. Raises the store's NotFound."""
         await self._store.get_sortie(sortie_id)
         return await self._store.track(sortie_id)
+
+    async def sortie_plan(self, sortie_id: int) -> dict[str, Any]:
+        """The sortie's mission and fence as read back from the vehicle (as uploaded when
+        nothing was read back), with its dock as rally point, as a QGroundControl plan.
+        Raises the store's NotFound."""
+        record = await self._store.get_sortie(sortie_id)
+        station = self.deployment.station(record.station_id)
+        transfers = await self._store.transfers(sortie_id)
+
+        def items(kind: str) -> list[MissionItem]:
+            ways = transfers.get(kind, {})
+            return [MissionItem(**i) for i in ways.get("read_back", ways.get("uploaded", []))]
+
+        home = (
+            station.position.latitude_deg,
+            station.position.longitude_deg,
+            station.ground_alt_amsl_m,
+        )
+        speed = min(station.drone.cruise_speed_m_s, station.drone.max_speed_m_s)
+        return export_plan(items("mission"), items("fence"), home, speed)
 
     async def sortie_for_call(self, call_id: int) -> SortieRecord | None:
         return await self._store.latest_sortie_for_call(call_id)

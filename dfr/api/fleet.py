@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
 from dfr.api.deps import (
@@ -108,6 +108,15 @@ async def sortie_track(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> list[T
     altitude above mean sea level and above the station, heading, ground speed, flight
     mode, battery and the camera's target."""
     return [TrackPointOut(**asdict(p)) for p in await ops.sortie_track(sortie_id)]
+
+
+@router.get("/sorties/{sortie_id}/plan")
+async def sortie_plan(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> JSONResponse:
+    """The sortie's mission, fence and rally point (its dock) as a QGroundControl `.plan`
+    file: the items as read back from the vehicle."""
+    plan = await ops.sortie_plan(sortie_id)
+    disposition = f'attachment; filename="dfr-sortie-{sortie_id}.plan"'
+    return JSONResponse(plan, headers={"Content-Disposition": disposition})
 
 
 @router.get(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -182,7 +183,17 @@ def test_a_flown_sortie_exports_a_signed_evidence_package(client, api_settings, 
     package.write_bytes(answer.content)
     with zipfile.ZipFile(package) as z:
         names = set(z.namelist())
+        read_back = json.loads(z.read("transfers/mission-read_back.json"))
     assert {"track.csv", "transfers/mission-read_back.json", "audit.jsonl"} <= names
+    # The QGroundControl plan holds the very items the vehicle gave back.
+    plan = client.get(f"/api/sorties/{sortie_id}/plan", headers=disp)
+    assert plan.status_code == 200, plan.text
+    assert "dfr-sortie" in plan.headers["content-disposition"]
+    items = plan.json()["mission"]["items"]
+    assert [i["command"] for i in items] == [i["command"] for i in read_back]
+    positioned = [(i["params"][4], i["params"][5]) for i in items if i["frame"] == 3]
+    assert positioned == [(i["x"] / 1e7, i["y"] / 1e7) for i in read_back if i["frame"] == 6]
+    assert len(positioned) >= 2  # takeoff and target at least
     assert any(n.startswith("recordings/") and n.endswith(".mkv") for n in names)
     # Checked against the server's own key, with nothing but the zip and the key.
     key = load_or_create(api_settings.state_dir)
