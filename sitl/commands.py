@@ -25,6 +25,8 @@ from sitl.physics import Multirotor
 UNSUPPORTED = mavlink.MAV_RESULT_UNSUPPORTED
 FORCE_MAGIC = 21196
 INT32_MAX = 2**31 - 1
+NAN_AS_INT = 0x7FF80000  # a float NaN's high word, sent by mistake as x or y
+MAV_RESULT_COMMAND_UNSUPPORTED_MAV_FRAME = 9  # newer than this pymavlink's dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,15 @@ class CommandHandler:
         target = getattr(msg, "target_system", 0)
         if target not in (0, self._out.mav.srcSystem):
             return
+        if msg.get_type() == "COMMAND_INT":  # type: ignore[attr-defined]
+            # Like PX4's MAVLink receiver: NaN sent as an integer is refused, and a
+            # COMMAND_INT in any frame but MAV_FRAME_GLOBAL_INT is not understood.
+            if msg.x == NAN_AS_INT and msg.y == NAN_AS_INT:  # type: ignore[attr-defined]
+                self.ack(cmd.command, mavlink.MAV_RESULT_DENIED, sender)
+                return
+            if msg.frame != mavlink.MAV_FRAME_GLOBAL_INT:  # type: ignore[attr-defined]
+                self.ack(cmd.command, MAV_RESULT_COMMAND_UNSUPPORTED_MAV_FRAME, sender)
+                return
         handler = self._handlers.get(cmd.command)
         followups: list = []
         if handler is not None:

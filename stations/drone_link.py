@@ -31,7 +31,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "The 'mavsdk' package has been renamed", FutureWarning)
     import mavsdk
     from mavsdk import System
-    from mavsdk.action import ActionError, OrbitYawBehavior
+    from mavsdk.action import ActionError
     from mavsdk.geofence import GeofenceError
     from mavsdk.mavlink_direct import MavlinkDirectError, MavlinkMessage
     from mavsdk.mission_raw import MissionItem as RawMissionItem
@@ -80,8 +80,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAVSDK_SERVER = Path(mavsdk.__file__).parent / "bin" / "mavsdk_server"
-_FRAME_GLOBAL_RELATIVE_ALT_INT = 6
+_FRAME_GLOBAL_INT = 5
 _AUTOPILOT_COMPONENT = 1
+_ORBIT_FACE_CENTER = 0  # ORBIT_YAW_BEHAVIOUR_HOLD_FRONT_TO_CIRCLE_CENTER
 
 
 class _System(System):  # type: ignore[misc]
@@ -529,46 +530,70 @@ class DroneLink:
         center: GeoPoint | None = None,
         relative_altitude_m: float | None = None,
     ) -> None:
-        """Circle `center` (default: here) facing it, at `relative_altitude_m` (default: now)."""
-        lat = math.nan if center is None else center.latitude_deg
-        lon = math.nan if center is None else center.longitude_deg
-        amsl = (
-            math.nan if relative_altitude_m is None else self._home_amsl_m() + relative_altitude_m
-        )
-        action = self._system.action
-        await self._remote(
-            "orbit",
-            lambda: action.do_orbit(
-                radius_m, speed_m_s, OrbitYawBehavior.HOLD_FRONT_TO_CIRCLE_CENTER, lat, lon, amsl
-            ),
+        """Circle `center` (default: here) facing it, at `relative_altitude_m` (default: now).
+
+        Sent as our own MAV_CMD_DO_ORBIT: MAVSDK's do_orbit sends COMMAND_INT in
+        MAV_FRAME_GLOBAL_RELATIVE_ALT, which PX4 refuses (UNSUPPORTED_MAV_FRAME). The
+        altitude is metres AMSL and always given, never NaN.
+        """
+        state = self._feed.state
+        here = state.position
+        if center is None:
+            if here is None:
+                raise NotReady(self.drone_id, "orbit: no position yet")
+            center = here.point
+        if relative_altitude_m is not None:
+            amsl = self._home_amsl_m() + relative_altitude_m
+        elif here is not None:
+            amsl = here.absolute_altitude_m
+        else:
+            raise NotReady(self.drone_id, "orbit: no altitude yet")
+        await self._command_int(
+            MavCmd.DO_ORBIT,
+            x=round(center.latitude_deg * 1e7),
+            y=round(center.longitude_deg * 1e7),
+            z=amsl,
+            params=(radius_m, speed_m_s, float(_ORBIT_FACE_CENTER), 0.0),
         )
 
     async def set_roi(self, point: GeoPoint, relative_altitude_m: float = 0.0) -> None:
-        """Point the vehicle (and its camera) at `point` (MAV_CMD_DO_SET_ROI_LOCATION)."""
+        """Point the vehicle (and its camera) at `point` (MAV_CMD_DO_SET_ROI_LOCATION),
+        `relative_altitude_m` above home."""
         await self._command_int(
             MavCmd.DO_SET_ROI_LOCATION,
             x=round(point.latitude_deg * 1e7),
             y=round(point.longitude_deg * 1e7),
-            z=relative_altitude_m,
+            z=self._home_amsl_m() + relative_altitude_m,
         )
 
     async def clear_roi(self) -> None:
         await self._command_int(MavCmd.DO_SET_ROI_NONE)
 
-    async def _command_int(self, command: int, x: int = 0, y: int = 0, z: float = 0.0) -> None:
-        """Send COMMAND_INT through MavlinkDirect and wait for its COMMAND_ACK."""
+    async def _command_int(
+        self,
+        command: int,
+        x: int = 0,
+        y: int = 0,
+        z: float = 0.0,
+        params: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+    ) -> None:
+        """Send COMMAND_INT through MavlinkDirect and wait for its COMMAND_ACK.
+
+        Always in MAV_FRAME_GLOBAL_INT, `z` metres AMSL: PX4 refuses any other frame
+        (MAV_RESULT_COMMAND_UNSUPPORTED_MAV_FRAME).
+        """
         self._check_open()
         fields = {
             "target_system": self._vehicle_sysid,
             "target_component": _AUTOPILOT_COMPONENT,
-            "frame": _FRAME_GLOBAL_RELATIVE_ALT_INT,
+            "frame": _FRAME_GLOBAL_INT,
             "command": int(command),
             "current": 0,
             "autocontinue": 0,
-            "param1": 0.0,
-            "param2": 0.0,
-            "param3": 0.0,
-            "param4": 0.0,
+            "param1": params[0],
+            "param2": params[1],
+            "param3": params[2],
+            "param4": params[3],
             "x": x,
             "y": y,
             "z": z,

@@ -222,17 +222,24 @@ def test_commands_arrive_as_command_long_and_int() -> None:
     speed = mav.command_long_encode(
         1, 1, mavlink.MAV_CMD_DO_CHANGE_SPEED, 0, 1, 7.0, -1, 0, 0, 0, 0
     )
-    orbit = mav.command_int_encode(
-        1, 1, 3, mavlink.MAV_CMD_DO_ORBIT, 0, 0, 25.0, 4.0, 0, math.nan,
-        round(lat * 1e7), round(lon * 1e7), 1430.0 + 30.0,
-    )  # fmt: skip
+
+    def orbit(frame: int) -> mavlink.MAVLink_command_int_message:
+        return mav.command_int_encode(
+            1, 1, frame, mavlink.MAV_CMD_DO_ORBIT, 0, 0, 25.0, 4.0, 0, math.nan,
+            round(lat * 1e7), round(lon * 1e7), 1430.0 + 30.0,
+        )  # fmt: skip
+
     for msg in (roi, speed):
         vehicle.commands.handle(msg, (255, 190))
     assert vehicle.navigator.roi == pytest.approx((0.0, 100.0), abs=0.01)
     assert vehicle.navigator.speed_override_m_s == 7.0
-    vehicle.commands.handle(orbit, (255, 190))
+    # Like PX4: a COMMAND_INT in any frame but MAV_FRAME_GLOBAL_INT is refused.
+    before = vehicle.commander.mode
+    vehicle.commands.handle(orbit(mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT), (255, 190))
+    assert vehicle.commander.mode is before
+    vehicle.commands.handle(orbit(mavlink.MAV_FRAME_GLOBAL_INT), (255, 190))
     assert vehicle.commander.mode is FlightMode.ORBIT
-    assert vehicle.navigator.orbit.z_m == pytest.approx(30.0)  # z is AMSL whatever the frame
+    assert vehicle.navigator.orbit.z_m == pytest.approx(30.0)  # z is AMSL
     run_for(vehicle, 60.0)
     center = (0.0, 100.0)
     r = math.hypot(vehicle.airframe.x_m - center[0], vehicle.airframe.y_m - center[1])

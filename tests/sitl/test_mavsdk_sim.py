@@ -118,20 +118,19 @@ async def test_hold_stops_a_return_and_rtl_resumes(sim: SimVehicle) -> None:
     assert sim.state.distance_to_m(PUEBLO) < 2.0
 
 
-async def test_orbit_circles_the_point(sim: SimVehicle) -> None:
+async def test_mavsdk_do_orbit_is_refused_for_its_frame_as_px4_refuses_it(sim: SimVehicle) -> None:
+    """MAVSDK sends DO_ORBIT as COMMAND_INT in MAV_FRAME_GLOBAL_RELATIVE_ALT; PX4 takes
+    COMMAND_INT in MAV_FRAME_GLOBAL_INT only and answers UNSUPPORTED_MAV_FRAME (MAVSDK:
+    UNKNOWN). dfr sends its own DO_ORBIT (tests/flight: the orbit circles the scene)."""
     async with connected_drone(sim.mavlink_address) as drone:
         await flying(sim, drone)
         center = offset(PUEBLO, 80.0, 0.0)
         yaw = OrbitYawBehavior.HOLD_FRONT_TO_CIRCLE_CENTER
-        await drone.action.do_orbit(
-            30.0, 5.0, yaw, center.latitude_deg, center.longitude_deg, PUEBLO_ALT_M + 25.0
-        )
-        # PX4 reports orbit as POSCTL's orbit sub-mode, which MAVSDK shows as POSCTL.
-        await first(drone.telemetry.flight_mode(), lambda m: m is FlightMode.POSCTL, 5.0)
-        state = await sim.sleep(60.0)
-    assert state.distance_to_m(center) == pytest.approx(30.0, abs=3.0)
-    assert state.ground_speed_m_s == pytest.approx(5.0, abs=1.0)
-    assert state.relative_altitude_m == pytest.approx(25.0, abs=1.0)
+        with pytest.raises(ActionError) as refused:
+            await drone.action.do_orbit(
+                30.0, 5.0, yaw, center.latitude_deg, center.longitude_deg, PUEBLO_ALT_M + 25.0
+            )
+        assert "UNKNOWN" in str(refused.value)
 
 
 async def test_mission_flies_items_and_returns(sim: SimVehicle) -> None:

@@ -1,0 +1,165 @@
+"""The flight executor on real PX4 SITL (SIH): what the simulator alone showed before,
+on the autopilot itself: pilot commands change what PX4 does, the mission and fence
+read back equal to what was uploaded, the deployment's data-link-loss setting is what
+PX4 does without dfr, and a critical battery brings the drone home.
+
+Needs a PX4 build named by DFR_PX4_DIR (run in a loopback-only network namespace);
+reported as skipped without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+
+import pytest
+
+from dfr.flight_executor import FlightExecutor
+from missions.drone_state import DroneState, FlightMode
+from missions.mission_plan import FlightSettings, LinkLossAction, item_differences
+from missions.sortie import Cause, SortieState
+from stations.drone_link import DroneLink, LinkSettings
+from tests import simulator
+from tests.flight.conftest import HOME, HOME_ALT_AMSL_M, executor, offset, straight_route
+
+pytestmark = [
+    pytest.mark.px4,
+    pytest.mark.skipif(
+        not os.environ.get("DFR_PX4_DIR"),
+        reason="DFR_PX4_DIR not set: the PX4 SITL tier needs a PX4 build",
+    ),
+]
+S = SortieState
+SPEED = simulator.PX4_SPEED_FACTOR
+
+
+def px4_wall_s(vehicle_s: float) -> float:
+    """Vehicle seconds to wall seconds on PX4 SITL, with room for a slow machine."""
+    return vehicle_s / SPEED * 2.0 + 20.0
+
+
+@asynccontextmanager
+async def px4(params: Mapping[str, float] | None = None) -> AsyncIterator[tuple[str, DroneLink]]:
+    from sitl.px4_launcher import px4_sitl
+
+    homes = [(HOME, HOME_ALT_AMSL_M)]
+    async with (
+        px4_sitl(homes, speed_factor=SPEED, params=params) as found,
+        DroneLink.connect("px4", found[0], LinkSettings()) as link,
+    ):
+        await link.wait_ready(timeout_s=90.0)
+        yield found[0], link
+
+
+async def until(
+    link: DroneLink, what: str, predicate: Callable[[DroneState], bool], vehicle_s: float
+) -> DroneState:
+    try:
+        return await link.wait_for(predicate, px4_wall_s(vehicle_s), what)
+    except Exception as exc:  # noqa: BLE001 - say what the vehicle showed
+        raise AssertionError(f"PX4 never {what}: {link.state}") from exc
+
+
+async def reach(ex: FlightExecutor, *states: SortieState, vehicle_s: float) -> SortieState:
+    try:
+        return await ex.wait_for_state(*states, timeout_s=px4_wall_s(vehicle_s))
+    except TimeoutError:
+        raise AssertionError(
+            f"sortie still {ex.state}: {[(t.to_state, t.detail) for t in ex.sortie.transitions]}"
+            f" {[(e.kind, e.detail) for e in ex.sortie.events]}"
+        ) from None
+
+
+def _speed(s: DroneState) -> float:
+    return s.ground_speed_m_s or 0.0
+
+
+async def test_pilot_commands_and_read_back_on_px4() -> None:
+    route = straight_route(HOME, north_m=700.0)
+    scene = route.point_of_interest
+    async with px4() as (_, link):
+        ex = executor(link, route, on_scene_s=None)
+        async with asyncio.TaskGroup() as tg:
+            flight = tg.create_task(ex.run())
+            await reach(ex, S.EN_ROUTE, vehicle_s=30.0)
+            for kind in ("mission", "fence"):
+                sent, back = ex.transfers[kind]["uploaded"], ex.transfers[kind]["read_back"]
+                assert sent
+                assert not item_differences(sent, back), kind
+            await until(link, "cruised", lambda s: _speed(s) > 8.0, 40.0)
+
+            await ex.hold()
+            held = await until(link, "stopped", lambda s: _speed(s) < 0.7, 30.0)
+            assert held.flight_mode is FlightMode.HOLD
+            await ex.resume()
+            await reach(ex, S.ON_SCENE, vehicle_s=120.0)
+
+            await ex.orbit(40.0)
+            await until(
+                link,
+                "circled the scene",
+                lambda s: (
+                    s.position is not None
+                    and abs(s.position.point.distance_m(scene) - 40.0) < 8.0
+                    and _speed(s) > 2.0
+                ),
+                90.0,
+            )
+            spot = offset(scene, 0.0, 120.0)
+            await ex.reposition(spot, 50.0)
+            await until(
+                link,
+                "repositioned",
+                lambda s: s.position is not None and s.position.point.distance_m(spot) < 5.0,
+                90.0,
+            )
+            await ex.return_home()
+            assert ex.state is S.RETURNING
+            await until(
+                link, "headed home", lambda s: s.flight_mode is FlightMode.RETURN_TO_LAUNCH, 10.0
+            )
+            result = await flight
+    assert result.final_state is S.DOCKED
+    pilot = [e.kind for e in result.events if e.cause is Cause.PILOT]
+    assert pilot == [
+        "pilot_hold", "pilot_resume", "pilot_orbit", "pilot_reposition", "pilot_return",
+    ], [(e.kind, e.detail) for e in result.events if e.cause is Cause.PILOT]  # fmt: skip
+    assert not [e for e in result.events if e.kind == "failsafe"]
+
+
+async def test_the_deployments_link_loss_setting_is_what_px4_does_without_dfr() -> None:
+    hold_after_5_s = FlightSettings(link_loss_action=LinkLossAction.HOLD, link_loss_timeout_s=5)
+    async with px4() as (address, link):
+        ex = executor(link, straight_route(HOME, north_m=1500.0), flight=hold_after_5_s)
+        async with asyncio.TaskGroup() as tg:
+            flight = tg.create_task(ex.run())
+            await reach(ex, S.EN_ROUTE, vehicle_s=30.0)
+            await until(link, "cruised", lambda s: _speed(s) > 8.0, 40.0)
+            await link.close()  # dfr is gone: PX4 hears no ground station
+            result = await flight
+        assert result.final_state is S.FAULT  # this executor had nothing to reconnect with
+        await asyncio.sleep(px4_wall_s(10.0) - 20.0)
+        async with DroneLink.connect("px4", address, LinkSettings()) as back:
+            hovering = await until(
+                back, "held on link loss", lambda s: s.flight_mode is FlightMode.HOLD, 30.0
+            )
+            assert hovering.in_air
+            await until(back, "stopped", lambda s: _speed(s) < 0.7, 30.0)
+            await back.return_to_launch()
+            await until(back, "landed", lambda s: not s.armed and not s.in_air, 300.0)
+
+
+async def test_a_critical_battery_brings_the_drone_home_on_px4() -> None:
+    # PX4's simulated battery drains 1 % a second while armed, down to 6 %: under the
+    # critical threshold (7 %), above the emergency one (5 %).
+    drain = {"SIM_BAT_DRAIN": 100.0, "SIM_BAT_MIN_PCT": 6.0}
+    async with px4(drain) as (_, link):
+        ex = executor(link, straight_route(HOME, north_m=900.0), on_scene_s=None)
+        result = await asyncio.wait_for(ex.run(), px4_wall_s(400.0))
+    assert result.final_state is S.DOCKED
+    kinds = [e.kind for e in result.events]
+    assert "low_battery" in kinds
+    returning = next(t for t in result.transitions if t.to_state is S.RETURNING)
+    assert returning.cause is Cause.BATTERY, returning
