@@ -22,7 +22,7 @@ from dfr.active_sorties import SortieBoard
 from dfr.api import calls, fleet, misc, ws
 from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import PrincipalDep
-from dfr.api.errors import install_error_handlers
+from dfr.api.errors import answers, install_error_handlers
 from dfr.api.login_throttle import LoginThrottle
 from dfr.deployment import Deployment, load_deployment
 from dfr.operations import Operations
@@ -90,7 +90,11 @@ def create_app(
     app.add_middleware(LoginThrottle)  # outermost: a throttled guess costs nothing more
     for module in (misc, calls, fleet, ws):
         app.include_router(module.router)
-    app.include_router(whep_router(video.relay), dependencies=[Depends(whep_access)])
+    app.include_router(
+        whep_router(video.relay),
+        dependencies=[Depends(whep_access)],
+        responses=answers(401, 403, 422),
+    )
 
     vendor = leaflet_dir()
     if vendor is not None:

@@ -17,6 +17,7 @@ from dfr.api.deps import (
     next_page,
     require,
 )
+from dfr.api.errors import answers
 from dfr.api.schemas import CommandIn, DispatchOut, LaunchIn, MaintenanceIn, SortieOut
 from dfr.api.views import dispatch_out, sortie_out
 from dfr.auth import CAN_WATCH_ALL, Principal, Role
@@ -30,13 +31,13 @@ Maintainer = Annotated[Principal, Depends(require(Role.PILOT, Role.ADMIN))]
 Watcher = Annotated[Principal, Depends(require(*CAN_WATCH_ALL))]
 
 
-@router.get("/stations")
+@router.get("/stations", responses=answers(401, 422))
 async def stations(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
     """Every station with its drone's live state (officers: only the drone on their call)."""
     return ops.stations_view(who)
 
 
-@router.post("/stations/{station_id}/maintenance")
+@router.post("/stations/{station_id}/maintenance", responses=answers(400, 401, 403, 404, 413, 422))
 async def maintenance(
     station_id: str, body: MaintenanceIn, ops: OpsDep, who: Maintainer
 ) -> dict[str, Any]:
@@ -44,7 +45,9 @@ async def maintenance(
     return await ops.set_maintenance(station_id, body.on, who)
 
 
-@router.post("/drones/{drone_id}/commands")
+@router.post(
+    "/drones/{drone_id}/commands", responses=answers(400, 401, 403, 404, 409, 413, 422, 503)
+)
 async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -> dict[str, Any]:
     """hold, resume, orbit (radius_m), reposition (latitude/longitude), return, land, abort."""
     point = None
@@ -54,7 +57,9 @@ async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -
     return await ops.command(drone_id, command, who)
 
 
-@router.post("/launch", response_model=DispatchOut)
+@router.post(
+    "/launch", response_model=DispatchOut, responses=answers(400, 401, 403, 404, 409, 413, 422)
+)
 async def launch(body: LaunchIn, ops: OpsDep, who: Commander) -> DispatchOut:
     """Launch a station's drone to a queued call, or to a point (which becomes a call)."""
     point = None
@@ -63,13 +68,17 @@ async def launch(body: LaunchIn, ops: OpsDep, who: Commander) -> DispatchOut:
     return dispatch_out(await ops.launch(body.station_id, who, body.call_id, point))
 
 
-@router.post("/sorties/{sortie_id}/confirm", response_model=SortieOut)
+@router.post(
+    "/sorties/{sortie_id}/confirm",
+    response_model=SortieOut,
+    responses=answers(401, 403, 404, 409, 422),
+)
 async def confirm(sortie_id: SortieId, ops: OpsDep, who: Pilot) -> SortieOut:
     """The pilot in command confirms a launch a dispatcher asked for (pilot_confirm policy)."""
     return sortie_out(await ops.confirm_launch(sortie_id, who))
 
 
-@router.get("/sorties", response_model=list[SortieOut])
+@router.get("/sorties", response_model=list[SortieOut], responses=answers(401, 403, 422))
 async def sorties(
     ops: OpsDep,
     who: Watcher,
@@ -84,14 +93,16 @@ async def sorties(
     return [sortie_out(r) for r in records]
 
 
-@router.get("/sorties/{sortie_id}", response_model=SortieOut)
+@router.get("/sorties/{sortie_id}", response_model=SortieOut, responses=answers(401, 403, 404, 422))
 async def sortie(sortie_id: SortieId, ops: OpsDep, who: PrincipalDep) -> SortieOut:
     record = await ops.get_sortie(sortie_id)
     check_call_scope(who, record.call_id)
     return sortie_out(record)
 
 
-@router.get("/calls/{call_id}/sortie", response_model=SortieOut | None)
+@router.get(
+    "/calls/{call_id}/sortie", response_model=SortieOut | None, responses=answers(401, 403, 422)
+)
 async def call_sortie(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> SortieOut | None:
     check_call_scope(who, call_id)
     record = await ops.sortie_for_call(call_id)

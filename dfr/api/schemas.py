@@ -195,4 +195,25 @@ class AuditOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    """Every error but 422: a sentence saying what went wrong."""
+
     detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="where: body, query, path or header, then the field")
+    msg: str
+    type: str
+
+
+class InvalidOut(BaseModel):
+    """422: one entry per bad parameter or field (the input is not echoed back)."""
+
+    detail: list[FieldError]
+
+
+class HealthOut(BaseModel):
+    ok: bool = Field(description="every drone connected")
+    deployment: str
+    drones: dict[str, bool] = Field(description="drone id: connected")
+    event_loop_lag: dict[str, float | None] = Field(description="last_ms and max_ms")
