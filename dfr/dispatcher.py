@@ -18,7 +18,15 @@ from dataclasses import dataclass, replace
 from dfr.deployment import Deployment
 from dfr.eta import EtaParameters
 from dfr.recommend import Candidate, DroneAvailability, ExclusionKind, Recommendation, recommend
-from dfr.store import CallRecord, Conflict, NewCall, NotFound, SortieRecord, Store
+from dfr.store import (
+    OPEN_CALL_STATES,
+    CallRecord,
+    Conflict,
+    NewCall,
+    NotFound,
+    SortieRecord,
+    Store,
+)
 from missions.geo import GeoPoint
 
 AvailabilityFn = Callable[[], Mapping[str, DroneAvailability]]
@@ -114,9 +122,12 @@ class Dispatcher:
 
         With no station chosen, a call nobody can serve now is queued. Raises
         DroneTaken, StationUnavailable, UnknownStation, Unservable, and the
-        store's NotFound/Conflict.
+        store's NotFound/Conflict (a call already dispatched or closed).
         """
         call = await self.store.get_call(call_id)
+        if call.status not in OPEN_CALL_STATES:
+            # Else, with no drone free, it would be queued again: and flown to later.
+            raise Conflict(f"call {call_id} is {call.status}")
         rec = await self.recommend_call(call_id)
         if station_id is not None:
             return await self._dispatch_to(call, rec, station_id, actor)

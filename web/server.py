@@ -23,7 +23,7 @@ from dfr.active_sorties import SortieBoard
 from dfr.api import calls, fleet, misc, ws
 from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import Denied, PrincipalDep, client_address
-from dfr.api.errors import install_error_handlers
+from dfr.api.errors import answers, install_error_handlers
 from dfr.api.login_throttle import LoginThrottle
 from dfr.deployment import Deployment, load_deployment
 from dfr.operations import Operations
@@ -99,7 +99,9 @@ def create_app(
     for module in (misc, calls, fleet, ws):
         app.include_router(module.router)
     app.include_router(
-        whep_router(video.relay, admission=admit_viewer), dependencies=[Depends(whep_access)]
+        whep_router(video.relay, admission=admit_viewer),
+        dependencies=[Depends(whep_access)],
+        responses=answers(401, 403, 422, 429),
     )
 
     vendor = leaflet_dir()
@@ -153,6 +155,8 @@ def page_headers(tile_url: str | None) -> dict[str, str]:
 def whep_access(request: Request, principal: PrincipalDep) -> None:
     """Only signed-in consoles watch; an officer's link opens its call's drone only."""
     stream_id = request.path_params.get("stream_id")
+    if principal.call_id is None:
+        return  # a console watches every stream; an unknown one is the relay's 404
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
         raise Denied(403, "this share link is for another drone's video", principal.name)
     request.state.principal = principal

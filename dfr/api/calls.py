@@ -18,6 +18,7 @@ from dfr.api.deps import (
     next_page,
     require,
 )
+from dfr.api.errors import answers
 from dfr.api.schemas import (
     CadCallIn,
     CallIn,
@@ -37,15 +38,16 @@ from missions.geo import GeoPoint
 router = APIRouter(prefix="/api", tags=["calls"])
 REPEAT: dict[int | str, dict[str, Any]] = {
     200: {"model": CallOut, "description": "sent before: the call already stored"},
-    401: {"description": "missing or wrong X-DFR-Token"},
-    503: {"description": "webhooks are off"},
+    **answers(400, 401, 413, 422, 503),
 }
 Creator = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT, Role.ADMIN))]
 Sender = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT))]
 Sharer = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT, Role.RTCC))]
 
 
-@router.post("/calls", status_code=201, response_model=CallOut)
+@router.post(
+    "/calls", status_code=201, response_model=CallOut, responses=answers(400, 401, 403, 413, 422)
+)
 async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
     call = await ops.create_call(
         NewCall(
@@ -61,7 +63,7 @@ async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
     return call_out(call)
 
 
-@router.get("/calls", response_model=list[CallOut])
+@router.get("/calls", response_model=list[CallOut], responses=answers(401, 422))
 async def list_calls(
     ops: OpsDep,
     who: PrincipalDep,
@@ -77,19 +79,27 @@ async def list_calls(
     return [call_out(c) for c in calls]
 
 
-@router.get("/calls/{call_id}", response_model=CallOut)
+@router.get("/calls/{call_id}", response_model=CallOut, responses=answers(401, 403, 404, 422))
 async def get_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> CallOut:
     check_call_scope(who, call_id)
     return call_out(await ops.get_call(call_id))
 
 
-@router.get("/calls/{call_id}/recommendation", response_model=RecommendationOut)
+@router.get(
+    "/calls/{call_id}/recommendation",
+    response_model=RecommendationOut,
+    responses=answers(401, 403, 404, 422),
+)
 async def recommend_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> RecommendationOut:
     check_call_scope(who, call_id)
     return recommendation_out(await ops.recommend_call(call_id))
 
 
-@router.post("/calls/{call_id}/dispatch", response_model=DispatchOut)
+@router.post(
+    "/calls/{call_id}/dispatch",
+    response_model=DispatchOut,
+    responses=answers(400, 401, 403, 404, 409, 413, 422),
+)
 async def dispatch_call(
     call_id: CallId, ops: OpsDep, who: Sender, body: DispatchIn | None = None
 ) -> DispatchOut:
@@ -97,12 +107,19 @@ async def dispatch_call(
     return dispatch_out(result)
 
 
-@router.post("/calls/{call_id}/close", response_model=CallOut)
+@router.post(
+    "/calls/{call_id}/close", response_model=CallOut, responses=answers(401, 403, 404, 422)
+)
 async def close_call(call_id: CallId, ops: OpsDep, who: Sender) -> CallOut:
     return call_out(await ops.close_call(call_id, who.name))
 
 
-@router.post("/calls/{call_id}/share", status_code=201, response_model=ShareLinkOut)
+@router.post(
+    "/calls/{call_id}/share",
+    status_code=201,
+    response_model=ShareLinkOut,
+    responses=answers(401, 403, 404, 422),
+)
 async def share_call(
     call_id: CallId, request: Request, access: AccessDep, who: Sharer
 ) -> ShareLinkOut:
@@ -114,13 +131,19 @@ async def share_call(
     return ShareLinkOut(id=link_id, url=url, token=token, expires_in_s=access.share_link_ttl_s)
 
 
-@router.get("/calls/{call_id}/share-links", response_model=list[ShareLinkInfo])
+@router.get(
+    "/calls/{call_id}/share-links",
+    response_model=list[ShareLinkInfo],
+    responses=answers(401, 403, 422),
+)
 async def share_links(call_id: CallId, access: AccessDep, who: Sharer) -> list[ShareLinkInfo]:
     """The call's share links: who issued them, when, and whether they were revoked."""
     return [ShareLinkInfo(**asdict(link)) for link in await access.share_links(call_id)]
 
 
-@router.delete("/share-links/{link_id}", response_model=ShareLinkInfo)
+@router.delete(
+    "/share-links/{link_id}", response_model=ShareLinkInfo, responses=answers(401, 403, 404, 422)
+)
 async def revoke_share_link(
     link_id: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")],
     access: AccessDep,
@@ -130,7 +153,12 @@ async def revoke_share_link(
     return ShareLinkInfo(**asdict(await access.revoke_share_link(link_id, who)))
 
 
-@router.get("/recommend", response_model=RecommendationOut, tags=["dispatch"])
+@router.get(
+    "/recommend",
+    response_model=RecommendationOut,
+    tags=["dispatch"],
+    responses=answers(401, 403, 422),
+)
 async def recommend_point(
     ops: OpsDep,
     who: Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT, Role.RTCC, Role.ADMIN))],

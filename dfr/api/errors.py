@@ -3,9 +3,12 @@
 Every error answers ``{"detail": ...}``: a list of ``{loc, msg, type}`` for 422 (as
 FastAPI's own validation errors, without echoing the input back), a sentence otherwise.
 Denied requests (`Denied`, a webhook with a wrong secret) are audited on the way out.
+`answers` documents that shape in the OpenAPI document, for the statuses a route can give.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from dfr.api.deps import Denied, client_address, endpoint
 from dfr.api.login_throttle import too_many
+from dfr.api.schemas import ErrorOut, InvalidOut
 from dfr.dispatcher import DroneTaken, StationUnavailable, UnknownStation, Unservable
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
@@ -47,6 +51,34 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (DroneOffline, 503),
     (LinkError, 503),
 )
+
+
+#: What each error status means, as the OpenAPI document says it.
+MEANING: dict[int, str] = {
+    400: "the body is not UTF-8 JSON, or the request cannot apply to this token",
+    401: "no token, or one that is invalid, expired, revoked or logged out (for webhooks: "
+    "a missing or wrong X-DFR-Token)",
+    403: "this role or this share link may not do this",
+    404: "no such call, sortie, station, drone or share link",
+    409: "not now: the call, sortie or drone is not in a state that allows it",
+    413: "the request body is larger than the server's limit",
+    422: "a parameter or field is invalid, or the request cannot be served as asked",
+    429: "too many failed logins (or too many waiting): try again after Retry-After seconds",
+    503: "not available now: the drone's link, or webhooks that are off",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that can answer these error statuses: each in the one
+    error shape (`InvalidOut` for 422, `ErrorOut` otherwise)."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        model = InvalidOut if status == 422 else ErrorOut
+        documented[status] = {"model": model, "description": MEANING[status]}
+        if status == 429:
+            documented[status]["headers"] = _RETRY_AFTER
+    return documented
 
 
 def install_error_handlers(app: FastAPI) -> None:

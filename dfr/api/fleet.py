@@ -20,6 +20,7 @@ from dfr.api.deps import (
     next_page,
     require,
 )
+from dfr.api.errors import answers
 from dfr.api.schemas import (
     CommandIn,
     DispatchOut,
@@ -41,13 +42,13 @@ Watcher = Annotated[Principal, Depends(require(*CAN_WATCH_ALL))]
 Custodian = Annotated[Principal, Depends(require(Role.RTCC, Role.ADMIN))]
 
 
-@router.get("/stations")
+@router.get("/stations", responses=answers(401, 422))
 async def stations(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
     """Every station with its drone's live state (officers: only the drone on their call)."""
     return ops.stations_view(who)
 
 
-@router.post("/stations/{station_id}/maintenance")
+@router.post("/stations/{station_id}/maintenance", responses=answers(400, 401, 403, 404, 413, 422))
 async def maintenance(
     station_id: str, body: MaintenanceIn, ops: OpsDep, who: Maintainer
 ) -> dict[str, Any]:
@@ -55,7 +56,9 @@ async def maintenance(
     return await ops.set_maintenance(station_id, body.on, who)
 
 
-@router.post("/drones/{drone_id}/commands")
+@router.post(
+    "/drones/{drone_id}/commands", responses=answers(400, 401, 403, 404, 409, 413, 422, 503)
+)
 async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -> dict[str, Any]:
     """hold, resume, orbit (radius_m), reposition (latitude/longitude), return, land, abort."""
     point = None
@@ -65,7 +68,9 @@ async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -
     return await ops.command(drone_id, command, who)
 
 
-@router.post("/launch", response_model=DispatchOut)
+@router.post(
+    "/launch", response_model=DispatchOut, responses=answers(400, 401, 403, 404, 409, 413, 422)
+)
 async def launch(body: LaunchIn, ops: OpsDep, who: Commander) -> DispatchOut:
     """Launch a station's drone to a queued call, or to a point (which becomes a call)."""
     point = None
@@ -74,13 +79,17 @@ async def launch(body: LaunchIn, ops: OpsDep, who: Commander) -> DispatchOut:
     return dispatch_out(await ops.launch(body.station_id, who, body.call_id, point))
 
 
-@router.post("/sorties/{sortie_id}/confirm", response_model=SortieOut)
+@router.post(
+    "/sorties/{sortie_id}/confirm",
+    response_model=SortieOut,
+    responses=answers(401, 403, 404, 409, 422),
+)
 async def confirm(sortie_id: SortieId, ops: OpsDep, who: Pilot) -> SortieOut:
     """The pilot in command confirms a launch a dispatcher asked for (pilot_confirm policy)."""
     return sortie_out(await ops.confirm_launch(sortie_id, who))
 
 
-@router.get("/sorties", response_model=list[SortieOut])
+@router.get("/sorties", response_model=list[SortieOut], responses=answers(401, 403, 422))
 async def sorties(
     ops: OpsDep,
     who: Watcher,
@@ -95,14 +104,18 @@ async def sorties(
     return [sortie_out(r) for r in records]
 
 
-@router.get("/sorties/{sortie_id}", response_model=SortieOut)
+@router.get("/sorties/{sortie_id}", response_model=SortieOut, responses=answers(401, 403, 404, 422))
 async def sortie(sortie_id: SortieId, ops: OpsDep, who: PrincipalDep) -> SortieOut:
     record = await ops.get_sortie(sortie_id)
     check_call_scope(who, record.call_id)
     return sortie_out(record)
 
 
-@router.get("/sorties/{sortie_id}/track", response_model=list[TrackPointOut])
+@router.get(
+    "/sorties/{sortie_id}/track",
+    response_model=list[TrackPointOut],
+    responses=answers(401, 403, 404, 422),
+)
 async def sortie_track(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> list[TrackPointOut]:
     """Where the sortie's drone flew, once a second: UTC and vehicle time, position,
     altitude above mean sea level and above the station, heading, ground speed, flight
@@ -110,7 +123,7 @@ async def sortie_track(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> list[T
     return [TrackPointOut(**asdict(p)) for p in await ops.sortie_track(sortie_id)]
 
 
-@router.get("/sorties/{sortie_id}/plan")
+@router.get("/sorties/{sortie_id}/plan", responses=answers(401, 403, 404, 422))
 async def sortie_plan(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> JSONResponse:
     """The sortie's mission, fence and rally point (its dock) as a QGroundControl `.plan`
     file: the items as read back from the vehicle."""
@@ -122,7 +135,10 @@ async def sortie_plan(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> JSONRes
 @router.get(
     "/sorties/{sortie_id}/evidence",
     response_class=FileResponse,
-    responses={200: {"content": {"application/zip": {}}, "description": "the signed package"}},
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "the signed package"},
+        **answers(401, 403, 404, 422),
+    },
 )
 async def sortie_evidence(sortie_id: SortieId, ops: OpsDep, who: Custodian) -> FileResponse:
     """The sortie's evidence package: a zip with the call, the timeline, the track, the
@@ -138,7 +154,9 @@ async def sortie_evidence(sortie_id: SortieId, ops: OpsDep, who: Custodian) -> F
     )
 
 
-@router.get("/calls/{call_id}/sortie", response_model=SortieOut | None)
+@router.get(
+    "/calls/{call_id}/sortie", response_model=SortieOut | None, responses=answers(401, 403, 422)
+)
 async def call_sortie(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> SortieOut | None:
     check_call_scope(who, call_id)
     record = await ops.sortie_for_call(call_id)

@@ -18,11 +18,13 @@ from dfr.api.deps import (
     next_page,
     require,
 )
-from dfr.api.schemas import MAX_ID, AuditOut, LoginIn, LoginOut, VideoViewOut
+from dfr.api.errors import answers
+from dfr.api.schemas import MAX_ID, AuditOut, HealthOut, LoginIn, LoginOut, VideoViewOut
 from dfr.auth import BadCredentials, BadToken, Principal, Role
 from missions.sortie import FINAL_STATES, SortieState
 
 router = APIRouter(prefix="/api")
+GEOJSON = "application/geo+json"
 Auditor = Annotated[Principal, Depends(require(Role.ADMIN, Role.RTCC, Role.DISPATCHER, Role.PILOT))]
 ViewAuditor = Annotated[Principal, Depends(require(Role.ADMIN, Role.RTCC))]
 SortieFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="views of this sortie")]
@@ -33,7 +35,7 @@ CallFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="views of 
     "/login",
     response_model=LoginOut,
     tags=["session"],
-    responses={401: {"description": "wrong name or password"}, 429: {"description": "throttled"}},
+    responses=answers(400, 401, 413, 422, 429),
 )
 async def login(body: LoginIn, request: Request, access: AccessDep) -> LoginOut:
     """A session token. 401 for a wrong name or password; 429 with Retry-After after too
@@ -46,7 +48,7 @@ async def login(body: LoginIn, request: Request, access: AccessDep) -> LoginOut:
     return LoginOut(token=token, name=user.name, role=str(user.role))
 
 
-@router.post("/logout", status_code=204, tags=["session"])
+@router.post("/logout", status_code=204, tags=["session"], responses=answers(400, 401, 422))
 async def logout(access: AccessDep, who: PrincipalDep) -> None:
     """End this session: its token is refused from now on."""
     try:
@@ -55,12 +57,12 @@ async def logout(access: AccessDep, who: PrincipalDep) -> None:
         raise HTTPException(400, str(exc)) from exc
 
 
-@router.get("/me", tags=["session"])
+@router.get("/me", tags=["session"], responses=answers(401, 422))
 async def me(who: PrincipalDep) -> dict[str, Any]:
     return {"name": who.name, "role": str(who.role), "call_id": who.call_id}
 
 
-@router.get("/sortie-states", tags=["deployment"])
+@router.get("/sortie-states", tags=["deployment"], responses=answers(401, 422))
 async def sortie_states(who: PrincipalDep) -> dict[str, list[str]]:
     """Every state a sortie can be in, in flight order, and those that end it; consoles
     also show `awaiting_pilot` for a sortie reserved but not yet launched."""
@@ -71,23 +73,37 @@ async def sortie_states(who: PrincipalDep) -> dict[str, list[str]]:
     }
 
 
-@router.get("/deployment", tags=["deployment"])
+@router.get("/deployment", tags=["deployment"], responses=answers(401, 422))
 async def deployment(ops: OpsDep, who: PrincipalDep) -> dict[str, Any]:
     return ops.deployment_view()
 
 
-@router.get("/airspace", tags=["deployment"])
+@router.get(
+    "/airspace",
+    tags=["deployment"],
+    # Documented here, not by the response class: errors are application/json.
+    response_class=Response,
+    responses={
+        200: {"content": {GEOJSON: {"schema": {"type": "object"}}}},
+        **answers(401, 422),
+    },
+)
 async def airspace(ops: OpsDep, who: PrincipalDep) -> JSONResponse:
     """The deployment's airspace as GeoJSON (operational area, no-fly and ceiling zones)."""
-    return JSONResponse(ops.airspace_geojson(), media_type="application/geo+json")
+    return JSONResponse(ops.airspace_geojson(), media_type=GEOJSON)
 
 
-@router.get("/video/streams", tags=["video"])
+@router.get("/video/streams", tags=["video"], responses=answers(401, 422))
 async def video_streams(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
     return ops.video_streams(who)
 
 
-@router.get("/video/views", response_model=list[VideoViewOut], tags=["audit"])
+@router.get(
+    "/video/views",
+    response_model=list[VideoViewOut],
+    tags=["audit"],
+    responses=answers(401, 403, 422),
+)
 async def video_views(
     views: ViewsDep,
     who: ViewAuditor,
@@ -113,7 +129,9 @@ async def video_views(
     return [VideoViewOut(**asdict(r)) for r in records]
 
 
-@router.get("/audit", response_model=list[AuditOut], tags=["audit"])
+@router.get(
+    "/audit", response_model=list[AuditOut], tags=["audit"], responses=answers(401, 403, 422)
+)
 async def audit(
     ops: OpsDep,
     who: Auditor,
@@ -127,7 +145,12 @@ async def audit(
     return [AuditOut(**asdict(e)) for e in entries]
 
 
-@router.get("/health", tags=["health"])
+@router.get(
+    "/health",
+    tags=["health"],
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "a drone is not connected"}},
+)
 async def health(ops: OpsDep) -> JSONResponse:
     """200 once every drone is connected; 503 (with who is missing) before."""
     status = ops.health()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 #: Ids are SQLite integers: larger ones cannot exist (and must not reach the database).
 MAX_ID = 2**63 - 1
@@ -19,15 +19,25 @@ def _encodable(text: str) -> str:
     return text
 
 
+def _whole(value: object) -> object:
+    """JSON has one number type: 2.0 is the integer 2 (a CAD system may write every number
+    as a double). A fraction stays a float, and is refused where an integer is wanted."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 # Numbers are numbers (never booleans or strings), finite, and in range.
+Whole = BeforeValidator(_whole)
 Latitude = Annotated[
     float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False, description="WGS84 degrees")
 ]
 Longitude = Annotated[
     float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False, description="WGS84 degrees")
 ]
-Priority = Annotated[int, Field(strict=True, ge=1, le=5, description="1 is the most urgent")]
-Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+# (`Whole` after `Field`: before it, pydantic writes ge/le into the JSON schema as they are.)
+Priority = Annotated[int, Field(strict=True, ge=1, le=5, description="1 is the most urgent"), Whole]
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), Whole]
 Text = Annotated[str, AfterValidator(_encodable)]
 
 
@@ -71,7 +81,7 @@ class GunshotAlertIn(_In):
     alert_id: Text = Field(min_length=1, max_length=100)
     latitude: Latitude
     longitude: Longitude
-    rounds: int = Field(1, ge=1, le=1000)
+    rounds: Annotated[int, Whole] = Field(1, ge=1, le=1000)
     confidence: float = Field(1.0, ge=0, le=1, allow_inf_nan=False)
 
 
@@ -215,6 +225,8 @@ class VideoViewOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    """Every error but 422: a sentence saying what went wrong."""
+
     detail: str
 
 
@@ -232,3 +244,25 @@ class TrackPointOut(BaseModel):
     battery_pct: float | None
     target_latitude_deg: float | None
     target_longitude_deg: float | None
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="where: body, query, path or header, then the field")
+    msg: str
+    type: str
+
+
+class InvalidOut(BaseModel):
+    """422: one entry per bad parameter or field (the input is not echoed back)."""
+
+    detail: list[FieldError]
+
+
+class HealthOut(BaseModel):
+    ok: bool = Field(description="every drone connected")
+    deployment: str
+    drones: dict[str, bool] = Field(description="drone id: connected")
+    event_loop_lag: dict[str, float | None] = Field(description="last_ms and max_ms")
+    inherited_sorties: dict[str, int] = Field(
+        description="station id: a sortie the last run left open, not yet settled"
+    )

@@ -178,3 +178,20 @@ def test_calls_sorties_and_audit_come_a_page_at_a_time(client) -> None:
     active = client.get("/api/sorties", params={"active": "true"}, headers=headers).json()
     ended = {"docked", "landed", "aborted", "fault"}
     assert all(s["state"] not in ended for s in active)
+
+
+def test_a_whole_number_written_with_a_point_is_that_integer(client) -> None:
+    # JSON has one number type: a CAD system that writes every number as a double must not
+    # have its incident refused. A fraction, a boolean or a string still is.
+    cad = '{"incident_id": "P26-7001", "latitude": 38.26, "longitude": -104.6, "priority": 2.0}'
+    created = client.post("/api/webhooks/cad", content=cad, headers=WEBHOOK)
+    assert created.status_code == 201, created.text
+    assert created.json()["priority"] == 2
+    shot = '{"alert_id": "G-7001", "latitude": 38.25, "longitude": -104.61, "rounds": 3.0}'
+    fired = client.post("/api/webhooks/gunshot", content=shot, headers=WEBHOOK)
+    assert fired.status_code == 201, fired.text
+    assert "3 round(s)" in fired.json()["summary"]
+    headers = {**login(client, "disp"), **JSON}
+    for priority in ("2.5", "true", '"2"', "1e300"):
+        call = f'{{"latitude_deg": 38.26, "longitude_deg": -104.6, "priority": {priority}}}'
+        assert_422(client.post("/api/calls", content=call, headers=headers))

@@ -74,3 +74,19 @@ def test_share_links_are_listed_revoked_and_die_with_their_call(client) -> None:
     audit = client.get("/api/audit", params={"limit": 5000}, headers=disp).json()
     actions = {(e["actor"], e["action"], e["subject"]) for e in audit}
     assert ("disp", "share_link.revoke", f"share_link:{first['id']}") in actions
+
+
+def test_a_console_asking_for_an_unknown_stream_hears_that_it_does_not_exist(client) -> None:
+    sdp = {"Content-Type": "application/sdp"}
+    disp = login(client, "disp")
+    unknown = client.post("/whep/no-such-drone", content="v=0\r\n", headers={**disp, **sdp})
+    assert unknown.status_code == 404
+    assert "no-such-drone" in unknown.json()["detail"]
+    assert client.delete("/whep/no-such-drone/s1", headers=disp).status_code == 404
+    # A share link still learns nothing of the streams that are not its call's.
+    call = client.post("/api/calls", json=CALL, headers=disp).json()
+    officer = bearer(client.post(f"/api/calls/{call['id']}/share", headers=disp).json()["token"])
+    for stream_id in ("no-such-drone", "dfr-1"):
+        refused = client.post(f"/whep/{stream_id}", content="v=0\r\n", headers={**officer, **sdp})
+        assert refused.status_code == 403
+    assert client.post("/whep/dfr-1", content="v=0\r\n", headers=sdp).status_code == 401

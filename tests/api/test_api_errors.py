@@ -183,3 +183,22 @@ def test_maintenance_takes_a_station_out_of_the_ranking(client) -> None:
     client.post("/api/stations/eastside/maintenance", json={"on": False}, headers=pilot)
     rec = client.get("/api/recommend", params=where, headers=disp).json()
     assert rec["candidates"][0]["station_id"] == "eastside"
+
+
+def test_a_closed_call_is_not_queued_again_and_flown_to_later(client) -> None:
+    pilot, disp = login(client, "pilot"), login(client, "disp")
+    stations = [s["id"] for s in client.get("/api/stations", headers=pilot).json()]
+    call = client.post("/api/calls", json=DOWNTOWN, headers=disp).json()
+    assert client.post(f"/api/calls/{call['id']}/close", headers=disp).status_code == 200
+    try:
+        for station in stations:  # no drone free: a dispatch would queue the call
+            maintenance = f"/api/stations/{station}/maintenance"
+            assert client.post(maintenance, json={"on": True}, headers=pilot).status_code == 200
+        refused = client.post(f"/api/calls/{call['id']}/dispatch", headers=disp)
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == f"call {call['id']} is closed"
+    finally:
+        for station in stations:  # a drone back in service serves the queue
+            client.post(f"/api/stations/{station}/maintenance", json={"on": False}, headers=pilot)
+    assert client.get(f"/api/calls/{call['id']}", headers=disp).json()["status"] == "closed"
+    assert client.get(f"/api/calls/{call['id']}/sortie", headers=disp).json() is None

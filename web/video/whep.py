@@ -19,7 +19,7 @@ answered or refused and, once, when and why the session ended.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -90,6 +90,23 @@ class _Unwatched:
         return False
 
 
+#: The body of every error answer, as the OpenAPI document shows it.
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+_SDP = {SDP_MEDIA_TYPE: {"schema": {"type": "string"}}}
+
+
+def _errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for error statuses: {status: why}."""
+    return {
+        status: {"description": why, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+        for status, why in described.items()
+    }
+
+
 def error_response(exc: VideoError) -> JSONResponse:
     """The HTTP answer for a relay error."""
     status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
@@ -118,11 +135,40 @@ def whep_router(
     admits (and follows) each viewer, see the module docstring."""
     router = APIRouter(prefix=prefix, tags=["video"])
 
-    @router.options("/{stream_id}")
+    @router.options(
+        "/{stream_id}",
+        status_code=204,
+        response_class=Response,
+        responses={204: {"description": "Accept-Post names the offer's media type"}},
+    )
     async def whep_options(stream_id: str) -> Response:
         return Response(status_code=204, headers={"Accept-Post": SDP_MEDIA_TYPE})
 
-    @router.post("/{stream_id}", status_code=201, name="whep_offer")
+    @router.post(
+        "/{stream_id}",
+        status_code=201,
+        name="whep_offer",
+        response_class=Response,
+        responses={
+            201: {
+                "description": "the SDP answer; Location names the session",
+                "content": _SDP,
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+            **_errors(
+                {
+                    400: "the offer is not UTF-8 SDP, or cannot receive video",
+                    404: "no stream with this id",
+                    406: "the offer has none of the stream's codecs",
+                    410: "the stream has ended",
+                    413: "the offer is too large",
+                    415: "the offer is not sent as application/sdp",
+                    503: "the stream has its maximum number of viewers",
+                }
+            ),
+        },
+        openapi_extra={"requestBody": {"required": True, "content": _SDP}},
+    )
     async def whep_offer(stream_id: str, request: Request) -> Response:
         ticket = await admission(request, stream_id) if admission is not None else _Unwatched()
         try:
@@ -145,7 +191,13 @@ def whep_router(
             headers={"Location": location, "X-Video-Codec": answer.codec},
         )
 
-    @router.delete("/{stream_id}/{session_id}", status_code=204, name="whep_session")
+    @router.delete(
+        "/{stream_id}/{session_id}",
+        status_code=204,
+        name="whep_session",
+        response_class=Response,
+        responses=_errors({404: "no such stream or session"}),
+    )
     async def whep_delete(stream_id: str, session_id: str) -> Response:
         try:
             await relay.close_session(stream_id, session_id)
@@ -153,7 +205,12 @@ def whep_router(
             return error_response(exc)
         return Response(status_code=204)
 
-    @router.patch("/{stream_id}/{session_id}")
+    @router.patch(
+        "/{stream_id}/{session_id}",
+        status_code=405,
+        response_class=Response,
+        responses=_errors({405: "trickle ICE is not supported: the offer carries every candidate"}),
+    )
     async def whep_patch(stream_id: str, session_id: str) -> Response:
         return JSONResponse(
             {"detail": "trickle ICE is not supported; send every candidate in the offer"},
