@@ -234,6 +234,12 @@ def test_pilot_launches_holds_resumes_and_confirms_destructive_commands(
     page.wait_for_selector("#map-hint:not(.hidden)")
     click_map_at(page, *target)
     launch = page.locator("#launch-button")
+    # A flight without a call is bound to a purpose from the fixed list: none, no launch.
+    assert launch.is_disabled()
+    assert launch.inner_text() == f"Choose a purpose to launch {drone_id}"
+    purposes = page.locator("#launch-purpose option").evaluate_all("els => els.map(e => e.value)")
+    assert purposes == ["", "training", "maintenance_test", "pre_planned_event"]
+    page.select_option("#launch-purpose", "maintenance_test")
     assert launch.inner_text() == f"Launch {drone_id} to the point"
     launch.click()
 
@@ -262,10 +268,11 @@ def test_pilot_launches_holds_resumes_and_confirms_destructive_commands(
     assert "command.land" not in actions
     assert "command.abort" not in actions
 
-    # Who launched the sortie, and when.
-    page.wait_for_selector(
-        f"#sortie-list li:has-text('{drone_id}'):has-text('launched by pilot at')"
-    )
+    # Who launched the sortie, and when, and why it flies without a call.
+    sortie_row = f"#sortie-list li:has-text('{drone_id}')"
+    page.wait_for_selector(f"{sortie_row}:has-text('launched by pilot at')")
+    assert "Maintenance test (no call)" in page.inner_text(sortie_row)
+    assert "Maintenance test (no call)" in page.inner_text(f"{card} .flight-line >> nth=-1")
     browser.screenshot(page, "pilot")
 
     # Return, confirmed: the drone heads home.
@@ -293,6 +300,7 @@ def test_wall_shows_a_new_stream_when_a_drone_launches(
             "station_id": station["id"],
             "latitude_deg": station["latitude_deg"] - 0.012,
             "longitude_deg": station["longitude_deg"] + 0.004,
+            "purpose": "pre_planned_event",
         },
     )
     assert result["sortie"] is not None, result
