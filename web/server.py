@@ -40,6 +40,7 @@ PAGES = {
     "/pilot": "pilot.html",
     "/officer": "officer.html",
     "/wall": "wall.html",
+    "/transparency": "transparency.html",  # the public flight log: no login
 }
 
 

@@ -240,3 +240,11 @@ def test_hold_requests_are_checked(client) -> None:
     missing = client.post("/api/sorties/99999/evidence-hold", json={"reason": "why"}, headers=admin)
     assert missing.status_code == 404
     assert client.post("/api/sorties/1/evidence-hold", json={"reason": "why"}).status_code == 401
+
+
+def test_the_transparency_page_needs_no_login_and_sends_the_pages_headers(client) -> None:
+    page = client.get("/transparency")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text  # scripts come from files only
+    assert '<script type="module" src="/static/transparency.js">' in page.text
