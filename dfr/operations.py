@@ -218,6 +218,8 @@ class Operations:
             "cruise_alt_m": d.defaults.cruise_alt_m,
             "on_scene_s": d.defaults.on_scene_s,
             "launch_purposes": purposes_json(),
+            # What the public flight log calls a flight for each call type (and the rest).
+            "public_categories": d.public_categories.model_dump(),
             "stations": [
                 {
                     "id": s.id,

@@ -141,12 +141,17 @@ def test_dispatcher_sends_the_recommended_drone_and_shares_it_with_an_officer(
     click_map_at(page, *SCENE)
     page.wait_for_selector("#new-call-form")
     page.select_option("#new-call-priority", "1")
+    page.select_option("#new-call-type", "shots_fired")
     page.fill("#new-call-summary", SUMMARY)
     page.click("#new-call-create")
     page.wait_for_selector(f".call-row:has-text('{SUMMARY}')")
     row = page.locator(f".call-row:has-text('{SUMMARY}')")
     assert row.get_attribute("aria-pressed") == "true"
     assert "P1" in row.inner_text()
+    # Its type, and the category the public flight log will show for it (never the text).
+    assert page.inner_text("#call-type") == (
+        "Type: shots_fired · public flight log: Weapons and shots fired"
+    )
 
     # The recommendation: station, ETA and route on the map, alternatives or exclusions.
     send = page.locator("#send-best")

@@ -4,7 +4,7 @@
 import { askReason, serverAlert, toast } from "/static/alerts.js";
 import { api } from "/static/api.js";
 import { startConsole } from "/static/console.js";
-import { copyText, h } from "/static/dom.js";
+import { copyText, escapeHtml, h } from "/static/dom.js";
 import {
   chip, clock, droneState, eta, km, pct, remainingEtaS, secondsSince, startAgeTicker, timeOfDay,
 } from "/static/format.js";
@@ -32,6 +32,7 @@ const state = {
   zoomToRoute: null, // call id whose recommended route the map should frame once
   holds: new Map(), // sortie id → GET /api/sorties/{id}/holds (null while loading)
   purposes: new Map(), // launch purpose id → label
+  categories: { default: "", call_types: {} }, // the public flight log's, by call type
 };
 
 let dfrMap = null;
@@ -376,7 +377,8 @@ function renderDetail() {
     header,
     h("p", { class: "summary" }, call.summary || "(no summary)"),
     purpose ? h("p", { class: "purpose", id: "call-purpose" }, `No call: flown for ${purpose.toLowerCase()}`)
-      : call.call_type ? h("p", { class: "muted", id: "call-type" }, `Type: ${call.call_type}`) : null,
+      : h("p", { class: "muted", id: "call-type" }, `Type: ${call.call_type || "not given"} · public flight log: `,
+        state.categories.call_types[call.call_type] || state.categories.default),
     h("p", { class: "muted" },
       `${call.source}${call.external_id ? ` ${call.external_id}` : ""} · received ${timeOfDay(call.created_at)} · `,
       h("span", { class: "num", "data-since": call.created_at }, clock(secondsSince(call.created_at))), " ago"),
@@ -476,6 +478,11 @@ function openCreateForm(latlng) {
       <option value="1">P1 — most urgent</option><option value="2">P2</option>
       <option value="3">P3</option><option value="4">P4</option><option value="5">P5</option>
     </select>
+    <label for="new-call-type">Type</label>
+    <select id="new-call-type" name="callType">
+      <option value="">(not given)</option>${Object.keys(state.categories.call_types).sort()
+    .map((t) => `<option value="${escapeHtml(t)}">${escapeHtml(t.replace(/_/g, " "))}</option>`).join("")}
+    </select>
     <label for="new-call-summary">Summary</label>
     <input id="new-call-summary" name="summary" maxlength="500" placeholder="e.g. shots fired, 2 subjects" autocomplete="off">
     <div class="row"><button type="submit" class="primary" id="new-call-create">Create call</button>
@@ -493,6 +500,7 @@ function openCreateForm(latlng) {
         body: {
           latitude_deg: latlng.lat, longitude_deg: latlng.lng, source: "map",
           priority: Number(form.priority.value), summary: form.summary.value.trim(),
+          ...(form.callType.value ? { call_type: form.callType.value } : {}),
         },
       });
       dfrMap.map.closePopup(popup);
@@ -598,6 +606,7 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
   canHoldEvidence = ["rtcc", "admin"].includes(session.role);
   canHoldBack = session.role === "admin";
   for (const p of deployment.launch_purposes || []) state.purposes.set(p.id, p.label);
+  state.categories = deployment.public_categories || state.categories;
   sortieStates = states;
   state.deployment = deployment;
   for (const s of deployment.stations) state.stations.set(s.id, s);
