@@ -327,6 +327,7 @@ def _serve(args: argparse.Namespace) -> int:
         ("dispatcher", "/dispatcher"),
         ("pilot console", "/pilot"),
         ("RTCC wall", "/wall"),
+        ("public log", "/transparency"),
         ("API docs", "/docs"),
     ):
         print(f"  {name:<14} {base}{path}")

@@ -38,6 +38,7 @@ def sortie_event(active: ActiveSortie, state: str) -> Event:
                 "launched_at": active.launched_at,
                 "route": active.route.as_geojson(),
                 "scene": [call.longitude_deg, call.latitude_deg],
+                "purpose": call.purpose,
             },
         },
     )

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -58,6 +60,67 @@ class DefaultsSection(_Strict):
     link_loss_timeout_s: Annotated[int, Field(ge=5, le=300)] = 30
 
 
+#: A call type as CAD systems and the API name it: matched without regard to case.
+CALL_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _./-]{0,39}$"
+CallType = Annotated[str, Field(pattern=CALL_TYPE_PATTERN)]
+Category = Annotated[str, Field(min_length=1, max_length=60)]
+
+
+def call_type_key(call_type: str) -> str:
+    """How call types are compared: trimmed, lower case ("Shots_Fired " → "shots_fired")."""
+    return call_type.strip().lower()
+
+
+class PublicLogSection(_Strict):
+    """The public flight log (`/transparency`): when flights appear and how coarse
+    their tracks are."""
+
+    #: A flight appears this many hours after it ended (0: at once).
+    delay_h: Annotated[float, Field(ge=0, le=24 * 366, allow_inf_nan=False)] = 24.0
+    #: Published tracks run through the centres of square cells this wide, never finer.
+    track_grid_m: Annotated[float, Field(ge=50, le=5000, allow_inf_nan=False)] = 200.0
+    #: IANA time zone of the published dates, times and months.
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        zone_named(name)
+        return name
+
+    @property
+    def zone(self) -> tzinfo:
+        return zone_named(self.time_zone)
+
+
+class PublicCategoriesSection(_Strict):
+    """Call types → the category the public flight log shows (never the call's text)."""
+
+    default: Category = "Other call for service"  # for call types not listed
+    call_types: dict[CallType, Category] = Field(default_factory=dict)
+
+    @field_validator("call_types")
+    @classmethod
+    def _one_key_per_type(cls, mapping: dict[str, str]) -> dict[str, str]:
+        keyed: dict[str, str] = {}
+        for name, category in mapping.items():
+            key = call_type_key(name)
+            if key in keyed:
+                raise ValueError(f"call type {name!r} is listed twice (case does not count)")
+            keyed[key] = category
+        return keyed
+
+
+def zone_named(name: str) -> tzinfo:
+    """The zone named `name` ("UTC" needs no time zone database). Raises ValueError."""
+    if name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
 _ETA = EtaParameters()
 
 
@@ -96,6 +159,8 @@ class DeploymentFile(_Strict):
     deployment: DeploymentSection
     defaults: DefaultsSection = DefaultsSection()
     eta: EtaSection = EtaSection()
+    public_log: PublicLogSection = PublicLogSection()
+    public_categories: PublicCategoriesSection = PublicCategoriesSection()
     stations: list[StationSection] = Field(min_length=1)
 
     @field_validator("stations")
@@ -128,6 +193,16 @@ class Deployment:
     warnings: tuple[str, ...] = ()
     #: The files it was loaded from (the TOML and its airspace), for evidence hashes.
     files: tuple[Path, ...] = ()
+    public_log: PublicLogSection = PublicLogSection()
+    public_categories: PublicCategoriesSection = PublicCategoriesSection()
+
+    def public_category(self, call_type: str | None) -> str:
+        """The public flight log's category for a call of `call_type` (the default
+        category for a type not listed, or none)."""
+        mapping = self.public_categories.call_types
+        if call_type is None:
+            return self.public_categories.default
+        return mapping.get(call_type_key(call_type), self.public_categories.default)
 
     @property
     def flight_settings(self) -> FlightSettings:
@@ -283,6 +358,8 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         tile_url=spec.deployment.tile_url,
         eta=EtaParameters(**spec.eta.model_dump()),
         files=(path, airspace_path),
+        public_log=spec.public_log,
+        public_categories=spec.public_categories,
     )
 
 

@@ -14,6 +14,7 @@ Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
 
     OperationsError
     ├── UnknownStationId     no station with that id (404)
+    ├── NoPurpose            a launch without a call and without a purpose (422)
     ├── WebhooksOff          no webhook secret configured (503)
     └── BadWebhookToken      a webhook without the right secret (401)
 """
@@ -38,13 +39,23 @@ from dfr.evidence import export_package
 from dfr.flight_executor import ExecutorSettings
 from dfr.loop_lag import LoopLag
 from dfr.pilot_commands import PilotCommand, PilotCommands
+from dfr.public_log import PublicLog, PublicLogView
+from dfr.purposes import LaunchPurpose, purposes_json
 from dfr.recommend import DroneAvailability, Recommendation
 from dfr.services import Services
 from dfr.settings import Settings
 from dfr.sortie_recovery import SortieRecovery
 from dfr.sortie_runner import FlightListener, SortieRunner, SortieVideo
 from dfr.sortie_track import record_tracks
-from dfr.store import AuditEntry, CallRecord, NewCall, SortieRecord, TrackPoint
+from dfr.store import (
+    AuditEntry,
+    CallRecord,
+    HoldKind,
+    HoldRecord,
+    NewCall,
+    SortieRecord,
+    TrackPoint,
+)
 from dfr.telemetry_push import push_telemetry
 from missions.geo import GeoPoint
 from missions.mission_plan import MissionItem
@@ -60,6 +71,10 @@ class OperationsError(Exception):
 
 class UnknownStationId(OperationsError):
     pass
+
+
+class NoPurpose(OperationsError):
+    """Every flight is bound to a reason: a call, or a purpose (dfr.purposes)."""
 
 
 class WebhooksOff(OperationsError):
@@ -121,6 +136,7 @@ class Operations:
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
         self.access = Access(services.users, services.tokens, self._store, services.refusals)
+        self.public_log = PublicLog(self._store, self.deployment)
         self.loop_lag = LoopLag()
 
     @classmethod
@@ -207,6 +223,9 @@ class Operations:
             "tile_url": d.tile_url,
             "cruise_alt_m": d.defaults.cruise_alt_m,
             "on_scene_s": d.defaults.on_scene_s,
+            "launch_purposes": purposes_json(),
+            # What the public flight log calls a flight for each call type (and the rest).
+            "public_categories": d.public_categories.model_dump(),
             "stations": [
                 {
                     "id": s.id,
@@ -336,14 +355,30 @@ class Operations:
         return result
 
     async def launch(
-        self, station_id: str, who: Principal, call_id: int | None, point: GeoPoint | None
+        self,
+        station_id: str,
+        who: Principal,
+        call_id: int | None,
+        point: GeoPoint | None,
+        purpose: LaunchPurpose | None = None,
     ) -> DispatchResult:
-        """A pilot's Launch: to a queued call, or to a point (stored as a new call)."""
+        """A pilot's Launch: to a queued call, or to a point for a purpose (stored as a
+        new call that carries it). Raises NoPurpose for a point without a purpose."""
         if call_id is None:
             if point is None:
                 raise StationUnavailable("launch needs a call or a point")
+            if purpose is None:
+                raise NoPurpose("a launch without a call needs a purpose")
+            summary = f"launch to a point: {purpose.label}"
             call = await self.create_call(
-                NewCall(point.latitude_deg, point.longitude_deg, 1, "map", "launch to a point"),
+                NewCall(
+                    point.latitude_deg,
+                    point.longitude_deg,
+                    1,
+                    "map",
+                    summary,
+                    purpose=str(purpose),
+                ),
                 who.name,
             )
             call_id = call.id
@@ -427,6 +462,38 @@ class Operations:
 
     async def audit_log(self, limit: int, after_id: int) -> list[AuditEntry]:
         return await self._store.audit_log(limit, after_id)
+
+    # -- holds and the public flight log ------------------------------------------
+
+    async def place_hold(
+        self, kind: HoldKind, sortie_id: int, who: Principal, reason: str
+    ) -> HoldRecord:
+        """Hold a sortie as evidence, or back from the public log; raises the store's
+        NotFound and Conflict (one hold of a kind at a time)."""
+        subject = f"sortie:{sortie_id}"
+        async with self._store.attempt(
+            who.name, f"{kind}.place", subject, {"reason": reason}, audit_accepted=False
+        ):
+            return await self._store.place_hold(kind, sortie_id, who.name, reason)
+
+    async def lift_hold(
+        self, kind: HoldKind, sortie_id: int, who: Principal, reason: str
+    ) -> HoldRecord:
+        subject = f"sortie:{sortie_id}"
+        async with self._store.attempt(
+            who.name, f"{kind}.lift", subject, {"reason": reason}, audit_accepted=False
+        ):
+            return await self._store.lift_hold(kind, sortie_id, who.name, reason)
+
+    async def holds(self, sortie_id: int) -> list[HoldRecord]:
+        """Every hold the sortie has had, oldest first. Raises the store's NotFound."""
+        await self._store.get_sortie(sortie_id)
+        found = [h for kind in HoldKind for h in await self._store.holds(kind, sortie_id)]
+        return sorted(found, key=lambda h: h.placed_at)
+
+    async def public_flights(self) -> PublicLogView:
+        """The public flight log as anyone may read it now."""
+        return await self.public_log.view()
 
     # -- inside -------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The embedded store: calls, drone reservations, sorties, video views and the audit log
-in SQLite (WAL).
+"""The embedded store: calls, drone reservations, sorties, video views, evidence and
+publication holds and the audit log in SQLite (WAL).
 
 All SQL lives here. Every method runs on one worker thread that owns the
 connection, so the event loop never blocks on the database. Several processes
@@ -11,7 +11,9 @@ a rule, the vehicle, a throttle, a wrong password; `reason` is what the client w
 told), `denied` (the caller may not do this, or came with a token that is not valid)
 or `interrupted` (the server stopped in the middle). Entries written before dfr kept
 outcomes have an empty one. The audit log is append-only; a video view is only ever
-ended, once.
+ended, once. A hold (evidence, or keeping a flight out of the public log) is placed
+and lifted, each with who and why, and audited in the same transaction; it is never
+deleted, and lifted once.
 
 Errors::
 
@@ -31,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,7 +49,9 @@ CREATE TABLE IF NOT EXISTS calls (
     source TEXT NOT NULL,
     summary TEXT NOT NULL DEFAULT '',
     external_id TEXT,
-    status TEXT NOT NULL DEFAULT 'new'
+    status TEXT NOT NULL DEFAULT 'new',
+    call_type TEXT,  -- the caller's kind of incident (CAD's type code), lower case
+    purpose TEXT  -- a launch without a call: why it flies (dfr.purposes)
 );
 CREATE TABLE IF NOT EXISTS drones (
     drone_id TEXT PRIMARY KEY,
@@ -152,13 +157,38 @@ BEGIN SELECT RAISE(ABORT, 'a video view is only ever ended'); END;
 CREATE TRIGGER IF NOT EXISTS video_views_end_once BEFORE UPDATE OF ended_at, end_reason
     ON video_views WHEN OLD.ended_at IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'a video view ends once'); END;
+""" + "".join(
+    f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sortie_id INTEGER NOT NULL REFERENCES sorties(id),
+    placed_by TEXT NOT NULL,
+    placed_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    lifted_by TEXT,
+    lifted_at TEXT,
+    lift_reason TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS {table}_active ON {table}(sortie_id) WHERE lifted_at IS NULL;
+CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, 'holds are kept'); END;
+CREATE TRIGGER IF NOT EXISTS {table}_fixed BEFORE UPDATE OF id, sortie_id, placed_by,
+    placed_at, reason ON {table}
+BEGIN SELECT RAISE(ABORT, 'a hold is only ever lifted'); END;
+CREATE TRIGGER IF NOT EXISTS {table}_lift_once BEFORE UPDATE OF lifted_by, lifted_at,
+    lift_reason ON {table} WHEN OLD.lifted_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'a hold is lifted once'); END;
 """
+    for table in ("evidence_holds", "publication_holds")
+)
 
 #: Columns added since the first release, for files made before them: (table, column, type).
 ADDED_COLUMNS = (
     ("audit", "outcome", "TEXT NOT NULL DEFAULT ''"),
     ("audit", "reason", "TEXT NOT NULL DEFAULT ''"),
     ("drones", "out_of_service", "TEXT"),
+    ("calls", "call_type", "TEXT"),
+    ("calls", "purpose", "TEXT"),
 )
 
 ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
@@ -178,6 +208,19 @@ class Conflict(StoreError):
     """The record is not in a state that allows the change."""
 
 
+class HoldKind(StrEnum):
+    """What a hold on a sortie keeps: its record as evidence, or it out of the public log."""
+
+    EVIDENCE = "evidence_hold"
+    PUBLICATION = "publication_hold"
+
+    @property
+    def table(self) -> str:
+        return {HoldKind.EVIDENCE: "evidence_holds", HoldKind.PUBLICATION: "publication_holds"}[
+            self
+        ]
+
+
 @dataclass(frozen=True, slots=True)
 class NewCall:
     latitude_deg: float
@@ -186,6 +229,8 @@ class NewCall:
     source: str = "manual"
     summary: str = ""
     external_id: str | None = None
+    call_type: str | None = None
+    purpose: str | None = None  # a launch without a call: why (dfr.purposes.LaunchPurpose)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +244,8 @@ class CallRecord:
     summary: str
     external_id: str | None
     status: str
+    call_type: str | None = None
+    purpose: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +326,26 @@ class TrackPoint:
     battery_pct: float | None
     target_latitude_deg: float | None
     target_longitude_deg: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRecord:
+    """A hold on a sortie: who placed it and why, and who lifted it and why (None while
+    it holds)."""
+
+    kind: HoldKind
+    id: int
+    sortie_id: int
+    placed_by: str
+    placed_at: str
+    reason: str
+    lifted_by: str | None
+    lifted_at: str | None
+    lift_reason: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -882,6 +949,109 @@ class Store:
         )
         return [TrackPoint(*tuple(r)) for r in rows]
 
+    # -- holds ------------------------------------------------------------------
+
+    async def place_hold(
+        self, kind: HoldKind, sortie_id: int, actor: str, reason: str
+    ) -> HoldRecord:
+        """Hold a sortie (audited with who and why). Raises NotFound for no such sortie,
+        Conflict when one of this kind holds it already."""
+
+        def work(c: sqlite3.Connection) -> HoldRecord:
+            with _transaction(c):
+                _get_sortie(c, sortie_id)
+                if _active_hold(c, kind, sortie_id) is not None:
+                    raise Conflict(f"sortie {sortie_id} has a {_hold_name(kind)} already")
+                cur = c.execute(
+                    f"INSERT INTO {kind.table} (sortie_id, placed_by, placed_at, reason)"
+                    " VALUES (?, ?, ?, ?)",
+                    (sortie_id, actor, utc_now(), reason),
+                )
+                hold_id = int(cur.lastrowid or 0)
+                details = {"hold_id": hold_id, "reason": reason}
+                _audit(c, actor, f"{kind}.place", f"sortie:{sortie_id}", details)
+                return _get_hold(c, kind, hold_id)
+
+        return await self._run_conn(work)
+
+    async def lift_hold(
+        self, kind: HoldKind, sortie_id: int, actor: str, reason: str
+    ) -> HoldRecord:
+        """Lift the sortie's hold of this kind (audited with who and why). Raises
+        NotFound for no such sortie, Conflict when none holds it."""
+
+        def work(c: sqlite3.Connection) -> HoldRecord:
+            with _transaction(c):
+                _get_sortie(c, sortie_id)
+                hold = _active_hold(c, kind, sortie_id)
+                if hold is None:
+                    raise Conflict(f"sortie {sortie_id} has no {_hold_name(kind)} to lift")
+                c.execute(
+                    f"UPDATE {kind.table} SET lifted_by = ?, lifted_at = ?, lift_reason = ?"
+                    " WHERE id = ?",
+                    (actor, utc_now(), reason, hold.id),
+                )
+                details = {"hold_id": hold.id, "reason": reason}
+                _audit(c, actor, f"{kind}.lift", f"sortie:{sortie_id}", details)
+                return _get_hold(c, kind, hold.id)
+
+        return await self._run_conn(work)
+
+    async def holds(self, kind: HoldKind, sortie_id: int) -> list[HoldRecord]:
+        """Every hold of this kind the sortie has had, oldest first."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                f"SELECT * FROM {kind.table} WHERE sortie_id = ? ORDER BY id", (sortie_id,)
+            ).fetchall()
+        )
+        return [HoldRecord(kind, **dict(r)) for r in rows]
+
+    async def held_sorties(self, kind: HoldKind) -> set[int]:
+        """The sorties a hold of this kind holds now."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                f"SELECT sortie_id FROM {kind.table} WHERE lifted_at IS NULL"
+            ).fetchall()
+        )
+        return {r["sortie_id"] for r in rows}
+
+    # -- the public flight log ----------------------------------------------------
+
+    async def ended_sorties(
+        self, final_states: Iterable[str]
+    ) -> list[tuple[SortieRecord, CallRecord | None]]:
+        """Sorties in one of `final_states`, by id, each with its call."""
+        finals = tuple(final_states)
+
+        def work(c: sqlite3.Connection) -> list[tuple[SortieRecord, CallRecord | None]]:
+            rows = c.execute(
+                f"SELECT id FROM sorties WHERE state IN ({','.join('?' * len(finals)) or 'NULL'})"
+                " ORDER BY id",
+                finals,
+            ).fetchall()
+            out = []
+            for r in rows:
+                sortie = _get_sortie(c, r["id"])
+                call = _get_call(c, sortie.call_id) if sortie.call_id is not None else None
+                out.append((sortie, call))
+            return out
+
+        return await self._run_conn(work)
+
+    async def recorded_sorties(self) -> set[int]:
+        """The sorties whose video was recorded (an audited `recording.saved`)."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                "SELECT DISTINCT subject FROM audit WHERE action = 'recording.saved'"
+                " AND subject LIKE 'sortie:%'"
+            ).fetchall()
+        )
+        found = set()
+        for r in rows:
+            with contextlib.suppress(ValueError):
+                found.add(int(r["subject"].removeprefix("sortie:")))
+        return found
+
     # -- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> None:
@@ -924,7 +1094,7 @@ class _transaction:
 def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord:
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
-        " summary, external_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " summary, external_id, call_type, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             utc_now(),
             call.latitude_deg,
@@ -933,6 +1103,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
             call.source,
             call.summary,
             call.external_id,
+            call.call_type,
+            call.purpose,
         ),
     )
     call_id = int(cur.lastrowid or 0)
@@ -942,6 +1114,10 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
         "priority": call.priority,
         "source": call.source,
     }
+    if call.call_type is not None:
+        details["call_type"] = call.call_type
+    if call.purpose is not None:
+        details["purpose"] = call.purpose
     _audit(c, actor, "call.create", f"call:{call_id}", details)
     return _get_call(c, call_id)
 
@@ -1005,6 +1181,22 @@ def _get_call(c: sqlite3.Connection, call_id: int) -> CallRecord:
     if row is None:
         raise NotFound(f"no call {call_id}")
     return CallRecord(**dict(row))
+
+
+def _hold_name(kind: HoldKind) -> str:
+    return {HoldKind.EVIDENCE: "evidence hold", HoldKind.PUBLICATION: "publication hold"}[kind]
+
+
+def _get_hold(c: sqlite3.Connection, kind: HoldKind, hold_id: int) -> HoldRecord:
+    row = c.execute(f"SELECT * FROM {kind.table} WHERE id = ?", (hold_id,)).fetchone()
+    return HoldRecord(kind, **dict(row))
+
+
+def _active_hold(c: sqlite3.Connection, kind: HoldKind, sortie_id: int) -> HoldRecord | None:
+    row = c.execute(
+        f"SELECT * FROM {kind.table} WHERE sortie_id = ? AND lifted_at IS NULL", (sortie_id,)
+    ).fetchone()
+    return HoldRecord(kind, **dict(row)) if row is not None else None
 
 
 def _get_sortie(c: sqlite3.Connection, sortie_id: int) -> SortieRecord:

@@ -57,6 +57,7 @@ async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
             body.source,
             body.summary,
             body.external_id,
+            body.call_type,
         ),
         who.name,
     )
@@ -184,7 +185,13 @@ async def cad_webhook(
     """A CAD incident; sent again (same incident_id), it answers 200 with the same call."""
     ops.check_webhook(x_dfr_token)
     call = NewCall(
-        body.latitude, body.longitude, body.priority, "cad", body.nature, body.incident_id
+        body.latitude,
+        body.longitude,
+        body.priority,
+        "cad",
+        body.nature,
+        body.incident_id,
+        body.call_type,
     )
     return await _intake(ops, call, "cad", response)
 
@@ -205,7 +212,9 @@ async def gunshot_webhook(
     """A gunshot alert; sent again (same alert_id), it answers 200 with the same call."""
     ops.check_webhook(x_dfr_token)
     summary = f"gunshot alert: {body.rounds} round(s), confidence {body.confidence:.0%}"
-    call = NewCall(body.latitude, body.longitude, 1, "gunshot", summary, body.alert_id)
+    call = NewCall(
+        body.latitude, body.longitude, 1, "gunshot", summary, body.alert_id, call_type="gunshot"
+    )
     return await _intake(ops, call, "gunshot-sensor", response)
 
 

@@ -20,7 +20,7 @@ from dfr.api.schemas import ErrorOut, InvalidOut
 from dfr.dispatcher import DroneTaken, StationUnavailable, UnknownStation, Unservable
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
-from dfr.operations import BadWebhookToken, UnknownStationId, WebhooksOff
+from dfr.operations import BadWebhookToken, NoPurpose, UnknownStationId, WebhooksOff
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
 from dfr.sortie_runner import LaunchNotPending
 from dfr.store import Conflict, NotFound
@@ -46,6 +46,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     # keeps for an overloaded server and the relay answers when a stream is full.
     (TooManyViewers, 429),
     (Unservable, 422),
+    (NoPurpose, 422),
     (BadCommand, 422),
     (CoordinateError, 422),
     (DroneOffline, 503),

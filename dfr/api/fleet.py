@@ -72,11 +72,12 @@ async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -
     "/launch", response_model=DispatchOut, responses=answers(400, 401, 403, 404, 409, 413, 422)
 )
 async def launch(body: LaunchIn, ops: OpsDep, who: Commander) -> DispatchOut:
-    """Launch a station's drone to a queued call, or to a point (which becomes a call)."""
+    """Launch a station's drone to a queued call, or to a point for a purpose (training,
+    maintenance_test, pre_planned_event), which becomes a call carrying it."""
     point = None
     if body.latitude_deg is not None and body.longitude_deg is not None:
         point = GeoPoint(body.latitude_deg, body.longitude_deg)
-    return dispatch_out(await ops.launch(body.station_id, who, body.call_id, point))
+    return dispatch_out(await ops.launch(body.station_id, who, body.call_id, point, body.purpose))
 
 
 @router.post(

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+from dfr.deployment import CALL_TYPE_PATTERN, call_type_key
+from dfr.purposes import LaunchPurpose
 
 #: Ids are SQLite integers: larger ones cannot exist (and must not reach the database).
 MAX_ID = 2**63 - 1
@@ -39,6 +50,17 @@ Longitude = Annotated[
 Priority = Annotated[int, Field(strict=True, ge=1, le=5, description="1 is the most urgent"), Whole]
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), Whole]
 Text = Annotated[str, AfterValidator(_encodable)]
+CallType = Annotated[
+    str,
+    Field(
+        pattern=CALL_TYPE_PATTERN,
+        description="the kind of incident, as CAD names it (e.g. burglary); stored in lower "
+        "case. The public flight log shows its category from the deployment, never the text",
+    ),
+    AfterValidator(call_type_key),
+]
+# The fixed list, by its values ("training"...): JSON brings them as text.
+Purpose = Annotated[LaunchPurpose, Field(strict=False)]
 
 
 class _In(BaseModel):
@@ -63,6 +85,7 @@ class CallIn(_In):
     summary: Text = Field("", max_length=500)
     source: Literal["manual", "map", "cad", "gunshot"] = "manual"
     external_id: Text | None = Field(None, max_length=100)
+    call_type: CallType | None = None
 
 
 class CadCallIn(_In):
@@ -73,6 +96,7 @@ class CadCallIn(_In):
     longitude: Longitude
     priority: Priority = 2
     nature: Text = Field("", max_length=500)
+    call_type: CallType | None = None
 
 
 class GunshotAlertIn(_In):
@@ -95,6 +119,8 @@ class CallOut(BaseModel):
     summary: str
     external_id: str | None
     status: str
+    call_type: str | None = None
+    purpose: str | None = Field(None, description="a launch without a call: why it flew")
 
 
 class CandidateOut(BaseModel):
@@ -189,6 +215,27 @@ class LaunchIn(_In):
     call_id: Id | None = None
     latitude_deg: Latitude | None = None
     longitude_deg: Longitude | None = None
+    purpose: Purpose | None = Field(
+        None,
+        validate_default=True,
+        description="why a launch to a point flies (required then, refused with a call)",
+    )
+
+    @field_validator("purpose")
+    @classmethod
+    def _bound_to_a_reason(
+        cls, purpose: LaunchPurpose | None, info: ValidationInfo
+    ) -> LaunchPurpose | None:
+        if "call_id" not in info.data:
+            return purpose  # call_id itself was refused
+        if info.data["call_id"] is None and purpose is None:
+            raise ValueError(
+                "a launch without a call needs a purpose: training, maintenance_test or "
+                "pre_planned_event"
+            )
+        if info.data["call_id"] is not None and purpose is not None:
+            raise ValueError("a launch to a call flies for that call: leave purpose out")
+        return purpose
 
 
 class MaintenanceIn(_In):
@@ -266,3 +313,76 @@ class HealthOut(BaseModel):
     inherited_sorties: dict[str, int] = Field(
         description="station id: a sortie the last run left open, not yet settled"
     )
+
+
+class HoldIn(_In):
+    reason: Text = Field(min_length=3, max_length=500, description="why, for the audit log")
+
+
+class HoldOut(BaseModel):
+    """A hold on a sortie: placed by whom and why; lifted by whom and why (null while on)."""
+
+    kind: Literal["evidence_hold", "publication_hold"]
+    id: int
+    sortie_id: int
+    placed_by: str
+    placed_at: str
+    reason: str
+    lifted_by: str | None
+    lifted_at: str | None
+    lift_reason: str | None
+    active: bool
+
+
+class SortieHoldsOut(BaseModel):
+    sortie_id: int
+    held_as_evidence: bool
+    held_from_public_log: bool
+    holds: list[HoldOut] = Field(description="every hold the sortie has had, oldest first")
+
+
+class PublicFlightOut(BaseModel):
+    """One flight of the public log. Times are local to the deployment, to the minute."""
+
+    flight_id: int
+    date: str
+    launched_at: str
+    landed_at: str
+    duration_s: int
+    station_id: str
+    station: str
+    category: str = Field(
+        description="the public category of the call's type, or the purpose of a launch "
+        "without a call"
+    )
+    call_for_service: bool
+    priority: int | None
+    call_to_scene_s: int | None
+    distance_flown_m: int
+    max_height_above_ground_m: int | None = Field(
+        description="above the ground of the station it took off from"
+    )
+    video_recorded: bool
+    held_as_evidence: bool
+    outcome: Literal["completed", "aborted", "fault"]
+    track: list[list[float]] = Field(
+        description="[lon, lat] centres of grid cells (track_grid_m wide), a few dozen at most"
+    )
+
+
+class PublicMonthOut(BaseModel):
+    month: str
+    flights: int
+    median_call_to_scene_s: int | None
+    by_category: dict[str, int]
+
+
+class PublicLogOut(BaseModel):
+    agency: str
+    generated_at: str
+    time_zone: str
+    delay_h: float = Field(description="flights appear this many hours after they ended")
+    track_grid_m: float
+    held_back: int = Field(description="flights old enough to publish that are held back")
+    months: list[PublicMonthOut]
+    flights: list[PublicFlightOut]

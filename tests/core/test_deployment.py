@@ -184,3 +184,46 @@ def test_link_loss_behaviour_is_a_deployment_setting(builtin_files) -> None:
     flight = load_deployment(toml).flight_settings
     assert flight.link_loss_action is LinkLossAction.HOLD
     assert flight.link_loss_timeout_s == 60
+
+
+def test_public_categories_map_call_types_whatever_their_case(pueblo) -> None:
+    assert pueblo.public_category("gunshot") == "Weapons and shots fired"
+    assert pueblo.public_category(" Shots_Fired ") == "Weapons and shots fired"
+    assert pueblo.public_category("noise_complaint") == "Other call for service"
+    assert pueblo.public_category(None) == "Other call for service"
+    assert (pueblo.public_log.delay_h, pueblo.public_log.time_zone) == (24, "America/Denver")
+
+
+def test_a_deployment_without_a_public_log_section_gets_the_defaults(tmp_path) -> None:
+    features = [feature("operational_area", "city", polygon(square(0, 0, 5000)))]
+    deployment = load_deployment(write_deployment(tmp_path, features))
+    assert (deployment.public_log.delay_h, deployment.public_log.track_grid_m) == (24, 200)
+    assert deployment.public_category("burglary") == "Other call for service"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("delay_h = 24 ", "delay_h = -1 ", ["public_log.delay_h", "greater than or equal to 0"]),
+        ("track_grid_m = 200 ", "track_grid_m = 5 ", ["public_log.track_grid_m"]),
+        (
+            'time_zone = "America/Denver"',
+            'time_zone = "America/Pueblo"',
+            ["public_log.time_zone", "unknown time zone 'America/Pueblo'"],
+        ),
+        (
+            'theft = "Property crime"',
+            'theft = "Property crime"\nTHEFT = "Theft"',
+            ["public_categories.call_types", "'THEFT' is listed twice"],
+        ),
+        ('fire = "Fire and hazards"', '"fire!" = "Fire"', ["public_categories.call_types"]),
+        ('default = "Other call for service"', 'default = ""', ["public_categories.default"]),
+    ],
+)
+def test_bad_public_log_settings_name_the_field(builtin_files, old, new, expected) -> None:
+    toml, _ = builtin_files
+    _edit(toml, old, new)
+    with pytest.raises(DeploymentError) as err:
+        load_deployment(toml)
+    for part in expected:
+        assert part in str(err.value)

@@ -203,12 +203,13 @@ class Browser:
         page.click("#login-button")
         page.wait_for_selector("#consoles a")
 
-    def screenshot(self, page: Any, name: str) -> Path:
-        """Save the page, columns scrolled to the top, as test-artifacts/screenshots/NAME.png."""
+    def screenshot(self, page: Any, name: str, full_page: bool = False) -> Path:
+        """Save the page, columns scrolled to the top, as test-artifacts/screenshots/NAME.png
+        (`full_page`: the whole length of a page that scrolls, not only the window)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.evaluate("document.querySelectorAll('.column').forEach((c) => { c.scrollTop = 0; })")
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path))
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
     def assert_clean(self) -> None:

@@ -141,12 +141,17 @@ def test_dispatcher_sends_the_recommended_drone_and_shares_it_with_an_officer(
     click_map_at(page, *SCENE)
     page.wait_for_selector("#new-call-form")
     page.select_option("#new-call-priority", "1")
+    page.select_option("#new-call-type", "shots_fired")
     page.fill("#new-call-summary", SUMMARY)
     page.click("#new-call-create")
     page.wait_for_selector(f".call-row:has-text('{SUMMARY}')")
     row = page.locator(f".call-row:has-text('{SUMMARY}')")
     assert row.get_attribute("aria-pressed") == "true"
     assert "P1" in row.inner_text()
+    # Its type, and the category the public flight log will show for it (never the text).
+    assert page.inner_text("#call-type") == (
+        "Type: shots_fired · public flight log: Weapons and shots fired"
+    )
 
     # The recommendation: station, ETA and route on the map, alternatives or exclusions.
     send = page.locator("#send-best")
@@ -234,6 +239,12 @@ def test_pilot_launches_holds_resumes_and_confirms_destructive_commands(
     page.wait_for_selector("#map-hint:not(.hidden)")
     click_map_at(page, *target)
     launch = page.locator("#launch-button")
+    # A flight without a call is bound to a purpose from the fixed list: none, no launch.
+    assert launch.is_disabled()
+    assert launch.inner_text() == f"Choose a purpose to launch {drone_id}"
+    purposes = page.locator("#launch-purpose option").evaluate_all("els => els.map(e => e.value)")
+    assert purposes == ["", "training", "maintenance_test", "pre_planned_event"]
+    page.select_option("#launch-purpose", "maintenance_test")
     assert launch.inner_text() == f"Launch {drone_id} to the point"
     launch.click()
 
@@ -262,10 +273,11 @@ def test_pilot_launches_holds_resumes_and_confirms_destructive_commands(
     assert "command.land" not in actions
     assert "command.abort" not in actions
 
-    # Who launched the sortie, and when.
-    page.wait_for_selector(
-        f"#sortie-list li:has-text('{drone_id}'):has-text('launched by pilot at')"
-    )
+    # Who launched the sortie, and when, and why it flies without a call.
+    sortie_row = f"#sortie-list li:has-text('{drone_id}')"
+    page.wait_for_selector(f"{sortie_row}:has-text('launched by pilot at')")
+    assert "Maintenance test (no call)" in page.inner_text(sortie_row)
+    assert "Maintenance test (no call)" in page.inner_text(f"{card} .flight-line >> nth=-1")
     browser.screenshot(page, "pilot")
 
     # Return, confirmed: the drone heads home.
@@ -293,6 +305,7 @@ def test_wall_shows_a_new_stream_when_a_drone_launches(
             "station_id": station["id"],
             "latitude_deg": station["latitude_deg"] - 0.012,
             "longitude_deg": station["longitude_deg"] + 0.004,
+            "purpose": "pre_planned_event",
         },
     )
     assert result["sortie"] is not None, result

@@ -57,6 +57,41 @@ export function confirmAction(title, message, confirmLabel = "Confirm") {
 }
 
 /**
+ * Ask why, for something the audit log keeps with its reason; resolves the reason
+ * (at least `minLength` characters) or null when cancelled.
+ */
+export function askReason(title, message, confirmLabel = "Confirm", minLength = 3) {
+  return new Promise((resolve) => {
+    const field = h("textarea", {
+      id: "reason-text", rows: 3, maxlength: 500, required: true, "aria-labelledby": "reason-label",
+    });
+    const ok = h("button", { class: "primary", type: "button", "data-action": "confirm", disabled: true }, confirmLabel);
+    const dialog = h("dialog", { class: "confirm", "aria-labelledby": "reason-title" },
+      h("h3", { id: "reason-title" }, title),
+      h("p", { id: "reason-label" }, message),
+      field,
+      h("div", { class: "actions" },
+        h("button", { class: "small", type: "button", "data-action": "cancel" }, "Cancel"),
+        ok));
+    let answered = false;
+    const finish = (reason) => {
+      if (answered) return;
+      answered = true;
+      dialog.close();
+      dialog.remove();
+      resolve(reason);
+    };
+    field.addEventListener("input", () => { ok.disabled = field.value.trim().length < minLength; });
+    dialog.querySelector("[data-action=cancel]").addEventListener("click", () => finish(null));
+    ok.addEventListener("click", () => finish(field.value.trim()));
+    dialog.addEventListener("cancel", () => finish(null));
+    document.body.append(dialog);
+    dialog.showModal();
+    field.focus();
+  });
+}
+
+/**
  * An `alert` message of the console socket as {droneId, text, level}: level is "danger"
  * for the server's critical severities, else "warn".
  */

@@ -1,10 +1,10 @@
 // The dispatcher console: the call queue, the recommended station with its ETA and route,
 // one-click dispatch, live drones and sorties, calls created on the map, officer links.
 
-import { serverAlert, toast } from "/static/alerts.js";
+import { askReason, serverAlert, toast } from "/static/alerts.js";
 import { api } from "/static/api.js";
 import { startConsole } from "/static/console.js";
-import { copyText, h } from "/static/dom.js";
+import { copyText, escapeHtml, h } from "/static/dom.js";
 import {
   chip, clock, droneState, eta, km, pct, remainingEtaS, secondsSince, startAgeTicker, timeOfDay,
 } from "/static/format.js";
@@ -15,6 +15,8 @@ const STATUS_RANK = { new: 0, queued: 1, dispatched: 2, closed: 3 };
 let canCreate = false;
 let canSend = false;
 let canShare = false;
+let canHoldEvidence = false; // RTCC and admins: keep a sortie's record as evidence
+let canHoldBack = false; // admins: keep a flight out of the public flight log
 
 const state = {
   deployment: null,
@@ -28,6 +30,9 @@ const state = {
   share: new Map(), // call id → share link
   sending: false,
   zoomToRoute: null, // call id whose recommended route the map should frame once
+  holds: new Map(), // sortie id → GET /api/sorties/{id}/holds (null while loading)
+  purposes: new Map(), // launch purpose id → label
+  categories: { default: "", call_types: {} }, // the public flight log's, by call type
 };
 
 let dfrMap = null;
@@ -250,6 +255,79 @@ function renderSortie(call, sortie) {
   return box;
 }
 
+// ---------------------------------------------------------------- holds
+
+const HOLDS = {
+  evidence: {
+    path: "evidence-hold", held: "held_as_evidence",
+    on: "Held as evidence", off: "Not held as evidence",
+    place: "Hold as evidence…", lift: "Lift evidence hold…",
+    placeTitle: "Hold as evidence?", liftTitle: "Lift the evidence hold?",
+    placeText: "The sortie's track and video are kept as evidence. Why? (kept in the audit log)",
+    liftText: "Why is the evidence hold lifted? (kept in the audit log)",
+  },
+  publication: {
+    path: "publication-hold", held: "held_from_public_log",
+    on: "Held back from the public flight log", off: "In the public flight log once old enough",
+    place: "Hold back from public log…", lift: "Publish in public log…",
+    placeTitle: "Hold back from the public log?", liftTitle: "Publish in the public log?",
+    placeText: "The flight is left out of the public flight log, which counts it as held back. Why? (kept in the audit log)",
+    liftText: "The flight appears in the public flight log again. Why? (kept in the audit log)",
+  },
+};
+
+async function loadHolds(sortieId) {
+  state.holds.set(sortieId, null);
+  try {
+    state.holds.set(sortieId, await api(`/api/sorties/${sortieId}/holds`, { quiet: true }));
+  } catch (error) {
+    state.holds.set(sortieId, { error: error.detail || String(error) });
+  }
+  if (sortieForCall(state.selected)?.id === sortieId) renderDetail();
+}
+
+async function changeHold(sortieId, kind, held) {
+  const spec = HOLDS[kind];
+  const reason = held
+    ? await askReason(spec.liftTitle, spec.liftText, "Lift")
+    : await askReason(spec.placeTitle, spec.placeText, "Hold");
+  if (!reason) return;
+  try {
+    await api(`/api/sorties/${sortieId}/${spec.path}${held ? "/lift" : ""}`, { method: "POST", body: { reason } });
+    toast(`Sortie #${sortieId}: ${held ? spec.off : spec.on}`, "ok");
+  } catch {
+    // shown by api()
+  }
+  await loadHolds(sortieId);
+}
+
+function holdRow(sortie, holds, kind) {
+  const spec = HOLDS[kind];
+  const held = holds[spec.held];
+  const may = kind === "evidence" ? canHoldEvidence : canHoldBack;
+  const last = holds.holds.filter((x) => x.kind === `${kind}_hold`).at(-1);
+  let note = null;
+  if (last && held) note = `by ${last.placed_by} at ${timeOfDay(last.placed_at)}: ${last.reason}`;
+  else if (last) note = `lifted by ${last.lifted_by} at ${timeOfDay(last.lifted_at)}: ${last.lift_reason}`;
+  return h("div", { class: "hold-row", "data-hold": kind, "data-held": held ? "true" : "false" },
+    h("div", {}, h("strong", {}, held ? spec.on : spec.off), note ? h("div", { class: "muted" }, note) : null),
+    may ? h("button", {
+      class: held ? "small" : "small warn", type: "button", "data-hold-action": held ? "lift" : "place",
+      onclick: () => changeHold(sortie.id, kind, held),
+    }, held ? spec.lift : spec.place) : null);
+}
+
+function renderHolds(sortie) {
+  if (!sortie || !(canHoldEvidence || canHoldBack)) return null;
+  if (!state.holds.has(sortie.id)) loadHolds(sortie.id);
+  const holds = state.holds.get(sortie.id);
+  const box = h("div", { class: "holds", id: "holds", "data-sortie-id": sortie.id }, h("h3", { class: "sub" }, "Records"));
+  if (!holds) box.append(h("p", { class: "muted" }, "Loading…"));
+  else if (holds.error) box.append(h("p", { class: "error-text" }, holds.error));
+  else box.append(holdRow(sortie, holds, "evidence"), holdRow(sortie, holds, "publication"));
+  return box;
+}
+
 function renderShare(call) {
   if (!canShare || call.status === "closed") return null;
   const link = state.share.get(call.id);
@@ -293,22 +371,26 @@ function renderDetail() {
     h("span", { class: `prio prio-${call.priority}` }, `P${call.priority}`),
     h("h3", {}, `Call #${call.id}`),
     h("span", { class: `chip status-${call.status}`, id: "call-status" }, call.status));
+  const purpose = call.purpose ? state.purposes.get(call.purpose) || call.purpose : null;
   const body = [
     h("h2", {}, "Selected call"),
     header,
     h("p", { class: "summary" }, call.summary || "(no summary)"),
+    purpose ? h("p", { class: "purpose", id: "call-purpose" }, `No call: flown for ${purpose.toLowerCase()}`)
+      : h("p", { class: "muted", id: "call-type" }, `Type: ${call.call_type || "not given"} · public flight log: `,
+        state.categories.call_types[call.call_type] || state.categories.default),
     h("p", { class: "muted" },
       `${call.source}${call.external_id ? ` ${call.external_id}` : ""} · received ${timeOfDay(call.created_at)} · `,
       h("span", { class: "num", "data-since": call.created_at }, clock(secondsSince(call.created_at))), " ago"),
   ];
   if (call.status === "dispatched" || (sortie && call.status !== "closed" && call.status !== "new" && call.status !== "queued")) {
     dfrMap.clearRoutes("rec:");
-    body.push(renderSortie(call, sortie));
+    body.push(renderSortie(call, sortie), renderHolds(sortie));
   } else if (call.status !== "closed") {
     body.push(renderRecommendation(call));
   } else {
     dfrMap.clearRoutes("rec:");
-    if (sortie) body.push(renderSortie(call, sortie));
+    if (sortie) body.push(renderSortie(call, sortie), renderHolds(sortie));
   }
   body.push(renderShare(call));
   if (canSend && call.status !== "closed") {
@@ -396,6 +478,11 @@ function openCreateForm(latlng) {
       <option value="1">P1 — most urgent</option><option value="2">P2</option>
       <option value="3">P3</option><option value="4">P4</option><option value="5">P5</option>
     </select>
+    <label for="new-call-type">Type</label>
+    <select id="new-call-type" name="callType">
+      <option value="">(not given)</option>${Object.keys(state.categories.call_types).sort()
+    .map((t) => `<option value="${escapeHtml(t)}">${escapeHtml(t.replace(/_/g, " "))}</option>`).join("")}
+    </select>
     <label for="new-call-summary">Summary</label>
     <input id="new-call-summary" name="summary" maxlength="500" placeholder="e.g. shots fired, 2 subjects" autocomplete="off">
     <div class="row"><button type="submit" class="primary" id="new-call-create">Create call</button>
@@ -413,6 +500,7 @@ function openCreateForm(latlng) {
         body: {
           latitude_deg: latlng.lat, longitude_deg: latlng.lng, source: "map",
           priority: Number(form.priority.value), summary: form.summary.value.trim(),
+          ...(form.callType.value ? { call_type: form.callType.value } : {}),
         },
       });
       dfrMap.map.closePopup(popup);
@@ -515,6 +603,10 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
   canCreate = ["dispatcher", "pilot", "admin"].includes(session.role);
   canSend = ["dispatcher", "pilot"].includes(session.role);
   canShare = ["dispatcher", "pilot", "rtcc"].includes(session.role);
+  canHoldEvidence = ["rtcc", "admin"].includes(session.role);
+  canHoldBack = session.role === "admin";
+  for (const p of deployment.launch_purposes || []) state.purposes.set(p.id, p.label);
+  state.categories = deployment.public_categories || state.categories;
   sortieStates = states;
   state.deployment = deployment;
   for (const s of deployment.stations) state.stations.set(s.id, s);

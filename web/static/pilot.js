@@ -46,6 +46,7 @@ const state = {
   selected: null, // drone id
   mapMode: null, // null | "launch-point" | "reposition"
   launchPoint: null,
+  purposes: new Map(), // purpose id → label (GET /api/deployment's launch_purposes)
   streams: [],
   player: null,
   playerStream: null,
@@ -55,6 +56,12 @@ const state = {
 let dfrMap = null;
 let sortieStates = null; // SortieStates from the server
 let alertBanner = null;
+
+/** Why a flight without a call flies, as the deployment names it; null for a call. */
+function purposeOf(callId, sortie = null) {
+  const purpose = sortie?.purpose || state.calls.get(callId)?.purpose;
+  return purpose ? state.purposes.get(purpose) || purpose : null;
+}
 
 // ---------------------------------------------------------------- stations
 
@@ -115,7 +122,9 @@ function renderStations() {
       stat("Dock", stateText(d.dock_state))) : h("p", { class: "muted" }, "No telemetry yet"),
     d && d.in_air ? h("div", { class: "flight-line num" },
       `${Math.round(d.relative_altitude_m ?? 0)} m · ${Math.round(d.ground_speed_m_s ?? 0)} m/s · heading ${Math.round(d.heading_deg ?? 0)}°`) : null,
-    d && d.call_id ? h("div", { class: "flight-line" }, `Call #${d.call_id}${d.sortie_id ? ` · sortie #${d.sortie_id}` : ""}`) : null,
+    d && d.call_id ? h("div", { class: "flight-line" },
+      purposeOf(d.call_id) ? `${purposeOf(d.call_id)} (no call)` : `Call #${d.call_id}`,
+      d.sortie_id ? ` · sortie #${d.sortie_id}` : "") : null,
     d && d.reason ? h("div", { class: "reason" }, d.reason) : null);
     return card;
   });
@@ -260,27 +269,35 @@ function renderLaunch() {
   const button = document.getElementById("launch-button");
   const station = state.stations.get(stationSelect.value);
   const ready = station && !stationSelect.selectedOptions[0]?.disabled;
-  const hasTarget = target === "call" ? Boolean(callSelect.value) : Boolean(state.launchPoint);
+  const purpose = document.getElementById("launch-purpose").value;
+  const hasTarget = target === "call" ? Boolean(callSelect.value) : Boolean(state.launchPoint && purpose);
   button.disabled = !canCommand || !ready || !hasTarget;
   button.textContent = !station ? "Launch"
     : target === "call" && callSelect.value ? `Launch ${station.drone_id} to call #${callSelect.value}`
-      : target === "point" && state.launchPoint ? `Launch ${station.drone_id} to the point` : `Launch ${station.drone_id}`;
+      : target === "point" && state.launchPoint && !purpose ? `Choose a purpose to launch ${station.drone_id}`
+        : target === "point" && state.launchPoint ? `Launch ${station.drone_id} to the point` : `Launch ${station.drone_id}`;
 }
 
 async function launch() {
   const stationId = document.getElementById("launch-station").value;
   const target = document.querySelector("input[name=target]:checked").value;
   const body = { station_id: stationId };
-  if (target === "call") body.call_id = Number(document.getElementById("launch-call").value);
-  else [body.latitude_deg, body.longitude_deg] = state.launchPoint;
+  if (target === "call") {
+    body.call_id = Number(document.getElementById("launch-call").value);
+  } else {
+    [body.latitude_deg, body.longitude_deg] = state.launchPoint;
+    body.purpose = document.getElementById("launch-purpose").value;
+  }
   const button = document.getElementById("launch-button");
   button.disabled = true;
   try {
     const result = await api("/api/launch", { method: "POST", body });
     state.calls.set(result.call.id, result.call);
     if (result.sortie) mergeSortie(result.sortie);
-    toast(result.queued ? `Call #${result.call.id} queued` : `Launching to call #${result.call.id} — ETA ${eta(result.eta_s)}`, "ok");
+    const why = purposeOf(result.call.id) ? ` (${purposeOf(result.call.id)})` : "";
+    toast(result.queued ? `Call #${result.call.id} queued` : `Launching to call #${result.call.id}${why} — ETA ${eta(result.eta_s)}`, "ok");
     state.launchPoint = null;
+    document.getElementById("launch-purpose").value = "";
     dfrMap.removeMarker("launch-point");
     const station = state.stations.get(stationId);
     if (station) selectDrone(station.drone_id);
@@ -311,7 +328,8 @@ function renderSorties() {
   const sorties = [...state.sorties.values()].sort((a, b) => b.id - a.id).slice(0, 20);
   list.replaceChildren(...(sorties.length ? sorties.map((s) => h("li", { "data-sortie-id": s.id, "data-state": s.state },
     h("div", { class: "fleet-head" }, h("strong", {}, `#${s.id} ${s.drone_id}`), chip(s.state)),
-    h("div", {}, `call #${s.call_id ?? "—"} · from ${state.stations.get(s.station_id)?.name || s.station_id}`),
+    h("div", {}, purposeOf(s.call_id, s) ? h("span", { class: "purpose" }, `${purposeOf(s.call_id, s)} (no call)`) : `call #${s.call_id ?? "—"}`,
+      ` · from ${state.stations.get(s.station_id)?.name || s.station_id}`),
     h("div", { class: "muted" }, launchInfo(s), s.created_by && s.launched_by && s.created_by !== s.launched_by ? ` · sent by ${s.created_by}` : "")))
     : [h("li", { class: "muted" }, "No sorties yet.")]));
 
@@ -490,6 +508,9 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
   document.getElementById("deployment-name").textContent =
     `${deployment.name}${deployment.launch_policy === "pilot_confirm" ? " · launches need pilot confirmation" : ""}`;
   for (const s of deployment.stations) state.stations.set(s.id, s);
+  for (const p of deployment.launch_purposes || []) state.purposes.set(p.id, p.label);
+  document.getElementById("launch-purpose").append(
+    ...[...state.purposes].map(([id, label]) => h("option", { value: id }, label)));
   alertBanner = new AlertBanner(document.getElementById("alert-strip"));
 
   dfrMap = new DfrMap(document.getElementById("map"), { deployment, airspace });
@@ -513,6 +534,7 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
   document.getElementById("launch-button").addEventListener("click", launch);
   document.getElementById("launch-station").addEventListener("change", renderLaunch);
   document.getElementById("launch-call").addEventListener("change", renderLaunch);
+  document.getElementById("launch-purpose").addEventListener("change", renderLaunch);
   for (const radio of document.querySelectorAll("input[name=target]")) radio.addEventListener("change", renderLaunch);
   document.getElementById("pick-launch-point").addEventListener("click", () => setMapMode("launch-point"));
 
