@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from dfr.api.deps import OpsDep, SortieId, require
+from dfr.api.errors import answers
 from dfr.api.schemas import HoldIn, HoldOut, SortieHoldsOut
 from dfr.auth import CAN_WATCH_ALL, Principal, Role
 from dfr.store import HoldKind, HoldRecord
@@ -23,7 +24,9 @@ def hold_out(hold: HoldRecord) -> HoldOut:
     return HoldOut(**asdict(hold), active=hold.active)
 
 
-@router.get("/{sortie_id}/holds", response_model=SortieHoldsOut)
+@router.get(
+    "/{sortie_id}/holds", response_model=SortieHoldsOut, responses=answers(401, 403, 404, 422)
+)
 async def holds(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> SortieHoldsOut:
     """Whether the sortie is held as evidence or back from the public log, and every
     hold it has had."""
@@ -37,7 +40,12 @@ async def holds(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> SortieHoldsOu
     )
 
 
-@router.post("/{sortie_id}/evidence-hold", status_code=201, response_model=HoldOut)
+@router.post(
+    "/{sortie_id}/evidence-hold",
+    status_code=201,
+    response_model=HoldOut,
+    responses=answers(401, 403, 404, 409, 413, 422),
+)
 async def hold_evidence(
     sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: EvidenceKeeper
 ) -> HoldOut:
@@ -45,7 +53,11 @@ async def hold_evidence(
     return hold_out(await ops.place_hold(HoldKind.EVIDENCE, sortie_id, who, body.reason))
 
 
-@router.post("/{sortie_id}/evidence-hold/lift", response_model=HoldOut)
+@router.post(
+    "/{sortie_id}/evidence-hold/lift",
+    response_model=HoldOut,
+    responses=answers(401, 403, 404, 409, 413, 422),
+)
 async def lift_evidence(
     sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: EvidenceKeeper
 ) -> HoldOut:
@@ -53,14 +65,23 @@ async def lift_evidence(
     return hold_out(await ops.lift_hold(HoldKind.EVIDENCE, sortie_id, who, body.reason))
 
 
-@router.post("/{sortie_id}/publication-hold", status_code=201, response_model=HoldOut)
+@router.post(
+    "/{sortie_id}/publication-hold",
+    status_code=201,
+    response_model=HoldOut,
+    responses=answers(401, 403, 404, 409, 413, 422),
+)
 async def hold_back(sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: Admin) -> HoldOut:
     """Keep the flight out of the public log (it is counted there as held back); 409 when
     it is held back already."""
     return hold_out(await ops.place_hold(HoldKind.PUBLICATION, sortie_id, who, body.reason))
 
 
-@router.post("/{sortie_id}/publication-hold/lift", response_model=HoldOut)
+@router.post(
+    "/{sortie_id}/publication-hold/lift",
+    response_model=HoldOut,
+    responses=answers(401, 403, 404, 409, 413, 422),
+)
 async def release(sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: Admin) -> HoldOut:
     """Publish the flight again; 409 when it is not held back."""
     return hold_out(await ops.lift_hold(HoldKind.PUBLICATION, sortie_id, who, body.reason))
