@@ -120,6 +120,25 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=_scenario)
 
+    a = sub.add_parser("audit", help="the audit log")
+    asub = a.add_subparsers(dest="audit", required=True)
+    av = asub.add_parser(
+        "verify",
+        help="check the audit log's hash chain and signed checkpoints, reading only;"
+        " exit status 0 when intact, 1 when not",
+    )
+    where = av.add_mutually_exclusive_group()
+    where.add_argument("--database", type=Path, help="a dfr database file (or a copy of one)")
+    where.add_argument(
+        "--state-dir",
+        type=Path,
+        help="a state dir: its database, checkpoints file and public key (default: DFR_STATE_DIR)",
+    )
+    av.add_argument("--checkpoints", type=Path, help="a checkpoints file (JSON lines)")
+    av.add_argument("--public-key", type=Path, help="the signing key's public half (PEM)")
+    av.add_argument("--json", action="store_true", help="print JSON")
+    av.set_defaults(func=_audit_verify)
+
     b = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("recommend", help="recommend latency on Pueblo and a large deployment")
@@ -133,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     ba.add_argument("--json", action="store_true")
     ba.set_defaults(func=_bench_abuse)
+    bu = bsub.add_parser("audit", help="audit append rate with and without the chain; verify rate")
+    bu.add_argument("--appends", type=int, default=3000, help="entries appended per variant")
+    bu.add_argument("--entries", type=int, default=1_000_000, help="entries in the verified log")
+    bu.add_argument("--json", action="store_true")
+    bu.set_defaults(func=_bench_audit)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
     bsub.add_parser("sim", help="simulated vehicles' achieved speed and CPU (--help)")
     return p
@@ -305,6 +329,43 @@ def _scenario(args: argparse.Namespace) -> int:
 
 def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from dfr.audit_verify import VerifyError, read_public_key, verify
+
+    database, checkpoints, key_path = args.database, args.checkpoints, args.public_key
+    key_beside_database = False
+    if database is None:
+        settings = Settings(state_dir=args.state_dir) if args.state_dir else Settings()
+        database = settings.database_path
+        if checkpoints is None and settings.audit_checkpoints_path.exists():
+            checkpoints = settings.audit_checkpoints_path
+        if key_path is None and settings.audit_public_key_path.exists():
+            key_path, key_beside_database = settings.audit_public_key_path, True
+    try:
+        report = verify(database, checkpoints, read_public_key(key_path) if key_path else None)
+    except VerifyError as exc:
+        print(f"dfr: error: {exc}", file=sys.stderr)
+        return 2
+    if key_beside_database:
+        report.notes.append(
+            f"the public key came from {key_path}, next to the database it vouches for:"
+            " for evidence, give --public-key a copy kept elsewhere"
+        )
+    print(json.dumps(report.as_json()) if args.json else report.text())
+    return 0 if report.intact else 1
+
+
+def _bench_audit(args: argparse.Namespace) -> int:
+    from dfr.bench_audit import print_result, run
+
+    result = run(appends=args.appends, entries=args.entries)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_result(result)
+    return 0
 
 
 def _bench_abuse(args: argparse.Namespace) -> int:
