@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from dfr.access import Access
 from dfr.active_sorties import SortieBoard
+from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.console_views import call_event, drone_json, share_link_view, streams_of_call
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable
@@ -392,6 +393,13 @@ class Operations:
 
     async def audit_log(self, limit: int, after_id: int) -> list[AuditEntry]:
         return await self._store.audit_log(limit, after_id)
+
+    async def audit_checkpoints(self, after_id: int, limit: int) -> list[tuple[int, Checkpoint]]:
+        return await self._store.audit_checkpoints(after_id, limit)
+
+    def audit_public_key(self) -> PublicKey | None:
+        """The key that checks the audit checkpoints (None: this server signs none)."""
+        return self._store.audit_public_key
 
     # -- inside -------------------------------------------------------------------
 
