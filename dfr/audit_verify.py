@@ -172,9 +172,14 @@ def verify(
         report.notes += _chained_after_the_fact(conn)
     finally:
         conn.close()
-    _check_checkpoints(report, db_checkpoints, file_checkpoints, public_key, walk.hashes)
+    # Each checkpoint's signature checked once: the same one is often in both places.
+    signed = {
+        cp: public_key is None or public_key.signed(cp)
+        for cp in db_checkpoints + (file_checkpoints or [])
+    }
+    _check_checkpoints(report, signed, public_key, walk.hashes)
     if checkpoints_file is not None and file_checkpoints is not None:
-        _compare_sources(report, db_checkpoints, file_checkpoints, checkpoints_file, public_key)
+        _compare_sources(report, db_checkpoints, file_checkpoints, checkpoints_file, signed)
     return report
 
 
@@ -230,7 +235,7 @@ def _walk(conn: sqlite3.Connection, signed: set[int]) -> _Walk:
 @dataclass(frozen=True, slots=True)
 class _Row:
     id: int
-    content: tuple  # at, actor, action, subject, details, outcome, reason
+    content: tuple[str, str, str, str, str, str, str]  # at, actor, ... reason, as stored
     prev_hash: str | None
     hash: str | None
 
@@ -335,7 +340,7 @@ def _diagnose(conn: sqlite3.Connection, failing_id: int) -> Problem:
 
 
 def _row(r: Sequence) -> _Row:
-    return _Row(r[0], tuple(r[1:8]), r[8], r[9])
+    return _Row(r[0], (r[1], r[2], r[3], r[4], r[5], r[6], r[7]), r[8], r[9])
 
 
 def _chained_after_the_fact(conn: sqlite3.Connection) -> list[str]:
@@ -362,15 +367,15 @@ def _chained_after_the_fact(conn: sqlite3.Connection) -> list[str]:
 
 def _check_checkpoints(
     report: Report,
-    in_database: list[Checkpoint],
-    in_file: list[Checkpoint] | None,
+    signed: dict[Checkpoint, bool],
     key: PublicKey | None,
     hashes: dict[int, str | None],
 ) -> None:
+    """`signed`: each checkpoint (once, database's first), whether its signature holds."""
     head = report.head_id or 0
     holding: list[Checkpoint] = []
-    for cp in dict.fromkeys(in_database + (in_file or [])):  # each once, in order
-        if key is not None and not key.signed(cp):
+    for cp, holds in signed.items():
+        if key is not None and not holds:
             other = "" if cp.key_id == key.key_id else f" (it names another key, {cp.key_id})"
             report.problems.append(
                 Problem(
@@ -466,12 +471,12 @@ def _compare_sources(
     in_database: list[Checkpoint],
     in_file: list[Checkpoint],
     path: Path,
-    key: PublicKey | None,
+    signed: dict[Checkpoint, bool],
 ) -> None:
     """A checkpoint the file has, signed, and the database lacks was deleted from it."""
     have = set(in_database)
     for cp in in_file:
-        if cp not in have and (key is None or key.signed(cp)):
+        if cp not in have and signed[cp]:
             report.problems.append(
                 Problem(
                     "checkpoint_missing",

@@ -154,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     ba.set_defaults(func=_bench_abuse)
     bu = bsub.add_parser("audit", help="audit append rate with and without the chain; verify rate")
     bu.add_argument("--appends", type=int, default=3000, help="entries appended per variant")
+    bu.add_argument("--rounds", type=int, default=30, help="pairs of rounds they are split in")
     bu.add_argument("--entries", type=int, default=1_000_000, help="entries in the verified log")
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=_bench_audit)
@@ -360,7 +361,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 def _bench_audit(args: argparse.Namespace) -> int:
     from dfr.bench_audit import print_result, run
 
-    result = run(appends=args.appends, entries=args.entries)
+    result = run(appends=args.appends, rounds=args.rounds, entries=args.entries)
     if args.json:
         print(json.dumps(result))
     else:

@@ -18,7 +18,8 @@ computed in the transaction that writes it; entries of a file made before the ch
 chained when it is first opened, and an `audit.chained` entry says how many. A store
 given a `CheckpointPolicy` signs the chain's head (`dfr.audit_signing`) when it opens,
 every `every` entries and when it closes, into `audit_checkpoints` and the policy's
-file. `dfr audit verify` (`dfr.audit_verify`) checks all of it, reading the file only.
+file. `dfr audit verify` (`dfr.audit_verify`) checks all of it, reading the file on its
+own (the one SQL outside this module: it must not need the store to vouch for it).
 
 Errors::
 
