@@ -952,22 +952,24 @@ class Store:
     def _checkpoint(self, c: sqlite3.Connection, kind: str) -> None:
         """Sign the chain's head: at start and stop always (when there is a head), else
         once it is `every` entries past the last one signed. Then copy the checkpoints
-        the policy's file lacks into it."""
+        the policy's file lacks into it (those a failed write left out too)."""
         policy = self._checkpoints
         assert policy is not None
         head = c.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
         due = head is not None and (
             kind != INTERVAL or head["id"] - self._signed_through >= policy.every
         )
-        if due and head["hash"] is not None:
-            signed = policy.key.sign(head["id"], head["hash"], utc_now(), kind)
-            with _transaction(c):
-                c.execute(
-                    f"INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS})"
-                    " VALUES (NULL, ?, ?, ?, ?, ?, ?)",
-                    astuple(signed),
-                )
-            self._signed_through = max(self._signed_through, head["id"])
+        self._changes_seen = c.total_changes
+        if not due or head["hash"] is None:
+            return
+        signed = policy.key.sign(head["id"], head["hash"], utc_now(), kind)
+        with _transaction(c):
+            c.execute(
+                f"INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS})"
+                " VALUES (NULL, ?, ?, ?, ?, ?, ?)",
+                astuple(signed),
+            )
+        self._signed_through = max(self._signed_through, head["id"])
         self._changes_seen = c.total_changes
         if policy.file is not None:
             rows = c.execute(

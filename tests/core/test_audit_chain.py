@@ -132,6 +132,29 @@ async def test_a_clean_log_verifies_and_its_head_is_signed(log) -> None:
     ]
 
 
+async def test_a_checkpoint_the_file_cannot_take_fails_no_entry_and_is_copied_later(
+    tmp_path, caplog
+) -> None:
+    path, signing = tmp_path / "dfr.sqlite", policy(tmp_path, every=2)
+    async with Store.open(path, signing) as store:
+        signing.file.mkdir()  # the checkpoints file cannot be appended to for now
+        for i in range(4):
+            await store.audit("disp", "login", details={"i": i})
+        assert [c.entry_id for _, c in await store.audit_checkpoints()] == [2, 4]
+        signing.file.rmdir()
+        for i in range(2):
+            await store.audit("disp", "login", details={"i": i})
+    assert "could not write an audit checkpoint" in caplog.text
+    in_file, _ = read_checkpoints(signing.file)
+    assert [(c.kind, c.entry_id) for c in in_file] == [
+        ("interval", 2),
+        ("interval", 4),
+        ("interval", 6),
+        ("stop", 6),
+    ]
+    assert check(path, signing).intact
+
+
 def test_the_hash_is_sha256_of_rfc8785_json_as_documented() -> None:
     assert doctest.testmod(audit_chain).failed == 0
     text = canonical_entry(7, "t", "disp", "login", "call:1", '{"a": 1}', "accepted", "", "0" * 64)
