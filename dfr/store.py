@@ -343,7 +343,9 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._checkpoints = checkpoints
         self._signed_through = 0  # the audit entry the last checkpoint signed
-        self._changes_seen = 0  # the connection's total_changes when the head was last looked at
+        # The connection's total_changes at which the head may be due for a checkpoint:
+        # each entry is at least one change, so the head is not looked at after every write.
+        self._look_at_changes = 0
         self._exported_through = 0  # the last checkpoint (its id) copied to the policy's file
 
     @classmethod
@@ -937,7 +939,7 @@ class Store:
 
     def _then_checkpoint(self, fn: Callable[[sqlite3.Connection], T], c: sqlite3.Connection) -> T:
         result = fn(c)
-        if c.total_changes != self._changes_seen:  # something was written: the log may have grown
+        if c.total_changes >= self._look_at_changes:
             self._try_checkpoint(c, INTERVAL)
         return result
 
@@ -956,11 +958,10 @@ class Store:
         policy = self._checkpoints
         assert policy is not None
         head = c.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-        due = head is not None and (
-            kind != INTERVAL or head["id"] - self._signed_through >= policy.every
-        )
-        self._changes_seen = c.total_changes
+        behind = head["id"] - self._signed_through if head is not None else 0
+        due = head is not None and (kind != INTERVAL or behind >= policy.every)
         if not due or head["hash"] is None:
+            self._look_at_changes = c.total_changes + max(1, policy.every - behind)
             return
         signed = policy.key.sign(head["id"], head["hash"], utc_now(), kind)
         with _transaction(c):
@@ -970,7 +971,7 @@ class Store:
                 astuple(signed),
             )
         self._signed_through = max(self._signed_through, head["id"])
-        self._changes_seen = c.total_changes
+        self._look_at_changes = c.total_changes + policy.every
         if policy.file is not None:
             rows = c.execute(
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE id > ? ORDER BY id",
