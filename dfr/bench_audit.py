@@ -1,13 +1,19 @@
 """`dfr bench audit`: what the audit chain costs each append, and how fast `dfr audit
 verify` checks a large log.
 
-Appends are measured on a real SQLite file set up as the store sets it (WAL,
-synchronous=FULL), one entry per transaction as the server writes them: the statement
-dfr used before the chain against the store's own chained append (`_audit`), in
-alternating rounds so that the disk's drift falls on both alike; then `Store.audit`
-end to end (worker thread, chain and checkpoints). The chain's CPU cost alone is
-measured with 1,000 entries per transaction. The verify figure is for a log of
-`entries` entries with a signed checkpoint every 100, built in a temporary directory.
+Appends are made on real SQLite files set up as the store sets them (WAL,
+synchronous=FULL), one entry per transaction as the server writes them, timed one
+by one, without the chain (the statement dfr used before it) and with it (the
+store's own append), in alternating rounds so that the disk's drift and other work
+on the machine fall on both alike. The median append is what the chain costs: the
+mean also holds SQLite's WAL checkpoints and pauses that fall on either side by
+chance. A third arm appends without the chain again: how far two identical arms
+differ is the noise the figures carry (other work on a shared machine). Measured
+twice: as the server appends (`Store.audit`: event loop, store thread, transaction;
+with the chain, a signed checkpoint every 100 entries too), and as bare transactions;
+then CPU per entry with 1,000 entries per transaction. The verify figure is for a
+log of `entries` entries with a signed checkpoint every 100, built in a temporary
+directory.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ UNCHAINED_INSERT = (
 )
 ACTIONS = ("login", "call.create", "sortie.dispatch", "sortie.launch", "command.hold")
 CPU_BATCH = 1000
+ARMS = ("unchained", "chained", "control")  # control: without the chain again
 
 
 #: sample_entry()'s details as the store writes them (json.dumps, sorted keys), for speed.
@@ -95,49 +102,76 @@ def _seconds(
     return clock() - t0
 
 
-def append_costs(directory: Path, appends: int, rounds: int) -> dict[str, float]:
-    """Seconds per entry without and with the chain, one entry per transaction, timed one
-    by one in `rounds` pairs of rounds back to back on one file (which goes first
-    alternates). The median append is what the chain costs: the mean also holds SQLite's
-    WAL checkpoints and the pauses other work on the machine causes, which fall on
-    either side by chance. Then CPU seconds per entry, 1,000 entries per transaction."""
+def transaction_costs(directory: Path, appends: int, rounds: int) -> dict[str, float]:
+    """Median and mean seconds per append, bare transactions, without and with the
+    chain; then median CPU seconds per entry with 1,000 entries per transaction."""
     path = directory / "append.sqlite"
     asyncio.run(_create(path))
     conn = _connect(path)
     per_round = max(1, appends // rounds)
-    appenders = {"unchained": _unchained, "chained": _chained}
-    each: dict[str, list[float]] = {"unchained": [], "chained": []}
+    appenders = {"unchained": _unchained, "chained": _chained, "control": _unchained}
+    each: dict[str, list[float]] = {name: [] for name in ARMS}
     cpu: dict[str, list[float]] = {"unchained": [], "chained": []}
     try:
         for r in range(rounds):
-            for name in ("unchained", "chained") if r % 2 == 0 else ("chained", "unchained"):
+            for name in _order(r):
                 for i in range(per_round):
                     each[name].append(_seconds(conn, appenders[name], i + 1, 1, start=i))
         for _ in range(5):
-            for name, append in appenders.items():
-                cpu_s = _seconds(conn, append, CPU_BATCH, CPU_BATCH, time.process_time)
+            for name in cpu:
+                cpu_s = _seconds(conn, appenders[name], CPU_BATCH, CPU_BATCH, time.process_time)
                 cpu[name].append(cpu_s / CPU_BATCH)
     finally:
         conn.close()
     return {
-        "unchained_s": statistics.median(each["unchained"]),
-        "chained_s": statistics.median(each["chained"]),
-        "unchained_mean_s": statistics.mean(each["unchained"]),
-        "chained_mean_s": statistics.mean(each["chained"]),
+        **_summary(each),
         "unchained_cpu_s": statistics.median(cpu["unchained"]),
         "chained_cpu_s": statistics.median(cpu["chained"]),
     }
 
 
-async def store_rate(directory: Path, appends: int) -> float:
-    """Entries per second through `Store.audit` with the chain and checkpoints."""
+async def server_costs(directory: Path, appends: int, rounds: int) -> dict[str, float]:
+    """Median and mean seconds per append as the server appends: `Store.audit` with the
+    chain and a checkpoint policy, against a store without one appending as dfr did
+    before the chain, each on its own file."""
     key = SigningKey.load_or_create(directory / "audit-signing.key")
     policy = CheckpointPolicy(key, 100, directory / "audit-checkpoints.jsonl")
-    async with Store.open(directory / "store.sqlite", policy) as store:
-        t0 = time.perf_counter()
-        for i in range(appends):
-            await store.audit(*sample_entry(i))
-        return appends / (time.perf_counter() - t0)
+    per_round = max(1, appends // rounds)
+    each: dict[str, list[float]] = {name: [] for name in ARMS}
+    async with (
+        Store.open(directory / "before.sqlite") as before,
+        Store.open(directory / "control.sqlite") as control,
+        Store.open(directory / "chained.sqlite", policy) as chained,
+    ):
+        unchained = {"unchained": before, "control": control}
+
+        async def append(name: str, i: int) -> None:
+            if name == "chained":
+                await chained.audit(*sample_entry(i))
+            else:  # the store's own path (its thread, a transaction) with the old statement
+                store = unchained[name]
+                await store._run_conn(lambda c: _seconds(c, _unchained, i + 1, 1, start=i))
+
+        for r in range(rounds):
+            for name in _order(r):
+                for i in range(per_round):
+                    t0 = time.perf_counter()
+                    await append(name, r * per_round + i)
+                    each[name].append(time.perf_counter() - t0)
+    return _summary(each)
+
+
+def _order(r: int) -> tuple[str, ...]:
+    """The arms' order in round `r`: each goes first, second and last as often."""
+    turned = ARMS[r % 3 :] + ARMS[: r % 3]
+    return turned if r % 2 == 0 else turned[::-1]
+
+
+def _summary(each: dict[str, list[float]]) -> dict[str, float]:
+    return {
+        **{f"{name}_s": statistics.median(times) for name, times in each.items()},
+        **{f"{name}_mean_s": statistics.mean(times) for name, times in each.items()},
+    }
 
 
 def build_log(directory: Path, entries: int, every: int = 100) -> tuple[Path, Path, SigningKey]:
@@ -182,11 +216,11 @@ def build_log(directory: Path, entries: int, every: int = 100) -> tuple[Path, Pa
 
 def run(appends: int = 3000, rounds: int = 30, entries: int = 1_000_000) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="dfr-bench-audit-") as tmp:
-        directories = {name: Path(tmp) / name for name in ("append", "store", "verify")}
+        directories = {name: Path(tmp) / name for name in ("server", "transaction", "verify")}
         for directory in directories.values():
             directory.mkdir()
-        costs = append_costs(directories["append"], appends, rounds)
-        through_store = asyncio.run(store_rate(directories["store"], appends))
+        server = asyncio.run(server_costs(directories["server"], appends, rounds))
+        bare = transaction_costs(directories["transaction"], appends, rounds)
         t0 = time.perf_counter()
         path, checkpoints_file, key = build_log(directories["verify"], entries)
         built_s = time.perf_counter() - t0
@@ -195,18 +229,13 @@ def run(appends: int = 3000, rounds: int = 30, entries: int = 1_000_000) -> dict
         verify_s, verify_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     if not report.intact:
         raise RuntimeError(f"the benchmark's own log did not verify:\n{report.text()}")
-    unchained, chained = costs["unchained_s"], costs["chained_s"]
     return {
         "appends": appends,
-        "unchained_per_s": round(1 / unchained),
-        "chained_per_s": round(1 / chained),
         "rounds": rounds,
-        "chain_cost_pct": round((chained / unchained - 1) * 100, 1),
-        "unchained_mean_per_s": round(1 / costs["unchained_mean_s"]),
-        "chained_mean_per_s": round(1 / costs["chained_mean_s"]),
-        "store_audit_per_s": round(through_store),
-        "cpu_unchained_us": round(costs["unchained_cpu_s"] * 1e6, 2),
-        "cpu_chained_us": round(costs["chained_cpu_s"] * 1e6, 2),
+        "server": _rates(server),
+        "transaction": _rates(bare),
+        "cpu_unchained_us": round(bare["unchained_cpu_s"] * 1e6, 2),
+        "cpu_chained_us": round(bare["chained_cpu_s"] * 1e6, 2),
         "verify_entries": report.entries,
         "verify_checkpoints": report.checkpoints_valid,
         "verify_s": round(verify_s, 2),
@@ -217,24 +246,35 @@ def run(appends: int = 3000, rounds: int = 30, entries: int = 1_000_000) -> dict
     }
 
 
+def _rates(costs: dict[str, float]) -> dict[str, float]:
+    unchained, chained = costs["unchained_s"], costs["chained_s"]
+    return {
+        "unchained_per_s": round(1 / unchained),
+        "chained_per_s": round(1 / chained),
+        "chain_cost_pct": round((chained / unchained - 1) * 100, 1),
+        "control_pct": round((costs["control_s"] / unchained - 1) * 100, 1),
+        "unchained_mean_per_s": round(1 / costs["unchained_mean_s"]),
+        "chained_mean_per_s": round(1 / costs["chained_mean_s"]),
+    }
+
+
 def print_result(r: dict) -> None:
     print(
-        f"audit append, one entry per transaction, WAL, synchronous=FULL ({r['appends']:,}"
-        f" entries each, in {r['rounds']} pairs of rounds):"
+        f"audit append, one entry per transaction, WAL, synchronous=FULL: {r['appends']:,}"
+        f" appends each, {r['rounds']} pairs of rounds; entries/s at the median append"
+        " (on average):"
     )
-    print(
-        f"  without the chain  {r['unchained_per_s']:>7,} entries/s at the median append"
-        f" ({r['unchained_mean_per_s']:,}/s on average)"
-    )
-    print(
-        f"  with the chain     {r['chained_per_s']:>7,} entries/s at the median append"
-        f" ({r['chained_mean_per_s']:,}/s on average)"
-    )
-    print(f"  chain cost {r['chain_cost_pct']:+.1f} % (target: at most 10 %)")
-    print(
-        f"  Store.audit        {r['store_audit_per_s']:>7,} entries/s"
-        "   (end to end: worker thread, chain, a checkpoint every 100)"
-    )
+    for key, what in (
+        ("server", "as the server appends (Store.audit: event loop, store thread)"),
+        ("transaction", "bare transactions"),
+    ):
+        x = r[key]
+        print(
+            f"  {what}: without the chain {x['unchained_per_s']:,}"
+            f" ({x['unchained_mean_per_s']:,}), with it {x['chained_per_s']:,}"
+            f" ({x['chained_mean_per_s']:,}): the chain costs {x['chain_cost_pct']:+.1f} %"
+            f" (the control arm: {x['control_pct']:+.1f} %)"
+        )
     print(
         f"  CPU per entry ({CPU_BATCH:,} per transaction): {r['cpu_unchained_us']} µs without"
         f" the chain, {r['cpu_chained_us']} µs with it"
