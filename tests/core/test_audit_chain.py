@@ -373,3 +373,18 @@ async def test_the_command_checks_a_state_dir(log) -> None:
     unsigned = run("--state-dir", path.parent)
     assert unsigned.returncode == 0
     assert "signatures NOT checked" in unsigned.stdout
+
+
+def test_the_benchmark_runs_and_its_own_log_verifies() -> None:
+    out = subprocess.run(
+        [DFR, "bench", "audit", "--appends", "30", "--rounds", "3", "--entries", "500", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert (result["verify_entries"], result["verify_checkpoints"]) == (500, 5)  # 100..500
+    assert {"unchained_per_s", "chained_per_s", "chain_cost_pct", "control_pct"} <= set(
+        result["server"]
+    )
