@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dfr.audit_chain import GENESIS_HASH, entry_hash
+from dfr.audit_report import Problem, Report
 from dfr.audit_signing import (
     KINDS,
     START,
@@ -49,94 +50,6 @@ _ROWS = (
 
 class VerifyError(Exception):
     """The database, the public key or the checkpoints file cannot be read."""
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Something that shows the log was changed. `kind`: edited, deleted, inserted,
-    reordered, truncated, rewritten, forged_checkpoint or checkpoint_missing;
-    `entry_id`: the first entry concerned."""
-
-    kind: str
-    entry_id: int
-    message: str
-
-
-@dataclass(slots=True)
-class Report:
-    database: str
-    entries: int = 0
-    head_id: int | None = None
-    head_hash: str | None = None
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    key_id: str | None = None  # the key the signatures were checked with; None: not checked
-    checkpoints_in_database: int = 0
-    checkpoints_in_file: int | None = None  # None: no file read
-    checkpoints_valid: int = 0
-    latest: Checkpoint | None = None  # the latest checkpoint that holds
-    head_signed: bool = False  # the last entry is the one the latest checkpoint signed
-
-    @property
-    def intact(self) -> bool:
-        return not self.problems
-
-    @property
-    def first_bad_entry(self) -> int | None:
-        return min((p.entry_id for p in self.problems), default=None)
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "database": self.database,
-            "intact": self.intact,
-            "first_bad_entry": self.first_bad_entry,
-            "entries": self.entries,
-            "head": {"id": self.head_id, "hash": self.head_hash, "signed": self.head_signed},
-            "problems": [
-                {"kind": p.kind, "entry_id": p.entry_id, "message": p.message}
-                for p in sorted(self.problems, key=_problem_order)
-            ],
-            "checkpoints": {
-                "key_id": self.key_id,
-                "signatures_checked": self.key_id is not None,
-                "in_database": self.checkpoints_in_database,
-                "in_file": self.checkpoints_in_file,
-                "valid": self.checkpoints_valid,
-                "latest": self.latest.as_json() if self.latest else None,
-            },
-            "notes": self.notes,
-        }
-
-    def text(self) -> str:
-        lines = [f"dfr audit verify: {self.database}"]
-        if self.head_id is None:
-            lines.append("  chain: the audit log is empty")
-        else:
-            lines.append(f"  chain: {self.entries:,} entries, the last is entry {self.head_id:,}")
-        for p in sorted(self.problems, key=_problem_order):
-            lines.append(f"  PROBLEM at entry {p.entry_id} ({p.kind}): {p.message}")
-        if self.key_id is None:
-            lines.append("  checkpoints: signatures NOT checked (no public key given)")
-        else:
-            lines.append(f"  checkpoints: signed by key {self.key_id}")
-        counted = self.checkpoints_in_file
-        in_file = "" if counted is None else f", {counted} in the checkpoints file"
-        lines.append(
-            f"  checkpoints: {self.checkpoints_in_database} in the database{in_file};"
-            f" {self.checkpoints_valid} hold"
-        )
-        if self.latest is not None:
-            state = "is" if self.head_signed else "is NOT"
-            lines.append(
-                f"  head: the last entry {state} the one the latest checkpoint signed"
-                f" (entry {self.latest.entry_id:,}, {self.latest.kind}, {self.latest.at})"
-            )
-        lines += [f"  note: {n}" for n in self.notes]
-        if self.intact:
-            lines.append("result: INTACT")
-        else:
-            lines.append(f"result: NOT INTACT: the first bad entry is entry {self.first_bad_entry}")
-        return "\n".join(lines)
 
 
 def verify(
@@ -539,7 +452,3 @@ def _span(first: int, last: int, one: str = "was", several: str = "were") -> str
 
 def _entry_or_start(entry_id: int) -> str:
     return f"entry {entry_id}" if entry_id else "the start of the log"
-
-
-def _problem_order(p: Problem) -> tuple[int, str]:
-    return (p.entry_id, p.kind)

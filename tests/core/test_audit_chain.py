@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 from dfr import audit_chain
 from dfr.audit_chain import GENESIS_HASH, canonical_entry, entry_hash
+from dfr.audit_report import Report
 from dfr.audit_signing import CheckpointPolicy, SigningKey, read_checkpoints
-from dfr.audit_verify import Report, verify
+from dfr.audit_verify import verify
 from dfr.store import Store
 
 DFR = shutil.which("dfr", path=str(Path(sys.executable).parent)) or "dfr"
