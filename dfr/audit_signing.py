@@ -129,6 +129,8 @@ class SigningKey:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             key = cls._read(path)
+            if path.stat().st_mode & 0o077:  # copied in with looser rights: its owner's only
+                path.chmod(0o600)
         except FileNotFoundError:
             key = cls._create(path)
         except OSError as exc:

@@ -16,7 +16,12 @@ router = APIRouter(prefix="/api/audit")
 CheckpointReader = Annotated[Principal, Depends(require(Role.ADMIN, Role.RTCC))]
 
 
-@router.get("/public-key", response_model=AuditPublicKeyOut, tags=["audit"])
+@router.get(
+    "/public-key",
+    response_model=AuditPublicKeyOut,
+    tags=["audit"],
+    responses={404: {"description": "this server signs no audit checkpoints"}},
+)
 async def public_key(ops: OpsDep) -> AuditPublicKeyOut:
     """The public half of the key that signs the audit log's checkpoints (PEM) and its
     fingerprint. No login: whoever holds a copy of the log checks it with this key

@@ -191,6 +191,9 @@ def test_the_signing_key_is_made_once_readable_by_its_owner_only(tmp_path) -> No
     key = SigningKey.load_or_create(path)
     assert path.stat().st_mode & 0o777 == 0o600
     assert SigningKey.load_or_create(path).public.key_id == key.public.key_id
+    path.chmod(0o644)  # a copy put back with looser rights
+    assert SigningKey.load_or_create(path).public.key_id == key.public.key_id
+    assert path.stat().st_mode & 0o777 == 0o600
     public = path.with_suffix(".pub").read_text()
     assert public == key.public.pem
     assert public.startswith("-----BEGIN PUBLIC KEY-----")
