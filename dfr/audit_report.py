@@ -30,7 +30,7 @@ class Report:
     head_hash: str | None = None
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    key_id: str | None = None  # the key the signatures were checked with; None: not checked
+    key_ids: list[str] = field(default_factory=list)  # keys checked with; none: not checked
     checkpoints_in_database: int = 0
     checkpoints_in_file: int | None = None  # None: no file read
     checkpoints_valid: int = 0
@@ -61,8 +61,8 @@ class Report:
                 for p in self.ordered_problems()
             ],
             "checkpoints": {
-                "key_id": self.key_id,
-                "signatures_checked": self.key_id is not None,
+                "key_ids": self.key_ids,
+                "signatures_checked": bool(self.key_ids),
                 "in_database": self.checkpoints_in_database,
                 "in_file": self.checkpoints_in_file,
                 "valid": self.checkpoints_valid,
@@ -79,10 +79,10 @@ class Report:
             lines.append(f"  chain: {self.entries:,} entries, the last is entry {self.head_id:,}")
         for p in self.ordered_problems():
             lines.append(f"  PROBLEM at entry {p.entry_id} ({p.kind}): {p.message}")
-        if self.key_id is None:
+        if not self.key_ids:
             lines.append("  checkpoints: signatures NOT checked (no public key given)")
-        else:
-            lines.append(f"  checkpoints: signed by key {self.key_id}")
+        for key_id in self.key_ids:
+            lines.append(f"  checkpoints: checked with the key {key_id}")
         counted = self.checkpoints_in_file
         in_file = "" if counted is None else f", {counted} in the checkpoints file"
         lines.append(

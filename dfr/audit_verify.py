@@ -7,7 +7,8 @@ It checks:
 1. the chain (`dfr.audit_chain`): each entry's hash is that of its content and of the
    hash of the entry before it, and ids run 1, 2, 3... without a gap;
 2. each signed checkpoint (`dfr.audit_signing`), from the database and from a
-   checkpoints file kept elsewhere: its signature, with the public key given;
+   checkpoints file kept elsewhere: its signature, with the public keys given (more
+   than one when the server's key was ever replaced);
 3. that the entry each checkpoint names still has the hash it signed: a log cut short,
    or rewritten and re-chained from some entry on, fails here;
 4. that nothing was written while the server was stopped: a "stop" checkpoint is
@@ -53,13 +54,14 @@ class VerifyError(Exception):
 
 
 def verify(
-    database: Path, checkpoints_file: Path | None = None, public_key: PublicKey | None = None
+    database: Path, checkpoints_file: Path | None = None, public_keys: Sequence[PublicKey] = ()
 ) -> Report:
     """Check the audit log in `database` (opened read-only), with the checkpoints of the
-    database and of `checkpoints_file`, their signatures with `public_key` (None: not
-    checked, and said so). Raises VerifyError when a file cannot be read."""
+    database and of `checkpoints_file`, their signatures with `public_keys` (a checkpoint
+    holds when one of them signed it; none given: not checked, and said so). Raises
+    VerifyError when a file cannot be read."""
     file_checkpoints: list[Checkpoint] | None = None
-    report = Report(str(database), key_id=public_key.key_id if public_key else None)
+    report = Report(str(database), key_ids=[k.key_id for k in public_keys])
     if checkpoints_file is not None:
         try:
             file_checkpoints, wrong = read_checkpoints(checkpoints_file)
@@ -87,10 +89,10 @@ def verify(
         conn.close()
     # Each checkpoint's signature checked once: the same one is often in both places.
     signed = {
-        cp: public_key is None or public_key.signed(cp)
+        cp: not public_keys or any(k.signed(cp) for k in public_keys)
         for cp in db_checkpoints + (file_checkpoints or [])
     }
-    _check_checkpoints(report, signed, public_key, walk.hashes)
+    _check_checkpoints(report, signed, walk.hashes)
     if checkpoints_file is not None and file_checkpoints is not None:
         _compare_sources(report, db_checkpoints, file_checkpoints, checkpoints_file, signed)
     return report
@@ -281,27 +283,27 @@ def _chained_after_the_fact(conn: sqlite3.Connection) -> list[str]:
 def _check_checkpoints(
     report: Report,
     signed: dict[Checkpoint, bool],
-    key: PublicKey | None,
     hashes: dict[int, str | None],
 ) -> None:
     """`signed`: each checkpoint (once, database's first), whether its signature holds."""
     head = report.head_id or 0
     holding: list[Checkpoint] = []
     for cp, holds in signed.items():
-        if key is not None and not holds:
-            other = "" if cp.key_id == key.key_id else f" (it names another key, {cp.key_id})"
+        if not holds:
+            known = cp.key_id in report.key_ids
+            other = "" if known else f" (it names another key, {cp.key_id})"
             report.problems.append(
                 Problem(
                     "forged_checkpoint",
                     cp.entry_id,
                     f"the {cp.kind} checkpoint of entry {cp.entry_id} dated {cp.at} is not"
-                    f" signed by the given key{other}: forged",
+                    f" signed by a key given{other}: forged",
                 )
             )
         elif cp.kind in KINDS:
             holding.append(cp)
     holding.sort(key=lambda c: (str(c.at), KINDS.index(c.kind), c.entry_id))
-    if key is None and holding:
+    if not report.key_ids and holding:
         report.notes.append(
             "the checkpoints below were NOT checked against a public key: give --public-key"
         )

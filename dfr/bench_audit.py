@@ -225,7 +225,7 @@ def run(appends: int = 3000, rounds: int = 30, entries: int = 1_000_000) -> dict
         path, checkpoints_file, key = build_log(directories["verify"], entries)
         built_s = time.perf_counter() - t0
         t0, cpu0 = time.perf_counter(), time.process_time()
-        report = verify(path, checkpoints_file, key.public)
+        report = verify(path, checkpoints_file, [key.public])
         verify_s, verify_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     if not report.intact:
         raise RuntimeError(f"the benchmark's own log did not verify:\n{report.text()}")

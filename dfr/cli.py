@@ -135,7 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a state dir: its database, checkpoints file and public key (default: DFR_STATE_DIR)",
     )
     av.add_argument("--checkpoints", type=Path, help="a checkpoints file (JSON lines)")
-    av.add_argument("--public-key", type=Path, help="the signing key's public half (PEM)")
+    av.add_argument(
+        "--public-key",
+        type=Path,
+        action="append",
+        help="the signing key's public half (PEM); again for each key the server ever had",
+    )
     av.add_argument("--json", action="store_true", help="print JSON")
     av.set_defaults(func=_audit_verify)
 
@@ -335,23 +340,23 @@ def _f(value: float | None, digits: int = 1) -> str:
 def _audit_verify(args: argparse.Namespace) -> int:
     from dfr.audit_verify import VerifyError, read_public_key, verify
 
-    database, checkpoints, key_path = args.database, args.checkpoints, args.public_key
+    database, checkpoints, key_paths = args.database, args.checkpoints, args.public_key or []
     key_beside_database = False
     if database is None:
         settings = Settings(state_dir=args.state_dir) if args.state_dir else Settings()
         database = settings.database_path
         if checkpoints is None and settings.audit_checkpoints_path.exists():
             checkpoints = settings.audit_checkpoints_path
-        if key_path is None and settings.audit_public_key_path.exists():
-            key_path, key_beside_database = settings.audit_public_key_path, True
+        if not key_paths and settings.audit_public_key_path.exists():
+            key_paths, key_beside_database = [settings.audit_public_key_path], True
     try:
-        report = verify(database, checkpoints, read_public_key(key_path) if key_path else None)
+        report = verify(database, checkpoints, [read_public_key(p) for p in key_paths])
     except VerifyError as exc:
         print(f"dfr: error: {exc}", file=sys.stderr)
         return 2
     if key_beside_database:
         report.notes.append(
-            f"the public key came from {key_path}, next to the database it vouches for:"
+            f"the public key came from {key_paths[0]}, next to the database it vouches for:"
             " for evidence, give --public-key a copy kept elsewhere"
         )
     print(json.dumps(report.as_json()) if args.json else report.text())

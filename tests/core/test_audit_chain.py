@@ -49,7 +49,7 @@ async def log(tmp_path: Path) -> tuple[Path, CheckpointPolicy]:
 
 
 def check(path: Path, signing: CheckpointPolicy, with_file: bool = True) -> Report:
-    return verify(path, signing.file if with_file else None, signing.key.public)
+    return verify(path, signing.file if with_file else None, [signing.key.public])
 
 
 @contextmanager
@@ -333,6 +333,21 @@ async def test_a_forged_checkpoint_is_named(log, tmp_path) -> None:
     ]
     assert report.first_bad_entry == 10
     assert "names another key" in report.problems[0].message
+
+
+async def test_after_a_key_was_replaced_the_log_checks_with_both_public_keys(log) -> None:
+    path, signing = log
+    old = signing.key.public
+    os.remove(path.parent / "audit-signing.key")  # lost: the next start makes a new one
+    newer = policy(path.parent)
+    async with Store.open(path, newer) as store:
+        await store.audit("disp", "login")
+    assert newer.key.public.key_id != old.key_id
+    both = verify(path, signing.file, [old, newer.key.public])
+    assert both.intact, both.text()
+    only_old = verify(path, signing.file, [old])
+    assert problem(only_old) == ("forged_checkpoint", 12)  # the new key's start checkpoint
+    assert "names another key" in only_old.text()
 
 
 # -- dfr audit verify, the command ------------------------------------------------------

@@ -313,7 +313,7 @@ async def test_an_old_database_loses_nothing_and_its_entries_are_chained_once(tm
     assert log[0].prev_hash == "0" * 64
     assert all(b.prev_hash == a.hash for a, b in zip(log, log[1:], strict=False))
 
-    report = verify(path, signing.file, signing.key.public)
+    report = verify(path, signing.file, [signing.key.public])
     assert report.intact, report.text()
     assert "entries 1 to 5 were written before dfr chained its log" in report.text()
 
@@ -340,6 +340,6 @@ async def test_a_chained_log_is_not_chained_again_over_erased_hashes(tmp_path) -
         log = await store.audit_log()
     assert [e.hash for e in log] == [None, None, None]
     assert "audit.chained" not in [e.action for e in log]
-    report = verify(path, signing.file, signing.key.public)
+    report = verify(path, signing.file, [signing.key.public])
     assert report.first_bad_entry == 1
     assert json.dumps(report.as_json())  # the report is JSON all through
