@@ -141,6 +141,30 @@ def _parser() -> argparse.ArgumentParser:
     pf.add_argument("--out", type=Path, default=None, help="default: print")
     pf.set_defaults(func=_plan_fence)
 
+    a = sub.add_parser("audit", help="the audit log")
+    asub = a.add_subparsers(dest="audit", required=True)
+    av = asub.add_parser(
+        "verify",
+        help="check the audit log's hash chain and signed checkpoints, reading only;"
+        " exit status 0 when intact, 1 when not",
+    )
+    where = av.add_mutually_exclusive_group()
+    where.add_argument("--database", type=Path, help="a dfr database file (or a copy of one)")
+    where.add_argument(
+        "--state-dir",
+        type=Path,
+        help="a state dir: its database, checkpoints file and public key (default: DFR_STATE_DIR)",
+    )
+    av.add_argument("--checkpoints", type=Path, help="a checkpoints file (JSON lines)")
+    av.add_argument(
+        "--public-key",
+        type=Path,
+        action="append",
+        help="the signing key's public half (PEM); again for each key the server ever had",
+    )
+    av.add_argument("--json", action="store_true", help="print JSON")
+    av.set_defaults(func=_audit_verify)
+
     b = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("recommend", help="recommend latency on Pueblo and a large deployment")
@@ -154,6 +178,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ba.add_argument("--json", action="store_true")
     ba.set_defaults(func=_bench_abuse)
+    bu = bsub.add_parser("audit", help="audit append rate with and without the chain; verify rate")
+    bu.add_argument("--appends", type=int, default=3000, help="entries appended per variant")
+    bu.add_argument("--rounds", type=int, default=30, help="pairs of rounds they are split in")
+    bu.add_argument("--entries", type=int, default=1_000_000, help="entries in the verified log")
+    bu.add_argument("--json", action="store_true")
+    bu.set_defaults(func=_bench_audit)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
     bsub.add_parser("sim", help="simulated vehicles' achieved speed and CPU (--help)")
     return p
@@ -224,7 +254,11 @@ def _evidence_export(args: argparse.Namespace) -> int:
             subject = f"sortie:{args.sortie}"
             async with store.attempt(actor, "evidence.export", subject, {"out": args.out.name}):
                 return await export_package(
-                    store, args.sortie, settings.recordings_dir, deployment, settings.state_dir
+                    store,
+                    args.sortie,
+                    settings.recordings_dir,
+                    deployment,
+                    settings.audit_signing_key_path,
                 )
 
     if not settings.database_path.exists():
@@ -406,6 +440,43 @@ def _scenario(args: argparse.Namespace) -> int:
 
 def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from dfr.audit_verify import VerifyError, read_public_key, verify
+
+    database, checkpoints, key_paths = args.database, args.checkpoints, args.public_key or []
+    key_beside_database = False
+    if database is None:
+        settings = Settings(state_dir=args.state_dir) if args.state_dir else Settings()
+        database = settings.database_path
+        if checkpoints is None and settings.audit_checkpoints_path.exists():
+            checkpoints = settings.audit_checkpoints_path
+        if not key_paths and settings.audit_public_key_path.exists():
+            key_paths, key_beside_database = [settings.audit_public_key_path], True
+    try:
+        report = verify(database, checkpoints, [read_public_key(p) for p in key_paths])
+    except VerifyError as exc:
+        print(f"dfr: error: {exc}", file=sys.stderr)
+        return 2
+    if key_beside_database:
+        report.notes.append(
+            f"the public key came from {key_paths[0]}, next to the database it vouches for:"
+            " for evidence, give --public-key a copy kept elsewhere"
+        )
+    print(json.dumps(report.as_json()) if args.json else report.text())
+    return 0 if report.intact else 1
+
+
+def _bench_audit(args: argparse.Namespace) -> int:
+    from dfr.bench_audit import print_result, run
+
+    result = run(appends=args.appends, rounds=args.rounds, entries=args.entries)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_result(result)
+    return 0
 
 
 def _bench_abuse(args: argparse.Namespace) -> int:

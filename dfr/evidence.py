@@ -39,15 +39,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-
+from dfr.audit_signing import PublicKey, SigningKey, SigningKeyError
 from dfr.deployment import Deployment
-from dfr.signing_key import load_or_create
 from dfr.store import Store, TrackPoint
 from missions.sortie import FINAL_STATES
 
@@ -86,11 +79,7 @@ class EvidenceContent:
 
 
 async def gather(
-    store: Store,
-    sortie_id: int,
-    recordings_dir: Path,
-    deployment_files: list[Path],
-    checkpoint: dict[str, Any] | None = None,
+    store: Store, sortie_id: int, recordings_dir: Path, deployment_files: list[Path]
 ) -> EvidenceContent:
     """Collect the sortie's record. Raises the store's NotFound for an unknown sortie."""
     sortie = await store.get_sortie(sortie_id)
@@ -120,7 +109,7 @@ async def gather(
         "call_id": sortie.call_id,
         "software": {"name": "dfr", "version": _version()},
         "deployment_files": deployment_hashes,
-        "audit_checkpoint": checkpoint,
+        "audit_checkpoint": await store.latest_audit_checkpoint(),
         "audit_entries": len(entries),
         "track_points": len(track),
     }
@@ -128,12 +117,13 @@ async def gather(
 
 
 async def export_package(
-    store: Store, sortie_id: int, recordings_dir: Path, deployment: Deployment, state_dir: Path
+    store: Store, sortie_id: int, recordings_dir: Path, deployment: Deployment, key_path: Path
 ) -> Path:
-    """Gather, sign with the server's key and write the sortie's package to a temporary
-    file (the caller removes it). Raises the store's NotFound."""
+    """Gather, sign with the server's key (the one that signs the audit checkpoints) and
+    write the sortie's package to a temporary file (the caller removes it). Raises the
+    store's NotFound."""
     content = await gather(store, sortie_id, recordings_dir, list(deployment.files))
-    key = await asyncio.to_thread(load_or_create, state_dir)
+    key = await asyncio.to_thread(SigningKey.load_or_create, key_path)
     out = Path(await asyncio.to_thread(_temporary_zip))
     await asyncio.to_thread(write_package, content, out, key)
     return out
@@ -162,7 +152,7 @@ def _recordings_of(directory: Path, sortie_id: int) -> dict[str, Path]:
     return found
 
 
-def write_package(content: EvidenceContent, out: Path, key: Ed25519PrivateKey) -> dict[str, Any]:
+def write_package(content: EvidenceContent, out: Path, key: SigningKey) -> dict[str, Any]:
     """Write the zip (blocking); returns its manifest."""
     listed: dict[str, dict[str, Any]] = {}
     for name, data in content.documents.items():
@@ -175,15 +165,12 @@ def write_package(content: EvidenceContent, out: Path, key: Ed25519PrivateKey) -
         "files": dict(sorted(listed.items())),
     }
     manifest_bytes = _json(manifest)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(out.suffix + ".partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr(MANIFEST, manifest_bytes)
-        z.writestr(SIGNATURE, key.sign(manifest_bytes).hex() + "\n")
-        z.writestr(PUBLIC_KEY, public)
+        z.writestr(SIGNATURE, key.sign_bytes(manifest_bytes).hex() + "\n")
+        z.writestr(PUBLIC_KEY, key.public.pem)
         for name, data in content.documents.items():
             z.writestr(name, data)
         for name, path in content.files.items():
@@ -222,11 +209,16 @@ def verify_package(package: Path, public_key_pem: bytes | None = None) -> Verdic
         manifest_bytes = z.read(MANIFEST)
         source = "given" if public_key_pem is not None else "package"
         pem = public_key_pem if public_key_pem is not None else z.read(PUBLIC_KEY)
-        key = _public_key(pem)
+        try:
+            key = PublicKey.from_pem(pem)
+        except SigningKeyError as exc:
+            raise EvidenceError(str(exc)) from exc
         problems = []
         try:
-            key.verify(bytes.fromhex(z.read(SIGNATURE).decode().strip()), manifest_bytes)
-        except (InvalidSignature, ValueError):
+            signature = bytes.fromhex(z.read(SIGNATURE).decode().strip())
+        except ValueError:
+            signature = b""
+        if not key.verifies(signature, manifest_bytes):
             problems.append("manifest.sig: the signature does not match manifest.json")
         listed = json.loads(manifest_bytes)["files"]
         for name, expected in listed.items():
@@ -241,13 +233,7 @@ def verify_package(package: Path, public_key_pem: bytes | None = None) -> Verdic
                 problems.append(f"{name}: changed (SHA-256 differs from the manifest)")
         for name in sorted(names - set(listed) - UNLISTED):
             problems.append(f"{name}: added (not in the manifest)")
-    return Verdict(tuple(problems), source, fingerprint(key), len(listed))
-
-
-def fingerprint(key: Ed25519PublicKey) -> str:
-    """SHA-256 of the raw public key, hex: what to compare with the published one."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()
+    return Verdict(tuple(problems), source, key.key_id, len(listed))
 
 
 def track_csv(track: list[TrackPoint]) -> bytes:
@@ -298,16 +284,6 @@ def track_geojson(sortie_id: int, track: list[TrackPoint]) -> dict[str, Any]:
         for p in track
     ]
     return {"type": "FeatureCollection", "features": [line, *points]}
-
-
-def _public_key(pem: bytes) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(pem)
-    except ValueError as exc:
-        raise EvidenceError(f"not a PEM public key: {exc}") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise EvidenceError("not an Ed25519 public key")
-    return key
 
 
 def _json(value: Any) -> bytes:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from dfr.access import Access
 from dfr.active_sorties import SortieBoard
+from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.console_views import call_event, drone_json, share_link_view, streams_of_call
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable
@@ -106,7 +107,7 @@ class Operations:
         self._fleet = services.fleet
         self._video = video
         self._telemetry_hz = settings.telemetry_push_hz
-        self._state_dir = settings.state_dir
+        self._key_path = settings.audit_signing_key_path
         self._recordings_dir = settings.recordings_dir
         self._webhook_token = settings.cad_webhook_token
         self.bus = EventBus()
@@ -457,7 +458,7 @@ class Operations:
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(who.name, "evidence.export", subject, {}):
             return await export_package(
-                self._store, sortie_id, self._recordings_dir, self.deployment, self._state_dir
+                self._store, sortie_id, self._recordings_dir, self.deployment, self._key_path
             )
 
     async def audit_log(self, limit: int, after_id: int) -> list[AuditEntry]:
@@ -494,6 +495,13 @@ class Operations:
     async def public_flights(self) -> PublicLogView:
         """The public flight log as anyone may read it now."""
         return await self.public_log.view()
+
+    async def audit_checkpoints(self, after_id: int, limit: int) -> list[tuple[int, Checkpoint]]:
+        return await self._store.audit_checkpoints(after_id, limit)
+
+    def audit_public_key(self) -> PublicKey | None:
+        """The key that checks the audit checkpoints (None: this server signs none)."""
+        return self._store.audit_public_key
 
     # -- inside -------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 
+from dfr.audit_signing import CheckpointPolicy, SigningKey
 from dfr.auth import TokenIssuer, UserDirectory, ensure_demo_users, ensure_secret_key
 from dfr.deployment import Deployment
 from dfr.refusal_log import RefusalLog
@@ -56,13 +57,22 @@ def open_accounts(settings: Settings) -> tuple[UserDirectory, TokenIssuer]:
     return UserDirectory.load(settings.users_path), tokens
 
 
+def audit_checkpoints(settings: Settings) -> CheckpointPolicy:
+    """How the store signs its audit chain: the state dir's key (made the first time),
+    every `audit_checkpoint_every` entries, copied to the state dir's checkpoints file."""
+    key = SigningKey.load_or_create(settings.audit_signing_key_path)
+    return CheckpointPolicy(key, settings.audit_checkpoint_every, settings.audit_checkpoints_path)
+
+
 @contextlib.asynccontextmanager
 async def open_services(
     settings: Settings, deployment: Deployment, vehicles: VehicleProvider | None = None
 ) -> AsyncIterator[Services]:
     users, tokens = open_accounts(settings)
     async with contextlib.AsyncExitStack() as stack:
-        store = await stack.enter_async_context(Store.open(settings.database_path))
+        store = await stack.enter_async_context(
+            Store.open(settings.database_path, audit_checkpoints(settings))
+        )
         refusals = await stack.enter_async_context(
             RefusalLog.running(
                 store, settings.refusals_audited_per_address, settings.refusal_audit_window_s

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     refusal_audit_window_s: float = Field(60.0, gt=0)
     #: Live video viewers (WHEP sessions) one session or share link may hold at once.
     max_viewers_per_token: int = Field(4, ge=1)
+    #: The audit chain's last entry is signed every this many entries (and at start and
+    #: stop): a checkpoint in the database and in <state_dir>/audit-checkpoints.jsonl.
+    audit_checkpoint_every: int = Field(100, ge=1)
 
     telemetry_push_hz: float = Field(4.0, gt=0, le=50)
     drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone
@@ -62,6 +65,20 @@ class Settings(BaseSettings):
     @property
     def recordings_dir(self) -> Path:
         return self.state_dir / "recordings"
+
+    @property
+    def audit_signing_key_path(self) -> Path:
+        """The audit checkpoints' private key (0600); its public half is next to it."""
+        return self.state_dir / "audit-signing.key"
+
+    @property
+    def audit_public_key_path(self) -> Path:
+        return self.audit_signing_key_path.with_suffix(".pub")
+
+    @property
+    def audit_checkpoints_path(self) -> Path:
+        """Every audit checkpoint, a JSON line each: copy it elsewhere as it grows."""
+        return self.state_dir / "audit-checkpoints.jsonl"
 
     # -- each subsystem's settings, from this one object ---------------------------
 

@@ -15,6 +15,14 @@ ended, once. A hold (evidence, or keeping a flight out of the public log) is pla
 and lifted, each with who and why, and audited in the same transaction; it is never
 deleted, and lifted once.
 
+Each audit entry is chained to the one before it by its hash (`dfr.audit_chain`),
+computed in the transaction that writes it; entries of a file made before the chain are
+chained when it is first opened, and an `audit.chained` entry says how many. A store
+given a `CheckpointPolicy` signs the chain's head (`dfr.audit_signing`) when it opens,
+every `every` entries and when it closes, into `audit_checkpoints` and the policy's
+file. `dfr audit verify` (`dfr.audit_verify`) checks all of it, reading the file on its
+own (the one SQL outside this module: it must not need the store to vouch for it).
+
 Errors::
 
     StoreError              (Exception)
@@ -27,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +46,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dfr.audit_chain import GENESIS_HASH, entry_hash
+from dfr.audit_signing import (
+    INTERVAL,
+    START,
+    STOP,
+    Checkpoint,
+    CheckpointPolicy,
+    PublicKey,
+    append_checkpoints,
+    read_checkpoints,
+)
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -88,12 +110,27 @@ CREATE TABLE IF NOT EXISTS audit (
     subject TEXT NOT NULL DEFAULT '',
     details TEXT NOT NULL DEFAULT '{}',
     outcome TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL DEFAULT ''
+    reason TEXT NOT NULL DEFAULT '',
+    prev_hash TEXT,  -- the hash of the entry before (dfr.audit_chain); 64 zeros for the first
+    hash TEXT  -- SHA-256 of this entry's canonical JSON, prev_hash included
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id INTEGER NOT NULL,  -- the audit entry signed: the log's last entry then
+    head_hash TEXT NOT NULL,  -- its hash
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,  -- start, interval, stop
+    key_id TEXT NOT NULL,  -- SHA-256 of the signing key's public half
+    signature TEXT NOT NULL  -- Ed25519, base64 (dfr.audit_signing)
+);
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 CREATE INDEX IF NOT EXISTS calls_status ON calls(status, priority, id);
 CREATE INDEX IF NOT EXISTS calls_external ON calls(source, external_id);
 CREATE TABLE IF NOT EXISTS share_links (
@@ -186,6 +223,8 @@ BEGIN SELECT RAISE(ABORT, 'a hold is lifted once'); END;
 ADDED_COLUMNS = (
     ("audit", "outcome", "TEXT NOT NULL DEFAULT ''"),
     ("audit", "reason", "TEXT NOT NULL DEFAULT ''"),
+    ("audit", "prev_hash", "TEXT"),
+    ("audit", "hash", "TEXT"),
     ("drones", "out_of_service", "TEXT"),
     ("calls", "call_type", "TEXT"),
     ("calls", "purpose", "TEXT"),
@@ -293,6 +332,8 @@ class AuditEntry:
     details: dict
     outcome: str = ACCEPTED
     reason: str = ""
+    prev_hash: str | None = None  # the chain (dfr.audit_chain); None: never chained
+    hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,17 +409,26 @@ def utc_now() -> str:
 
 
 class Store:
-    """Async facade over one SQLite file. Use `async with Store.open(path) as store:`."""
+    """Async facade over one SQLite file. Use `async with Store.open(path) as store:`;
+    with `checkpoints`, the audit chain's head is signed as it grows."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, checkpoints: CheckpointPolicy | None = None) -> None:
         self.path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfr-store")
         self._conn: sqlite3.Connection | None = None
+        self._checkpoints = checkpoints
+        self._signed_through = 0  # the audit entry the last checkpoint signed
+        # The connection's total_changes at which the head may be due for a checkpoint:
+        # each entry is at least one change, so the head is not looked at after every write.
+        self._look_at_changes = 0
+        self._exported_through = 0  # the last checkpoint (its id) copied to the policy's file
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path | str) -> AsyncIterator[Store]:
-        store = cls(path)
+    async def open(
+        cls, path: Path | str, checkpoints: CheckpointPolicy | None = None
+    ) -> AsyncIterator[Store]:
+        store = cls(path, checkpoints)
         await store.start()
         try:
             yield store
@@ -389,9 +439,13 @@ class Store:
         await self._run(self._connect)
 
     async def close(self) -> None:
-        """Close the connection and the worker; safe to call twice."""
-        if self._conn is not None:
-            await self._run(self._conn.close)
+        """Sign the audit chain's head (with a checkpoint policy), close the connection and
+        the worker; safe to call twice."""
+        conn = self._conn
+        if conn is not None:
+            if self._checkpoints is not None:
+                await self._run(lambda: self._try_checkpoint(conn, STOP))
+            await self._run(conn.close)
             self._conn = None
         self._executor.shutdown(wait=True)
 
@@ -802,6 +856,34 @@ class Store:
         rows = await self._run_conn(work)
         return [AuditEntry(**{**dict(r), "details": json.loads(r["details"])}) for r in rows]
 
+    async def audit_checkpoints(
+        self, after_id: int = 0, limit: int = -1
+    ) -> list[tuple[int, Checkpoint]]:
+        """Signed checkpoints of the audit chain with their number, in the order they were
+        written, after number `after_id` (a cursor), at most `limit` (-1: all)."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE id > ?"
+                " ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        )
+        return [(r["id"], Checkpoint(*tuple(r)[1:])) for r in rows]
+
+    async def latest_audit_checkpoint(self) -> dict[str, Any] | None:
+        """The last signed checkpoint of the audit chain, as JSON (None: none yet)."""
+        rows = await self._run_conn(
+            lambda c: c.execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY id DESC LIMIT 1"
+            ).fetchall()
+        )
+        return Checkpoint(*tuple(rows[0])[1:]).as_json() if rows else None
+
+    @property
+    def audit_public_key(self) -> PublicKey | None:
+        """The key the audit checkpoints are checked with (None: no checkpoints)."""
+        return self._checkpoints.key.public if self._checkpoints is not None else None
+
     # -- video views --------------------------------------------------------------
 
     async def start_video_view(self, view: NewVideoView) -> VideoViewRecord:
@@ -1065,6 +1147,13 @@ class Store:
         conn.execute("PRAGMA busy_timeout=10000")
         conn.executescript(SCHEMA)
         _add_new_columns(conn)
+        _chain_unchained_entries(conn)
+        if self._checkpoints is not None:
+            row = conn.execute("SELECT MAX(entry_id) FROM audit_checkpoints").fetchone()
+            self._signed_through = row[0] or 0
+            if self._checkpoints.file is not None:
+                self._exported_through = _copy_missing_checkpoints(conn, self._checkpoints.file)
+            self._checkpoint(conn, START)
         self._conn = conn
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -1074,7 +1163,53 @@ class Store:
         conn = self._conn
         if conn is None:
             raise StoreError("store is not open")
-        return await self._run(lambda: fn(conn))
+        if self._checkpoints is None:
+            return await self._run(lambda: fn(conn))
+        return await self._run(lambda: self._then_checkpoint(fn, conn))
+
+    def _then_checkpoint(self, fn: Callable[[sqlite3.Connection], T], c: sqlite3.Connection) -> T:
+        result = fn(c)
+        if c.total_changes >= self._look_at_changes:
+            self._try_checkpoint(c, INTERVAL)
+        return result
+
+    def _try_checkpoint(self, c: sqlite3.Connection, kind: str) -> None:
+        # What came before is committed and stands: a checkpoint that cannot be written
+        # now is written later (the next one signs everything before it too).
+        try:
+            self._checkpoint(c, kind)
+        except (sqlite3.Error, OSError):
+            log.exception("could not write an audit checkpoint (%s)", kind)
+
+    def _checkpoint(self, c: sqlite3.Connection, kind: str) -> None:
+        """Sign the chain's head: at start and stop always (when there is a head), else
+        once it is `every` entries past the last one signed. Then copy the checkpoints
+        the policy's file lacks into it (those a failed write left out too)."""
+        policy = self._checkpoints
+        assert policy is not None
+        head = c.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+        behind = head["id"] - self._signed_through if head is not None else 0
+        due = head is not None and (kind != INTERVAL or behind >= policy.every)
+        if not due or head["hash"] is None:
+            self._look_at_changes = c.total_changes + max(1, policy.every - behind)
+            return
+        signed = policy.key.sign(head["id"], head["hash"], utc_now(), kind)
+        with _transaction(c):
+            c.execute(
+                f"INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS})"
+                " VALUES (NULL, ?, ?, ?, ?, ?, ?)",
+                astuple(signed),
+            )
+        self._signed_through = max(self._signed_through, head["id"])
+        self._look_at_changes = c.total_changes + policy.every
+        if policy.file is not None:
+            rows = c.execute(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE id > ? ORDER BY id",
+                (self._exported_through,),
+            ).fetchall()
+            if rows:
+                append_checkpoints(policy.file, [Checkpoint(*tuple(r)[1:]) for r in rows])
+                self._exported_through = rows[-1]["id"]
 
 
 class _transaction:
@@ -1147,11 +1282,97 @@ def _audit(
     outcome: str = ACCEPTED,
     reason: str = "",
 ) -> None:
-    c.execute(
-        "INSERT INTO audit (at, actor, action, subject, details, outcome, reason)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (utc_now(), actor, action, subject, json.dumps(details, sort_keys=True), outcome, reason),
+    """Append an entry, chained to the last one; only inside a transaction, which holds
+    the write lock: no other writer (thread or process) can chain to the same entry.
+    The id follows the highest ever given (sqlite_sequence), as AUTOINCREMENT would."""
+    last_id, prev_hash = c.execute(_AUDIT_HEAD).fetchone()
+    entry = (
+        (last_id or 0) + 1,
+        utc_now(),
+        actor,
+        action,
+        subject,
+        json.dumps(details, sort_keys=True),
+        outcome,
+        reason,
+        prev_hash or GENESIS_HASH,
     )
+    c.execute(_AUDIT_INSERT, (*entry, entry_hash(*entry)))
+
+
+_AUDIT_HEAD = (
+    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit'),"
+    " (SELECT hash FROM audit ORDER BY id DESC LIMIT 1)"
+)
+_AUDIT_INSERT = (
+    "INSERT INTO audit (id, at, actor, action, subject, details, outcome, reason, prev_hash,"
+    " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_CHECKPOINT_COLUMNS = "id, entry_id, head_hash, at, kind, key_id, signature"
+
+
+def _chain_unchained_entries(c: sqlite3.Connection) -> None:
+    """Chain the entries of a file written before the chain existed, once: when no entry
+    has a hash yet and nothing was ever signed. Entries without one in a chained log are
+    left as they are, for `dfr audit verify` to report: chaining them would vouch for
+    rows nobody can vouch for."""
+    with _transaction(c):
+        if c.execute(
+            "SELECT EXISTS (SELECT 1 FROM audit WHERE hash IS NOT NULL)"
+            " OR EXISTS (SELECT 1 FROM audit_checkpoints)"
+        ).fetchone()[0]:
+            return
+        rows = c.execute(
+            "SELECT id, at, actor, action, subject, details, outcome, reason FROM audit ORDER BY id"
+        ).fetchall()
+        if not rows:
+            return
+        # The append-only trigger comes back as it was, in the same transaction.
+        (trigger,) = c.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_no_update'"
+        ).fetchone()
+        c.execute("DROP TRIGGER audit_no_update")
+        prev_hash = GENESIS_HASH
+        chained = []
+        for r in rows:
+            digest = entry_hash(*tuple(r), prev_hash)
+            chained.append((prev_hash, digest, r["id"]))
+            prev_hash = digest
+        c.executemany("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", chained)
+        c.execute(trigger)
+        ids = [r["id"] for r in rows]
+        details = {
+            "entries": len(rows),
+            "first_id": ids[0],
+            "last_id": ids[-1],
+            "missing_ids": _missing_ranges(ids),
+        }
+        _audit(c, "system", "audit.chained", "", details)
+
+
+def _missing_ranges(ids: list[int]) -> list[list[int]]:
+    """[first, last] of each run of ids absent from 1..max(ids) (ids ascending)."""
+    missing, expected = [], 1
+    for i in ids:
+        if i > expected:
+            missing.append([expected, i - 1])
+        expected = i + 1
+    return missing
+
+
+def _copy_missing_checkpoints(c: sqlite3.Connection, path: Path) -> int:
+    """Append to the checkpoints file those of the database it lacks (all of them to a new
+    or lost file); returns the id of the database's last checkpoint. Lines that are not
+    checkpoints are left as they are, for the verifier to report."""
+    have: set[str] = set()
+    if path.exists():
+        found, _ = read_checkpoints(path)
+        have = {cp.signature for cp in found}
+    rows = c.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY id").fetchall()
+    missing = [cp for cp in (Checkpoint(*tuple(r)[1:]) for r in rows) if cp.signature not in have]
+    if missing:
+        append_checkpoints(path, missing)
+    return rows[-1]["id"] if rows else 0
 
 
 def _get_video_view(c: sqlite3.Connection, view_id: int) -> VideoViewRecord:

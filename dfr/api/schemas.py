@@ -253,6 +253,14 @@ class AuditOut(BaseModel):
         description="accepted, refused, denied or interrupted ('' before dfr kept outcomes)"
     )
     reason: str = Field(description="why it was refused or denied: what the client was told")
+    prev_hash: str | None = Field(
+        None, description="the hash of the entry before it (64 zeros for the first entry)"
+    )
+    hash: str | None = Field(
+        None,
+        description="SHA-256 of the entry's canonical JSON, prev_hash included (null: an entry"
+        " never chained); checked by `dfr audit verify`",
+    )
 
 
 class VideoViewOut(BaseModel):
@@ -275,6 +283,28 @@ class ErrorOut(BaseModel):
     """Every error but 422: a sentence saying what went wrong."""
 
     detail: str
+
+
+class AuditCheckpointOut(BaseModel):
+    """A signed statement that audit entry `entry_id` had the hash `head_hash`."""
+
+    id: int = Field(description="its place among the checkpoints: the paging cursor")
+    entry_id: int
+    head_hash: str
+    at: str = Field(description="when it was signed (UTC)")
+    kind: str = Field(description="start, interval or stop: when the server signs its log")
+    key_id: str = Field(description="the signing key's fingerprint")
+    signature: str = Field(description="Ed25519 over the checkpoint's canonical JSON, base64")
+
+
+class AuditPublicKeyOut(BaseModel):
+    """The public half of the key that signs the audit log's checkpoints."""
+
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    public_key_pem: str
+    fingerprint: str = Field(
+        description="SHA-256 (hex) of the raw 32-byte public key: the key_id of its checkpoints"
+    )
 
 
 class TrackPointOut(BaseModel):

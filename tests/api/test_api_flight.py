@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from dfr.signing_key import load_or_create, public_pem
+from dfr.audit_signing import SigningKey
 from tests.api.conftest import login
 
 SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "alarm"}
@@ -196,9 +196,12 @@ def test_a_flown_sortie_exports_a_signed_evidence_package(client, api_settings, 
     assert len(positioned) >= 2  # takeoff and target at least
     assert any(n.startswith("recordings/") and n.endswith(".mkv") for n in names)
     # Checked against the server's own key, with nothing but the zip and the key.
-    key = load_or_create(api_settings.state_dir)
+    key = SigningKey.load_or_create(api_settings.audit_signing_key_path)
     published = tmp_path / "dfr.pub"
-    published.write_bytes(public_pem(key))
+    published.write_text(key.public.pem)
+    with zipfile.ZipFile(package) as z:
+        checkpoint = json.loads(z.read("manifest.json"))["audit_checkpoint"]
+    assert checkpoint["key_id"] == key.public.key_id  # the audit chain's latest, signed
     dfr = [sys.executable, "-m", "dfr.cli", "evidence", "verify", str(package)]
     checked = subprocess.run([*dfr, "--public-key", str(published)], capture_output=True)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()

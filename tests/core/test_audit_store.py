@@ -33,9 +33,12 @@ async def test_an_older_file_gets_outcomes_and_keeps_its_entries(tmp_path) -> No
     old.close()
     async with Store.open(path) as store:
         await store.audit("disp", "login", outcome=REFUSED, reason="wrong password")
-        before, after = await store.audit_log()
+        before, chained, after = await store.audit_log()
     assert (before.actor, before.outcome, before.reason) == ("disp", "", "")
+    assert (chained.action, chained.details["entries"]) == ("audit.chained", 1)
     assert (after.outcome, after.reason) == (REFUSED, "wrong password")
+    assert after.prev_hash == chained.hash
+    assert chained.prev_hash == before.hash
 
 
 async def test_an_attempt_is_audited_once_with_its_outcome(tmp_path) -> None:

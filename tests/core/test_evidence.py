@@ -11,9 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from dfr.audit_signing import SigningKey
 from dfr.evidence import (
     TRACK_COLUMNS,
     EvidenceError,
@@ -23,13 +23,11 @@ from dfr.evidence import (
 )
 from dfr.store import NewCall, NewVideoView, Store, TrackPoint
 
-KEY = Ed25519PrivateKey.generate()
+KEY = SigningKey(Ed25519PrivateKey.generate())
 
 
-def _pem(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+def _pem(key: SigningKey) -> bytes:
+    return key.public.pem.encode()
 
 
 def _point(sortie_id: int, second: int) -> TrackPoint:
@@ -72,7 +70,7 @@ async def _a_flown_sortie(tmp_path: Path) -> tuple[Store, int, Path, Path]:
 async def _package(tmp_path: Path) -> tuple[Path, dict]:
     store, sortie_id, recordings, deployment = await _a_flown_sortie(tmp_path)
     try:
-        content = await gather(store, sortie_id, recordings, [deployment], {"entry_id": 7})
+        content = await gather(store, sortie_id, recordings, [deployment])
     finally:
         await store.close()
     out = tmp_path / "evidence.zip"
@@ -88,7 +86,7 @@ async def test_a_package_holds_the_whole_record_and_verifies(tmp_path: Path) -> 
         "recordings/dfr-1-a.mkv", "recordings/dfr-1-a.json",
     } == files  # fmt: skip
     assert manifest["deployment_files"].keys() == {"city.toml"}
-    assert manifest["audit_checkpoint"] == {"entry_id": 7}
+    assert manifest["audit_checkpoint"] is None  # this store signs no checkpoints
     with zipfile.ZipFile(package) as z:
         rows = list(csv.reader(io.StringIO(z.read("track.csv").decode())))
         assert tuple(rows[0]) == TRACK_COLUMNS
@@ -153,13 +151,13 @@ async def test_a_package_re_signed_with_another_key_fails_against_the_published_
         manifest = json.loads(z.read("manifest.json"))
     manifest["files"].pop("video-views.json")  # hide who watched
     forged = json.dumps(manifest).encode()
-    other = Ed25519PrivateKey.generate()
+    other = SigningKey(Ed25519PrivateKey.generate())
     _rewrite(
         package,
         {
             "manifest.json": forged,
             "video-views.json": None,
-            "manifest.sig": other.sign(forged).hex().encode(),
+            "manifest.sig": other.sign_bytes(forged).hex().encode(),
             "public-key.pem": _pem(other),
         },
     )
