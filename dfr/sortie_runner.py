@@ -244,9 +244,13 @@ class SortieRunner:
         )
 
     async def _mirror(self, active: ActiveSortie) -> None:
-        """Write the executor's transitions to the store and the consoles as they happen."""
+        """Write the executor's transitions to the store and the consoles as they happen;
+        a write that fails is logged and tried again, never the end of the mirror."""
         while True:
-            await self._persist_transitions(active)
+            try:
+                await self._persist_transitions(active)
+            except Exception:  # noqa: BLE001 - the flight goes on; so must its record
+                log.exception("sortie %d: could not record its progress", active.record.id)
             await asyncio.sleep(0.1)
 
     async def _persist_transitions(self, active: ActiveSortie) -> None:
@@ -254,7 +258,7 @@ class SortieRunner:
         if executor is None:
             return
         if executor.transfers and not active.transfers_saved:
-            active.transfers_saved = True
+            active.transfers_saved = True  # tried once: the upload's record is not urgent
             await self.store.record_transfers(
                 active.record.id,
                 {

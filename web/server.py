@@ -155,12 +155,12 @@ def page_headers(tile_url: str | None) -> dict[str, str]:
 
 def whep_access(request: Request, principal: PrincipalDep) -> None:
     """Only signed-in consoles watch; an officer's link opens its call's drone only."""
+    request.state.principal = principal  # for the viewer's admission (who watches)
     stream_id = request.path_params.get("stream_id")
     if principal.call_id is None:
         return  # a console watches every stream; an unknown one is the relay's 404
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
         raise Denied(403, "this share link is for another drone's video", principal.name)
-    request.state.principal = principal
 
 
 async def admit_viewer(request: Request, stream_id: str) -> ViewerTicket:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from dfr.api.deps import AfterId, OpsDep, PageSize, next_page, require
+from dfr.api.errors import answers
 from dfr.api.schemas import AuditCheckpointOut, AuditPublicKeyOut
 from dfr.auth import Principal, Role
 
@@ -20,7 +21,7 @@ CheckpointReader = Annotated[Principal, Depends(require(Role.ADMIN, Role.RTCC))]
     "/public-key",
     response_model=AuditPublicKeyOut,
     tags=["audit"],
-    responses={404: {"description": "this server signs no audit checkpoints"}},
+    responses=answers(404),
 )
 async def public_key(ops: OpsDep) -> AuditPublicKeyOut:
     """The public half of the key that signs the audit log's checkpoints (PEM) and its
@@ -33,7 +34,12 @@ async def public_key(ops: OpsDep) -> AuditPublicKeyOut:
     return AuditPublicKeyOut(public_key_pem=key.pem, fingerprint=key.key_id)
 
 
-@router.get("/checkpoints", response_model=list[AuditCheckpointOut], tags=["audit"])
+@router.get(
+    "/checkpoints",
+    response_model=list[AuditCheckpointOut],
+    tags=["audit"],
+    responses=answers(401, 403, 422),
+)
 async def checkpoints(
     ops: OpsDep,
     who: CheckpointReader,

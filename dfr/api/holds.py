@@ -44,7 +44,7 @@ async def holds(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> SortieHoldsOu
     "/{sortie_id}/evidence-hold",
     status_code=201,
     response_model=HoldOut,
-    responses=answers(401, 403, 404, 409, 413, 422),
+    responses=answers(400, 401, 403, 404, 409, 413, 422),
 )
 async def hold_evidence(
     sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: EvidenceKeeper
@@ -56,7 +56,7 @@ async def hold_evidence(
 @router.post(
     "/{sortie_id}/evidence-hold/lift",
     response_model=HoldOut,
-    responses=answers(401, 403, 404, 409, 413, 422),
+    responses=answers(400, 401, 403, 404, 409, 413, 422),
 )
 async def lift_evidence(
     sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: EvidenceKeeper
@@ -69,7 +69,7 @@ async def lift_evidence(
     "/{sortie_id}/publication-hold",
     status_code=201,
     response_model=HoldOut,
-    responses=answers(401, 403, 404, 409, 413, 422),
+    responses=answers(400, 401, 403, 404, 409, 413, 422),
 )
 async def hold_back(sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: Admin) -> HoldOut:
     """Keep the flight out of the public log (it is counted there as held back); 409 when
@@ -80,7 +80,7 @@ async def hold_back(sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: Admin) 
 @router.post(
     "/{sortie_id}/publication-hold/lift",
     response_model=HoldOut,
-    responses=answers(401, 403, 404, 409, 413, 422),
+    responses=answers(400, 401, 403, 404, 409, 413, 422),
 )
 async def release(sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: Admin) -> HoldOut:
     """Publish the flight again; 409 when it is not held back."""
