@@ -178,6 +178,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     ba.add_argument("--json", action="store_true")
     ba.set_defaults(func=_bench_abuse)
+    be = bsub.add_parser("evidence", help="evidence package export and verify time")
+    be.add_argument("--minutes", type=float, default=10.0, help="length of the recording")
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(func=_bench_evidence)
     bu = bsub.add_parser("audit", help="audit append rate with and without the chain; verify rate")
     bu.add_argument("--appends", type=int, default=3000, help="entries appended per variant")
     bu.add_argument("--rounds", type=int, default=30, help="pairs of rounds they are split in")
@@ -477,6 +481,12 @@ def _bench_audit(args: argparse.Namespace) -> int:
     else:
         print_result(result)
     return 0
+
+
+def _bench_evidence(args: argparse.Namespace) -> int:
+    from dfr.bench_evidence import main as bench_evidence
+
+    return bench_evidence(args)
 
 
 def _bench_abuse(args: argparse.Namespace) -> int:
