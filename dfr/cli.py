@@ -165,6 +165,19 @@ def _parser() -> argparse.ArgumentParser:
     av.add_argument("--json", action="store_true", help="print JSON")
     av.set_defaults(func=_audit_verify)
 
+    rt = sub.add_parser(
+        "retention", help="delete what the deployment's [retention] no longer keeps"
+    )
+    rtsub = rt.add_subparsers(dest="retention", required=True)
+    rr = rtsub.add_parser(
+        "run", help="delete old recordings and flight records (held ones stay), audited"
+    )
+    rr.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    rr.add_argument("--state-dir", type=Path, default=None, help="default: DFR_STATE_DIR or var")
+    deployment_arg(rr)
+    rr.add_argument("--json", action="store_true")
+    rr.set_defaults(func=_retention_run)
+
     b = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = b.add_subparsers(dest="bench", required=True)
     br = bsub.add_parser("recommend", help="recommend latency on Pueblo and a large deployment")
@@ -470,6 +483,67 @@ def _audit_verify(args: argparse.Namespace) -> int:
         )
     print(json.dumps(report.as_json()) if args.json else report.text())
     return 0 if report.intact else 1
+
+
+def _retention_run(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from dfr.retention import RetentionResult, run_retention
+    from dfr.store import Store
+
+    overrides = {"state_dir": args.state_dir} if args.state_dir else {}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    deployment = load_deployment(args.deployment or settings.deployment)
+    if not settings.database_path.exists():
+        print(f"dfr: error: no database at {settings.database_path}", file=sys.stderr)
+        return 2
+
+    async def run() -> RetentionResult:
+        async with Store.open(settings.database_path) as store:
+            return await run_retention(
+                store,
+                settings.recordings_dir,
+                deployment.retention,
+                datetime.now(UTC),
+                dry_run=args.dry_run,
+            )
+
+    result = asyncio.run(run())
+    if args.json:
+        print(json.dumps(result.as_json()))
+        return 1 if result.failed else 0
+    policy = deployment.retention
+    print(
+        f"retention at {result.plan.now_utc}: recordings older than {policy.recordings_days}"
+        f" days, flight records older than {policy.records_days} days"
+        f"{' (dry run: nothing is deleted)' if args.dry_run else ''}"
+    )
+    if args.dry_run:
+        for due in result.plan.recordings:
+            names = [p.name for p in (due.recording, due.manifest) if p is not None]
+            print(f"  would delete {', '.join(names)} ({due.subject}, ended {due.ended_utc})")
+        for r in result.plan.records:
+            print(
+                f"  would delete sortie {r.sortie_id}'s {r.track_points} track point(s) and"
+                f" {r.transfers} transfer(s) (last event {r.last_event_at})"
+            )
+    for f in result.files:
+        matched = {True: "matches", False: "DOES NOT match", None: "-"}[f.matches_manifest]
+        print(
+            f"  deleted {f.name} (sortie {f.sortie_id}) sha256 {f.sha256}"
+            f" {f.size_bytes} bytes; manifest hash: {matched}"
+        )
+    for r in result.records:
+        print(
+            f"  deleted sortie {r.sortie_id}'s {r.track_points} track point(s) and"
+            f" {r.transfers} transfer(s)"
+        )
+    for k in result.kept:
+        print(f"  kept {k.what} (sortie {k.sortie_id}): {k.why}")
+    for failure in result.failed:
+        print(f"  FAILED {failure}")
+    return 1 if result.failed else 0
 
 
 def _bench_audit(args: argparse.Namespace) -> int:

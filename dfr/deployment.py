@@ -111,6 +111,23 @@ class PublicCategoriesSection(_Strict):
         return keyed
 
 
+class RetentionSection(_Strict):
+    """How long dfr keeps what it records (`dfr retention run` and the server's daily job).
+
+    A recording (the video file and its manifest) goes `recordings_days` after it ended;
+    a sortie's flight records (its track points and the mission and fence as uploaded
+    and read back) go `records_days` after its last event. The sortie itself, its
+    timeline, its holds and every audit entry stay for good: they are small, they say
+    that the flight happened, who sent it and why, and the audit chain must never lose
+    an entry; the bulky, detailed records are what a retention schedule is about.
+    Nothing held as evidence is deleted, and every deletion is audited with the
+    deleted file's SHA-256.
+    """
+
+    recordings_days: Annotated[int, Field(ge=1, le=36500)] = 30
+    records_days: Annotated[int, Field(ge=1, le=36500)] = 365
+
+
 def zone_named(name: str) -> tzinfo:
     """The zone named `name` ("UTC" needs no time zone database). Raises ValueError."""
     if name == "UTC":
@@ -161,6 +178,7 @@ class DeploymentFile(_Strict):
     eta: EtaSection = EtaSection()
     public_log: PublicLogSection = PublicLogSection()
     public_categories: PublicCategoriesSection = PublicCategoriesSection()
+    retention: RetentionSection = RetentionSection()
     stations: list[StationSection] = Field(min_length=1)
 
     @field_validator("stations")
@@ -195,6 +213,7 @@ class Deployment:
     files: tuple[Path, ...] = ()
     public_log: PublicLogSection = PublicLogSection()
     public_categories: PublicCategoriesSection = PublicCategoriesSection()
+    retention: RetentionSection = RetentionSection()
 
     def public_category(self, call_type: str | None) -> str:
         """The public flight log's category for a call of `call_type` (the default
@@ -360,6 +379,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         files=(path, airspace_path),
         public_log=spec.public_log,
         public_categories=spec.public_categories,
+        retention=spec.retention,
     )
 
 

@@ -1,9 +1,10 @@
 """The operations service: what the API and the consoles ask of dfr, in one place.
 
 ``async with Operations.running(services, settings) as ops:`` starts the
-dispatcher, dock preparation, the sortie runner and the telemetry push over
-collaborators the composition root opened (`dfr.services`), and stops them in
-reverse order. The routers call its methods and nothing behind it.
+dispatcher, dock preparation, the sortie runner, the telemetry push and the daily
+retention run (`dfr.retention`) over collaborators the composition root opened
+(`dfr.services`), and stops them in reverse order. The routers call its methods and
+nothing behind it.
 
 Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
 (launch, fly, release, serve the queue), `PilotCommands`, `DockPreparation`,
@@ -43,6 +44,7 @@ from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
 from dfr.purposes import LaunchPurpose, purposes_json
 from dfr.recommend import DroneAvailability, Recommendation
+from dfr.retention import RetentionJob
 from dfr.services import Services
 from dfr.settings import Settings
 from dfr.sortie_recovery import SortieRecovery
@@ -139,6 +141,13 @@ class Operations:
         self.access = Access(services.users, services.tokens, self._store, services.refusals)
         self.public_log = PublicLog(self._store, self.deployment)
         self.loop_lag = LoopLag()
+        self.retention = RetentionJob(
+            self._store,
+            self._recordings_dir,
+            self.deployment.retention,
+            settings.retention_interval_s,
+            settings.retention_first_run_s,
+        )
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -170,6 +179,7 @@ class Operations:
             track = group.create_task(
                 record_tracks(ops.board, ops._fleet, ops._store), name="flight tracks"
             )
+            retention = group.create_task(ops.retention.run(), name="retention")
             for station in ops.deployment.stations:
                 ops.dock.start(station)
             try:
@@ -178,6 +188,7 @@ class Operations:
                 push.cancel()
                 lag.cancel()
                 track.cancel()
+                retention.cancel()
 
     @property
     def fleet(self) -> Fleet:

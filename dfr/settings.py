@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     #: The audit chain's last entry is signed every this many entries (and at start and
     #: stop): a checkpoint in the database and in <state_dir>/audit-checkpoints.jsonl.
     audit_checkpoint_every: int = Field(100, ge=1)
+    #: The server applies the deployment's [retention] this long after it starts, then
+    #: every `retention_interval_s`.
+    retention_first_run_s: float = Field(60.0, ge=0)
+    retention_interval_s: float = Field(86400.0, gt=0)
 
     telemetry_push_hz: float = Field(4.0, gt=0, le=50)
     drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone

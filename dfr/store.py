@@ -13,7 +13,8 @@ or `interrupted` (the server stopped in the middle). Entries written before dfr 
 outcomes have an empty one. The audit log is append-only; a video view is only ever
 ended, once. A hold (evidence, or keeping a flight out of the public log) is placed
 and lifted, each with who and why, and audited in the same transaction; it is never
-deleted, and lifted once.
+deleted, and lifted once. Retention (`dfr.retention`) deletes a sortie's track points
+and transfers, never the sortie, its events, its holds or the audit log.
 
 Each audit entry is chained to the one before it by its hash (`dfr.audit_chain`),
 computed in the transaction that writes it; entries of a file made before the chain are
@@ -387,6 +388,17 @@ class HoldRecord:
     @property
     def active(self) -> bool:
         return self.lifted_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class FlightRecords:
+    """How many track points and transfers (mission and fence) a sortie has, and when
+    its last event was (ISO UTC): what retention deletes after `records_days`."""
+
+    sortie_id: int
+    last_event_at: str
+    track_points: int
+    transfers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -1096,6 +1108,49 @@ class Store:
             ).fetchall()
         )
         return {r["sortie_id"] for r in rows}
+
+    # -- retention ----------------------------------------------------------------
+
+    async def flight_records_ended_before(
+        self, before_utc: str, final_states: Iterable[str]
+    ) -> list[FlightRecords]:
+        """Sorties in one of `final_states` whose last event (or creation) is before
+        `before_utc` (ISO UTC, as `utc_now` writes it) and that still have track points
+        or transfers, by id."""
+        finals = tuple(final_states)
+        sql = (
+            "SELECT * FROM (SELECT s.id AS sortie_id,"
+            " COALESCE((SELECT MAX(at) FROM sortie_events e WHERE e.sortie_id = s.id),"
+            " s.created_at) AS last_event_at,"
+            " (SELECT COUNT(*) FROM sortie_track t WHERE t.sortie_id = s.id) AS track_points,"
+            " (SELECT COUNT(*) FROM sortie_transfers x WHERE x.sortie_id = s.id) AS transfers"
+            f" FROM sorties s WHERE s.state IN ({','.join('?' * len(finals)) or 'NULL'}))"
+            " WHERE last_event_at < ? AND (track_points > 0 OR transfers > 0) ORDER BY sortie_id"
+        )
+        rows = await self._run_conn(lambda c: c.execute(sql, (*finals, before_utc)).fetchall())
+        return [FlightRecords(**dict(r)) for r in rows]
+
+    async def delete_flight_records(
+        self, sortie_id: int, actor: str, details: dict
+    ) -> FlightRecords | None:
+        """Delete a sortie's track points and transfers and audit it (`retention.delete`,
+        with `details` and the row counts) in one transaction; None, and nothing deleted,
+        when an evidence hold holds the sortie now. Raises NotFound."""
+
+        def work(c: sqlite3.Connection) -> FlightRecords | None:
+            with _transaction(c):
+                sortie = _get_sortie(c, sortie_id)
+                if _active_hold(c, HoldKind.EVIDENCE, sortie_id) is not None:
+                    return None
+                points = c.execute("DELETE FROM sortie_track WHERE sortie_id = ?", (sortie_id,))
+                sent = c.execute("DELETE FROM sortie_transfers WHERE sortie_id = ?", (sortie_id,))
+                last_at = sortie.events[-1].at if sortie.events else sortie.created_at
+                deleted = FlightRecords(sortie_id, last_at, points.rowcount, sent.rowcount)
+                counts = {"track_points": deleted.track_points, "transfers": deleted.transfers}
+                _audit(c, actor, "retention.delete", f"sortie:{sortie_id}", {**details, **counts})
+                return deleted
+
+        return await self._run_conn(work)
 
     # -- the public flight log ----------------------------------------------------
 
