@@ -195,10 +195,16 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--minutes", type=float, default=10.0, help="length of the recording")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=_bench_evidence)
-    bu = bsub.add_parser("audit", help="audit append rate with and without the chain; verify rate")
+    bu = bsub.add_parser(
+        "audit",
+        help="audit append rate with and without the chain; verify rate; evidence export time",
+    )
     bu.add_argument("--appends", type=int, default=3000, help="entries appended per variant")
     bu.add_argument("--rounds", type=int, default=30, help="pairs of rounds they are split in")
     bu.add_argument("--entries", type=int, default=1_000_000, help="entries in the verified log")
+    bu.add_argument(
+        "--evidence-minutes", type=float, default=10.0, help="recording in the evidence package"
+    )
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=_bench_audit)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
@@ -548,12 +554,19 @@ def _retention_run(args: argparse.Namespace) -> int:
 
 def _bench_audit(args: argparse.Namespace) -> int:
     from dfr.bench_audit import print_result, run
+    from dfr.bench_evidence import run as run_evidence
 
     result = run(appends=args.appends, rounds=args.rounds, entries=args.entries)
+    evidence = run_evidence(args.evidence_minutes)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "evidence": evidence}))
     else:
         print_result(result)
+        print(
+            f"evidence package, {evidence['recording_minutes']:g} min of 720p"
+            f" ({evidence['package_mb']} MB): export {evidence['export_s']} s,"
+            f" verify {evidence['verify_s']} s"
+        )
     return 0
 
 
