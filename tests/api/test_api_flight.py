@@ -13,9 +13,17 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from dfr.audit_signing import SigningKey
-from tests.api.conftest import login
+from dfr.settings import Settings
+from tests.api.conftest import login, make_settings
 
 SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "alarm"}
+
+
+@pytest.fixture(scope="module")
+def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """This module's server signs an audit checkpoint every 5 entries, so a short run
+    has some for the evidence package to carry."""
+    return make_settings(tmp_path_factory.mktemp("api-flight"), audit_checkpoint_every=5)
 
 
 def wait_for(fetch, predicate, timeout_s: float = 90.0, what: str = "condition"):
@@ -142,7 +150,8 @@ def test_dispatch_fly_command_and_timeline(client) -> None:
     seconds = [datetime.fromisoformat(p["at_utc"]).timestamp() for p in track]
     assert (seconds[-1] - seconds[0]) / (len(seconds) - 1) < 1.5  # about one a second
     assert max(p["alt_above_station_m"] for p in track) > 50.0
-    assert {p["flight_mode"] for p in track} >= {"MISSION", "HOLD", "RETURN_TO_LAUNCH"}
+    # (the pilot's hold may fall between two samples)
+    assert {p["flight_mode"] for p in track} >= {"MISSION", "RETURN_TO_LAUNCH"}
     assert (track[0]["target_latitude_deg"], track[0]["target_longitude_deg"]) == (
         SCENE["latitude_deg"],
         SCENE["longitude_deg"],
