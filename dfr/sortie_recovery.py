@@ -134,9 +134,11 @@ class SortieRecovery:
     async def _settle(self, station: Station, sortie_id: int) -> bool:
         """One look at one inherited sortie; True once it is settled."""
         runner = self._runner
+        if (await runner.store.drone_sorties()).get(station.drone.id) != sortie_id:
+            return True  # released meanwhile
+        # A sortie whose last state reads "docked" may still hold its drone: the server
+        # died between recording the landing and releasing the drone.
         record = await runner.store.get_sortie(sortie_id)
-        if record.state in {str(s) for s in (SortieState.DOCKED, SortieState.LANDED)}:
-            return True  # closed meanwhile
         drone = self._fleet.drone(station.id)
         look = look_at(drone.state if drone.online else DroneState(), station, self._dock_radius_m)
         if self._noted.get(station.id) != look.detail:

@@ -103,3 +103,26 @@ def _drain(events: asyncio.Queue) -> list:
     while not events.empty():
         out.append(events.get_nowait())
     return out
+
+
+async def test_a_sortie_recorded_docked_whose_drone_was_never_released_is_released(
+    tmp_path: Path,
+) -> None:
+    """The server died between recording the landing and freeing the drone."""
+    settings = _settings(tmp_path)
+    sortie_id, _ = await _left_open(settings.database_path, "en_route")
+    async with Store.open(settings.database_path) as store:
+        await store.record_sortie_state(sortie_id, "landed", "on the ground")
+        await store.record_sortie_state(sortie_id, "docked", "0.4 m from the dock")
+        assert (await store.drone_sorties())["dfr-1"] == sortie_id
+    deployment = replace(load_deployment(), launch_policy="immediate")
+    async with (
+        open_services(settings, deployment, simulator.InProcessVehicles()) as services,
+        Operations.running(services, settings) as ops,
+    ):
+        async with asyncio.timeout(wall_s(60.0)):
+            await ops.recovery.settled.wait()
+        # Freed: its call never saw the scene, went back to the queue and took it again.
+        assert (await services.store.drone_sorties())["dfr-1"] != sortie_id
+        assert (await ops.get_sortie(sortie_id)).state == "docked"
+        assert not ops.fleet.availability("hq").maintenance
