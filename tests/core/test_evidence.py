@@ -95,6 +95,8 @@ async def test_a_package_holds_the_whole_record_and_verifies(tmp_path: Path) -> 
         actions = [e["action"] for e in audit]
         assert {"call.create", "sortie.dispatch", "sortie.launch", "sortie.release"} <= set(actions)
         assert "video.view.start" in actions
+        # With their place in the chain, so a reader can check them against the log.
+        assert all(len(e["hash"]) == 64 and len(e["prev_hash"]) == 64 for e in audit)
         views = json.loads(z.read("video-views.json"))
         assert [(v["principal"], v["end_reason"]) for v in views] == [("officer-7", "closed")]
     verdict = verify_package(package, _pem(KEY))
