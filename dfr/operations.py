@@ -34,7 +34,7 @@ from dfr.active_sorties import SortieBoard
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.console_views import call_event, drone_json, share_link_view, streams_of_call
-from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable
+from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
 from dfr.events import Event, EventBus
 from dfr.evidence import export_package
@@ -375,7 +375,12 @@ class Operations:
         purpose: LaunchPurpose | None = None,
     ) -> DispatchResult:
         """A pilot's Launch: to a queued call, or to a point for a purpose (stored as a
-        new call that carries it). Raises NoPurpose for a point without a purpose."""
+        new call that carries it). Raises NoPurpose for a point without a purpose, and
+        UnknownStation before anything is stored."""
+        try:
+            self.deployment.station(station_id)
+        except KeyError:
+            raise UnknownStation(f"no station {station_id!r}") from None
         if call_id is None:
             if point is None:
                 raise StationUnavailable("launch needs a call or a point")

@@ -55,6 +55,8 @@ def test_a_launch_without_a_call_needs_a_purpose_from_the_list(client) -> None:
     ).json()
     both = {"station_id": "eastside", "call_id": call["id"], "purpose": "training"}
     assert_purpose_refused(client.post("/api/launch", json=both, headers=pilot))
+    nowhere = {**point, "station_id": "atlantis", "purpose": "training"}
+    assert client.post("/api/launch", json=nowhere, headers=pilot).status_code == 404
     client.post(f"/api/calls/{call['id']}/close", headers=pilot)
     calls_after = client.get("/api/calls", headers=pilot).json()
     assert [c["id"] for c in calls_after] == [c["id"] for c in calls_before] + [call["id"]]
