@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import re
-import signal
+import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -28,26 +26,18 @@ _LISTEN = re.compile(r"Server set to listen on [^:\s]+:(\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-_PR_SET_PDEATHSIG = 1
+def _die_with_parent() -> list[str]:
+    """The command prefix that has Linux SIGKILL the server when dfr dies: util-linux's
+    `setpriv --pdeathsig`, which sets it and execs the server (same pid). Python's own
+    pre-exec hook would run Python in a child forked from a process with gRPC threads,
+    which is not safe. Empty where there is no setpriv."""
+    setpriv = shutil.which("setpriv")
+    if not sys.platform.startswith("linux") or setpriv is None:
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook asking Linux to SIGKILL the child when its parent dies.
-
-    The libc function is looked up here, in the parent: the hook itself runs in the
-    forked child and only makes the one system call.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    kill = int(signal.SIGKILL)
-    return lambda: prctl(_PR_SET_PDEATHSIG, kill)
-
-
-_PREEXEC = _die_with_parent()
+_PREFIX = _die_with_parent()
 
 
 class ServerExited(RuntimeError):
@@ -83,6 +73,7 @@ class MavsdkServer:
             raise RuntimeError("server already started")
         self._port = asyncio.get_running_loop().create_future()
         self._process = await asyncio.create_subprocess_exec(
+            *_PREFIX,
             str(self.binary),
             "-p",
             "0",
@@ -90,7 +81,6 @@ class MavsdkServer:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_PREEXEC,
         )
         self._reader = asyncio.create_task(self._read_output(), name=f"mavsdk_server {self.name}")
         return await asyncio.shield(self._port)
