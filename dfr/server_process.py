@@ -73,13 +73,7 @@ class ServerProcess:
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _terminate(proc, timeout_s=20)
         with_group = session_members(proc.pid)
         for pid in with_group:
             _kill(pid)
@@ -135,13 +129,8 @@ class SimulatedDrones:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self._proc is not None:
+            _terminate(self._proc, timeout_s=10)
 
 
 def session_members(session_id: int) -> list[int]:
@@ -158,6 +147,18 @@ def session_members(session_id: int) -> list[int]:
         if fields[0] != "Z" and int(fields[3]) == session_id:
             members.append(int(entry.name))
     return members
+
+
+def _terminate(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM a running child, SIGKILL it after `timeout_s`, and reap it."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _kill(pid: int) -> None:

@@ -4,9 +4,12 @@ loopback ports, fast, with its 50 Hz streams at 10 Hz (vehicle time) to spare th
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from dfr.loopback import free_udp_port
 from missions.geo import GeoPoint
@@ -22,6 +25,17 @@ SPEED_FACTOR = 20.0
 SERVER_SPEED_FACTOR = 8.0
 #: PX4 SITL keeps up with lockstep at this factor on two cores (three instances: 3).
 PX4_SPEED_FACTOR = 2.0
+
+#: The marks of a test of the PX4 SITL tier: reported as skipped, with the reason, where
+#: no PX4 build is named; `PX4` is the "px4" case of a test parametrised over vehicles.
+PX4_MARKS = [
+    pytest.mark.px4,
+    pytest.mark.skipif(
+        not os.environ.get("DFR_PX4_DIR"),
+        reason="DFR_PX4_DIR not set: the PX4 SITL tier needs a PX4 build",
+    ),
+]
+PX4 = pytest.param("px4", marks=PX4_MARKS)
 
 PUEBLO = GeoPoint(38.2544, -104.6091)
 PUEBLO_ALT_M = 1430.0

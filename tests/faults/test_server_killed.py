@@ -6,23 +6,12 @@ is served (`dfr.restart_drill`; `dfr bench abuse` prints the same drill's timing
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from dfr.restart_drill import run_drill
 from tests import simulator
 
-PX4 = pytest.param(
-    "px4",
-    marks=[
-        pytest.mark.px4,
-        pytest.mark.skipif(
-            not os.environ.get("DFR_PX4_DIR"),
-            reason="DFR_PX4_DIR not set: the PX4 SITL tier needs a PX4 build",
-        ),
-    ],
-)
+PX4 = simulator.PX4
 
 
 @pytest.mark.parametrize("vehicle", ["sim", PX4])

@@ -10,11 +10,8 @@ reported as skipped without one.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-
-import pytest
 
 from dfr.flight_executor import FlightExecutor
 from missions.drone_state import DroneState, FlightMode
@@ -24,13 +21,7 @@ from stations.drone_link import DroneLink, LinkSettings
 from tests import simulator
 from tests.flight.conftest import HOME, HOME_ALT_AMSL_M, executor, offset, straight_route
 
-pytestmark = [
-    pytest.mark.px4,
-    pytest.mark.skipif(
-        not os.environ.get("DFR_PX4_DIR"),
-        reason="DFR_PX4_DIR not set: the PX4 SITL tier needs a PX4 build",
-    ),
-]
+pytestmark = simulator.PX4_MARKS
 S = SortieState
 SPEED = simulator.PX4_SPEED_FACTOR
 

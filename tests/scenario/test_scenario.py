@@ -7,7 +7,6 @@ named by DFR_PX4_DIR and is reported as skipped without one).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 
 from dfr.loopback import free_udp_block
 from dfr.scenario import ScenarioError, read_calls
+from tests import simulator
 
 DFR = shutil.which("dfr", path=str(Path(sys.executable).parent)) or "dfr"
 CALLS = """t_s,lat,lon,priority
@@ -24,16 +24,7 @@ CALLS = """t_s,lat,lon,priority
 5,38.2330,-104.6230,1
 10,38.2680,-104.5560,2
 """
-PX4 = pytest.param(
-    "px4",
-    marks=[
-        pytest.mark.px4,
-        pytest.mark.skipif(
-            not os.environ.get("DFR_PX4_DIR"),
-            reason="DFR_PX4_DIR not set: the PX4 SITL tier needs a PX4 build",
-        ),
-    ],
-)
+PX4 = simulator.PX4
 
 
 @pytest.mark.parametrize("vehicle", ["sim", PX4])
