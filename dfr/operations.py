@@ -64,6 +64,7 @@ from missions.geo import GeoPoint
 from missions.mission_plan import MissionItem
 from missions.profile import Station
 from missions.qgc_plan import export_plan
+from missions.route import Fence
 from missions.sortie import FINAL_STATES
 from stations.fleet import Fleet
 
@@ -120,6 +121,7 @@ class Operations:
             self.deployment.defaults.cruise_alt_m,
             self._on_dock_prepared,
             self.deployment.flight_settings,
+            dock_fence=self._dock_fence,
         )
         self.runner = SortieRunner(
             self.deployment,
@@ -130,6 +132,7 @@ class Operations:
             self.bus,
             executor_settings or settings.executor_settings(self.deployment.flight_settings),
             prepare_dock=self.dock.start,
+            claim_dock=self.dock.claim,
             video=video,
             on_flight_ended=on_flight_ended,
             on_streams_changed=self.publish_streams,
@@ -526,6 +529,11 @@ class Operations:
         now (None once no drone does, even if the same drone moves on to another call)."""
         active = self.board.for_call(call_id)
         return active.station.id if active is not None else None
+
+    def _dock_fence(self, station: Station) -> Fence:
+        drone = station.drone
+        reach_m = drone.cruise_speed_m_s * drone.endurance_s / 2.0
+        return self.deployment.planner.dock_fence(station.position, reach_m)
 
     def _availability(self) -> dict[str, DroneAvailability]:
         return fleet_availability(self._fleet)

@@ -25,6 +25,7 @@ from dfr.auth import Principal, Role
 from dfr.console_views import call_event, sortie_event
 from dfr.deployment import Deployment
 from dfr.dispatcher import Dispatcher, DispatchResult
+from dfr.dock_prep import DockedSetup
 from dfr.events import Event, EventBus
 from dfr.flight_executor import ExecutorSettings, FlightExecutor, FlightResult
 from dfr.store import CallRecord, SortieRecord, Store
@@ -65,6 +66,7 @@ class SortieRunner:
         bus: EventBus,
         executor_settings: ExecutorSettings,
         prepare_dock: Callable[[Station], None],
+        claim_dock: Callable[[str], DockedSetup | None] = lambda station_id: None,
         video: SortieVideo | None = None,
         on_flight_ended: FlightListener | None = None,
         on_streams_changed: Callable[[], None] | None = None,
@@ -79,6 +81,7 @@ class SortieRunner:
         self.video = video
         self.on_flight_ended = on_flight_ended
         self._prepare_dock = prepare_dock
+        self._claim_dock = claim_dock
         self._streams_changed = on_streams_changed or (lambda: None)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -161,6 +164,7 @@ class SortieRunner:
             call_id=str(active.call.id),
             station_id=active.station.id,
             settings=self.executor_settings,
+            docked=self._claim_dock(active.station.id),
         )
         self._spawn(self._fly(active), f"sortie {active.record.id}")
 

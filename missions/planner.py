@@ -129,6 +129,14 @@ class RoutePlanner:
         near = LineString(xy) if len(xy) > 1 else Point(xy[0])
         return replace(route, fence=self._fence(near))
 
+    def dock_fence(self, station: GeoPoint, reach_m: float) -> Fence:
+        """The fence a docked drone holds ahead of any call: the area and the keep-out
+        zones within `reach_m` (how far the drone can fly out) plus `fence_radius_m`
+        of its station, the nearest `max_fence_zones`. A route whose own fence
+        (`fenced`) it `covers` flies without a fence upload at dispatch."""
+        frame = self.airspace.frame
+        return self._fence(Point(frame.to_xy(station)), self.settings.fence_radius_m + reach_m)
+
     def restored(self, geojson: dict, scene: GeoPoint) -> Route:
         """A route as a sortie stored it (`Route.as_geojson()`), fenced again: what a
         server that restarted mid-flight follows the drone by. `scene` is the call's
@@ -399,10 +407,10 @@ class RoutePlanner:
             turn_angles_deg=_turn_angles_deg(path),
         )
 
-    def _fence(self, near: LineString | Point) -> Fence:
-        """The operational area as inclusion, and the keep-out zones nearest the route."""
+    def _fence(self, near: LineString | Point, within_m: float | None = None) -> Fence:
+        """The operational area as inclusion, and the keep-out zones nearest `near`."""
         idx = self._keep_out_tree.query(
-            near, predicate="dwithin", distance=self.settings.fence_radius_m
+            near, predicate="dwithin", distance=within_m or self.settings.fence_radius_m
         )
         if len(idx) > self.settings.max_fence_zones:
             dist = shapely.distance(self._keep_out[idx], near)

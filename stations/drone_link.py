@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import math
+import struct
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,8 @@ T = TypeVar("T")
 
 MAVSDK_SERVER = Path(mavsdk.__file__).parent / "bin" / "mavsdk_server"
 _FRAME_GLOBAL_INT = 5
+#: MAV_PARAM_TYPE_UINT32 / INT32: PX4 sends their bits in PARAM_VALUE's float.
+_INT_PARAM_TYPES = (5, 6)
 _AUTOPILOT_COMPONENT = 1
 _ORBIT_FACE_CENTER = 0  # ORBIT_YAW_BEHAVIOUR_HOLD_FRONT_TO_CIRCLE_CENTER
 
@@ -163,6 +166,7 @@ class DroneLink:
         self._closed = False
         self._vehicle_sysid = 1
         self._ack_waiters: list[tuple[int, asyncio.Future[int]]] = []
+        self._announced: dict[str, float] = {}
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -283,6 +287,9 @@ class DroneLink:
         streams: dict[str, tuple[Callable[[], AsyncIterator[Any]], Callable[[Any], None]]] = {
             "global_position": (lambda: direct.message("GLOBAL_POSITION_INT"), self._on_position),
             "command_ack": (lambda: direct.message("COMMAND_ACK"), self._on_ack),
+            "mission_current": (lambda: direct.message("MISSION_CURRENT"), self._on_current),
+            "mission_ack": (lambda: direct.message("MISSION_ACK"), self._on_mission_ack),
+            "param_value": (lambda: direct.message("PARAM_VALUE"), self._on_param_value),
             "home": (telemetry.home, self._on_home),
             "armed": (telemetry.armed, lambda v: self._feed.update(armed=bool(v))),
             "flight_mode": (telemetry.flight_mode, self._on_flight_mode),
@@ -354,6 +361,35 @@ class DroneLink:
             if entry[0] == command and not entry[1].done():
                 entry[1].set_result(result)
                 self._ack_waiters.remove(entry)
+
+    def _on_current(self, message: Any) -> None:
+        fields = json.loads(message.fields_json)
+        self._feed.update(
+            mission_checksum=int(fields.get("mission_id", 0)),
+            fence_checksum=int(fields.get("fence_id", 0)),
+        )
+
+    def _on_mission_ack(self, message: Any) -> None:
+        """An accepted upload's checksum, ahead of the next MISSION_CURRENT."""
+        fields = json.loads(message.fields_json)
+        if int(fields.get("type", -1)) != 0 or not (opaque := int(fields.get("opaque_id", 0))):
+            return  # refused, or a vehicle without checksums
+        kind = {0: "mission_checksum", 1: "fence_checksum"}.get(int(fields.get("mission_type", 0)))
+        if kind is not None:
+            self._feed.update(**{kind: opaque})
+
+    def _on_param_value(self, message: Any) -> None:
+        fields = json.loads(message.fields_json)
+        value = float(fields.get("param_value", math.nan))
+        if int(fields.get("param_type", 0)) in _INT_PARAM_TYPES:
+            value = _bytewise_int(value)
+        self._announced[str(fields.get("param_id", ""))] = value
+        self._feed.update(param_announcements=self._feed.state.param_announcements + 1)
+
+    def announced_param(self, name: str) -> float | None:
+        """The value the vehicle last announced for `name` (None: not heard). PARAM_VALUE
+        reaches us with about five significant digits, so compare with some tolerance."""
+        return self._announced.get(name)
 
     def _on_home(self, home: Any) -> None:
         self._feed.update(
@@ -480,6 +516,12 @@ class DroneLink:
 
     async def start_mission(self) -> None:
         await self._remote("start mission", self._system.mission_raw.start_mission)
+
+    async def arm_and_start_mission(self) -> None:
+        """Arm and start the mission from its first item in one command
+        (MAV_CMD_MISSION_START: PX4 switches to MISSION mode and arms, and accepts only
+        if it did both). Raises CommandRefused, e.g. while PX4 still rejects the mode."""
+        await self._command_int(MavCmd.MISSION_START)
 
     async def pause_mission(self) -> None:
         await self._remote("pause mission", self._system.mission_raw.pause_mission)
@@ -628,6 +670,13 @@ class DroneLink:
         if home is None:
             raise NotReady(self.drone_id, "no home position yet")
         return home.absolute_altitude_m
+
+
+def _bytewise_int(value: float) -> float:
+    """An integer parameter sent bytewise in PARAM_VALUE's float (PX4's encoding)."""
+    if not math.isfinite(value):
+        return value
+    return float(struct.unpack("<i", struct.pack("<f", value))[0])
 
 
 def _ready(state: DroneState) -> bool:
