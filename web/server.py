@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from dfr.active_sorties import SortieBoard
-from dfr.api import audit_checkpoints, calls, fleet, holds, misc, public, ws
+from dfr.api import audit_checkpoints, calls, eido, fleet, holds, misc, public, ws
 from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import Denied, PrincipalDep, client_address
 from dfr.api.errors import answers, install_error_handlers
@@ -97,7 +97,7 @@ def create_app(
         sdp_limit_bytes=settings.sdp_body_limit_bytes,
     )
     app.add_middleware(LoginThrottle)  # outermost: a throttled guess costs nothing more
-    for module in (misc, audit_checkpoints, calls, fleet, holds, public, ws):
+    for module in (misc, audit_checkpoints, calls, eido, fleet, holds, public, ws):
         app.include_router(module.router)
     app.include_router(
         whep_router(video.relay, admission=admit_viewer),
