@@ -146,7 +146,7 @@ class EidoSection(_Strict):
     #: A CAD/EIDO server (NENA-STA-024 WebSocket, ws:// or wss://) to subscribe to for new
     #: incidents; none: no subscription. Its bearer token, if it wants one, is the
     #: environment's DFR_EIDO_SUBSCRIBE_TOKEN, never this file.
-    subscribe_url: str | None = Field(None, max_length=2000)
+    subscribe_url: Annotated[str | None, Field(max_length=2000)] = None
 
     @field_validator("priorities")
     @classmethod

@@ -19,6 +19,7 @@ the operations service's `retarget_airborne_drone` hook is asked to re-task the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -69,11 +70,13 @@ class EidoIntake:
 
     async def take(self, body: bytes, actor: str) -> EidoResult:
         """An EIDO's JSON text. Raises dfr.eido's EidoError (nothing is stored)."""
-        return await self._take(read_eido(body), actor)
+        # Reading is CPU work (JSON, the schema, XML) of up to a body's limit: in a
+        # worker thread, so the event loop keeps pushing telemetry meanwhile.
+        return await self._take(await asyncio.to_thread(read_eido, body), actor)
 
     async def take_document(self, document: object, actor: str) -> EidoResult:
         """An EIDO already decoded from JSON (a notification's). Raises EidoError."""
-        return await self._take(incident_of(document), actor)
+        return await self._take(await asyncio.to_thread(incident_of, document), actor)
 
     async def _take(self, incident: EidoIncident, actor: str) -> EidoResult:
         call = NewCall(

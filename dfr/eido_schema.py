@@ -12,16 +12,15 @@ Schema draft 4 (boolean `exclusiveMaximum`, `$ref` siblings ignored), so draft 4
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin
 
-import yaml
-from jsonschema import Draft4Validator, ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT4
+if TYPE_CHECKING:
+    from jsonschema import Draft4Validator, ValidationError
 
 #: Where NENA published the vendored file: the base its relative `$ref`s resolve against.
 #: Only a name here: nothing is ever fetched from it.
@@ -35,9 +34,21 @@ def schema_text() -> str:
     return (resources.files("dfr") / "data" / "eido" / "openapi.yaml").read_text("utf-8")
 
 
+#: One validation at a time: jsonschema does not promise that a validator may be shared
+#: between threads, and EIDOs are validated in worker threads (dfr.eido_intake).
+_validating = threading.Lock()
+
+
 @cache
 def eido_validator() -> Draft4Validator:
-    """The validator of a whole EIDO, built once (reading the file takes ~20 ms)."""
+    """The validator of a whole EIDO, built once, on first use: reading the schema takes
+    ~20 ms, and its libraries are imported then, so that a server that never sees an
+    EIDO does not pay for them when it starts."""
+    import yaml
+    from jsonschema import Draft4Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
     document = yaml.safe_load(schema_text())
     registry: Registry = Registry().with_resource(
         SCHEMA_URI, Resource.from_contents(document, default_specification=DRAFT4)
@@ -54,7 +65,9 @@ def schema_problems(document: object) -> list[str]:
     """What makes `document` not an EIDO, each as "where: what" (at most MAX_PROBLEMS,
     the shallowest first); empty when it follows the schema. The document's values are
     never quoted back: they may be long, or someone's personal data."""
-    errors = sorted(eido_validator().iter_errors(document), key=lambda e: len(e.absolute_path))
+    with _validating:
+        found = list(eido_validator().iter_errors(document))
+    errors = sorted(found, key=lambda e: len(e.absolute_path))
     problems: list[str] = []
     for error in errors:
         where = "/".join(str(p) for p in error.absolute_path) or "the document"

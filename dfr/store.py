@@ -1415,8 +1415,8 @@ def _apply_version(
         )
         if getattr(stored, name) != getattr(call, name)
     }
-    details = {**seen, "previous_version": stored.source_updated_at, "changes": changes}
-    details["moved_m"] = round(moved_m, 1)
+    details: dict[str, Any] = {**seen, "previous_version": stored.source_updated_at}
+    details.update(changes=changes, moved_m=round(moved_m, 1))
     _audit(c, actor, "call.update", subject, details)
     return CallVersion(_get_call(c, stored.id), VersionOutcome.UPDATED, stored, moved_m)
 
