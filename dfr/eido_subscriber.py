@@ -117,6 +117,9 @@ class EidoSubscriber:
                 why = "the server closed the connection"
             except (OSError, TimeoutError, WebSocketException, SubscriptionEnded) as exc:
                 why = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - whatever happened, subscribe again
+                log.exception("EIDO subscription to %s failed", self._where)
+                why = f"internal error: {type(exc).__name__}"
             self.status.subscribed = False
             self.status.last_error = why
             if self.status.sessions > sessions:
