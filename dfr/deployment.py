@@ -15,6 +15,7 @@ from datetime import UTC, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -128,6 +129,58 @@ class RetentionSection(_Strict):
     records_days: Annotated[int, Field(ge=1, le=36500)] = 365
 
 
+#: A call priority: 1 is the most urgent (the API's range).
+CallPriority = Annotated[int, Field(strict=True, ge=1, le=5)]
+IncidentType = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class EidoSection(_Strict):
+    """EIDO intake (NENA-STA-021, `POST /api/eido` and the NENA-STA-024 subscriber):
+    the priority a call gets from its incident's type, and the server to subscribe to."""
+
+    #: The priority of an incident whose type is not listed (or that has none).
+    default_priority: CallPriority = 3
+    #: Incident type → priority. An incident's type is its `incidentTypeCommonRegistryText`,
+    #: else its `incidentTypeInternalCode`; matched trimmed and without regard to case.
+    priorities: dict[IncidentType, CallPriority] = Field(default_factory=dict)
+    #: A CAD/EIDO server (NENA-STA-024 WebSocket, ws:// or wss://) to subscribe to for new
+    #: incidents; none: no subscription. Its bearer token, if it wants one, is the
+    #: environment's DFR_EIDO_SUBSCRIBE_TOKEN, never this file.
+    subscribe_url: Annotated[str | None, Field(max_length=2000)] = None
+
+    @field_validator("priorities")
+    @classmethod
+    def _one_key_per_type(cls, mapping: dict[str, int]) -> dict[str, int]:
+        keyed: dict[str, int] = {}
+        for name, priority in mapping.items():
+            key = call_type_key(name)
+            if not key:
+                raise ValueError("an incident type cannot be blank")
+            if key in keyed:
+                raise ValueError(f"incident type {name!r} is listed twice (case does not count)")
+            keyed[key] = priority
+        return keyed
+
+    @field_validator("subscribe_url")
+    @classmethod
+    def _websocket_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError("must be a ws:// or wss:// URL with a host")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials (set DFR_EIDO_SUBSCRIBE_TOKEN)")
+        return url
+
+    def priority_for(self, *incident_types: str | None) -> int:
+        """The priority of the first of `incident_types` listed; else the default."""
+        for incident_type in incident_types:
+            if incident_type is not None and call_type_key(incident_type) in self.priorities:
+                return self.priorities[call_type_key(incident_type)]
+        return self.default_priority
+
+
 def zone_named(name: str) -> tzinfo:
     """The zone named `name` ("UTC" needs no time zone database). Raises ValueError."""
     if name == "UTC":
@@ -179,6 +232,7 @@ class DeploymentFile(_Strict):
     public_log: PublicLogSection = PublicLogSection()
     public_categories: PublicCategoriesSection = PublicCategoriesSection()
     retention: RetentionSection = RetentionSection()
+    eido: EidoSection = EidoSection()
     stations: list[StationSection] = Field(min_length=1)
 
     @field_validator("stations")
@@ -214,6 +268,7 @@ class Deployment:
     public_log: PublicLogSection = PublicLogSection()
     public_categories: PublicCategoriesSection = PublicCategoriesSection()
     retention: RetentionSection = RetentionSection()
+    eido: EidoSection = EidoSection()
 
     def public_category(self, call_type: str | None) -> str:
         """The public flight log's category for a call of `call_type` (the default
@@ -380,6 +435,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         public_log=spec.public_log,
         public_categories=spec.public_categories,
         retention=spec.retention,
+        eido=spec.eido,
     )
 
 

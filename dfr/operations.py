@@ -7,7 +7,8 @@ retention run (`dfr.retention`) over collaborators the composition root opened
 nothing behind it.
 
 Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
-(launch, fly, release, serve the queue), `PilotCommands`, `DockPreparation`,
+(launch, fly, release, serve the queue), `PilotCommands`, `EidoIntake` (CAD incidents
+as EIDOs), `DockPreparation`,
 `push_telemetry`, the `SortieBoard` of active sorties and the `EventBus` to
 the consoles.
 
@@ -30,12 +31,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dfr.access import Access
-from dfr.active_sorties import SortieBoard
+from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.console_views import call_event, drone_json, share_link_view, streams_of_call
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
+from dfr.eido_intake import EidoIntake, EidoResult
 from dfr.events import Event, EventBus
 from dfr.evidence import export_package
 from dfr.flight_executor import ExecutorSettings
@@ -141,6 +143,9 @@ class Operations:
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
+        self.eido = EidoIntake(
+            self.deployment.eido, self._store, self.board, self.bus, self.retarget_airborne_drone
+        )
         self.access = Access(services.users, services.tokens, self._store, services.refusals)
         self.public_log = PublicLog(self._store, self.deployment)
         self.loop_lag = LoopLag()
@@ -345,6 +350,28 @@ class Operations:
         if created:
             self.bus.publish(call_event(record))
         return record, created
+
+    async def take_eido(self, body: bytes, actor: str) -> EidoResult:
+        """An EIDO's JSON text (NENA-STA-021): a new incident is stored as a call, a later
+        version updates that call (dfr.eido_intake). Raises dfr.eido's EidoError, audited
+        as refused with the reason the sender is given."""
+        async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
+            return await self.eido.take(body, actor)
+
+    async def take_eido_document(self, document: object, actor: str) -> EidoResult:
+        """As `take_eido`, for an EIDO already decoded (a NENA-STA-024 notification's)."""
+        async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
+            return await self.eido.take_document(document, actor)
+
+    async def retarget_airborne_drone(self, active: ActiveSortie, scene: GeoPoint) -> bool:
+        """The one seam for re-tasking a drone in flight to its call's new scene (an EIDO
+        update moved it); True when the drone was re-tasked.
+
+        In-flight re-tasking is not built yet: this queues nothing and returns False, so
+        the pilot's alert says "scene moved N m — re-plan with Reposition" and the pilot
+        sends the drone there (`POST /api/drones/{id}/commands`, reposition). Whoever
+        builds re-tasking replaces this body; its callers stay as they are."""
+        return False
 
     async def close_call(self, call_id: int, actor: str) -> CallRecord:
         async with self._store.attempt(

@@ -58,6 +58,7 @@ from dfr.audit_signing import (
     append_checkpoints,
     read_checkpoints,
 )
+from missions.geo import GeoPoint
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ CREATE TABLE IF NOT EXISTS calls (
     external_id TEXT,
     status TEXT NOT NULL DEFAULT 'new',
     call_type TEXT,  -- the caller's kind of incident (CAD's type code), lower case
-    purpose TEXT  -- a launch without a call: why it flies (dfr.purposes)
+    purpose TEXT,  -- a launch without a call: why it flies (dfr.purposes)
+    location_uncertainty_m REAL,  -- radius around the position the scene may be in
+    source_updated_at TEXT  -- the sender's version of the call (an EIDO's, UTC): see
+                            -- Store.take_call_version
 );
 CREATE TABLE IF NOT EXISTS drones (
     drone_id TEXT PRIMARY KEY,
@@ -229,6 +233,8 @@ ADDED_COLUMNS = (
     ("drones", "out_of_service", "TEXT"),
     ("calls", "call_type", "TEXT"),
     ("calls", "purpose", "TEXT"),
+    ("calls", "location_uncertainty_m", "REAL"),
+    ("calls", "source_updated_at", "TEXT"),
 )
 
 ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
@@ -271,6 +277,10 @@ class NewCall:
     external_id: str | None = None
     call_type: str | None = None
     purpose: str | None = None  # a launch without a call: why (dfr.purposes.LaunchPurpose)
+    location_uncertainty_m: float | None = None  # the scene is within this of the point
+    #: The sender's version of this call (UTC ISO 8601, to the microsecond), for senders
+    #: that send the same call again as it changes (EIDO): see Store.take_call_version.
+    source_updated_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +296,27 @@ class CallRecord:
     status: str
     call_type: str | None = None
     purpose: str | None = None
+    location_uncertainty_m: float | None = None
+    source_updated_at: str | None = None
+
+
+class VersionOutcome(StrEnum):
+    """What a version of a call from another system did (Store.take_call_version)."""
+
+    CREATED = "created"  # the first: the call is stored
+    UPDATED = "updated"  # later than the one stored: the call now says what it says
+    UNCHANGED = "unchanged"  # the version stored, again: nothing changes
+    STALE = "stale"  # earlier than the one stored: ignored
+
+
+@dataclass(frozen=True, slots=True)
+class CallVersion:
+    """A version of a call taken: the call as it now is, and what changed."""
+
+    call: CallRecord
+    outcome: VersionOutcome
+    before: CallRecord | None = None  # UPDATED: the call as it was
+    moved_m: float | None = None  # UPDATED: how far its position moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +519,27 @@ class Store:
                     _audit(c, actor, "call.repeat", f"call:{row['id']}", {"id": call.external_id})
                     return _get_call(c, row["id"]), False
                 return _insert_call(c, call, actor), True
+
+        return await self._run_conn(work)
+
+    async def take_call_version(self, call: NewCall, actor: str) -> CallVersion:
+        """A version of a call from a system that sends each change of it again (an EIDO's
+        incident), once per (source, external_id), ordered by `call.source_updated_at`:
+        the first is stored as a new call; a later one updates the stored call's position,
+        its uncertainty, priority, summary and type (not its status); the same version is
+        a repeat, and an earlier one is ignored. Each is audited in its transaction."""
+        if call.external_id is None or call.source_updated_at is None:
+            raise ValueError("a call version needs its external_id and source_updated_at")
+
+        def work(c: sqlite3.Connection) -> CallVersion:
+            with _transaction(c):
+                row = c.execute(
+                    "SELECT id FROM calls WHERE source = ? AND external_id = ? ORDER BY id LIMIT 1",
+                    (call.source, call.external_id),
+                ).fetchone()
+                if row is None:
+                    return CallVersion(_insert_call(c, call, actor), VersionOutcome.CREATED)
+                return _apply_version(c, _get_call(c, row["id"]), call, actor)
 
         return await self._run_conn(work)
 
@@ -1284,7 +1336,8 @@ class _transaction:
 def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord:
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
-        " summary, external_id, call_type, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " summary, external_id, call_type, purpose, location_uncertainty_m,"
+        " source_updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             utc_now(),
             call.latitude_deg,
@@ -1295,6 +1348,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
             call.external_id,
             call.call_type,
             call.purpose,
+            call.location_uncertainty_m,
+            call.source_updated_at,
         ),
     )
     call_id = int(cur.lastrowid or 0)
@@ -1308,8 +1363,62 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
         details["call_type"] = call.call_type
     if call.purpose is not None:
         details["purpose"] = call.purpose
+    if call.location_uncertainty_m is not None:
+        details["uncertainty_m"] = call.location_uncertainty_m
+    if call.source_updated_at is not None:
+        details["version"] = call.source_updated_at
     _audit(c, actor, "call.create", f"call:{call_id}", details)
     return _get_call(c, call_id)
+
+
+def _apply_version(
+    c: sqlite3.Connection, stored: CallRecord, call: NewCall, actor: str
+) -> CallVersion:
+    """Take `call` as a version of `stored` (see Store.take_call_version)."""
+    subject = f"call:{stored.id}"
+    seen = {"id": call.external_id, "version": call.source_updated_at}
+    known = stored.source_updated_at or ""
+    assert call.source_updated_at is not None
+    if call.source_updated_at == known:
+        _audit(c, actor, "call.repeat", subject, seen)
+        return CallVersion(stored, VersionOutcome.UNCHANGED)
+    if call.source_updated_at < known:
+        why = f"version {call.source_updated_at} is older than the one stored ({known})"
+        _audit(c, actor, "call.update", subject, seen, REFUSED, why)
+        return CallVersion(stored, VersionOutcome.STALE)
+    c.execute(
+        "UPDATE calls SET latitude_deg = ?, longitude_deg = ?, location_uncertainty_m = ?,"
+        " priority = ?, summary = ?, call_type = ?, source_updated_at = ? WHERE id = ?",
+        (
+            call.latitude_deg,
+            call.longitude_deg,
+            call.location_uncertainty_m,
+            call.priority,
+            call.summary,
+            call.call_type,
+            call.source_updated_at,
+            stored.id,
+        ),
+    )
+    moved_m = GeoPoint(stored.latitude_deg, stored.longitude_deg).distance_m(
+        GeoPoint(call.latitude_deg, call.longitude_deg)
+    )
+    changes = {
+        name: {"from": getattr(stored, name), "to": getattr(call, name)}
+        for name in (
+            "latitude_deg",
+            "longitude_deg",
+            "location_uncertainty_m",
+            "priority",
+            "summary",
+            "call_type",
+        )
+        if getattr(stored, name) != getattr(call, name)
+    }
+    details: dict[str, Any] = {**seen, "previous_version": stored.source_updated_at}
+    details.update(changes=changes, moved_m=round(moved_m, 1))
+    _audit(c, actor, "call.update", subject, details)
+    return CallVersion(_get_call(c, stored.id), VersionOutcome.UPDATED, stored, moved_m)
 
 
 def refusal_reason(exc: BaseException) -> str:

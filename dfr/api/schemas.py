@@ -121,6 +121,27 @@ class CallOut(BaseModel):
     status: str
     call_type: str | None = None
     purpose: str | None = Field(None, description="a launch without a call: why it flew")
+    location_uncertainty_m: float | None = Field(
+        None, description="the scene is within this many metres of the position (an EIDO circle)"
+    )
+    source_updated_at: str | None = Field(
+        None, description="EIDO calls: the version stored, the incident's lastUpdateTimeStamp (UTC)"
+    )
+
+
+class EidoOut(BaseModel):
+    """What an EIDO did: stored a call, updated it, or nothing (and why)."""
+
+    outcome: Literal["created", "updated", "unchanged", "stale"] = Field(
+        description="created: a new call; updated: a later version changed it; unchanged: "
+        "this version was stored already; stale: older than the version stored, ignored"
+    )
+    detail: str
+    call: CallOut
+    moved_m: float | None = Field(None, description="updated: how far the scene moved")
+    alert: str | None = Field(
+        None, description="the pilot alert the update raised (a drone was on the call)"
+    )
 
 
 class CandidateOut(BaseModel):
