@@ -207,6 +207,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=_bench_audit)
+    bl = bsub.add_parser(
+        "launch", help="dispatch → armed with the mission started, all stations at once, x1"
+    )
+    deployment_arg(bl)
+    bl.add_argument("--rounds", type=int, default=3)
+    bl.add_argument("--px4", action="store_true", help="on PX4 SITL (needs DFR_PX4_DIR)")
+    bl.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
+    bl.add_argument("--json", action="store_true")
+    bl.set_defaults(func=_bench_launch)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
     bsub.add_parser("sim", help="simulated vehicles' achieved speed and CPU (--help)")
     return p
@@ -574,6 +583,14 @@ def _bench_evidence(args: argparse.Namespace) -> int:
     from dfr.bench_evidence import main as bench_evidence
 
     return bench_evidence(args)
+
+
+def _bench_launch(args: argparse.Namespace) -> int:
+    from dfr.bench_launch import main as bench_launch
+
+    vehicles = vehicles_for(True, 1.0, args.port_base, px4=args.px4)
+    assert vehicles is not None  # the benchmark always runs its own vehicles
+    return bench_launch(args, vehicles)
 
 
 def _bench_abuse(args: argparse.Namespace) -> int:

@@ -63,8 +63,10 @@ class ExecutorSettings:
     ready_timeout_wall_s: float = 30.0
     #: Vehicle seconds within which the vehicle must accept the mission start.
     mission_start_window_vehicle_s: float = 8.0
-    #: Vehicle seconds between start attempts is a quarter of this.
-    mode_confirm_vehicle_s: float = 1.0
+    #: Vehicle seconds between start attempts: right after an upload PX4 answers
+    #: "Mission start denied! No valid mission" until its navigator has checked the
+    #: mission (a few hundred milliseconds on the first mission after boot).
+    start_retry_vehicle_s: float = 0.1
     #: How long an upload waits for the vehicle's checksum before reading back instead.
     checksum_wait_wall_s: float = 0.5
     #: Wall-clock backstop for the whole start dance.
@@ -421,7 +423,7 @@ class FlightExecutor:
                     since = link.state.vehicle_time_s or 0.0
                     await link.wait_for(
                         lambda s, t=since: (
-                            (s.vehicle_time_s or 0.0) >= t + settings.mode_confirm_vehicle_s / 4
+                            (s.vehicle_time_s or 0.0) >= t + settings.start_retry_vehicle_s
                         ),
                         settings.mission_start_timeout_wall_s,
                         "vehicle clock",
