@@ -16,14 +16,23 @@ from contextlib import asynccontextmanager
 from dfr.flight_executor import FlightExecutor
 from missions.drone_state import DroneState, FlightMode
 from missions.mission_plan import FlightSettings, LinkLossAction, item_differences
+from missions.qgc_plan import export_plan, fence_features, plan_items
 from missions.sortie import Cause, SortieState
 from stations.drone_link import DroneLink, LinkSettings
 from tests import simulator
-from tests.flight.conftest import HOME, HOME_ALT_AMSL_M, executor, offset, straight_route
+from tests.flight.conftest import (
+    HOME,
+    HOME_ALT_AMSL_M,
+    eventually,
+    executor,
+    offset,
+    straight_route,
+)
 
 pytestmark = simulator.PX4_MARKS
 S = SortieState
 SPEED = simulator.PX4_SPEED_FACTOR
+WAYS = ("uploaded", "read_back")
 
 
 def px4_wall_s(vehicle_s: float) -> float:
@@ -75,10 +84,19 @@ async def test_pilot_commands_and_read_back_on_px4() -> None:
         async with asyncio.TaskGroup() as tg:
             flight = tg.create_task(ex.run())
             await reach(ex, S.EN_ROUTE, vehicle_s=30.0)
+            # Verified by PX4's checksum before the launch, read back once flying.
+            await eventually("the read-back", lambda: bool(ex.transfers), px4_wall_s(20.0))
             for kind in ("mission", "fence"):
                 sent, back = ex.transfers[kind]["uploaded"], ex.transfers[kind]["read_back"]
                 assert sent
                 assert not item_differences(sent, back), kind
+            # The QGroundControl plan dfr exports is what PX4 holds, item for item.
+            home = (HOME.latitude_deg, HOME.longitude_deg, HOME_ALT_AMSL_M)
+            sent, held = ({k: ex.transfers[k][way] for k in ex.transfers} for way in WAYS)
+            exported = export_plan(held["mission"], held["fence"], home, 18.0)
+            planned = export_plan(sent["mission"], sent["fence"], home, 18.0)
+            assert plan_items(exported) == plan_items(planned)
+            assert fence_features(exported) == fence_features(planned)
             await until(link, "cruised", lambda s: _speed(s) > 8.0, 40.0)
 
             await ex.hold()
