@@ -47,6 +47,8 @@ class Candidate:
             "battery_needed_pct": round(self.battery_needed_pct, 1),
             "standoff": self.route.standoff,
             "route": self.route.as_geojson(),
+            "altitude_m": self.route.cruise_altitude_m,
+            "altitude_limit": self.route.altitude_limit,
         }
 
 

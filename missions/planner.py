@@ -159,6 +159,9 @@ class RoutePlanner:
             point_of_interest=scene,
             standoff=waypoints[-1].point.distance_m(scene) > 1.0,
             cruise_altitude_m=waypoints[-1].relative_altitude_m,
+            altitude_limit=self._altitude_under_ceilings(
+                LineString([self.airspace.frame.to_xy(w.point) for w in waypoints])
+            )[1],
         )
         return self.fenced(route)
 
@@ -381,15 +384,28 @@ class RoutePlanner:
 
     # -- output -----------------------------------------------------------------
 
+    def _altitude_under_ceilings(self, line: LineString | None) -> tuple[float, str | None]:
+        """The cruise altitude along `line`: under every ceiling zone it passes, the
+        ceiling less the clearance; and what limits it, said for the pilot."""
+        s = self.settings
+        altitude_m, limit = s.cruise_altitude_m, None
+        if line is None or not len(self._under) or line.length <= 0:
+            return altitude_m, limit
+        for i in self._under_tree.query(line, predicate="intersects"):
+            zone = self._under[int(i)]
+            under_m = zone.ceiling_m - s.ceiling_clearance_m
+            if under_m < altitude_m:
+                altitude_m = under_m
+                limit = (
+                    f"{under_m:g} m: under {zone.name!r} (ceiling {zone.ceiling_m:g} m,"
+                    f" {s.ceiling_clearance_m:g} m clearance)"
+                )
+        return altitude_m, limit
+
     def _route(self, path: list[np.ndarray], scene: GeoPoint, standoff: bool) -> Route:
         frame = self.airspace.frame
         line = LineString(path) if len(path) > 1 else None
-        altitude_m = self.settings.cruise_altitude_m
-        if line is not None and len(self._under) and line.length > 0:
-            for i in self._under_tree.query(line, predicate="intersects"):
-                altitude_m = min(
-                    altitude_m, self._under[i].ceiling_m - self.settings.ceiling_clearance_m
-                )
+        altitude_m, limit = self._altitude_under_ceilings(line)
 
         lonlat = frame.xy_array_to_lonlat(np.array(path))
         waypoints = [Waypoint(float(lonlat[0, 1]), float(lonlat[0, 0]), 0.0)]
@@ -403,6 +419,7 @@ class RoutePlanner:
             fence=Fence(),
             point_of_interest=scene,
             standoff=standoff,
+            altitude_limit=limit,
             cruise_altitude_m=altitude_m,
             turn_angles_deg=_turn_angles_deg(path),
         )

@@ -80,6 +80,9 @@ class Route:
     cruise_altitude_m: float = 60.0
     turn_angles_deg: tuple[float, ...] = field(default=())
     legs_m: tuple[float, ...] = field(default=())
+    #: Why `cruise_altitude_m` is below the deployment's cruise altitude (a ceiling
+    #: zone the route passes under), for the pilot; None when it is not.
+    altitude_limit: str | None = None
 
     @property
     def target(self) -> Waypoint:

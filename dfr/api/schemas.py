@@ -152,6 +152,10 @@ class CandidateOut(BaseModel):
     battery_needed_pct: float
     standoff: bool
     route: dict[str, Any]
+    altitude_m: float = Field(description="cruise altitude above the station, metres")
+    altitude_limit: str | None = Field(
+        None, description="the ceiling zone that keeps the route below the cruise altitude"
+    )
 
 
 class ExclusionOut(BaseModel):

@@ -323,6 +323,15 @@ function launchInfo(sortie) {
   return sortie.created_by ? `sent by ${sortie.created_by}` : "";
 }
 
+// The altitude a sortie's route is flown at, and the ceiling zone that limits it, if any.
+function altitudeLine(sortie) {
+  const coords = sortie.route?.coordinates;
+  const altitude = sortie.altitude_m ?? (coords?.length ? coords[coords.length - 1][2] : null);
+  if (altitude == null) return null;
+  if (!sortie.altitude_limit) return h("div", { class: "muted altitude" }, `flies at ${Math.round(altitude)} m`);
+  return h("div", { class: "altitude limited", "data-altitude-limit": "" }, `Altitude limit ${sortie.altitude_limit}`);
+}
+
 function renderSorties() {
   const list = document.getElementById("sortie-list");
   const sorties = [...state.sorties.values()].sort((a, b) => b.id - a.id).slice(0, 20);
@@ -330,7 +339,8 @@ function renderSorties() {
     h("div", { class: "fleet-head" }, h("strong", {}, `#${s.id} ${s.drone_id}`), chip(s.state)),
     h("div", {}, purposeOf(s.call_id, s) ? h("span", { class: "purpose" }, `${purposeOf(s.call_id, s)} (no call)`) : `call #${s.call_id ?? "—"}`,
       ` · from ${state.stations.get(s.station_id)?.name || s.station_id}`),
-    h("div", { class: "muted" }, launchInfo(s), s.created_by && s.launched_by && s.created_by !== s.launched_by ? ` · sent by ${s.created_by}` : "")))
+    h("div", { class: "muted" }, launchInfo(s), s.created_by && s.launched_by && s.created_by !== s.launched_by ? ` · sent by ${s.created_by}` : ""),
+    altitudeLine(s)))
     : [h("li", { class: "muted" }, "No sorties yet.")]));
 
   const pending = [...state.sorties.values()].filter((s) => s.state === "awaiting_pilot");
@@ -344,6 +354,7 @@ function renderSorties() {
       h("div", { class: "muted" }, `sent by ${s.created_by || "dispatcher"} `,
         s.created_at ? h("span", { class: "num", "data-since": s.created_at }, clock(secondsSince(s.created_at))) : null,
         s.created_at ? " ago" : "", s.eta_s != null ? ` · ETA ${eta(s.eta_s)}` : ""),
+      altitudeLine(s),
       h("button", {
         class: "go block", type: "button", "data-confirm-sortie": s.id, disabled: !canConfirm,
         onclick: () => confirmLaunch(s.id),
