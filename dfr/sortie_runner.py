@@ -192,7 +192,10 @@ class SortieRunner:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-        await self._persist_transitions(active)
+        try:
+            await self._persist_transitions(active)
+        except Exception:  # noqa: BLE001 - the drone must be released all the same
+            log.exception("sortie %d: could not record its end", active.record.id)
         if self._stopping:
             return
         await self._finish(active, result)
@@ -262,7 +265,6 @@ class SortieRunner:
         if executor is None:
             return
         if executor.transfers and not active.transfers_saved:
-            active.transfers_saved = True  # tried once: the upload's record is not urgent
             await self.store.record_transfers(
                 active.record.id,
                 {
@@ -270,6 +272,7 @@ class SortieRunner:
                     for kind, ways in executor.transfers.items()
                 },
             )
+            active.transfers_saved = True  # a failed write is tried again next round
         transitions = list(executor.sortie.transitions)
         for t in transitions[active.persisted :]:
             await self.store.record_sortie_state(

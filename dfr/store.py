@@ -1270,9 +1270,10 @@ class Store:
         conn = self._conn
         if conn is None:
             raise StoreError("store is not open")
+        work = _no_cursor_escapes(fn)
         if self._checkpoints is None:
-            return await self._run(lambda: fn(conn))
-        return await self._run(lambda: self._then_checkpoint(fn, conn))
+            return await self._run(lambda: work(conn))
+        return await self._run(lambda: self._then_checkpoint(work, conn))
 
     def _then_checkpoint(self, fn: Callable[[sqlite3.Connection], T], c: sqlite3.Connection) -> T:
         result = fn(c)
@@ -1317,6 +1318,23 @@ class Store:
             if rows:
                 append_checkpoints(policy.file, [Checkpoint(*tuple(r)[1:]) for r in rows])
                 self._exported_through = rows[-1]["id"]
+
+
+def _no_cursor_escapes(
+    fn: Callable[[sqlite3.Connection], T],
+) -> Callable[[sqlite3.Connection], T]:
+    """`fn`, closing a cursor it returns on the store's thread: a cursor let out to the
+    event loop is finalised there when it is dropped, while the store's thread may be
+    using the connection (SQLite answered "bad parameter or other API misuse")."""
+
+    def work(c: sqlite3.Connection) -> T:
+        result = fn(c)
+        if isinstance(result, sqlite3.Cursor):
+            result.close()
+            return None  # type: ignore[return-value]
+        return result
+
+    return work
 
 
 class _transaction:
