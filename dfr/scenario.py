@@ -38,6 +38,8 @@ from stations.fleet import Fleet
 log = logging.getLogger(__name__)
 
 _SCENARIO = Principal("scenario", Role.DISPATCHER)
+#: The ETA's target: predicted within this share of the measured call → on scene.
+ETA_ERROR_BOUND_PCT = 10.0
 
 
 class ScenarioError(Exception):
@@ -82,6 +84,8 @@ class ScenarioResult:
     speed_factor: float
     achieved_speed_factor: float | None
     calibrated: EtaParameters | None
+    #: Each drone's ETA figures as the server holds them after the run (`dfr.fleet_eta`).
+    drone_eta: tuple[dict, ...] = ()
 
     def summary(self) -> dict:
         arrivals = sorted(c.arrival_s for c in self.calls if c.arrival_s is not None)
@@ -101,11 +105,15 @@ class ScenarioResult:
             else None,
             "eta_abs_error_p50_pct": _pct(sorted(errors), 0.5),
             "eta_abs_error_max_pct": round(max(errors), 1) if errors else None,
+            "eta_error_bound_pct": ETA_ERROR_BOUND_PCT,
+            # Every call flown without waiting in the queue was predicted within the bound.
+            "eta_within_bound": bool(errors) and max(errors) <= ETA_ERROR_BOUND_PCT,
             "dispatch_to_armed_max_s": round(max(launches), 2) if launches else None,
             "dispatch_to_takeoff_max_s": round(max(takeoffs), 2) if takeoffs else None,
             "speed_factor": self.speed_factor,
             "achieved_speed_factor": self.achieved_speed_factor,
             "calibrated_eta": asdict(self.calibrated) if self.calibrated else None,
+            "drone_eta": list(self.drone_eta),
         }
 
     def as_json(self) -> dict:
@@ -262,9 +270,10 @@ async def run_scenario(
                     ) from None
             wall_s = asyncio.get_running_loop().time() - wall_start
             achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
+            drone_eta = tuple(ops.eta_calibration(s.drone.id) for s in stations)
     outcomes = tuple(run.outcomes[k] for k in sorted(run.outcomes))
     calibrated = calibrate(run.flown, deployment.eta) if run.flown else None
-    return ScenarioResult(outcomes, speed_factor, achieved, calibrated)
+    return ScenarioResult(outcomes, speed_factor, achieved, calibrated, drone_eta)
 
 
 def _pct(values: list[float], q: float) -> float | None:

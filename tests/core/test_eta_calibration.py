@@ -291,15 +291,16 @@ def test_recommend_ranks_a_drone_by_its_own_figures(pueblo: Deployment) -> None:
 
 
 def test_the_deployment_sets_the_floor(tmp_path: Path) -> None:
-    path = edited_pueblo(tmp_path, r"^horizontal_accel_m_s2 = .*$", "calibrate_after_flights = 2")
+    (tmp_path / "two").mkdir()
+    path = edited_pueblo(
+        tmp_path / "two", r"^calibrate_after_flights = .*$", "calibrate_after_flights = 2"
+    )
     deployment = load_deployment(path)
     assert deployment.eta_calibration.min_flights == 2
     assert deployment.eta_calibration.kept_flights == 20
-    path.write_text(
-        path.read_text().replace(
-            "calibrate_after_flights = 2",
-            "calibrate_after_flights = 8\ncalibration_flights_kept = 4",
-        )
+    (tmp_path / "short").mkdir()
+    path = edited_pueblo(
+        tmp_path / "short", r"^calibration_flights_kept = .*$", "calibration_flights_kept = 4"
     )
     with pytest.raises(DeploymentError, match="calibration_flights_kept must be at least"):
         load_deployment(path)

@@ -50,13 +50,8 @@ async def fly(ops: Operations, scene: tuple[float, float], hold: bool = False) -
 
 
 async def test_a_drones_flights_calibrate_the_eta_it_is_ranked_by(tmp_path: Path) -> None:
-    path = edited_pueblo(tmp_path, r"^on_scene_s = .*$", "on_scene_s = 5")
-    path.write_text(
-        path.read_text().replace(
-            "horizontal_accel_m_s2 = 1.65",
-            "horizontal_accel_m_s2 = 1.65\ncalibrate_after_flights = 2",
-        )
-    )
+    path = edited_pueblo(tmp_path, r"^calibrate_after_flights = .*$", "calibrate_after_flights = 2")
+    path.write_text(path.read_text().replace("on_scene_s = 600", "on_scene_s = 5"))
     deployment = load_deployment(path)
     assert deployment.eta_calibration.min_flights == 2
     users = tmp_path / "users.toml"
