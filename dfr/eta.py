@@ -178,12 +178,19 @@ def fit_acceleration(
             loss(estimate(f.route, f.drone, p).total_s - f.dispatch_to_on_scene_s) for f in flown
         )
 
+    # Golden-section search (the error is unimodal in accel), one new point a step,
+    # until the bracket is far narrower than the rounding.
+    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
     lo, hi = bounds_m_s2
-    for _ in range(60):  # golden-section search: the error is unimodal in accel
-        m1 = hi - (hi - lo) / 1.618
-        m2 = lo + (hi - lo) / 1.618
-        if error(m1) < error(m2):
-            hi = m2
+    m1, m2 = hi - inv_phi * (hi - lo), lo + inv_phi * (hi - lo)
+    e1, e2 = error(m1), error(m2)
+    while hi - lo > 1e-4:
+        if e1 < e2:
+            hi, m2, e2 = m2, m1, e1
+            m1 = hi - inv_phi * (hi - lo)
+            e1 = error(m1)
         else:
-            lo = m1
+            lo, m1, e1 = m1, m2, e2
+            m2 = lo + inv_phi * (hi - lo)
+            e2 = error(m2)
     return round((lo + hi) / 2, 3)

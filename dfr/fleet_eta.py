@@ -11,6 +11,7 @@ server ranks by the same figures. Each change of a drone's figures is audited th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -113,7 +114,8 @@ class FleetEta:
         sample = flown_sample(drone_id, sortie_id, route, drone, timeline)
         kept = await self._section.add_sample(sample, self.policy.kept_flights)
         before = self.of(drone_id)
-        now = refit(kept, self.deployment.eta, self.policy)
+        # Tens of milliseconds of fitting on a quiet machine: not on the event loop.
+        now = await asyncio.to_thread(refit, kept, self.deployment.eta, self.policy)
         if _figures(now) != _figures(before):
             await self._section.save(drone_id, now, before)
         self._current[drone_id] = now
