@@ -159,6 +159,7 @@ class _Run:
         self.outcomes: dict[int, CallOutcome] = {}
         self.call_time: dict[int, dict[str, float]] = {}  # call → vehicle time per station
         self.flown: list[FlownSortie] = []
+        self.flights_ended = 0
         self.flight_ended = asyncio.Event()
 
     def called(self, call: ScenarioCall, call_id: int, vehicle_times: dict[str, float]) -> None:
@@ -192,6 +193,7 @@ class _Run:
                     active.route, station.drone, t.dispatch_to_takeoff_s, t.dispatch_to_on_scene_s
                 )
             )
+        self.flights_ended += 1
         self.flight_ended.set()
 
 
@@ -253,12 +255,14 @@ async def run_scenario(
                 )
                 run.called(call, record.id, clock.vehicle_times())
                 await ops.dispatch(record.id, _SCENARIO)
-            # Until every sortie is down; calls still queued then wait for no drone.
-            # No flight outlasts its battery: a longer wait means a hung flight.
+            # Until every sortie is down and done with (its drone released, its flight
+            # learnt from: it leaves the board before that); calls still queued then wait
+            # for no drone. No flight outlasts its battery: a longer wait means a hung one.
             endurance_s = max(s.drone.endurance_s for s in stations)
             while True:
                 run.flight_ended.clear()
-                if not ops.active_sorties:
+                sorties = len(await ops.list_sorties())
+                if not ops.active_sorties and run.flights_ended >= sorties:
                     break
                 try:
                     async with asyncio.timeout(endurance_s / speed_factor + 60.0):
