@@ -17,7 +17,7 @@ from dfr.services import open_services
 from dfr.settings import Settings
 from dfr.store import NewCall
 from missions.geo import GeoPoint
-from missions.sortie import SortieState
+from missions.sortie import FINAL_STATES, SortieState
 from tests import simulator
 from tests.deployments import edited_pueblo
 from tests.flight.conftest import SIM_SPEED, eventually, wall_s
@@ -27,8 +27,9 @@ SCENES = ((38.2590, -104.6050), (38.2735, -104.6020), (38.2610, -104.5990))
 
 
 async def fly(ops: Operations, scene: tuple[float, float], hold: bool = False) -> int:
-    """Send hq's drone to `scene` and wait until it is back on its dock; `hold`: the pilot
-    holds it on the way, then resumes."""
+    """Send hq's drone to `scene` and wait until it is back on its dock and released (the
+    runner learns from the flight before it releases the drone); `hold`: the pilot holds
+    it on the way, then resumes."""
     call = await ops.create_call(NewCall(*scene, 1, "test"), PILOT.name)
     result = await ops.dispatch(call.id, PILOT, "hq")
     assert result.sortie is not None
@@ -44,8 +45,10 @@ async def fly(ops: Operations, scene: tuple[float, float], hold: bool = False) -
         await ops.command("dfr-1", PilotCommand("hold"), PILOT)
         await asyncio.sleep(10.0 / SIM_SPEED)  # ten vehicle seconds in the air, held
         await ops.command("dfr-1", PilotCommand("resume"), PILOT)
-    await eventually("the sortie ends", lambda: sortie_id not in ops.board, wall_s(400.0))
-    assert (await ops.get_sortie(sortie_id)).state == "docked"
+    async with asyncio.timeout(wall_s(400.0)):
+        while (state := (await ops.get_sortie(sortie_id)).state) not in FINAL_STATES:  # noqa: ASYNC110 - a database row
+            await asyncio.sleep(0.1)
+    assert state == "docked"
     return sortie_id
 
 
