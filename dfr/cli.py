@@ -456,11 +456,23 @@ def _scenario(args: argparse.Namespace) -> int:
         f"  arrival p50 {s['arrival_p50_s']} s, p90 {s['arrival_p90_s']} s, max "
         f"{s['arrival_max_s']} s; on scene within 90 s: {s['within_90s_share']:.0%}"
     )
+    bound = "holds" if s["eta_within_bound"] else "DOES NOT HOLD"
     print(
-        f"  |ETA error| p50 {s['eta_abs_error_p50_pct']} %, max {s['eta_abs_error_max_pct']} %;"
+        f"  |ETA error| p50 {s['eta_abs_error_p50_pct']} %, max {s['eta_abs_error_max_pct']} %"
+        f" (bound {s['eta_error_bound_pct']:g} %: {bound});"
         f" dispatch→armed max {s['dispatch_to_armed_max_s']} s,"
         f" dispatch→takeoff max {s['dispatch_to_takeoff_max_s']} s"
     )
+    for e in s["drone_eta"]:
+        source = (
+            f"calibrated from {e['flights']} flight(s)"
+            if e["calibrated"]
+            else f"deployment's [eta] ({e['samples']} of {e['calibrate_after_flights']} flights)"
+        )
+        print(
+            f"  {e['drone_id']} ETA: {source}, launch {e['launch_latency_s']:.2f} s,"
+            f" accel {e['horizontal_accel_m_s2']:.3f} m/s²"
+        )
     if result.calibrated:
         c = result.calibrated
         print(

@@ -18,9 +18,17 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dfr.eta import EtaParameters
+from dfr.eta_calibration import CalibrationPolicy
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.geo import GeoPoint, LocalFrame
 from missions.mission_plan import FlightSettings, LinkLossAction
@@ -192,16 +200,41 @@ def zone_named(name: str) -> tzinfo:
 
 
 _ETA = EtaParameters()
+_CALIBRATION = CalibrationPolicy()
 
 
 class EtaSection(_Strict):
-    """The ETA model's figures (see dfr.eta); `dfr scenario` prints calibrated ones."""
+    """The ETA model's figures (see dfr.eta) for drones not yet calibrated from their own
+    flights; `dfr scenario` prints figures calibrated from its flights."""
 
     launch_latency_s: Annotated[float, Field(ge=0, le=120)] = _ETA.launch_latency_s
     takeoff_altitude_m: Annotated[float, Field(ge=0, le=120)] = _ETA.takeoff_altitude_m
     horizontal_accel_m_s2: Annotated[float, Field(gt=0, le=20)] = _ETA.horizontal_accel_m_s2
     arrival_settle_s: Annotated[float, Field(ge=0, le=60)] = _ETA.arrival_settle_s
     land_speed_m_s: Annotated[float, Field(gt=0, le=10)] = _ETA.land_speed_m_s
+    #: A drone is ranked by figures fitted to its own flights once this many flew straight
+    #: to their scene (see dfr.eta_calibration); until then by the figures above.
+    calibrate_after_flights: Annotated[int, Field(ge=1, le=1000)] = _CALIBRATION.min_flights
+    #: The last this many of a drone's flights are kept and fitted.
+    calibration_flights_kept: Annotated[int, Field(ge=1, le=1000)] = _CALIBRATION.kept_flights
+
+    @model_validator(mode="after")
+    def _keeps_enough(self) -> EtaSection:
+        if self.calibration_flights_kept < self.calibrate_after_flights:
+            raise ValueError("calibration_flights_kept must be at least calibrate_after_flights")
+        return self
+
+    @property
+    def parameters(self) -> EtaParameters:
+        return EtaParameters(
+            **self.model_dump(exclude={"calibrate_after_flights", "calibration_flights_kept"})
+        )
+
+    @property
+    def calibration(self) -> CalibrationPolicy:
+        return CalibrationPolicy(
+            min_flights=self.calibrate_after_flights, kept_flights=self.calibration_flights_kept
+        )
 
 
 class DroneSection(_Strict):
@@ -261,6 +294,8 @@ class Deployment:
     launch_policy: str
     tile_url: str | None
     eta: EtaParameters = EtaParameters()
+    #: How each drone's own figures follow its flights (`[eta]` calibrate_after_flights...).
+    eta_calibration: CalibrationPolicy = CalibrationPolicy()
     #: What `dfr check` warns about: deprecated keys, with what to write instead.
     warnings: tuple[str, ...] = ()
     #: The files it was loaded from (the TOML and its airspace), for evidence hashes.
@@ -430,7 +465,8 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         defaults=d,
         launch_policy=spec.deployment.launch_policy,
         tile_url=spec.deployment.tile_url,
-        eta=EtaParameters(**spec.eta.model_dump()),
+        eta=spec.eta.parameters,
+        eta_calibration=spec.eta.calibration,
         files=(path, airspace_path),
         public_log=spec.public_log,
         public_categories=spec.public_categories,

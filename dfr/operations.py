@@ -40,7 +40,7 @@ from dfr.dock_prep import DockPreparation
 from dfr.eido_intake import EidoIntake, EidoResult
 from dfr.events import Event, EventBus
 from dfr.evidence import export_package
-from dfr.flight_executor import ExecutorSettings
+from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.loop_lag import LoopLag
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
@@ -117,7 +117,13 @@ class Operations:
         self._webhook_token = settings.cad_webhook_token
         self.bus = EventBus()
         self.board = board if board is not None else SortieBoard()
-        self.dispatcher = Dispatcher(self.deployment, self._store, availability=self._availability)
+        self.eta = services.eta
+        self.dispatcher = Dispatcher(
+            self.deployment,
+            self._store,
+            availability=self._availability,
+            drone_eta=self.eta.current,
+        )
         self.dock = DockPreparation(
             self._fleet,
             self.deployment.defaults.cruise_alt_m,
@@ -138,6 +144,7 @@ class Operations:
             video=video,
             on_flight_ended=on_flight_ended,
             on_streams_changed=self.publish_streams,
+            learn=self._learn_eta,
         )
         self.recovery = SortieRecovery(
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
@@ -493,6 +500,11 @@ class Operations:
             await self.runner.serve_queue(who.name)
         return self.drone_view(station)
 
+    def eta_calibration(self, drone_id: str) -> dict[str, Any]:
+        """The ETA figures the drone is ranked by: its own once calibrated from its flights,
+        else the deployment's. Raises UnknownDrone."""
+        return self.eta.view(drone_id)
+
     async def record_recording(self, manifest: dict[str, Any]) -> None:
         """Audit a finished recording (one a crash cut short is marked interrupted)."""
         subject = f"sortie:{manifest['sortie_id']}" if manifest.get("sortie_id") else ""
@@ -564,6 +576,21 @@ class Operations:
 
     def _availability(self) -> dict[str, DroneAvailability]:
         return fleet_availability(self._fleet)
+
+    async def _learn_eta(self, active: ActiveSortie, flight: FlightResult) -> None:
+        """Refine the drone's ETA figures with the flight (if it flew straight to its scene)."""
+        drone = active.station.drone
+        learnt = await self.eta.learn(
+            drone.id,
+            active.record.id,
+            active.route,
+            drone,
+            flight.timeline,
+            flight.transitions,
+            flight.events,
+        )
+        if learnt is not None:
+            self.bus.publish(Event("eta_calibration", self.eta.view(drone.id)))
 
     async def _on_dock_prepared(self, station: Station) -> None:
         # Calls survive restarts: a prepared drone may take one that waited.

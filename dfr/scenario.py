@@ -38,6 +38,8 @@ from stations.fleet import Fleet
 log = logging.getLogger(__name__)
 
 _SCENARIO = Principal("scenario", Role.DISPATCHER)
+#: The ETA's target: predicted within this share of the measured call → on scene.
+ETA_ERROR_BOUND_PCT = 10.0
 
 
 class ScenarioError(Exception):
@@ -82,6 +84,8 @@ class ScenarioResult:
     speed_factor: float
     achieved_speed_factor: float | None
     calibrated: EtaParameters | None
+    #: Each drone's ETA figures as the server holds them after the run (`dfr.fleet_eta`).
+    drone_eta: tuple[dict, ...] = ()
 
     def summary(self) -> dict:
         arrivals = sorted(c.arrival_s for c in self.calls if c.arrival_s is not None)
@@ -101,11 +105,15 @@ class ScenarioResult:
             else None,
             "eta_abs_error_p50_pct": _pct(sorted(errors), 0.5),
             "eta_abs_error_max_pct": round(max(errors), 1) if errors else None,
+            "eta_error_bound_pct": ETA_ERROR_BOUND_PCT,
+            # Every call flown without waiting in the queue was predicted within the bound.
+            "eta_within_bound": bool(errors) and max(errors) <= ETA_ERROR_BOUND_PCT,
             "dispatch_to_armed_max_s": round(max(launches), 2) if launches else None,
             "dispatch_to_takeoff_max_s": round(max(takeoffs), 2) if takeoffs else None,
             "speed_factor": self.speed_factor,
             "achieved_speed_factor": self.achieved_speed_factor,
             "calibrated_eta": asdict(self.calibrated) if self.calibrated else None,
+            "drone_eta": list(self.drone_eta),
         }
 
     def as_json(self) -> dict:
@@ -151,6 +159,7 @@ class _Run:
         self.outcomes: dict[int, CallOutcome] = {}
         self.call_time: dict[int, dict[str, float]] = {}  # call → vehicle time per station
         self.flown: list[FlownSortie] = []
+        self.flights_ended = 0
         self.flight_ended = asyncio.Event()
 
     def called(self, call: ScenarioCall, call_id: int, vehicle_times: dict[str, float]) -> None:
@@ -184,6 +193,7 @@ class _Run:
                     active.route, station.drone, t.dispatch_to_takeoff_s, t.dispatch_to_on_scene_s
                 )
             )
+        self.flights_ended += 1
         self.flight_ended.set()
 
 
@@ -245,12 +255,14 @@ async def run_scenario(
                 )
                 run.called(call, record.id, clock.vehicle_times())
                 await ops.dispatch(record.id, _SCENARIO)
-            # Until every sortie is down; calls still queued then wait for no drone.
-            # No flight outlasts its battery: a longer wait means a hung flight.
+            # Until every sortie is down and done with (its drone released, its flight
+            # learnt from: it leaves the board before that); calls still queued then wait
+            # for no drone. No flight outlasts its battery: a longer wait means a hung one.
             endurance_s = max(s.drone.endurance_s for s in stations)
             while True:
                 run.flight_ended.clear()
-                if not ops.active_sorties:
+                sorties = len(await ops.list_sorties())
+                if not ops.active_sorties and run.flights_ended >= sorties:
                     break
                 try:
                     async with asyncio.timeout(endurance_s / speed_factor + 60.0):
@@ -262,9 +274,10 @@ async def run_scenario(
                     ) from None
             wall_s = asyncio.get_running_loop().time() - wall_start
             achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
+            drone_eta = tuple(ops.eta_calibration(s.drone.id) for s in stations)
     outcomes = tuple(run.outcomes[k] for k in sorted(run.outcomes))
     calibrated = calibrate(run.flown, deployment.eta) if run.flown else None
-    return ScenarioResult(outcomes, speed_factor, achieved, calibrated)
+    return ScenarioResult(outcomes, speed_factor, achieved, calibrated, drone_eta)
 
 
 def _pct(values: list[float], q: float) -> float | None:

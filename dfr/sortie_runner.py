@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -54,6 +54,10 @@ class SortieVideo(Protocol):
 FlightListener = Callable[[ActiveSortie, FlightResult], None]
 """Told of every flight that ended, once its drone is released and the queue served."""
 
+FlightLearner = Callable[[ActiveSortie, FlightResult], Awaitable[None]]
+"""Takes every flight that ended, before its drone is released (so the queue it serves
+next is ranked with what was learnt): the ETA calibration."""
+
 
 class SortieRunner:
     def __init__(
@@ -70,6 +74,7 @@ class SortieRunner:
         video: SortieVideo | None = None,
         on_flight_ended: FlightListener | None = None,
         on_streams_changed: Callable[[], None] | None = None,
+        learn: FlightLearner | None = None,
     ) -> None:
         self.deployment = deployment
         self.store = store
@@ -80,6 +85,7 @@ class SortieRunner:
         self.executor_settings = executor_settings
         self.video = video
         self.on_flight_ended = on_flight_ended
+        self._learn = learn
         self._prepare_dock = prepare_dock
         self._claim_dock = claim_dock
         self._streams_changed = on_streams_changed or (lambda: None)
@@ -212,6 +218,11 @@ class SortieRunner:
         fault = result.final_state is SortieState.FAULT
         if fault:
             await self._fault(active, result)
+        if self._learn is not None:
+            try:
+                await self._learn(active, result)
+            except Exception:  # noqa: BLE001 - learning must never keep a drone reserved
+                log.exception("sortie %d: could not learn from the flight", record.id)
         served = await self.dispatcher.release(
             record.id, str(result.final_state), "system", result.reason or ""
         )

@@ -1,7 +1,9 @@
 """The embedded store: calls, drone reservations, sorties, video views, evidence and
 publication holds and the audit log in SQLite (WAL).
 
-All SQL lives here. Every method runs on one worker thread that owns the
+All SQL lives here, or in a store section: a module that keeps a table of its own
+on this store's connection (`dfr.eta_store`), through `Store.run_section`, `transaction`
+and `audit_in`. Every method runs on one worker thread that owns the
 connection, so the event loop never blocks on the database. Several processes
 may share one file: reservations are single `BEGIN IMMEDIATE` transactions, so
 two dispatchers never get the same drone.
@@ -1241,6 +1243,14 @@ class Store:
                 found.add(int(r["subject"].removeprefix("sortie:")))
         return found
 
+    # -- sections ---------------------------------------------------------------
+
+    async def run_section(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` with the connection on the store's thread, as the store's own methods
+        run: for a store section. `work` writes inside `transaction(c)` and audits there
+        with `audit_in`. Raises StoreError when the store is not open."""
+        return await self._run_conn(work)
+
     # -- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> None:
@@ -1349,6 +1359,25 @@ class _transaction:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def transaction(conn: sqlite3.Connection) -> _transaction:
+    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error: for a store section's writes."""
+    return _transaction(conn)
+
+
+def audit_in(
+    c: sqlite3.Connection,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict,
+    outcome: str = ACCEPTED,
+    reason: str = "",
+) -> None:
+    """Append an audit entry in the caller's transaction: for a store section whose change
+    is audited with it."""
+    _audit(c, actor, action, subject, details, outcome, reason)
 
 
 def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord:

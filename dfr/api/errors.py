@@ -19,6 +19,7 @@ from dfr.api.login_throttle import too_many
 from dfr.api.schemas import ErrorOut, InvalidOut
 from dfr.dispatcher import DroneTaken, StationUnavailable, UnknownStation, Unservable
 from dfr.eido import NotAnEido, NotUtf8, NoUsableLocation
+from dfr.fleet_eta import UnknownDrone
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
 from dfr.operations import BadWebhookToken, NoPurpose, UnknownStationId, WebhooksOff
@@ -35,6 +36,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404),
     (UnknownStation, 404),
     (DroneNotFound, 404),
+    (UnknownDrone, 404),
     (UnknownStationId, 404),
     (WebhooksOff, 503),
     (Conflict, 409),

@@ -148,6 +148,11 @@ class CandidateOut(BaseModel):
     station_id: str
     drone_id: str
     eta_s: float
+    eta_calibrated: bool = Field(
+        description="the ETA comes from figures fitted to this drone's own flights "
+        "(false: the deployment's [eta] figures)"
+    )
+    eta_flights: int = Field(description="how many flights those figures were fitted to")
     distance_m: float
     battery_needed_pct: float
     standoff: bool
@@ -156,6 +161,28 @@ class CandidateOut(BaseModel):
     altitude_limit: str | None = Field(
         None, description="the ceiling zone that keeps the route below the cruise altitude"
     )
+
+
+class EtaFiguresOut(BaseModel):
+    launch_latency_s: float
+    horizontal_accel_m_s2: float
+
+
+class EtaCalibrationOut(BaseModel):
+    """The ETA figures a drone is ranked by."""
+
+    drone_id: str
+    station_id: str
+    calibrated: bool = Field(
+        description="fitted to this drone's own flights; false: the deployment's [eta] figures"
+    )
+    flights: int = Field(description="flights the figures were fitted to (0: not calibrated)")
+    samples: int = Field(description="flights kept that flew straight to their scene")
+    launch_latency_s: float = Field(description="dispatch to takeoff, seconds")
+    horizontal_accel_m_s2: float
+    calibrate_after_flights: int = Field(description="flights needed before calibrating")
+    flights_kept: int = Field(description="the last this many flights are fitted")
+    deployment: EtaFiguresOut = Field(description="the deployment's [eta] figures")
 
 
 class ExclusionOut(BaseModel):
