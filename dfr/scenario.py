@@ -67,7 +67,7 @@ class CallOutcome:
     arrival_s: float | None  # call → on scene
     dispatch_to_armed_s: float | None
     dispatch_to_takeoff_s: float | None
-    queued_s: float  # call → dispatch (0 unless every drone was busy)
+    queued_s: float  # call → dispatch, for a call that waited in the queue (else 0)
     final_state: str | None
     reason: str | None = None
 
@@ -160,6 +160,7 @@ class _Run:
         self.call_time: dict[int, dict[str, float]] = {}  # call → vehicle time per station
         self.flown: list[FlownSortie] = []
         self.flights_ended = 0
+        self.queued: set[int] = set()  # calls that waited in the queue for a free drone
         self.flight_ended = asyncio.Event()
 
     def called(self, call: ScenarioCall, call_id: int, vehicle_times: dict[str, float]) -> None:
@@ -183,7 +184,7 @@ class _Run:
             arrival_s=_round(arrival),
             dispatch_to_armed_s=_round(t.dispatch_to_armed_s, 2),
             dispatch_to_takeoff_s=_round(t.dispatch_to_takeoff_s, 2),
-            queued_s=round(queued, 1) if queued > 1.0 else 0.0,
+            queued_s=round(queued, 1) if call_id in self.queued else 0.0,
             final_state=str(flight.final_state),
             reason=flight.reason,
         )
@@ -254,7 +255,8 @@ async def run_scenario(
                     _SCENARIO.name,
                 )
                 run.called(call, record.id, clock.vehicle_times())
-                await ops.dispatch(record.id, _SCENARIO)
+                if (await ops.dispatch(record.id, _SCENARIO)).queued:
+                    run.queued.add(record.id)
             # Until every sortie is down and done with (its drone released, its flight
             # learnt from: it leaves the board before that); calls still queued then wait
             # for no drone. No flight outlasts its battery: a longer wait means a hung one.
