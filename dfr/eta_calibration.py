@@ -11,7 +11,8 @@ dispatch → takeoff and dispatch → on-scene times (vehicle seconds).
 
 - fewer than `min_flights`: the deployment's `[eta]` figures, unchanged;
 - launch latency: the median measured dispatch → takeoff;
-- acceleration: a least-absolute-error fit first; then a flight is dropped whose
+- acceleration: a least-absolute-error fit first; then, among three flights or more
+  (two that disagree have no majority), a flight is dropped whose
   arrival error lies more than `outlier_mads` scaled median absolute deviations
   from the median error, or more than `outlier_share` of its arrival time (the
   ETA's 10 % target), though never for less than `outlier_floor_s`; the rest are
@@ -49,6 +50,8 @@ _INTERRUPTIONS = frozenset(
 _STRAIGHT = [SortieState.LAUNCHING, SortieState.EN_ROUTE, SortieState.ON_SCENE]
 #: The scaled median absolute deviation estimates the standard deviation of normal errors.
 _MAD_TO_SIGMA = 1.4826
+#: Fewer flights than this have no majority to call one of them an outlier.
+_FEWEST_TO_JUDGE = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,8 @@ def refit(
     )
 
     def consistent(f: FlownSortie, error_s: float) -> bool:
+        if len(flown) < _FEWEST_TO_JUDGE:
+            return True  # two flights that disagree: nothing says which one is odd
         limit_s = min(spread_s, policy.outlier_share * f.dispatch_to_on_scene_s)
         return abs(error_s - centre) <= max(policy.outlier_floor_s, limit_s)
 

@@ -154,6 +154,14 @@ def test_too_few_consistent_flights_keep_the_deployments_figures() -> None:
     assert refit(flown, DEFAULTS, POLICY) == DroneEta(DEFAULTS, kept=6)
 
 
+def test_two_flights_that_disagree_both_count() -> None:
+    # With two flights neither is the odd one out: a floor of two calibrates from both.
+    policy = CalibrationPolicy(min_flights=2, kept_flights=5)
+    flown = [sample(0), sample(1, late_s=12.0)]
+    fitted = refit(flown, DEFAULTS, policy)
+    assert (fitted.calibrated, fitted.flights, fitted.kept) == (True, 2, 2)
+
+
 def test_fitted_figures_stay_within_bounds() -> None:
     sluggish = EtaParameters(launch_latency_s=75.0, horizontal_accel_m_s2=0.2)
     fitted = refit([sample(i, sluggish) for i in range(6)], DEFAULTS, POLICY)
