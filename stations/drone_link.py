@@ -9,6 +9,12 @@ Telemetry: one subscription per stream for the link's lifetime, each folded into
 frozen `DroneState`; consumers read `link.state` or await `changed()` / `wait_for()`.
 Position, velocity, heading and the vehicle clock come from one GLOBAL_POSITION_INT
 stream (MAVSDK's MavlinkDirect), so every position sample carries `time_boot_ms`.
+PX4 sends that message at 50 Hz on its API link; the link asks for
+`position_rate_hz` instead, when it opens and again whenever the vehicle restarts
+(its clock going back resets PX4's rates). Every sample costs the event loop a
+parse, and a loop that falls behind a 50 Hz stream per drone does not drop samples:
+it works through a growing backlog, and its "current" position falls further
+behind the vehicle's status texts, arming and landed state.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import logging
 import math
 import struct
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +44,7 @@ with warnings.catch_warnings():
     from mavsdk.mission_raw import MissionItem as RawMissionItem
     from mavsdk.mission_raw import MissionRawError
     from mavsdk.param import ParamError
+    from mavsdk.telemetry import TelemetryError
 
 from missions.drone_state import (
     DroneState,
@@ -109,6 +116,10 @@ class LinkSettings:
     transfer_timeout_s: float = 20.0
     server_stop_timeout_s: float = 5.0
     status_text_history: int = 50
+    #: GLOBAL_POSITION_INT per vehicle second (0: leave the vehicle's own rate).
+    position_rate_hz: float = 10.0
+    #: Wall seconds between attempts while the vehicle does not take the rate.
+    rate_retry_s: float = 1.0
 
 
 _GONE = {"NO_SYSTEM", "CONNECTION_ERROR"}
@@ -126,7 +137,7 @@ _REFUSED = {
     "READ_ONLY",
     "PERMISSION_DENIED",
 }
-_COMMAND_ERRORS = (ActionError, MavlinkDirectError)
+_COMMAND_ERRORS = (ActionError, MavlinkDirectError, TelemetryError)
 _TRANSFER_ERRORS = (MissionRawError, GeofenceError, ParamError)
 
 
@@ -167,6 +178,8 @@ class DroneLink:
         self._vehicle_sysid = 1
         self._ack_waiters: list[tuple[int, asyncio.Future[int]]] = []
         self._announced: dict[str, float] = {}
+        self._rate_wanted = asyncio.Event()
+        self._rate_wanted.set()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -301,11 +314,31 @@ class DroneLink:
             "status_text": (telemetry.status_text, self._on_status_text),
         }
         for name, (subscribe, apply) in streams.items():
-            task = asyncio.create_task(
-                self._pump(name, subscribe, apply), name=f"{self.drone_id} {name}"
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._pump_done)
+            self._run(self._pump(name, subscribe, apply), name)
+        if self.settings.position_rate_hz > 0:
+            self._run(self._hold_position_rate(), "position rate")
+
+    def _run(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=f"{self.drone_id} {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._pump_done)
+
+    async def _hold_position_rate(self) -> None:
+        """Ask for `position_rate_hz` now and after every vehicle restart."""
+        rate_hz = self.settings.position_rate_hz
+        while True:
+            await self._rate_wanted.wait()
+            self._rate_wanted.clear()
+            try:
+                await self._remote(
+                    "position rate", lambda: self._system.telemetry.set_rate_position(rate_hz)
+                )
+            except LinkClosed:
+                return
+            except LinkError as exc:
+                log.warning("%s: %s; asking again", self.drone_id, exc)
+                await asyncio.sleep(self.settings.rate_retry_s)
+                self._rate_wanted.set()
 
     async def _pump(
         self, name: str, subscribe: Callable[[], AsyncIterator[Any]], apply: Callable[[Any], None]
@@ -342,6 +375,10 @@ class DroneLink:
         fields = json.loads(message.fields_json)
         self._vehicle_sysid = int(message.system_id) or self._vehicle_sysid
         hdg = fields.get("hdg", 65535)
+        vehicle_time_s = fields["time_boot_ms"] / 1000.0
+        previous_s = self._feed.state.vehicle_time_s
+        if previous_s is not None and vehicle_time_s < previous_s:
+            self._rate_wanted.set()  # the vehicle restarted with its default rates
         self._feed.update(
             position=Position(
                 fields["lat"] / 1e7,
@@ -351,7 +388,7 @@ class DroneLink:
             ),
             velocity=VelocityNed(fields["vx"] / 100.0, fields["vy"] / 100.0, fields["vz"] / 100.0),
             heading_deg=None if hdg == 65535 else hdg / 100.0,
-            vehicle_time_s=fields["time_boot_ms"] / 1000.0,
+            vehicle_time_s=vehicle_time_s,
         )
 
     def _on_ack(self, message: Any) -> None:
