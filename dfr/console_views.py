@@ -41,6 +41,8 @@ def sortie_event(active: ActiveSortie, state: str) -> Event:
                 "altitude_limit": active.route.altitude_limit,
                 "scene": [call.longitude_deg, call.latitude_deg],
                 "purpose": call.purpose,
+                "policy": active.policy,
+                "confirm_expires_at": active.confirm_expires_at,
             },
         },
     )

@@ -816,13 +816,18 @@ class Store:
         reason: str,
         actor: str,
         audit_outcome: str = ACCEPTED,
+        reopen: bool = False,
     ) -> CallRecord:
         """Record on the call what the launch policies did with it (`policy`: the one that
-        took it, None when none did), audited as `call.policy` with `audit_outcome`."""
+        took it, None when none did), audited as `call.policy` with `audit_outcome`;
+        `reopen`: a dispatched call is open ("new") again, in the same transaction."""
 
         def work(c: sqlite3.Connection) -> CallRecord:
             with _transaction(c):
-                _get_call(c, call_id)
+                call = _get_call(c, call_id)
+                if reopen and call.status == "dispatched":
+                    c.execute("UPDATE calls SET status = 'new' WHERE id = ?", (call_id,))
+                    _audit(c, actor, "call.new", f"call:{call_id}", {})
                 _set_policy(c, call_id, policy, outcome, reason, actor, audit_outcome)
             return _get_call(c, call_id)
 
