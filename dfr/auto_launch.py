@@ -13,7 +13,8 @@ What the policies decided is written on the call (`policy`, `policy_outcome`,
                     (each one's reason)
     left            a policy took it, and it is left for a dispatcher: the policies'
                     launches in flight are at `max_concurrent`, or no drone can go now
-                    (one flying, charging or not ready is never taken; nothing is queued)
+                    (one flying, charging, not ready or whose dock set-up is not
+                    verified yet is never taken; nothing is queued)
 
 The runner then writes what became of the launch: launched, awaiting_pilot, expired,
 aborted.
@@ -29,9 +30,10 @@ from datetime import UTC, datetime
 from dfr.active_sorties import SortieBoard
 from dfr.auth import Principal, Role
 from dfr.console_views import call_event
-from dfr.dispatcher import DispatchError, DispatchResult
+from dfr.dispatcher import DispatchError, DispatchResult, DroneTaken
 from dfr.events import EventBus
 from dfr.launch_policies import LaunchPolicies, LaunchPolicy
+from dfr.recommend import Recommendation
 from dfr.store import ACCEPTED, REFUSED, CallRecord, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,14 @@ log = logging.getLogger(__name__)
 #: The actor of what the policies decided when none of them took a call.
 AUTO_LAUNCH = "auto-launch"
 
-PolicyDispatch = Callable[[int, Principal, LaunchPolicy], Awaitable[DispatchResult]]
-"""Dispatch a call as a policy: the best station now, never the queue."""
+PolicyDispatch = Callable[[int, Principal, LaunchPolicy, str], Awaitable[DispatchResult]]
+"""Dispatch a call to a station as a policy (never the queue)."""
+
+Recommend = Callable[[int], Awaitable[Recommendation]]
+"""Rank the stations for a call."""
+
+Unready = Callable[[str], str | None]
+"""Why a station's drone is not ready for a launch nobody clicked (None: it is)."""
 
 
 class AutoLaunch:
@@ -50,14 +58,18 @@ class AutoLaunch:
         store: Store,
         board: SortieBoard,
         bus: EventBus,
+        recommend: Recommend,
         dispatch: PolicyDispatch,
+        unready: Unready = lambda station_id: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.policies = policies
         self._store = store
         self._board = board
         self._bus = bus
+        self._recommend = recommend
         self._dispatch = dispatch
+        self._unready = unready
         self._now = now
         # One decision at a time: two alerts at once must not both see room under the limit.
         self._deciding = asyncio.Lock()
@@ -86,22 +98,34 @@ class AutoLaunch:
                     f" (max_concurrent {limit}): left for a dispatcher"
                 )
                 return await self._left(call, policy, why)
-            who = Principal(policy.actor, Role.DISPATCHER)
             try:
-                result = await self._dispatch(call.id, who, policy)
+                result = await self._launch(call, policy)
             except (DispatchError, StoreError) as exc:
                 why = f"policy {policy.name} takes it, but: {exc}; left for a dispatcher"
                 return await self._left(call, policy, why)
-        if result.queued:
-            excluded = "; ".join(
-                f"{e.station_id}: {e.reason}" for e in result.recommendation.excluded
-            )
+        if isinstance(result, str):
             why = (
-                f"policy {policy.name} takes it, but no drone can go now ({excluded}):"
+                f"policy {policy.name} takes it, but no drone can go now ({result}):"
                 " left for a dispatcher"
             )
             return await self._left(call, policy, why)
         return await self._store.get_call(call.id)
+
+    async def _launch(self, call: CallRecord, policy: LaunchPolicy) -> DispatchResult | str:
+        """Dispatch the best station whose drone is ready; else why none can go."""
+        rec = await self._recommend(call.id)
+        why_not = [f"{e.station_id}: {e.reason}" for e in rec.excluded]
+        who = Principal(policy.actor, Role.DISPATCHER)
+        for candidate in rec.candidates:
+            unready = self._unready(candidate.station_id)
+            if unready is not None:
+                why_not.append(f"{candidate.station_id}: {unready}")
+                continue
+            try:
+                return await self._dispatch(call.id, who, policy, candidate.station_id)
+            except DroneTaken as exc:
+                why_not.append(str(exc))
+        return "; ".join(why_not) or "no station"
 
     async def _left(self, call: CallRecord, policy: LaunchPolicy, why: str) -> CallRecord:
         log.info("call %d: %s", call.id, why)

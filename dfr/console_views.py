@@ -48,8 +48,12 @@ def sortie_event(active: ActiveSortie, state: str) -> Event:
     )
 
 
-def drone_json(station: Station, drone: FleetDrone, active: ActiveSortie | None) -> dict[str, Any]:
-    """A station's drone as the consoles show it: link, dock, health, position, sortie."""
+def drone_json(
+    station: Station, drone: FleetDrone, active: ActiveSortie | None, dock_prepared: bool = False
+) -> dict[str, Any]:
+    """A station's drone as the consoles show it: link, dock, health, position, sortie;
+    `dock_prepared`: its dock set-up (parameters, fence) is verified, so launch policies
+    may take it."""
     a = drone.availability()
     s = drone.state
     pos = s.position
@@ -60,6 +64,7 @@ def drone_json(station: Station, drone: FleetDrone, active: ActiveSortie | None)
         "link": "up" if a.online else "down",
         "dock_state": str(a.dock_state),
         "docked": a.docked,
+        "dock_prepared": dock_prepared,
         "healthy": a.healthy,
         "armed": bool(s.armed),
         "in_air": s.in_air,

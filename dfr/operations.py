@@ -160,7 +160,9 @@ class Operations:
             self._store,
             self.board,
             self.bus,
+            self.dispatcher.recommend_call,
             self._policy_dispatch,
+            self._unready_for_policy,
         )
         self.eido = EidoIntake(
             self.deployment.eido, self._store, self.board, self.bus, self.retarget_airborne_drone
@@ -287,7 +289,10 @@ class Operations:
 
     def drone_view(self, station: Station) -> dict[str, Any]:
         return drone_json(
-            station, self._fleet.drone(station.id), self.board.for_station(station.id)
+            station,
+            self._fleet.drone(station.id),
+            self.board.for_station(station.id),
+            self.dock.setup(station.id) is not None,
         )
 
     def stations_view(self, who: Principal) -> list[dict[str, Any]]:
@@ -449,9 +454,17 @@ class Operations:
         return result
 
     async def _policy_dispatch(
-        self, call_id: int, who: Principal, policy: LaunchPolicy
+        self, call_id: int, who: Principal, policy: LaunchPolicy, station_id: str
     ) -> DispatchResult:
-        return await self.dispatch(call_id, who, policy=policy)
+        return await self.dispatch(call_id, who, station_id, policy)
+
+    def _unready_for_policy(self, station_id: str) -> str | None:
+        """A launch nobody clicked takes only a drone whose dock set-up (parameters and
+        fence, set and read back) is verified: one being prepared right now could have
+        its fence transfer cross the sortie's."""
+        if self.dock.setup(station_id) is None:
+            return "its dock set-up is not verified yet"
+        return None
 
     async def launch(
         self,
