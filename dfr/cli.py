@@ -216,6 +216,16 @@ def _parser() -> argparse.ArgumentParser:
     bl.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(func=_bench_launch)
+    bal = bsub.add_parser(
+        "autolaunch",
+        help="gunshot alert POSTed to the server → a policy's drone armed, mission started, x1",
+    )
+    deployment_arg(bal)
+    bal.add_argument("--rounds", type=int, default=5)
+    bal.add_argument("--px4", action="store_true", help="on PX4 SITL (needs DFR_PX4_DIR)")
+    bal.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
+    bal.add_argument("--json", action="store_true")
+    bal.set_defaults(func=_bench_autolaunch)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
     bsub.add_parser("sim", help="simulated vehicles' achieved speed and CPU (--help)")
     return p
@@ -603,6 +613,15 @@ def _bench_launch(args: argparse.Namespace) -> int:
     vehicles = vehicles_for(True, 1.0, args.port_base, px4=args.px4)
     assert vehicles is not None  # the benchmark always runs its own vehicles
     return bench_launch(args, vehicles)
+
+
+def _bench_autolaunch(args: argparse.Namespace) -> int:
+    from dfr.bench_autolaunch import main as bench_autolaunch
+    from web.server import create_app
+
+    vehicles = vehicles_for(True, 1.0, args.port_base, px4=args.px4)
+    assert vehicles is not None  # the benchmark always runs its own vehicles
+    return bench_autolaunch(args, partial(create_app, vehicles=vehicles))
 
 
 def _bench_abuse(args: argparse.Namespace) -> int:
