@@ -70,7 +70,8 @@ class AutoLaunch:
         self._recommend = recommend
         self._dispatch = dispatch
         self._unready = unready
-        self._now = now
+        #: The time policies judge hours by (a scenario may fix it).
+        self.clock = now
         # One decision at a time: two alerts at once must not both see room under the limit.
         self._deciding = asyncio.Lock()
 
@@ -83,7 +84,7 @@ class AutoLaunch:
         """Put a new call to the policies; returns the call as it now is."""
         if not self.policies or call.status != "new" or not self.policies.concern(call):
             return call
-        now = self._now()
+        now = self.clock()
         policy = self.policies.matching(call, now)
         if policy is None:
             reasons = "; ".join(f"{n}: {r}" for n, r in self.policies.explain(call, now).items())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--on-scene-s", type=float, default=None, help="time held over each scene")
     sc.add_argument("--px4", action="store_true", help="fly PX4 SITL (needs DFR_PX4_DIR)")
     sc.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
+    sc.add_argument(
+        "--local-time",
+        type=_time_of_day,
+        default=None,
+        help="HH:MM: judge launch policies' hours at this local time (default: now)",
+    )
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=_scenario)
 
@@ -438,7 +445,16 @@ def _scenario(args: argparse.Namespace) -> int:
     assert vehicles is not None  # a scenario always runs its own vehicles
     try:
         calls = read_calls(path)
-        result = asyncio.run(run_scenario(deployment, calls, vehicles, args.speed, args.on_scene_s))
+        result = asyncio.run(
+            run_scenario(
+                deployment,
+                calls,
+                vehicles,
+                args.speed,
+                args.on_scene_s,
+                policy_time=args.local_time,
+            )
+        )
     except ScenarioError as exc:
         print(f"dfr: error: {exc}", file=sys.stderr)
         return 2
@@ -451,7 +467,7 @@ def _scenario(args: argparse.Namespace) -> int:
     )
     print(
         f"  {'call':>4} {'t_s':>6} {'station':<10} {'route m':>8} {'ETA s':>6} "
-        f"{'arrival s':>9} {'err %':>6} {'armed s':>7} {'takeoff s':>9}  final"
+        f"{'arrival s':>9} {'err %':>6} {'armed s':>7} {'takeoff s':>9}  final, launched by"
     )
     for c in result.calls:
         err = c.eta_error_pct
@@ -460,8 +476,12 @@ def _scenario(args: argparse.Namespace) -> int:
             f"{_f(c.eta_s)} {_f(c.arrival_s):>9} {_f(err):>6} {_f(c.dispatch_to_armed_s):>7} "
             f"{_f(c.dispatch_to_takeoff_s):>9}  {c.final_state or 'not flown'}"
             f"{' (' + c.reason + ')' if c.reason else ''}"
+            f"{', ' + c.launched_by if c.launched_by else ''}"
+            f"{' [policies: ' + c.policy_outcome + ']' if c.policy_outcome else ''}"
         )
     s = result.summary()
+    if s["auto_launched"]:
+        print(f"  launched by a policy with no click: {s['auto_launched']} call(s)")
     print(
         f"  arrival p50 {s['arrival_p50_s']} s, p90 {s['arrival_p90_s']} s, max "
         f"{s['arrival_max_s']} s; on scene within 90 s: {s['within_90s_share']:.0%}"
@@ -490,6 +510,14 @@ def _scenario(args: argparse.Namespace) -> int:
             f"horizontal_accel_m_s2 = {c.horizontal_accel_m_s2:.3f}"
         )
     return 0
+
+
+def _time_of_day(text: str) -> time:
+    """HH:MM, for argparse."""
+    try:
+        return datetime.strptime(text, "%H:%M").time()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day HH:MM") from None
 
 
 def _f(value: float | None, digits: int = 1) -> str:
