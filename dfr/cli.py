@@ -374,8 +374,22 @@ def _check(args: argparse.Namespace) -> int:
         print(f"dfr: warning: {warning}", file=sys.stderr)
     print(
         f"{d.source}: ok — {d.name}, {len(d.stations)} station(s), "
-        f"{len(d.airspace.no_fly)} no-fly zone(s), {len(d.airspace.ceilings)} ceiling zone(s)"
+        f"{len(d.airspace.no_fly)} no-fly zone(s), {len(d.airspace.ceilings)} ceiling zone(s), "
+        f"{len(d.airspace.areas)} named area(s)"
     )
+    policies = d.launch_policies
+    for p in policies.policies:
+        then = (
+            f", {p.confirm_s:g} s to confirm, then {p.on_timeout}"
+            if p.mode == "pilot_confirm"
+            else ""
+        )
+        where = f" in {p.area.name!r}" if p.area is not None else ""
+        hours = f" {p.hours}" if p.hours is not None else ""
+        sources = "/".join(sorted(p.sources))
+        print(f"  launch policy {p.name!r}: {sources}{where}{hours}, {p.mode}{then}")
+    if policies:
+        print(f"  at most {policies.max_concurrent} policy launch(es) in flight at once")
     return 0
 
 
