@@ -166,12 +166,11 @@ def read_calls(path: Path) -> list[ScenarioCall]:
     for line, row in enumerate(rows, start=2):
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
         try:
-            call = ScenarioCall(
-                float(row["t_s"]),
-                float(row["lat"]),
-                float(row["lon"]),
-                int(row["priority"]),
-                **_optional(row),
+            call = _with_optional(
+                ScenarioCall(
+                    float(row["t_s"]), float(row["lat"]), float(row["lon"]), int(row["priority"])
+                ),
+                row,
             )
             GeoPoint(call.latitude_deg, call.longitude_deg)
         except (TypeError, ValueError) as exc:
@@ -182,27 +181,26 @@ def read_calls(path: Path) -> list[ScenarioCall]:
     return sorted(calls, key=lambda c: c.t_s)
 
 
-def _optional(row: dict[str, str]) -> dict[str, object]:
-    """The optional columns of a row; raises ValueError naming a bad one."""
-    out: dict[str, object] = {}
+def _with_optional(call: ScenarioCall, row: dict[str, str]) -> ScenarioCall:
+    """`call` with the row's optional columns; raises ValueError naming a bad one."""
     source = row.get("source") or "scenario"
     if source not in ("scenario", *EXTERNAL_SOURCES):
         raise ValueError(f"source {source!r} is not scenario, gunshot or cad")
-    out["source"] = source
+    call = replace(call, source=source)
     if call_type := row.get("call_type"):
         if re.fullmatch(CALL_TYPE_PATTERN, call_type) is None:
             raise ValueError(f"call_type {call_type!r} is not a call type")
-        out["call_type"] = call_type_key(call_type)
+        call = replace(call, call_type=call_type_key(call_type))
     if confidence := row.get("confidence"):
         value = float(confidence)
         if not 0.0 <= value <= 1.0:  # NaN too
             raise ValueError(f"confidence {confidence} is not between 0 and 1")
-        out["confidence"] = value
+        call = replace(call, confidence=value)
     if rounds := row.get("rounds"):
         if int(rounds) < 1:
             raise ValueError(f"rounds {rounds} is not 1 or more")
-        out["rounds"] = int(rounds)
-    return out
+        call = replace(call, rounds=int(rounds))
+    return call
 
 
 class _Run:

@@ -263,6 +263,7 @@ class SortieRunner:
     async def _launch(self, active: ActiveSortie, who: Principal) -> None:
         record = await self.store.mark_launched(active.record.id, who.name)
         active.launched_by, active.launched_at = record.launched_by, record.launched_at
+        active.confirm_expires_at = None  # launched: nothing counts down any more
         if self.video is not None:
             await self.video.sortie_started(active.station.drone.id, active.call.id, record.id)
             self._streams_changed()  # and is being recorded
