@@ -26,6 +26,13 @@ class ActiveSortie:
     launched_at: str | None = None
     persisted: int = 0  # transitions already written to the store
     transfers_saved: bool = False  # mission and fence, as uploaded and read back
+    #: The launch policy that sent it, and, while a policy holds it for the pilot, until
+    #: when (UTC ISO 8601).
+    policy: str | None = None
+    confirm_expires_at: str | None = None
+    #: A launch held for the pilot was taken up (confirmed, timed out or withdrawn):
+    #: claimed before anything is awaited, so only the first of them acts.
+    claimed: bool = False
 
     @property
     def state(self) -> str:

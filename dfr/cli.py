@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--on-scene-s", type=float, default=None, help="time held over each scene")
     sc.add_argument("--px4", action="store_true", help="fly PX4 SITL (needs DFR_PX4_DIR)")
     sc.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
+    sc.add_argument(
+        "--local-time",
+        type=_time_of_day,
+        default=None,
+        help="HH:MM: judge launch policies' hours at this local time (default: now)",
+    )
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=_scenario)
 
@@ -216,6 +223,16 @@ def _parser() -> argparse.ArgumentParser:
     bl.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(func=_bench_launch)
+    bal = bsub.add_parser(
+        "autolaunch",
+        help="gunshot alert POSTed to the server → a policy's drone armed, mission started, x1",
+    )
+    deployment_arg(bal)
+    bal.add_argument("--rounds", type=int, default=5)
+    bal.add_argument("--px4", action="store_true", help="on PX4 SITL (needs DFR_PX4_DIR)")
+    bal.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
+    bal.add_argument("--json", action="store_true")
+    bal.set_defaults(func=_bench_autolaunch)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
     bsub.add_parser("sim", help="simulated vehicles' achieved speed and CPU (--help)")
     return p
@@ -357,8 +374,22 @@ def _check(args: argparse.Namespace) -> int:
         print(f"dfr: warning: {warning}", file=sys.stderr)
     print(
         f"{d.source}: ok — {d.name}, {len(d.stations)} station(s), "
-        f"{len(d.airspace.no_fly)} no-fly zone(s), {len(d.airspace.ceilings)} ceiling zone(s)"
+        f"{len(d.airspace.no_fly)} no-fly zone(s), {len(d.airspace.ceilings)} ceiling zone(s), "
+        f"{len(d.airspace.areas)} named area(s)"
     )
+    policies = d.launch_policies
+    for p in policies.policies:
+        then = (
+            f", {p.confirm_s:g} s to confirm, then {p.on_timeout}"
+            if p.mode == "pilot_confirm"
+            else ""
+        )
+        where = f" in {p.area.name!r}" if p.area is not None else ""
+        hours = f" {p.hours}" if p.hours is not None else ""
+        sources = "/".join(sorted(p.sources))
+        print(f"  launch policy {p.name!r}: {sources}{where}{hours}, {p.mode}{then}")
+    if policies:
+        print(f"  at most {policies.max_concurrent} policy launch(es) in flight at once")
     return 0
 
 
@@ -428,7 +459,16 @@ def _scenario(args: argparse.Namespace) -> int:
     assert vehicles is not None  # a scenario always runs its own vehicles
     try:
         calls = read_calls(path)
-        result = asyncio.run(run_scenario(deployment, calls, vehicles, args.speed, args.on_scene_s))
+        result = asyncio.run(
+            run_scenario(
+                deployment,
+                calls,
+                vehicles,
+                args.speed,
+                args.on_scene_s,
+                policy_time=args.local_time,
+            )
+        )
     except ScenarioError as exc:
         print(f"dfr: error: {exc}", file=sys.stderr)
         return 2
@@ -441,7 +481,7 @@ def _scenario(args: argparse.Namespace) -> int:
     )
     print(
         f"  {'call':>4} {'t_s':>6} {'station':<10} {'route m':>8} {'ETA s':>6} "
-        f"{'arrival s':>9} {'err %':>6} {'armed s':>7} {'takeoff s':>9}  final"
+        f"{'arrival s':>9} {'err %':>6} {'armed s':>7} {'takeoff s':>9}  final, launched by"
     )
     for c in result.calls:
         err = c.eta_error_pct
@@ -450,8 +490,12 @@ def _scenario(args: argparse.Namespace) -> int:
             f"{_f(c.eta_s)} {_f(c.arrival_s):>9} {_f(err):>6} {_f(c.dispatch_to_armed_s):>7} "
             f"{_f(c.dispatch_to_takeoff_s):>9}  {c.final_state or 'not flown'}"
             f"{' (' + c.reason + ')' if c.reason else ''}"
+            f"{', ' + c.launched_by if c.launched_by else ''}"
+            f"{' [policies: ' + c.policy_outcome + ']' if c.policy_outcome else ''}"
         )
     s = result.summary()
+    if s["auto_launched"]:
+        print(f"  launched by a policy with no click: {s['auto_launched']} call(s)")
     print(
         f"  arrival p50 {s['arrival_p50_s']} s, p90 {s['arrival_p90_s']} s, max "
         f"{s['arrival_max_s']} s; on scene within 90 s: {s['within_90s_share']:.0%}"
@@ -480,6 +524,14 @@ def _scenario(args: argparse.Namespace) -> int:
             f"horizontal_accel_m_s2 = {c.horizontal_accel_m_s2:.3f}"
         )
     return 0
+
+
+def _time_of_day(text: str) -> time:
+    """HH:MM, for argparse."""
+    try:
+        return datetime.strptime(text, "%H:%M").time()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time of day HH:MM") from None
 
 
 def _f(value: float | None, digits: int = 1) -> str:
@@ -603,6 +655,15 @@ def _bench_launch(args: argparse.Namespace) -> int:
     vehicles = vehicles_for(True, 1.0, args.port_base, px4=args.px4)
     assert vehicles is not None  # the benchmark always runs its own vehicles
     return bench_launch(args, vehicles)
+
+
+def _bench_autolaunch(args: argparse.Namespace) -> int:
+    from dfr.bench_autolaunch import main as bench_autolaunch
+    from web.server import create_app
+
+    vehicles = vehicles_for(True, 1.0, args.port_base, px4=args.px4)
+    assert vehicles is not None  # the benchmark always runs its own vehicles
+    return bench_autolaunch(args, partial(create_app, vehicles=vehicles))
 
 
 def _bench_abuse(args: argparse.Namespace) -> int:

@@ -41,13 +41,19 @@ def sortie_event(active: ActiveSortie, state: str) -> Event:
                 "altitude_limit": active.route.altitude_limit,
                 "scene": [call.longitude_deg, call.latitude_deg],
                 "purpose": call.purpose,
+                "policy": active.policy,
+                "confirm_expires_at": active.confirm_expires_at,
             },
         },
     )
 
 
-def drone_json(station: Station, drone: FleetDrone, active: ActiveSortie | None) -> dict[str, Any]:
-    """A station's drone as the consoles show it: link, dock, health, position, sortie."""
+def drone_json(
+    station: Station, drone: FleetDrone, active: ActiveSortie | None, dock_prepared: bool = False
+) -> dict[str, Any]:
+    """A station's drone as the consoles show it: link, dock, health, position, sortie;
+    `dock_prepared`: its dock set-up (parameters, fence) is verified, so launch policies
+    may take it."""
     a = drone.availability()
     s = drone.state
     pos = s.position
@@ -58,6 +64,7 @@ def drone_json(station: Station, drone: FleetDrone, active: ActiveSortie | None)
         "link": "up" if a.online else "down",
         "dock_state": str(a.dock_state),
         "docked": a.docked,
+        "dock_prepared": dock_prepared,
         "healthy": a.healthy,
         "armed": bool(s.armed),
         "in_air": s.in_air,

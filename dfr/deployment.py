@@ -29,6 +29,15 @@ from pydantic import (
 
 from dfr.eta import EtaParameters
 from dfr.eta_calibration import CalibrationPolicy
+from dfr.launch_policies import (
+    DailyHours,
+    LaunchMode,
+    LaunchPolicies,
+    LaunchPolicy,
+    OnTimeout,
+    PolicyArea,
+    PolicyError,
+)
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.geo import GeoPoint, LocalFrame
 from missions.mission_plan import FlightSettings, LinkLossAction
@@ -53,6 +62,14 @@ class DeploymentSection(_Strict):
     airspace: str = Field(min_length=1)
     launch_policy: Literal["immediate", "pilot_confirm"] = "immediate"
     tile_url: str | None = None
+    #: IANA time zone of the deployment's local time (launch policies' hours).
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        zone_named(name)
+        return name
 
 
 class DefaultsSection(_Strict):
@@ -237,6 +254,68 @@ class EtaSection(_Strict):
         )
 
 
+#: What a launch policy may name as a call's source (the API's, the EIDO intake's).
+PolicySource = Literal["gunshot", "cad", "eido", "manual", "map"]
+PolicyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")]
+
+
+class LaunchPolicySection(_Strict):
+    """One `[[launch_policies]]` entry (see dfr.launch_policies): the calls it takes and
+    what it does with them. Criteria left out take every call."""
+
+    name: PolicyName
+    sources: list[PolicySource] = Field(min_length=1)
+    call_types: list[CallType] = Field(default_factory=list)
+    min_confidence: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    min_rounds: Annotated[int, Field(strict=True, ge=1, le=1000)] | None = None
+    max_priority: CallPriority | None = None
+    #: A named airspace feature (kind area, no_fly or ceiling), or the policy's own polygon.
+    zone: Annotated[str, Field(min_length=1)] | None = None
+    polygon: (
+        Annotated[list[tuple[Longitude, Latitude]], Field(min_length=3, max_length=1000)] | None
+    ) = None
+    #: Local time of day, HH:MM-HH:MM in the deployment's time zone; may cross midnight.
+    hours: str | None = None
+    mode: Literal["immediate", "pilot_confirm"] = "immediate"
+    confirm_s: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)] = 20.0
+    on_timeout: Literal["launch", "expire"] = "expire"
+
+    @field_validator("call_types")
+    @classmethod
+    def _keyed(cls, types: list[str]) -> list[str]:
+        return [call_type_key(t) for t in types]
+
+    @field_validator("hours")
+    @classmethod
+    def _daily(cls, hours: str | None) -> str | None:
+        if hours is not None:
+            try:
+                DailyHours.parse(hours)
+            except PolicyError as exc:
+                raise ValueError(str(exc)) from None
+        return hours
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LaunchPolicySection:
+        if self.zone is not None and self.polygon is not None:
+            raise ValueError("give a zone or a polygon, not both")
+        if self.mode == "immediate":
+            given = {"confirm_s", "on_timeout"} & self.model_fields_set
+            if given:
+                raise ValueError(
+                    f"{' and '.join(sorted(given))} apply to mode 'pilot_confirm' only"
+                )
+        return self
+
+
+class AutoLaunchSection(_Strict):
+    """`[auto_launch]`: limits over every launch policy together."""
+
+    #: Policy launches in flight at once (held for the pilot or flying); a call a
+    #: policy takes beyond that is left for a dispatcher.
+    max_concurrent: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
+
+
 class DroneSection(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     mavlink: str = Field(min_length=1)
@@ -266,7 +345,19 @@ class DeploymentFile(_Strict):
     public_categories: PublicCategoriesSection = PublicCategoriesSection()
     retention: RetentionSection = RetentionSection()
     eido: EidoSection = EidoSection()
+    auto_launch: AutoLaunchSection = AutoLaunchSection()
+    launch_policies: list[LaunchPolicySection] = Field(default_factory=list, max_length=100)
     stations: list[StationSection] = Field(min_length=1)
+
+    @field_validator("launch_policies")
+    @classmethod
+    def _unique_policy_names(cls, policies: list[LaunchPolicySection]) -> list[LaunchPolicySection]:
+        seen: set[str] = set()
+        for policy in policies:
+            if policy.name in seen:
+                raise ValueError(f"duplicate launch policy name {policy.name!r}")
+            seen.add(policy.name)
+        return policies
 
     @field_validator("stations")
     @classmethod
@@ -304,6 +395,10 @@ class Deployment:
     public_categories: PublicCategoriesSection = PublicCategoriesSection()
     retention: RetentionSection = RetentionSection()
     eido: EidoSection = EidoSection()
+    #: The calls a drone flies to without a click (`[[launch_policies]]`, `[auto_launch]`).
+    launch_policies: LaunchPolicies = LaunchPolicies()
+    #: The deployment's local time (`[deployment] time_zone`).
+    time_zone: tzinfo = UTC
 
     def public_category(self, call_type: str | None) -> str:
         """The public flight log's category for a call of `call_type` (the default
@@ -456,6 +551,12 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
             video_url=s.drone.video,
         )
         stations.append(Station(s.id, s.name, point, s.alt_m, profile))
+    time_zone = zone_named(spec.deployment.time_zone)
+    policies = LaunchPolicies(
+        tuple(_policy(path, airspace, p) for p in spec.launch_policies),
+        spec.auto_launch.max_concurrent,
+        time_zone,
+    )
     return Deployment(
         name=spec.deployment.name,
         source=path,
@@ -472,6 +573,48 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         public_categories=spec.public_categories,
         retention=spec.retention,
         eido=spec.eido,
+        launch_policies=policies,
+        time_zone=time_zone,
+    )
+
+
+def _policy(path: Path, airspace: Airspace, p: LaunchPolicySection) -> LaunchPolicy:
+    """A launch policy with its area found in the airspace (or made of its polygon).
+    Raises DeploymentError naming the policy and the field."""
+    where = f"{path}: launch policy {p.name!r}"
+    area = None
+    if p.zone is not None:
+        zones = airspace.zones_named(p.zone)
+        if not zones:
+            named = sorted(
+                {z.name for z in (*airspace.areas, *airspace.no_fly, *airspace.ceilings)}
+            )
+            raise DeploymentError(
+                f"{where}: field 'zone': no airspace feature is named {p.zone!r}"
+                f" (named: {', '.join(repr(n) for n in named) or 'none'})"
+            )
+        if len(zones) > 1:
+            raise DeploymentError(
+                f"{where}: field 'zone': {len(zones)} airspace features are named {p.zone!r}"
+            )
+        area = PolicyArea(p.zone, airspace.frame, zones[0].shape_local)
+    elif p.polygon is not None:
+        try:
+            area = PolicyArea.from_lonlat(f"policy {p.name}'s polygon", p.polygon, airspace.frame)
+        except PolicyError as exc:
+            raise DeploymentError(f"{where}: field 'polygon': {exc}") from None
+    return LaunchPolicy(
+        name=p.name,
+        sources=frozenset(p.sources),
+        call_types=frozenset(p.call_types),
+        min_confidence=p.min_confidence,
+        min_rounds=p.min_rounds,
+        max_priority=p.max_priority,
+        area=area,
+        hours=DailyHours.parse(p.hours) if p.hours is not None else None,
+        mode=LaunchMode(p.mode),
+        confirm_s=p.confirm_s,
+        on_timeout=OnTimeout(p.on_timeout),
     )
 
 
@@ -484,6 +627,16 @@ def _explain(path: Path, raw: dict, exc: ValidationError) -> str:
         stations = raw.get("stations") or []
         sid = stations[loc[1]].get("id") if loc[1] < len(stations) else None
         where += f": station {sid!r}" if sid else f": station #{loc[1] + 1}"
+        loc = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "launch_policies" and isinstance(loc[1], int):
+        policies = raw.get("launch_policies") or []
+        entry = policies[loc[1]] if loc[1] < len(policies) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        where += (
+            f": launch policy {name!r}"
+            if isinstance(name, str)
+            else f": launch policy #{loc[1] + 1}"
+        )
         loc = loc[2:]
     field = ".".join(str(p) for p in loc)
     msg = err["msg"]

@@ -125,13 +125,21 @@ class Dispatcher:
         return await self.recommend(GeoPoint(call.latitude_deg, call.longitude_deg))
 
     async def dispatch(
-        self, call_id: int, actor: str, station_id: str | None = None
+        self,
+        call_id: int,
+        actor: str,
+        station_id: str | None = None,
+        *,
+        queue: bool = True,
+        policy: str | None = None,
     ) -> DispatchResult:
         """Send the best (or the chosen) station's drone to a call.
 
-        With no station chosen, a call nobody can serve now is queued. Raises
-        DroneTaken, StationUnavailable, UnknownStation, Unservable, and the
-        store's NotFound/Conflict (a call already dispatched or closed).
+        With no station chosen, a call nobody can serve now is queued (`queue=False`:
+        left as it is, the result saying why in its recommendation). `policy`: the launch
+        policy sending it. Raises DroneTaken, StationUnavailable, UnknownStation,
+        Unservable, and the store's NotFound/Conflict (a call already dispatched or
+        closed).
         """
         call = await self.store.get_call(call_id)
         if call.status not in OPEN_CALL_STATES:
@@ -139,20 +147,27 @@ class Dispatcher:
             raise Conflict(f"call {call_id} is {call.status}")
         rec = await self.recommend_call(call_id)
         if station_id is not None:
-            return await self._dispatch_to(call, rec, station_id, actor)
+            return await self._dispatch_to(call, rec, station_id, actor, policy)
         for candidate in rec.candidates:
-            result = await self._reserve(call, rec, candidate, actor)
+            result = await self._reserve(call, rec, candidate, actor, policy)
             if result is not None:
                 return result
         if rec.excluded and all(e.lasting for e in rec.excluded) and not rec.candidates:
             reasons = "; ".join(f"{e.station_id}: {e.reason}" for e in rec.excluded)
             raise Unservable(f"no station can serve call {call_id}: {reasons}")
+        if not queue:
+            return DispatchResult(call, rec)
         if call.status != "queued":
             call = await self.store.set_call_status(call_id, "queued", actor)
         return DispatchResult(call, rec)
 
     async def _dispatch_to(
-        self, call: CallRecord, rec: Recommendation, station_id: str, actor: str
+        self,
+        call: CallRecord,
+        rec: Recommendation,
+        station_id: str,
+        actor: str,
+        policy: str | None = None,
     ) -> DispatchResult:
         try:
             self.deployment.station(station_id)
@@ -164,13 +179,18 @@ class Dispatcher:
             if why.kind is ExclusionKind.ON_SORTIE:
                 raise DroneTaken(f"station {station_id!r}: {why.reason}")
             raise StationUnavailable(f"station {station_id!r} cannot take this call: {why.reason}")
-        result = await self._reserve(call, rec, chosen, actor)
+        result = await self._reserve(call, rec, chosen, actor, policy)
         if result is None:
             raise DroneTaken(f"station {station_id!r}: drone {chosen.drone_id} was taken meanwhile")
         return result
 
     async def _reserve(
-        self, call: CallRecord, rec: Recommendation, candidate: Candidate, actor: str
+        self,
+        call: CallRecord,
+        rec: Recommendation,
+        candidate: Candidate,
+        actor: str,
+        policy: str | None = None,
     ) -> DispatchResult | None:
         sortie = await self.store.reserve(
             candidate.drone_id,
@@ -179,6 +199,7 @@ class Dispatcher:
             actor,
             eta_s=round(candidate.eta_s, 2),
             route=candidate.route.as_geojson(),
+            policy=policy,
         )
         if sortie is None:
             return None

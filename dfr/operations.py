@@ -7,7 +7,8 @@ retention run (`dfr.retention`) over collaborators the composition root opened
 nothing behind it.
 
 Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
-(launch, fly, release, serve the queue), `PilotCommands`, `EidoIntake` (CAD incidents
+(launch, fly, release, serve the queue), `AutoLaunch` (the deployment's launch
+policies, put each new call to), `PilotCommands`, `EidoIntake` (CAD incidents
 as EIDOs), `DockPreparation`,
 `push_telemetry`, the `SortieBoard` of active sorties and the `EventBus` to
 the consoles.
@@ -27,6 +28,7 @@ import asyncio
 import contextlib
 import hmac
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +36,7 @@ from dfr.access import Access
 from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
+from dfr.auto_launch import AutoLaunch
 from dfr.console_views import call_event, drone_json, share_link_view, streams_of_call
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
@@ -41,6 +44,7 @@ from dfr.eido_intake import EidoIntake, EidoResult
 from dfr.events import Event, EventBus
 from dfr.evidence import export_package
 from dfr.flight_executor import ExecutorSettings, FlightResult
+from dfr.launch_policies import LaunchPolicy
 from dfr.loop_lag import LoopLag
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
@@ -50,7 +54,7 @@ from dfr.retention import RetentionJob
 from dfr.services import Services
 from dfr.settings import Settings
 from dfr.sortie_recovery import SortieRecovery
-from dfr.sortie_runner import FlightListener, SortieRunner, SortieVideo
+from dfr.sortie_runner import FlightListener, LaunchNotPending, SortieRunner, SortieVideo
 from dfr.sortie_track import record_tracks
 from dfr.store import (
     AuditEntry,
@@ -60,6 +64,7 @@ from dfr.store import (
     NewCall,
     SortieRecord,
     TrackPoint,
+    VersionOutcome,
 )
 from dfr.telemetry_push import push_telemetry
 from missions.geo import GeoPoint
@@ -150,6 +155,15 @@ class Operations:
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
+        self.auto_launch = AutoLaunch(
+            self.deployment.launch_policies,
+            self._store,
+            self.board,
+            self.bus,
+            self.dispatcher.recommend_call,
+            self._policy_dispatch,
+            self._unready_for_policy,
+        )
         self.eido = EidoIntake(
             self.deployment.eido, self._store, self.board, self.bus, self.retarget_airborne_drone
         )
@@ -247,6 +261,11 @@ class Operations:
         return {
             "name": d.name,
             "launch_policy": d.launch_policy,
+            # The calls a drone flies to without a click, and how many at once.
+            "auto_launch": {
+                "max_concurrent": d.launch_policies.max_concurrent,
+                "policies": [p.describe() for p in d.launch_policies.policies],
+            },
             "tile_url": d.tile_url,
             "cruise_alt_m": d.defaults.cruise_alt_m,
             "on_scene_s": d.defaults.on_scene_s,
@@ -270,7 +289,10 @@ class Operations:
 
     def drone_view(self, station: Station) -> dict[str, Any]:
         return drone_json(
-            station, self._fleet.drone(station.id), self.board.for_station(station.id)
+            station,
+            self._fleet.drone(station.id),
+            self.board.for_station(station.id),
+            self.dock.setup(station.id) is not None,
         )
 
     def stations_view(self, who: Principal) -> list[dict[str, Any]]:
@@ -345,6 +367,10 @@ class Operations:
         return await self.dispatcher.recommend(point)
 
     async def create_call(self, call: NewCall, actor: str) -> CallRecord:
+        """Store a call and put it to the launch policies; returns it as it then is."""
+        return await self.auto_launch.consider(await self._store_call(call, actor))
+
+    async def _store_call(self, call: NewCall, actor: str) -> CallRecord:
         async with self._store.attempt(actor, "call.create", audit_accepted=False):
             record = await self.dispatcher.create_call(call, actor)
         self.bus.publish(call_event(record))
@@ -352,23 +378,33 @@ class Operations:
 
     async def take_external_call(self, call: NewCall, actor: str) -> tuple[CallRecord, bool]:
         """A call from CAD or a sensor: a retry of the same incident gets the stored call
-        back (and nothing new is announced). Returns (call, newly stored)."""
+        back (and nothing new is announced, nothing launched); a new one is put to the
+        launch policies. Returns (call as it then is, newly stored)."""
         record, created = await self.dispatcher.take_external_call(call, actor)
         if created:
             self.bus.publish(call_event(record))
+            record = await self.auto_launch.consider(record)
         return record, created
 
     async def take_eido(self, body: bytes, actor: str) -> EidoResult:
-        """An EIDO's JSON text (NENA-STA-021): a new incident is stored as a call, a later
-        version updates that call (dfr.eido_intake). Raises dfr.eido's EidoError, audited
-        as refused with the reason the sender is given."""
+        """An EIDO's JSON text (NENA-STA-021): a new incident is stored as a call (and put
+        to the launch policies), a later version updates that call (dfr.eido_intake).
+        Raises dfr.eido's EidoError, audited as refused with the reason the sender is
+        given."""
         async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
-            return await self.eido.take(body, actor)
+            result = await self.eido.take(body, actor)
+        return await self._eido_launch(result)
 
     async def take_eido_document(self, document: object, actor: str) -> EidoResult:
         """As `take_eido`, for an EIDO already decoded (a NENA-STA-024 notification's)."""
         async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
-            return await self.eido.take_document(document, actor)
+            result = await self.eido.take_document(document, actor)
+        return await self._eido_launch(result)
+
+    async def _eido_launch(self, result: EidoResult) -> EidoResult:
+        if result.outcome is not VersionOutcome.CREATED:
+            return result
+        return replace(result, call=await self.auto_launch.consider(result.call))
 
     async def retarget_airborne_drone(self, active: ActiveSortie, scene: GeoPoint) -> bool:
         """The one seam for re-tasking a drone in flight to its call's new scene (an EIDO
@@ -389,19 +425,46 @@ class Operations:
         return record
 
     async def dispatch(
-        self, call_id: int, who: Principal, station_id: str | None = None
+        self,
+        call_id: int,
+        who: Principal,
+        station_id: str | None = None,
+        policy: LaunchPolicy | None = None,
     ) -> DispatchResult:
+        """Send a drone to a call: the chosen station's, else the best one's (none free:
+        the call is queued). A launch `policy` (`who` is then its actor) never queues a
+        call, and launches or holds the drone as the policy's mode says."""
         # Accepted, the store audits the reservation (or the call queued) as it makes it.
         asked = {"station_id": station_id}
         subject = f"call:{call_id}"
         async with self._store.attempt(
             who.name, "sortie.dispatch", subject, asked, audit_accepted=False
         ):
-            result = await self.dispatcher.dispatch(call_id, who.name, station_id)
-            self.bus.publish(call_event(result.call))
+            result = await self.dispatcher.dispatch(
+                call_id,
+                who.name,
+                station_id,
+                queue=policy is None,
+                policy=policy.name if policy is not None else None,
+            )
+            if not result.queued or policy is None:
+                self.bus.publish(call_event(result.call))
             if not result.queued:
-                await self.runner.start(result, who)
+                await self.runner.start(result, who, policy)
         return result
+
+    async def _policy_dispatch(
+        self, call_id: int, who: Principal, policy: LaunchPolicy, station_id: str
+    ) -> DispatchResult:
+        return await self.dispatch(call_id, who, station_id, policy)
+
+    def _unready_for_policy(self, station_id: str) -> str | None:
+        """A launch nobody clicked takes only a drone whose dock set-up (parameters and
+        fence, set and read back) is verified: one being prepared right now could have
+        its fence transfer cross the sortie's."""
+        if self.dock.setup(station_id) is None:
+            return "its dock set-up is not verified yet"
+        return None
 
     async def launch(
         self,
@@ -424,7 +487,8 @@ class Operations:
             if purpose is None:
                 raise NoPurpose("a launch without a call needs a purpose")
             summary = f"launch to a point: {purpose.label}"
-            call = await self.create_call(
+            # Not put to the launch policies: it is dispatched right here.
+            call = await self._store_call(
                 NewCall(
                     point.latitude_deg,
                     point.longitude_deg,
@@ -484,7 +548,31 @@ class Operations:
         return await self._store.latest_sortie_for_call(call_id)
 
     async def command(self, drone_id: str, body: PilotCommand, who: Principal) -> dict[str, Any]:
-        return await self.commands.command(drone_id, body, who)
+        """A pilot command to a drone's sortie; `abort` of a launch still waiting for the
+        pilot withdraws it (the drone stays on its dock, the call goes back to the
+        dispatchers)."""
+        station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
+        held = self.runner.held(station.id) if station is not None else None
+        if body.command != "abort" or held is None:
+            return await self.commands.command(drone_id, body, who)
+        subject = f"drone:{drone_id}"
+        async with self._store.attempt(
+            who.name, "command.abort", subject, {"sortie_id": held.record.id}
+        ):
+            why = f"declined by {who.name} before launch; left for a dispatcher"
+            outcome = "declined" if held.policy is not None else None
+            try:
+                await self.runner.withdraw(held.record.id, who.name, why, outcome)
+            except LaunchNotPending:
+                # Launched meanwhile (confirmed, or its policy's countdown ran out): abort
+                # the flight as any other.
+                return await self.commands.command(drone_id, body, who)
+        return {
+            "drone_id": drone_id,
+            "command": body.command,
+            "sortie_id": held.record.id,
+            "sortie_state": "aborted",
+        }
 
     async def set_maintenance(self, station_id: str, on: bool, who: Principal) -> dict[str, Any]:
         """Take a station's drone out of service, or put it back. Raises UnknownStationId."""

@@ -8,7 +8,13 @@ per sortie, three stations at once. Each call fires at its
 `t_s` offset on the vehicles' clock; every time reported is vehicle time, so a
 run at 10x measures what a real-time run would.
 
-CSV header: ``t_s,lat,lon,priority``.
+CSV header: ``t_s,lat,lon,priority``, then optionally any of ``source,call_type,
+confidence,rounds``: a call whose source is ``gunshot`` or ``cad`` comes in as the
+webhooks bring one (`Operations.take_external_call`), so the deployment's launch
+policies may launch it (or hold it for the pilot, who confirms at once: nobody is at a
+console); every other call, and one the policies leave, is dispatched at once as a
+dispatcher would. Policies' hours are judged at the local time the run is given
+(`policy_time`), else now.
 """
 
 from __future__ import annotations
@@ -17,20 +23,22 @@ import asyncio
 import csv
 import logging
 import math
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 from dfr.active_sorties import ActiveSortie
 from dfr.auth import Principal, Role
-from dfr.deployment import Deployment
+from dfr.deployment import CALL_TYPE_PATTERN, Deployment, call_type_key
 from dfr.eta import EtaParameters, FlownSortie, calibrate
 from dfr.flight_executor import FlightResult
 from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
-from dfr.store import NewCall
+from dfr.store import CallRecord, NewCall
 from missions.geo import GeoPoint
 from missions.profile import Station
 from stations.fleet import Fleet
@@ -38,6 +46,10 @@ from stations.fleet import Fleet
 log = logging.getLogger(__name__)
 
 _SCENARIO = Principal("scenario", Role.DISPATCHER)
+_PILOT = Principal("scenario-pilot", Role.PILOT)
+#: Sources whose calls come in as the webhooks bring them (and meet the launch policies).
+EXTERNAL_SOURCES = ("gunshot", "cad")
+OPTIONAL_COLUMNS = ("source", "call_type", "confidence", "rounds")
 #: The ETA's target: predicted within this share of the measured call → on scene.
 ETA_ERROR_BOUND_PCT = 10.0
 
@@ -52,6 +64,10 @@ class ScenarioCall:
     latitude_deg: float
     longitude_deg: float
     priority: int = 1
+    source: str = "scenario"
+    call_type: str | None = None
+    confidence: float | None = None  # a gunshot sensor's, 0..1
+    rounds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +86,8 @@ class CallOutcome:
     queued_s: float  # call → dispatch, for a call that waited in the queue (else 0)
     final_state: str | None
     reason: str | None = None
+    launched_by: str | None = None  # policy:<name> for a launch nobody clicked
+    policy_outcome: str | None = None  # what the launch policies did with the call
 
     @property
     def eta_error_pct(self) -> float | None:
@@ -110,6 +128,7 @@ class ScenarioResult:
             "eta_within_bound": bool(errors) and max(errors) <= ETA_ERROR_BOUND_PCT,
             "dispatch_to_armed_max_s": round(max(launches), 2) if launches else None,
             "dispatch_to_takeoff_max_s": round(max(takeoffs), 2) if takeoffs else None,
+            "auto_launched": sum((c.launched_by or "").startswith("policy:") for c in self.calls),
             "speed_factor": self.speed_factor,
             "achieved_speed_factor": self.achieved_speed_factor,
             "calibrated_eta": asdict(self.calibrated) if self.calibrated else None,
@@ -137,11 +156,21 @@ def read_calls(path: Path) -> list[ScenarioCall]:
         "priority",
     ]:
         raise ScenarioError(f"{path}: header must be t_s,lat,lon,priority")
+    extra = [f.strip() for f in rows.fieldnames[4:]]
+    unknown = [f for f in extra if f not in OPTIONAL_COLUMNS]
+    if unknown:
+        raise ScenarioError(
+            f"{path}: unknown column {unknown[0]!r} (optional: {', '.join(OPTIONAL_COLUMNS)})"
+        )
     calls = []
     for line, row in enumerate(rows, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
         try:
-            call = ScenarioCall(
-                float(row["t_s"]), float(row["lat"]), float(row["lon"]), int(row["priority"])
+            call = _with_optional(
+                ScenarioCall(
+                    float(row["t_s"]), float(row["lat"]), float(row["lon"]), int(row["priority"])
+                ),
+                row,
             )
             GeoPoint(call.latitude_deg, call.longitude_deg)
         except (TypeError, ValueError) as exc:
@@ -150,6 +179,28 @@ def read_calls(path: Path) -> list[ScenarioCall]:
             raise ScenarioError(f"{path}: line {line}: t_s must be >= 0")
         calls.append(call)
     return sorted(calls, key=lambda c: c.t_s)
+
+
+def _with_optional(call: ScenarioCall, row: dict[str, str]) -> ScenarioCall:
+    """`call` with the row's optional columns; raises ValueError naming a bad one."""
+    source = row.get("source") or "scenario"
+    if source not in ("scenario", *EXTERNAL_SOURCES):
+        raise ValueError(f"source {source!r} is not scenario, gunshot or cad")
+    call = replace(call, source=source)
+    if call_type := row.get("call_type"):
+        if re.fullmatch(CALL_TYPE_PATTERN, call_type) is None:
+            raise ValueError(f"call_type {call_type!r} is not a call type")
+        call = replace(call, call_type=call_type_key(call_type))
+    if confidence := row.get("confidence"):
+        value = float(confidence)
+        if not 0.0 <= value <= 1.0:  # NaN too
+            raise ValueError(f"confidence {confidence} is not between 0 and 1")
+        call = replace(call, confidence=value)
+    if rounds := row.get("rounds"):
+        if int(rounds) < 1:
+            raise ValueError(f"rounds {rounds} is not 1 or more")
+        call = replace(call, rounds=int(rounds))
+    return call
 
 
 class _Run:
@@ -163,10 +214,18 @@ class _Run:
         self.queued: set[int] = set()  # calls that waited in the queue for a free drone
         self.flight_ended = asyncio.Event()
 
-    def called(self, call: ScenarioCall, call_id: int, vehicle_times: dict[str, float]) -> None:
-        self.call_time[call_id] = vehicle_times
-        self.outcomes[call_id] = CallOutcome(
-            call_id, call.t_s, None, None, None, None, None, None, None, 0.0, None
+    def called(
+        self, call: ScenarioCall, record: CallRecord, vehicle_times: dict[str, float]
+    ) -> None:
+        self.call_time[record.id] = vehicle_times
+        self.outcomes[record.id] = CallOutcome(
+            record.id, call.t_s, None, None, None, None, None, None, None, 0.0, None
+        )
+
+    def decided(self, record: CallRecord) -> None:
+        """What the launch policies did with the call, as it finally stands."""
+        self.outcomes[record.id] = replace(
+            self.outcomes[record.id], policy_outcome=record.policy_outcome
         )
 
     def ended(self, active: ActiveSortie, flight: FlightResult) -> None:
@@ -187,6 +246,7 @@ class _Run:
             queued_s=round(queued, 1) if call_id in self.queued else 0.0,
             final_state=str(flight.final_state),
             reason=flight.reason,
+            launched_by=active.launched_by,
         )
         if t.dispatch_to_takeoff_s is not None and t.dispatch_to_on_scene_s is not None:
             self.flown.append(
@@ -225,10 +285,13 @@ async def run_scenario(
     speed_factor: float,
     on_scene_s: float | None = None,
     ready_timeout_s: float = 120.0,
+    policy_time: time | None = None,
 ) -> ScenarioResult:
     """Fly every call through the server's own operations service (store,
-    dispatcher, dock preparation, flight executors, queue) on the vehicles that
-    `vehicles` runs at `speed_factor`; returns when every sortie is back on the ground."""
+    dispatcher, dock preparation, flight executors, queue, launch policies) on the
+    vehicles that `vehicles` runs at `speed_factor`; returns when every sortie is back
+    on the ground. `policy_time`: the deployment's local time of day at which launch
+    policies judge the calls' hours (None: now)."""
     defaults = deployment.defaults
     if on_scene_s is not None:
         defaults = defaults.model_copy(update={"on_scene_s": on_scene_s})
@@ -244,19 +307,28 @@ async def run_scenario(
             Operations.running(services, settings, on_flight_ended=run.ended) as ops,
         ):
             stations = services.deployment.stations
+            if policy_time is not None:
+                at = datetime.combine(datetime.now(UTC).date(), policy_time, planned.time_zone)
+                ops.auto_launch.clock = lambda: at
             await ops.wait_docks_prepared(ready_timeout_s)
             clock = _Clock(ops.fleet, stations)
             start_s = clock.now_s()
             wall_start = asyncio.get_running_loop().time()
-            for call in calls:
+            for n, call in enumerate(calls, start=1):
                 await clock.until(start_s + call.t_s)
-                record = await ops.create_call(
-                    NewCall(call.latitude_deg, call.longitude_deg, call.priority, "scenario"),
-                    _SCENARIO.name,
-                )
-                run.called(call, record.id, clock.vehicle_times())
-                if (await ops.dispatch(record.id, _SCENARIO)).queued:
+                record = await _call_in(ops, call, n)
+                run.called(call, record, clock.vehicle_times())
+                if record.policy_outcome == "awaiting_pilot":
+                    # A policy holds it for the pilot: the scenario's pilot confirms at once.
+                    sortie = await ops.sortie_for_call(record.id)
+                    if sortie is not None:
+                        await ops.confirm_launch(sortie.id, _PILOT)
+                elif (
+                    record.status != "dispatched"
+                    and (await ops.dispatch(record.id, _SCENARIO)).queued
+                ):
                     run.queued.add(record.id)
+                run.decided(await ops.get_call(record.id))
             # Until every sortie is down and done with (its drone released, its flight
             # learnt from: it leaves the board before that); calls still queued then wait
             # for no drone. No flight outlasts its battery: a longer wait means a hung one.
@@ -280,6 +352,26 @@ async def run_scenario(
     outcomes = tuple(run.outcomes[k] for k in sorted(run.outcomes))
     calibrated = calibrate(run.flown, deployment.eta) if run.flown else None
     return ScenarioResult(outcomes, speed_factor, achieved, calibrated, drone_eta)
+
+
+async def _call_in(ops: Operations, call: ScenarioCall, n: int) -> CallRecord:
+    """The call as its source brings it: a webhook's through the launch policies."""
+    new = NewCall(
+        call.latitude_deg,
+        call.longitude_deg,
+        call.priority,
+        call.source,
+        f"scenario call {n}",
+        call_type=call.call_type,
+        confidence=call.confidence,
+        rounds=call.rounds,
+    )
+    if call.source not in EXTERNAL_SOURCES:
+        return await ops.create_call(new, _SCENARIO.name)
+    record, _ = await ops.take_external_call(
+        replace(new, external_id=f"scenario-{n}"), f"scenario-{call.source}"
+    )
+    return record
 
 
 def _pct(values: list[float], q: float) -> float | None:

@@ -12,6 +12,8 @@ settled, the two are matched:
                                          taken out of service and the pilots alerted
     drone offline, or armed on the ground
                                        → looked at again in the next round
+    a launch policy's launch held for the pilot, never launched
+                                       → expired: drone released, call open again
 
 A call whose scene never saw the drone goes back to the queue. Sorties this
 server reserved itself are the sortie runner's and never looked at here.
@@ -139,6 +141,9 @@ class SortieRecovery:
         # A sortie whose last state reads "docked" may still hold its drone: the server
         # died between recording the landing and releasing the drone.
         record = await runner.store.get_sortie(sortie_id)
+        if record.policy is not None and record.launched_by is None:
+            await runner.expire_inherited(record)
+            return True
         drone = self._fleet.drone(station.id)
         look = look_at(drone.state if drone.online else DroneState(), station, self._dock_radius_m)
         if self._noted.get(station.id) != look.detail:

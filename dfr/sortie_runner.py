@@ -3,6 +3,12 @@
 
     reserve (dispatcher) → awaiting pilot? → launch → fly → release → serve the queue
 
+A person's dispatch is held for the pilot when the deployment's `launch_policy` says
+so; a launch policy's (`dfr.launch_policies`) when its mode is `pilot_confirm`, for its
+`confirm_s`, after which the runner launches it or lets it expire (the sortie is
+withdrawn: its drone free, its call open again for a dispatcher), as the policy says.
+What became of a policy's launch is written on its call.
+
 The runner owns one task per sortie in flight. Each state change goes to the
 store (the sortie's timeline) and to the consoles as it happens. A sortie that
 ends in FAULT takes its drone out of service and alerts the pilots; when the
@@ -18,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from dfr.active_sorties import ActiveSortie, SortieBoard
@@ -28,6 +35,7 @@ from dfr.dispatcher import Dispatcher, DispatchResult
 from dfr.dock_prep import DockedSetup
 from dfr.events import Event, EventBus
 from dfr.flight_executor import ExecutorSettings, FlightExecutor, FlightResult
+from dfr.launch_policies import LaunchMode, LaunchPolicy, OnTimeout
 from dfr.store import CallRecord, SortieRecord, Store
 from missions.geo import GeoPoint
 from missions.profile import Station
@@ -40,7 +48,7 @@ SYSTEM = Principal("system", Role.DISPATCHER)
 
 
 class LaunchNotPending(Exception):
-    """Confirming a launch that is not waiting for the pilot."""
+    """Confirming (or withdrawing) a launch that is not waiting for the pilot."""
 
 
 class SortieVideo(Protocol):
@@ -112,8 +120,11 @@ class SortieRunner:
 
     # -- launching ----------------------------------------------------------------
 
-    async def start(self, result: DispatchResult, who: Principal) -> None:
-        """A drone was reserved for a call: launch it, or hold it for the pilot."""
+    async def start(
+        self, result: DispatchResult, who: Principal, policy: LaunchPolicy | None = None
+    ) -> None:
+        """A drone was reserved for a call: launch it, or hold it for the pilot (as the
+        deployment's launch_policy says; for a launch `policy`, as its mode says)."""
         assert result.sortie is not None
         assert result.candidate is not None
         record = result.sortie
@@ -124,24 +135,117 @@ class SortieRunner:
             self.deployment.station(record.station_id),
             candidate.route,
             candidate.eta_s,
+            policy=record.policy,
         )
         self.board.add(active)
         self._streams_changed()  # the drone's stream now serves this call
-        if self.deployment.launch_policy == "pilot_confirm" and who.role != Role.PILOT:
-            await self.store.record_sortie_state(
-                record.id, "awaiting_pilot", f"sent by {who.name}; waiting for the pilot"
-            )
+        if policy is not None:
+            if policy.mode is LaunchMode.PILOT_CONFIRM:
+                await self._hold_for_policy(active, policy)
+                return
+        elif self.deployment.launch_policy == "pilot_confirm" and who.role != Role.PILOT:
+            await self.store.hold_for_pilot(record.id, f"sent by {who.name}; waiting for the pilot")
             self._publish_sortie(active, "awaiting_pilot")
             return
+        active.claimed = True
         await self._launch(active, who)
+        if policy is not None:
+            await self._note_policy(
+                active, "launched", f"launched by policy {policy.name} with no click", who.name
+            )
 
     async def confirm(self, sortie_id: int, who: Principal) -> SortieRecord:
         """The pilot confirms a launch held for them. Raises LaunchNotPending."""
-        active = self.board.get(sortie_id)
-        if active is None or active.executor is not None:
-            raise LaunchNotPending(f"sortie {sortie_id} is not waiting for a pilot")
-        await self._launch(active, who)
+        active = self._claim(sortie_id)
+        try:
+            await self._launch(active, who)
+        except BaseException:
+            active.claimed = active.executor is not None
+            raise
+        if active.policy is not None:
+            why = f"held by policy {active.policy}; confirmed by {who.name}"
+            await self._note_policy(active, "launched", why, who.name)
         return await self.store.get_sortie(sortie_id)
+
+    async def withdraw(
+        self, sortie_id: int, actor: str, cause: str, policy_outcome: str | None = None
+    ) -> CallRecord | None:
+        """Give up a launch held for the pilot (declined, or its confirmation expired):
+        the sortie ends as aborted, its drone is free for the queue, and its call is open
+        again for a dispatcher. Returns the call. Raises LaunchNotPending."""
+        active = self._claim(sortie_id)
+        try:
+            call = await self.store.withdraw(sortie_id, actor, cause, policy_outcome)
+        except BaseException:
+            active.claimed = False
+            raise
+        self.board.remove(sortie_id)
+        self._streams_changed()
+        active.confirm_expires_at = None
+        self._publish_sortie(active, "aborted")
+        if call is not None:
+            self.bus.publish(call_event(call))
+        await self.serve_queue("system")
+        return call
+
+    def held(self, station_id: str) -> ActiveSortie | None:
+        """The station's sortie if it waits for the pilot (not launched, not claimed)."""
+        active = self.board.for_station(station_id)
+        if active is None or active.executor is not None or active.claimed:
+            return None
+        return active
+
+    def _claim(self, sortie_id: int) -> ActiveSortie:
+        """The held launch, now taken up by the caller; raises LaunchNotPending."""
+        active = self.board.get(sortie_id)
+        if active is None or active.executor is not None or active.claimed:
+            raise LaunchNotPending(f"sortie {sortie_id} is not waiting for a pilot")
+        active.claimed = True
+        return active
+
+    async def _hold_for_policy(self, active: ActiveSortie, policy: LaunchPolicy) -> None:
+        """Hold a policy's launch for the pilot for its confirm_s; then launch or expire."""
+        expires = datetime.now(UTC) + timedelta(seconds=policy.confirm_s)
+        active.confirm_expires_at = expires.isoformat(timespec="milliseconds")
+        then = "launches" if policy.on_timeout is OnTimeout.LAUNCH else "expires"
+        cause = (
+            f"held by policy {policy.name} for the pilot: {policy.confirm_s:g} s to confirm,"
+            f" then it {then}"
+        )
+        await self.store.hold_for_pilot(active.record.id, cause, active.confirm_expires_at)
+        await self._note_policy(active, "awaiting_pilot", cause, policy.actor)
+        self._publish_sortie(active, "awaiting_pilot")
+        self._spawn(self._confirm_deadline(active, policy), f"confirm {active.record.id}")
+
+    async def _confirm_deadline(self, active: ActiveSortie, policy: LaunchPolicy) -> None:
+        await asyncio.sleep(policy.confirm_s)
+        if active.claimed or self.board.get(active.record.id) is not active:
+            return  # confirmed or withdrawn meanwhile
+        waited = f"not confirmed within {policy.confirm_s:g} s"
+        try:
+            if policy.on_timeout is OnTimeout.LAUNCH:
+                active.claimed = True
+                await self._launch(active, Principal(policy.actor, Role.DISPATCHER))
+                why = f"{waited}: launched by policy {policy.name}"
+                await self._note_policy(active, "launched", why, policy.actor)
+            else:
+                why = f"{waited}: the launch expired (policy {policy.name}); left for a dispatcher"
+                await self.withdraw(active.record.id, policy.actor, why, "expired")
+        except LaunchNotPending:
+            pass  # taken up in the very moment
+        except Exception:  # noqa: BLE001 - logged; the sortie stays for the pilot
+            log.exception("sortie %d: the policy's confirmation deadline failed", active.record.id)
+
+    async def _note_policy(
+        self, active: ActiveSortie, outcome: str, reason: str, actor: str, reopen: bool = False
+    ) -> None:
+        """Write on the call what became of its policy's launch (`reopen`: and open it
+        again for a dispatcher), and tell the consoles."""
+        call = await self.store.set_call_policy(
+            active.call.id, active.policy, outcome, reason, actor, reopen=reopen
+        )
+        active.call = call
+        self.bus.publish(call_event(call))
 
     async def serve_queue(self, actor: str) -> None:
         """Give queued calls to the drones that can take them now."""
@@ -159,6 +263,7 @@ class SortieRunner:
     async def _launch(self, active: ActiveSortie, who: Principal) -> None:
         record = await self.store.mark_launched(active.record.id, who.name)
         active.launched_by, active.launched_at = record.launched_by, record.launched_at
+        active.confirm_expires_at = None  # launched: nothing counts down any more
         if self.video is not None:
             await self.video.sortie_started(active.station.drone.id, active.call.id, record.id)
             self._streams_changed()  # and is being recorded
@@ -218,6 +323,10 @@ class SortieRunner:
         fault = result.final_state is SortieState.FAULT
         if fault:
             await self._fault(active, result)
+        elif active.policy is not None and any(
+            t.to_state is SortieState.ABORTED for t in result.transitions
+        ):
+            await self._policy_launch_aborted(active, result)
         if self._learn is not None:
             try:
                 await self._learn(active, result)
@@ -260,6 +369,18 @@ class SortieRunner:
                 },
             )
         )
+
+    async def _policy_launch_aborted(self, active: ActiveSortie, result: FlightResult) -> None:
+        """A person aborted a policy's launch before the scene saw the drone: the call
+        was never looked at by anyone, so it goes back to the dispatchers."""
+        call = await self.store.get_call(active.call.id)
+        if result.timeline.on_scene_s is not None or call.status != "dispatched":
+            return
+        why = (
+            f"the launch by policy {active.policy} was aborted before the drone reached the"
+            " scene; left for a dispatcher"
+        )
+        await self._note_policy(active, "aborted", why, "system", reopen=True)
 
     async def _mirror(self, active: ActiveSortie) -> None:
         """Write the executor's transitions to the store and the consoles as they happen;
@@ -317,6 +438,8 @@ class SortieRunner:
             record.eta_s or 0.0,
             launched_by=record.launched_by,
             launched_at=record.launched_at,
+            policy=record.policy,
+            claimed=True,
         )
         active.executor = FlightExecutor.adopting(
             self.fleet.drone(station.id),
@@ -338,6 +461,31 @@ class SortieRunner:
             await self.video.sortie_started(station.drone.id, call.id, record.id)
         self._streams_changed()
         self._spawn(self._fly(active), f"sortie {record.id} (adopted)")
+
+    async def expire_inherited(self, record: SortieRecord) -> None:
+        """A policy's launch the last run held for the pilot and never launched: it
+        expires (nobody confirmed it, and no countdown survives a restart), its drone is
+        free and its call open again for a dispatcher."""
+        cause = (
+            f"the server restarted while policy {record.policy}'s launch waited for the"
+            " pilot: it expired; left for a dispatcher"
+        )
+        call = await self.store.withdraw(record.id, f"policy:{record.policy}", cause, "expired")
+        if call is not None:
+            self.bus.publish(call_event(call))
+        self.bus.publish(
+            Event(
+                "alert",
+                {
+                    "severity": "warning",
+                    "station_id": record.station_id,
+                    "drone_id": record.drone_id,
+                    "call_id": record.call_id,
+                    "message": f"sortie {record.id}: {cause}",
+                },
+            )
+        )
+        await self.serve_queue("system")
 
     async def close_inherited(
         self,

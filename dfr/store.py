@@ -79,8 +79,13 @@ CREATE TABLE IF NOT EXISTS calls (
     call_type TEXT,  -- the caller's kind of incident (CAD's type code), lower case
     purpose TEXT,  -- a launch without a call: why it flies (dfr.purposes)
     location_uncertainty_m REAL,  -- radius around the position the scene may be in
-    source_updated_at TEXT  -- the sender's version of the call (an EIDO's, UTC): see
-                            -- Store.take_call_version
+    source_updated_at TEXT,  -- the sender's version of the call (an EIDO's, UTC): see
+                             -- Store.take_call_version
+    confidence REAL,  -- a gunshot sensor's confidence, 0..1
+    rounds INTEGER,  -- and the rounds it counted
+    policy TEXT,  -- the launch policy that took the call (dfr.auto_launch), if any
+    policy_outcome TEXT,  -- what came of it: launched, awaiting_pilot, expired, left, ...
+    policy_reason TEXT  -- why, in a sentence the consoles show
 );
 CREATE TABLE IF NOT EXISTS drones (
     drone_id TEXT PRIMARY KEY,
@@ -99,7 +104,9 @@ CREATE TABLE IF NOT EXISTS sorties (
     eta_s REAL,
     route TEXT NOT NULL DEFAULT '{}',
     launched_by TEXT,
-    launched_at TEXT
+    launched_at TEXT,
+    policy TEXT,  -- the launch policy that sent it (its actor is policy:<name>)
+    confirm_expires_at TEXT  -- held for the pilot by a policy: until when (UTC)
 );
 CREATE TABLE IF NOT EXISTS sortie_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -237,11 +244,20 @@ ADDED_COLUMNS = (
     ("calls", "purpose", "TEXT"),
     ("calls", "location_uncertainty_m", "REAL"),
     ("calls", "source_updated_at", "TEXT"),
+    ("calls", "confidence", "REAL"),
+    ("calls", "rounds", "INTEGER"),
+    ("calls", "policy", "TEXT"),
+    ("calls", "policy_outcome", "TEXT"),
+    ("calls", "policy_reason", "TEXT"),
+    ("sorties", "policy", "TEXT"),
+    ("sorties", "confirm_expires_at", "TEXT"),
 )
 
 ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
 
 OPEN_CALL_STATES = ("new", "queued")
+#: A sortie in these has its drone reserved but has not launched.
+UNLAUNCHED_STATES = ("reserved", "awaiting_pilot")
 
 
 class StoreError(Exception):
@@ -283,6 +299,8 @@ class NewCall:
     #: The sender's version of this call (UTC ISO 8601, to the microsecond), for senders
     #: that send the same call again as it changes (EIDO): see Store.take_call_version.
     source_updated_at: str | None = None
+    confidence: float | None = None  # a gunshot sensor's, 0..1
+    rounds: int | None = None  # the rounds a gunshot sensor counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +318,12 @@ class CallRecord:
     purpose: str | None = None
     location_uncertainty_m: float | None = None
     source_updated_at: str | None = None
+    confidence: float | None = None
+    rounds: int | None = None
+    #: The launch policy that took the call, what came of it and why (dfr.auto_launch).
+    policy: str | None = None
+    policy_outcome: str | None = None
+    policy_reason: str | None = None
 
 
 class VersionOutcome(StrEnum):
@@ -342,6 +366,8 @@ class SortieRecord:
     route: dict
     launched_by: str | None = None
     launched_at: str | None = None
+    policy: str | None = None  # the launch policy that sent it
+    confirm_expires_at: str | None = None  # held for the pilot by a policy: until when
     events: tuple[SortieEvent, ...] = ()
 
 
@@ -639,8 +665,10 @@ class Store:
         actor: str,
         eta_s: float | None = None,
         route: dict | None = None,
+        policy: str | None = None,
     ) -> SortieRecord | None:
         """Atomically take a free drone for a new sortie; None when it is already taken.
+        `policy`: the launch policy sending it (`actor` is then `policy:<name>`).
 
         Raises Conflict when the call is no longer open (already dispatched or closed).
         """
@@ -662,8 +690,18 @@ class Store:
                 now = utc_now()
                 cur = c.execute(
                     "INSERT INTO sorties (call_id, drone_id, station_id, state, created_at,"
-                    " created_by, eta_s, route) VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?)",
-                    (call_id, drone_id, station_id, now, actor, eta_s, json.dumps(route or {})),
+                    " created_by, eta_s, route, policy)"
+                    " VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?)",
+                    (
+                        call_id,
+                        drone_id,
+                        station_id,
+                        now,
+                        actor,
+                        eta_s,
+                        json.dumps(route or {}),
+                        policy,
+                    ),
                 )
                 sortie_id = int(cur.lastrowid or 0)
                 c.execute(
@@ -676,18 +714,15 @@ class Store:
                 )
                 if call_id is not None:
                     c.execute("UPDATE calls SET status = 'dispatched' WHERE id = ?", (call_id,))
-                _audit(
-                    c,
-                    actor,
-                    "sortie.dispatch",
-                    f"sortie:{sortie_id}",
-                    {
-                        "call_id": call_id,
-                        "drone_id": drone_id,
-                        "station_id": station_id,
-                        "eta_s": eta_s,
-                    },
-                )
+                details: dict[str, Any] = {
+                    "call_id": call_id,
+                    "drone_id": drone_id,
+                    "station_id": station_id,
+                    "eta_s": eta_s,
+                }
+                if policy is not None:
+                    details["policy"] = policy
+                _audit(c, actor, "sortie.dispatch", f"sortie:{sortie_id}", details)
             return _get_sortie(c, sortie_id)
 
         return await self._run_conn(work)
@@ -711,6 +746,92 @@ class Store:
                 )
 
         await self._run_conn(work)
+
+    async def hold_for_pilot(
+        self, sortie_id: int, cause: str, confirm_expires_at: str | None = None
+    ) -> SortieRecord:
+        """A reserved sortie waits for the pilot's confirmation (a policy's: until
+        `confirm_expires_at`, UTC ISO 8601)."""
+
+        def work(c: sqlite3.Connection) -> SortieRecord:
+            with _transaction(c):
+                updated = c.execute(
+                    "UPDATE sorties SET state = 'awaiting_pilot', confirm_expires_at = ?"
+                    " WHERE id = ?",
+                    (confirm_expires_at, sortie_id),
+                )
+                if updated.rowcount != 1:
+                    raise NotFound(f"no sortie {sortie_id}")
+                c.execute(
+                    "INSERT INTO sortie_events (sortie_id, at, state, cause)"
+                    " VALUES (?, ?, 'awaiting_pilot', ?)",
+                    (sortie_id, utc_now(), cause),
+                )
+            return _get_sortie(c, sortie_id)
+
+        return await self._run_conn(work)
+
+    async def withdraw(
+        self, sortie_id: int, actor: str, cause: str, policy_outcome: str | None = None
+    ) -> CallRecord | None:
+        """Give up a sortie that never launched (its confirmation expired, the pilot
+        declined it, the server restarted while it waited): it ends as aborted, its drone
+        is free, and its call is open again ("new") for a dispatcher, with
+        `policy_outcome` and `cause` as what came of the policy that sent it. One
+        transaction, audited. Returns the call (None for a sortie without one).
+
+        Raises NotFound, and Conflict for a sortie already launched or ended."""
+
+        def work(c: sqlite3.Connection) -> CallRecord | None:
+            with _transaction(c):
+                sortie = _get_sortie(c, sortie_id)
+                if sortie.launched_by is not None or sortie.state not in UNLAUNCHED_STATES:
+                    raise Conflict(f"sortie {sortie_id} is {sortie.state}: it cannot be withdrawn")
+                c.execute("UPDATE drones SET sortie_id = NULL WHERE sortie_id = ?", (sortie_id,))
+                c.execute("UPDATE sorties SET state = 'aborted' WHERE id = ?", (sortie_id,))
+                c.execute(
+                    "INSERT INTO sortie_events (sortie_id, at, state, cause)"
+                    " VALUES (?, ?, 'aborted', ?)",
+                    (sortie_id, utc_now(), cause),
+                )
+                details = {"drone_id": sortie.drone_id, "state": "aborted", "cause": cause}
+                _audit(c, actor, "sortie.release", f"sortie:{sortie_id}", details)
+                if sortie.call_id is None:
+                    return None
+                call = _get_call(c, sortie.call_id)
+                if call.status == "dispatched":
+                    c.execute("UPDATE calls SET status = 'new' WHERE id = ?", (call.id,))
+                    _audit(c, actor, "call.new", f"call:{call.id}", {"sortie_id": sortie_id})
+                if policy_outcome is not None:
+                    _set_policy(c, call.id, sortie.policy, policy_outcome, cause, actor)
+                return _get_call(c, call.id)
+
+        return await self._run_conn(work)
+
+    async def set_call_policy(
+        self,
+        call_id: int,
+        policy: str | None,
+        outcome: str,
+        reason: str,
+        actor: str,
+        audit_outcome: str = ACCEPTED,
+        reopen: bool = False,
+    ) -> CallRecord:
+        """Record on the call what the launch policies did with it (`policy`: the one that
+        took it, None when none did), audited as `call.policy` with `audit_outcome`;
+        `reopen`: a dispatched call is open ("new") again, in the same transaction."""
+
+        def work(c: sqlite3.Connection) -> CallRecord:
+            with _transaction(c):
+                call = _get_call(c, call_id)
+                if reopen and call.status == "dispatched":
+                    c.execute("UPDATE calls SET status = 'new' WHERE id = ?", (call_id,))
+                    _audit(c, actor, "call.new", f"call:{call_id}", {})
+                _set_policy(c, call_id, policy, outcome, reason, actor, audit_outcome)
+            return _get_call(c, call_id)
+
+        return await self._run_conn(work)
 
     async def mark_launched(self, sortie_id: int, actor: str) -> SortieRecord:
         """Record who launched a reserved sortie, and when (the audit log has it too)."""
@@ -1384,7 +1505,7 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
         " summary, external_id, call_type, purpose, location_uncertainty_m,"
-        " source_updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " source_updated_at, confidence, rounds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             utc_now(),
             call.latitude_deg,
@@ -1397,6 +1518,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
             call.purpose,
             call.location_uncertainty_m,
             call.source_updated_at,
+            call.confidence,
+            call.rounds,
         ),
     )
     call_id = int(cur.lastrowid or 0)
@@ -1414,6 +1537,10 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
         details["uncertainty_m"] = call.location_uncertainty_m
     if call.source_updated_at is not None:
         details["version"] = call.source_updated_at
+    if call.confidence is not None:
+        details["confidence"] = call.confidence
+    if call.rounds is not None:
+        details["rounds"] = call.rounds
     _audit(c, actor, "call.create", f"call:{call_id}", details)
     return _get_call(c, call_id)
 
@@ -1466,6 +1593,24 @@ def _apply_version(
     details.update(changes=changes, moved_m=round(moved_m, 1))
     _audit(c, actor, "call.update", subject, details)
     return CallVersion(_get_call(c, stored.id), VersionOutcome.UPDATED, stored, moved_m)
+
+
+def _set_policy(
+    c: sqlite3.Connection,
+    call_id: int,
+    policy: str | None,
+    outcome: str,
+    reason: str,
+    actor: str,
+    audit_outcome: str = ACCEPTED,
+) -> None:
+    c.execute(
+        "UPDATE calls SET policy = ?, policy_outcome = ?, policy_reason = ? WHERE id = ?",
+        (policy, outcome, reason, call_id),
+    )
+    why = reason if audit_outcome != ACCEPTED else ""
+    details = {"policy": policy, "outcome": outcome, "reason": reason}
+    _audit(c, actor, "call.policy", f"call:{call_id}", details, audit_outcome, why)
 
 
 def refusal_reason(exc: BaseException) -> str:

@@ -8,6 +8,8 @@ A feature's ``properties.kind`` says what it is:
   ``buffer_m`` (default: the airspace default) is kept clear around it.
 - ``ceiling``: Polygon/MultiPolygon with ``ceiling_m`` above ground: fly under
   it when that still leaves the minimum safe altitude, around it otherwise.
+- ``area``: a named Polygon/MultiPolygon with no flight rule of its own (a patrol
+  district, a beat): what a deployment's launch policies name as their zone.
 
 Errors::
 
@@ -30,7 +32,7 @@ from shapely.validation import explain_validity
 
 from missions.geo import CoordinateError, GeoPoint, LocalFrame, check_coordinates
 
-KINDS = ("operational_area", "no_fly", "ceiling")
+KINDS = ("operational_area", "no_fly", "ceiling", "area")
 KNOWN_PROPERTIES = {"kind", "name", "buffer_m", "radius_m", "ceiling_m", "id", "notes"}
 DEFAULT_NO_FLY_BUFFER_M = 100.0
 CIRCLE_SIDES = 16
@@ -42,7 +44,7 @@ class AirspaceError(ValueError):
 
 @dataclass(frozen=True)
 class Zone:
-    """One no-fly or ceiling zone, in lon/lat (as read) and in the local frame."""
+    """One no-fly, ceiling or named area zone, in lon/lat (as read) and in the local frame."""
 
     index: int
     name: str
@@ -75,6 +77,8 @@ class Airspace:
     no_fly: tuple[Zone, ...]
     ceilings: tuple[Zone, ...]
     geojson: Mapping[str, Any]
+    #: Named areas without a flight rule (kind ``area``), for launch policies.
+    areas: tuple[Zone, ...] = ()
 
     def contains(self, point: GeoPoint) -> bool:
         """True when the point lies inside the operational area."""
@@ -84,6 +88,10 @@ class Airspace:
         """The first no-fly zone (unbuffered) that contains the point."""
         p = Point(self.frame.to_xy(point))
         return next((z for z in self.no_fly if z.shape_local.covers(p)), None)
+
+    def zones_named(self, name: str) -> list[Zone]:
+        """Every area, no-fly and ceiling zone called `name` (exactly)."""
+        return [z for z in (*self.areas, *self.no_fly, *self.ceilings) if z.name == name]
 
 
 def load_airspace(path: Path, frame: LocalFrame | None = None) -> Airspace:
@@ -130,21 +138,19 @@ def parse_airspace(
             raise AirspaceError(f"{source}: operational area vanishes inside buffer_m={margin_m}")
     shapely.prepare(area_local)
 
-    no_fly: list[Zone] = []
-    ceilings: list[Zone] = []
+    zones: dict[str, list[Zone]] = {"no_fly": [], "ceiling": [], "area": []}
     for p in parsed:
-        if p["kind"] == "operational_area":
-            continue
-        zone = _zone(frame, p)
-        (no_fly if p["kind"] == "no_fly" else ceilings).append(zone)
+        if p["kind"] != "operational_area":
+            zones[p["kind"]].append(_zone(frame, p))
     return Airspace(
         frame=frame,
         operational_area=area_local,
         operational_area_geo=area_geo,
         boundary_margin_m=margin_m,
-        no_fly=tuple(no_fly),
-        ceilings=tuple(ceilings),
+        no_fly=tuple(zones["no_fly"]),
+        ceilings=tuple(zones["ceiling"]),
         geojson=data,
+        areas=tuple(zones["area"]),
     )
 
 

@@ -209,11 +209,21 @@ async def gunshot_webhook(
     response: Response,
     x_dfr_token: Annotated[str | None, Header()] = None,
 ) -> CallOut:
-    """A gunshot alert; sent again (same alert_id), it answers 200 with the same call."""
+    """A gunshot alert; sent again (same alert_id), it answers 200 with the same call. A
+    new alert is put to the deployment's launch policies at once: the call answered says
+    what they did (`policy`, `policy_outcome`, `policy_reason`)."""
     ops.check_webhook(x_dfr_token)
     summary = f"gunshot alert: {body.rounds} round(s), confidence {body.confidence:.0%}"
     call = NewCall(
-        body.latitude, body.longitude, 1, "gunshot", summary, body.alert_id, call_type="gunshot"
+        body.latitude,
+        body.longitude,
+        1,
+        "gunshot",
+        summary,
+        body.alert_id,
+        call_type="gunshot",
+        confidence=body.confidence,
+        rounds=body.rounds,
     )
     return await _intake(ops, call, "gunshot-sensor", response)
 

@@ -127,6 +127,24 @@ class CallOut(BaseModel):
     source_updated_at: str | None = Field(
         None, description="EIDO calls: the version stored, the incident's lastUpdateTimeStamp (UTC)"
     )
+    confidence: float | None = Field(None, description="gunshot alerts: the sensor's, 0..1")
+    rounds: int | None = Field(None, description="gunshot alerts: the rounds counted")
+    policy: str | None = Field(
+        None, description="the launch policy that took the call (its actor: policy:<name>)"
+    )
+    policy_outcome: (
+        Literal[
+            "not_matched", "left", "launched", "awaiting_pilot", "expired", "declined", "aborted"
+        ]
+        | None
+    ) = Field(
+        None,
+        description="what the launch policies did with the call: none took it (not_matched), "
+        "one took it but left it for a dispatcher (left: the limit, or no drone free), "
+        "launched it, holds it for the pilot, or its held launch expired, was declined "
+        "or its launch aborted (the call is open again)",
+    )
+    policy_reason: str | None = Field(None, description="why, in a sentence")
 
 
 class EidoOut(BaseModel):
@@ -223,6 +241,12 @@ class SortieOut(BaseModel):
     route: dict[str, Any]
     launched_by: str | None = None
     launched_at: str | None = None
+    policy: str | None = Field(None, description="the launch policy that sent it")
+    confirm_expires_at: str | None = Field(
+        None,
+        description="held for the pilot by a policy: when its confirmation runs out (UTC); "
+        "then it launches or expires as the policy says",
+    )
     events: list[SortieEventOut]
 
 

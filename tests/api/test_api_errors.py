@@ -150,7 +150,7 @@ def test_recommend_and_airspace(client) -> None:
     air = client.get("/api/airspace", headers=headers)
     assert air.headers["content-type"] == "application/geo+json"
     kinds = {f["properties"]["kind"] for f in air.json()["features"]}
-    assert kinds == {"operational_area", "no_fly", "ceiling"}
+    assert kinds == {"operational_area", "no_fly", "ceiling", "area"}
     schema = client.get("/openapi.json").json()
     assert "/api/calls/{call_id}/dispatch" in schema["paths"]
 

@@ -49,6 +49,23 @@ def test_bad_deployment_file_is_a_clear_error(tmp_path) -> None:
     assert "deployment.airspace" in out.stderr
 
 
+def test_check_lists_the_launch_policies_and_refuses_an_unknown_zone(tmp_path) -> None:
+    ok = run("check")
+    assert ok.returncode == 0, ok.stderr
+    assert "1 named area(s)" in ok.stdout
+    assert "launch policy 'gunshot-night': gunshot in 'East Side patrol district'" in ok.stdout
+    assert "cad-p1-violent': cad, pilot_confirm, 20 s to confirm, then expire" in ok.stdout
+    path = edited_pueblo(
+        tmp_path, r'^zone = "East Side patrol district"$', 'zone = "Eastside district"'
+    )
+    bad = run("check", "--deployment", str(path))
+    assert bad.returncode == 2
+    assert (
+        f"{path}: launch policy 'gunshot-night': field 'zone': no airspace feature is named"
+        " 'Eastside district'"
+    ) in bad.stderr
+
+
 def test_coverage_prints_areas_and_writes_a_png(tmp_path) -> None:
     png = tmp_path / "cov.png"
     out = run("coverage", "--png", str(png), "--cell-m", "200", "--json")

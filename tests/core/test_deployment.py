@@ -207,8 +207,8 @@ def test_a_deployment_without_a_public_log_section_gets_the_defaults(tmp_path) -
         ("delay_h = 24 ", "delay_h = -1 ", ["public_log.delay_h", "greater than or equal to 0"]),
         ("track_grid_m = 200 ", "track_grid_m = 5 ", ["public_log.track_grid_m"]),
         (
-            'time_zone = "America/Denver"',
-            'time_zone = "America/Pueblo"',
+            'time_zone = "America/Denver"   # of the published',
+            'time_zone = "America/Pueblo"   # of the published',
             ["public_log.time_zone", "unknown time zone 'America/Pueblo'"],
         ),
         (

@@ -7,6 +7,7 @@ named by DFR_PX4_DIR and is reported as skipped without one).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -93,3 +94,57 @@ def test_builtin_call_set_reads() -> None:
     calls = read_calls(builtin_deployment_path().parent / "calls.csv")
     assert len(calls) == 6
     assert calls == sorted(calls, key=lambda c: c.t_s)
+
+
+def test_gunshot_and_cad_calls_meet_the_launch_policies(tmp_path) -> None:
+    """Pueblo's gunshot call set at 23:30 local time: the night policy launches the first
+    alert with no click, the low-confidence one is dispatched by a person, and the CAD
+    robbery is held by its policy until the (scenario's) pilot confirms."""
+    from dfr.deployment import builtin_deployment_path
+
+    calls = builtin_deployment_path().parent / "gunshots.csv"
+    args = [
+        DFR, "scenario", "--calls", str(calls), "--speed", "5", "--on-scene-s", "15",
+        "--local-time", "23:30", "--json", "--port-base", str(free_udp_block(3)),
+    ]  # fmt: skip
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)
+    seen = [
+        (c["station_id"], c["launched_by"], c["policy_outcome"], c["final_state"])
+        for c in result["calls"]
+    ]
+    assert seen == [
+        ("eastside", "policy:gunshot-night", "launched", "docked"),
+        ("hq", "scenario", "not_matched", "docked"),
+        ("bessemer", "scenario-pilot", "launched", "docked"),
+    ]
+    assert result["summary"]["auto_launched"] == 1
+    assert all(c["arrival_s"] <= 90.0 for c in result["calls"])
+
+
+def test_optional_columns_bring_a_calls_source_and_sensor_figures(tmp_path) -> None:
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "t_s,lat,lon,priority,source,call_type,confidence,rounds\n"
+        "0,38.268,-104.556,1,gunshot,Gunshot,0.93,3\n"
+        "5,38.259,-104.605,2,,,,\n"
+    )
+    first, second = read_calls(path)
+    assert (first.source, first.call_type, first.confidence, first.rounds) == (
+        "gunshot", "gunshot", 0.93, 3,
+    )  # fmt: skip
+    assert (second.source, second.call_type, second.confidence) == ("scenario", None, None)
+    for row, says in (
+        ("0,38.2,-104.5,1,radio,,,", "source 'radio'"),
+        ("0,38.2,-104.5,1,gunshot,,1.5,", "confidence 1.5"),
+        ("0,38.2,-104.5,1,gunshot,,nan,", "confidence nan"),
+        ("0,38.2,-104.5,1,gunshot,,,0", "rounds 0"),
+        ("0,38.2,-104.5,1,cad,shots fired!,,", "call_type"),
+    ):
+        path.write_text(f"t_s,lat,lon,priority,source,call_type,confidence,rounds\n{row}\n")
+        with pytest.raises(ScenarioError, match=f"line 2: {re.escape(says)}"):
+            read_calls(path)
+    path.write_text("t_s,lat,lon,priority,colour\n0,38.2,-104.5,1,red\n")
+    with pytest.raises(ScenarioError, match="unknown column 'colour'"):
+        read_calls(path)

@@ -77,8 +77,11 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def running_server(state_dir: Path, deployment: Path | None = None) -> Iterator[LiveServer]:
-    """The real server (`create_app`) in a process of its own, healthy, stopped on exit."""
+def running_server(
+    state_dir: Path, deployment: Path | None = None, **overrides: Any
+) -> Iterator[LiveServer]:
+    """The real server (`create_app`) in a process of its own, healthy, stopped on exit;
+    `overrides`: more `Settings` fields."""
     state_dir.mkdir(parents=True, exist_ok=True)
     passwords = {role: secrets.token_urlsafe(12) for role in ROLES}
     users_file = state_dir / "users.toml"
@@ -94,6 +97,7 @@ def running_server(state_dir: Path, deployment: Path | None = None) -> Iterator[
     }
     if deployment is not None:
         settings["deployment"] = str(deployment)
+    settings.update(overrides)
     log_path = state_dir / "server.log"
     pythonpath = [str(REPO), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}

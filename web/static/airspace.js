@@ -1,5 +1,6 @@
 // The deployment's airspace on a Leaflet map: the operational area, no-fly and ceiling
-// zones with their buffers and labels, and the legend that explains the colours.
+// zones with their buffers and labels, named areas (launch policies' zones), and the
+// legend that explains the colours.
 
 import { escapeHtml } from "/static/dom.js";
 import { STATE_COLOR } from "/static/format.js";
@@ -8,10 +9,11 @@ const ZONE_STYLE = {
   operational_area: { color: "#3cc4ff", weight: 2.5, fill: false, dashArray: "8 6" },
   no_fly: { color: "#ff4d4f", weight: 2, fillColor: "#ff4d4f", fillOpacity: 0.38 },
   ceiling: { color: "#ff9a3c", weight: 2, fillColor: "#ff9a3c", fillOpacity: 0.3 },
+  area: { color: "#c38bff", weight: 2, fill: false, dashArray: "3 6" },
 };
 const BUFFER_COLOR = { no_fly: "#ff8f90", ceiling: "#ffc38f" };
-// The operational area underneath, then ceilings, then no-fly zones on top.
-const DRAW_ORDER = { operational_area: 0, ceiling: 1, no_fly: 2 };
+// The operational area underneath, named areas, then ceilings, then no-fly zones on top.
+const DRAW_ORDER = { operational_area: 0, area: 1, ceiling: 2, no_fly: 3 };
 
 function metresPerPixel(map, latitudeDeg) {
   return (40075016.686 * Math.cos((latitudeDeg * Math.PI) / 180)) / 2 ** (map.getZoom() + 8);
@@ -21,6 +23,7 @@ function zoneLabel(props) {
   const name = props.name || props.kind;
   if (props.kind === "ceiling" && props.ceiling_m != null) return `${name} · ceiling ${props.ceiling_m} m`;
   if (props.kind === "no_fly") return `${name} · no fly`;
+  if (props.kind === "area") return `${name} · launch policy zone`;
   return name;
 }
 
@@ -33,11 +36,13 @@ export function legend(airspace) {
   const control = L.control({ position: "bottomright" });
   control.onAdd = () => {
     const area = operationalArea(airspace);
+    const features = (airspace && airspace.features) || [];
     const box = L.DomUtil.create("details", "map-legend");
     box.innerHTML = `<summary>Legend</summary>
       <div><i class="swatch area"></i>${escapeHtml(area ? area.properties.name || "Operational area" : "Operational area")}</div>
       <div><i class="swatch no-fly"></i>No-fly zone <i class="swatch buffer"></i>buffer</div>
       <div><i class="swatch ceiling"></i>Altitude ceiling</div>
+      ${features.some((f) => (f.properties || {}).kind === "area") ? '<div><i class="swatch named-area"></i>Named area (launch policies)</div>' : ""}
       <div><i class="swatch station"></i>Station (dock)</div>
       <div><i class="dot" style="background:${STATE_COLOR.en_route}"></i>en route
            <i class="dot" style="background:${STATE_COLOR.on_scene}"></i>on scene
@@ -77,7 +82,7 @@ export function drawAirspace(map, geojson, labels) {
   const pane = map.createPane("airspace");
   pane.style.zIndex = 350;
   const features = (geojson.features || []).slice();
-  features.sort((a, b) => (DRAW_ORDER[a.properties.kind] ?? 3) - (DRAW_ORDER[b.properties.kind] ?? 3));
+  features.sort((a, b) => (DRAW_ORDER[a.properties.kind] ?? 4) - (DRAW_ORDER[b.properties.kind] ?? 4));
   for (const feature of features) {
     const props = feature.properties || {};
     const kind = props.kind;

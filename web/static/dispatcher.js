@@ -1,5 +1,6 @@
 // The dispatcher console: the call queue, the recommended station with its ETA and route,
-// one-click dispatch, live drones and sorties, calls created on the map, officer links.
+// one-click dispatch, live drones and sorties, calls created on the map, officer links,
+// and what the launch policies did with each call (auto-launched, held, left, expired).
 
 import { askReason, serverAlert, toast } from "/static/alerts.js";
 import { api } from "/static/api.js";
@@ -9,8 +10,11 @@ import {
   chip, clock, droneState, eta, km, pct, remainingEtaS, secondsSince, startAgeTicker, timeOfDay,
 } from "/static/format.js";
 import { callMarkerHtml, DfrMap } from "/static/map.js";
+import { policyNote, secondsLeft, sensorFacts, startCountdowns } from "/static/policy.js";
 
 const STATUS_RANK = { new: 0, queued: 1, dispatched: 2, closed: 3 };
+// A launch policy sent (or holds) a drone for the call: nobody clicked Send.
+const AUTO_OUTCOMES = new Set(["launched", "awaiting_pilot"]);
 
 let canCreate = false;
 let canSend = false;
@@ -81,7 +85,9 @@ function renderQueue() {
           h("span", { class: "num", "data-since": call.created_at }, clock(secondsSince(call.created_at))))),
       h("span", { class: "call-status" },
         h("span", { class: `chip status-${call.status}` }, call.status),
-        sortieState ? chip(sortieState) : null)));
+        sortieState ? chip(sortieState) : null,
+        AUTO_OUTCOMES.has(call.policy_outcome)
+          ? h("span", { class: "chip policy", title: `launch policy ${call.policy}` }, "auto") : null)));
   }));
 }
 
@@ -240,11 +246,16 @@ function renderSortie(call, sortie) {
         ? h("span", { class: "eta-big num", id: "sortie-eta" }, remaining > 0 ? `ETA ${clock(remaining)}` : "arriving")
         : null),
     h("div", {}, h("strong", {}, stationName(sortie.station_id)), ` · ${sortie.drone_id} · sortie #${sortie.id}`),
-    h("div", { class: "muted" },
+    h("div", { class: "muted", id: "sortie-launched-by" },
       sortie.launched_by ? `launched by ${sortie.launched_by} at ${timeOfDay(sortie.launched_at)}`
         : sortie.created_by ? `sent by ${sortie.created_by}` : ""),
   );
-  if (sortie.state === "awaiting_pilot") {
+  if (sortie.state === "awaiting_pilot" && sortie.policy && sortie.confirm_expires_at) {
+    const left = secondsLeft(sortie.confirm_expires_at);
+    box.append(h("p", { class: "note" }, `Held by policy ${sortie.policy}: the pilot has `,
+      h("span", { class: "num", "data-countdown-until": sortie.confirm_expires_at }, left == null ? "" : `${left} s`),
+      " to confirm the launch."));
+  } else if (sortie.state === "awaiting_pilot") {
     box.append(h("p", { class: "note" }, "Waiting for the pilot in command to confirm the launch."));
   }
   if (sortie.events && sortie.events.length) {
@@ -382,6 +393,8 @@ function renderDetail() {
     h("p", { class: "muted" },
       `${call.source}${call.external_id ? ` ${call.external_id}` : ""} · received ${timeOfDay(call.created_at)} · `,
       h("span", { class: "num", "data-since": call.created_at }, clock(secondsSince(call.created_at))), " ago"),
+    sensorFacts(call) ? h("p", { class: "muted", id: "call-sensor" }, `Gunshot sensor: ${sensorFacts(call)}`) : null,
+    policyNote(call),
   ];
   if (call.status === "dispatched" || (sortie && call.status !== "closed" && call.status !== "new" && call.status !== "queued")) {
     dfrMap.clearRoutes("rec:");
@@ -579,10 +592,14 @@ function onSortie({ sortie }) {
 }
 
 function onCall({ call }) {
-  const isNew = !state.calls.has(call.id);
+  const before = state.calls.get(call.id);
+  const isNew = !before;
   state.calls.set(call.id, call);
   if (isNew && call.priority <= 2 && call.source !== "map") {
     toast(`New P${call.priority} ${call.source} call #${call.id}: ${call.summary}`, "error");
+  }
+  if (call.policy_outcome === "launched" && before?.policy_outcome !== "launched") {
+    toast(`Call #${call.id}: drone launched by policy ${call.policy}`, "info");
   }
   renderQueue();
   renderCallMarkers();
@@ -631,6 +648,7 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
 
   document.getElementById("show-closed").addEventListener("change", renderQueue);
   startAgeTicker();
+  startCountdowns();
   // ETA countdowns in the detail panel.
   setInterval(() => {
     const call = state.calls.get(state.selected);

@@ -1,6 +1,7 @@
 // The pilot station console: every station and drone, launch, commands, live video,
-// alerts, launches waiting for the pilot, who launched each sortie, and the ETA figures
-// each drone is ranked by (its own once calibrated from its flights).
+// alerts, launches waiting for the pilot (a launch policy's with its countdown), the
+// drones a launch policy launched with no click (with Abort), who launched each sortie,
+// and the ETA figures each drone is ranked by (its own once calibrated from its flights).
 
 import { AlertBanner, confirmAction, serverAlert, toast } from "/static/alerts.js";
 import { api } from "/static/api.js";
@@ -10,6 +11,7 @@ import {
   chip, clock, droneState, eta, pct, secondsSince, startAgeTicker, stateText, timeOfDay,
 } from "/static/format.js";
 import { DfrMap, SCENE_HTML } from "/static/map.js";
+import { launchedByPolicy, secondsLeft, sensorFacts, startCountdowns } from "/static/policy.js";
 import { playWhep } from "/static/video.js";
 
 const BATTERY_LOW_PCT = 30;
@@ -53,6 +55,7 @@ const state = {
   playerStream: null,
   serverAlerts: [], // {key, text, level, at}
   etaCalibrations: new Map(), // drone id → GET /api/drones/{id}/eta-calibration
+  policies: new Map(), // launch policy name → the deployment's description of it
 };
 
 let dfrMap = null;
@@ -188,8 +191,8 @@ function renderCommands() {
   }
 }
 
-async function sendCommand(command, extra = {}) {
-  const d = state.drones.get(state.selected);
+async function sendCommand(command, extra = {}, droneId = state.selected) {
+  const d = state.drones.get(droneId);
   if (!d) return;
   if (DESTRUCTIVE[command]) {
     const c = DESTRUCTIVE[command];
@@ -367,18 +370,78 @@ function renderSorties() {
   panel.classList.toggle("hidden", !pending.length && state.deployment.launch_policy !== "pilot_confirm");
   document.getElementById("pending-list").replaceChildren(...(pending.length ? pending.map((s) => {
     const call = state.calls.get(s.call_id);
-    return h("li", { "data-sortie-id": s.id },
+    return h("li", { "data-sortie-id": s.id, "data-policy": s.policy || null },
       h("div", {}, h("strong", {}, `${s.drone_id} → call #${s.call_id}`),
         call ? h("span", {}, ` P${call.priority} ${call.summary}`) : null),
-      h("div", { class: "muted" }, `sent by ${s.created_by || "dispatcher"} `,
+      s.policy ? heldByPolicy(s) : h("div", { class: "muted" }, `sent by ${s.created_by || "dispatcher"} `,
         s.created_at ? h("span", { class: "num", "data-since": s.created_at }, clock(secondsSince(s.created_at))) : null,
         s.created_at ? " ago" : "", s.eta_s != null ? ` · ETA ${eta(s.eta_s)}` : ""),
       altitudeLine(s),
       h("button", {
         class: "go block", type: "button", "data-confirm-sortie": s.id, disabled: !canConfirm,
         onclick: () => confirmLaunch(s.id),
-      }, `Confirm launch of ${s.drone_id}`));
+      }, `Confirm launch of ${s.drone_id}`),
+      s.policy && canConfirm ? h("button", {
+        class: "small block", type: "button", "data-decline-sortie": s.id,
+        onclick: () => declineLaunch(s),
+      }, "Decline: leave the call to a dispatcher") : null);
   }) : [h("li", { class: "muted" }, "Nothing waiting. Dispatchers' sends wait here for you.")]));
+  renderPolicyStrip();
+}
+
+/** A launch a policy holds for the pilot: which policy, the seconds left, and what then. */
+function heldByPolicy(sortie) {
+  const policy = state.policies.get(sortie.policy);
+  const then = policy?.on_timeout === "launch" ? "then it launches by itself" : "then it expires";
+  const left = secondsLeft(sortie.confirm_expires_at);
+  return h("div", { class: "held-by-policy" },
+    h("div", {}, h("strong", {}, `Held by policy ${sortie.policy}`),
+      sensorFacts(state.calls.get(sortie.call_id)) ? ` · ${sensorFacts(state.calls.get(sortie.call_id))}` : ""),
+    h("div", { class: "countdown-line" }, "Confirm within ",
+      h("span", {
+        class: "countdown num", "data-countdown-until": sortie.confirm_expires_at,
+        "data-seconds-left": left ?? "",
+      }, left == null ? "" : `${left} s`),
+      ` · ${then}`, sortie.eta_s != null ? ` · ETA ${eta(sortie.eta_s)}` : ""));
+}
+
+async function declineLaunch(sortie) {
+  const ok = await confirmAction(`${sortie.drone_id}: decline the launch?`,
+    `Policy ${sortie.policy} holds ${sortie.drone_id} for call #${sortie.call_id}. Declined, the drone stays on its dock and the call goes back to the dispatchers.`,
+    "Decline launch");
+  if (!ok) return;
+  try {
+    await api(`/api/drones/${encodeURIComponent(sortie.drone_id)}/commands`, {
+      method: "POST", body: { command: "abort" },
+    });
+    toast(`Launch of ${sortie.drone_id} declined: call #${sortie.call_id} is back with the dispatchers`, "ok");
+  } catch {
+    // shown by api()
+  }
+}
+
+// ---------------------------------------------------------------- launched by policy
+
+/** The drones a launch policy launched with no click, flying now: big, with Abort. */
+function renderPolicyStrip() {
+  const strip = document.getElementById("policy-strip");
+  const launched = [...state.sorties.values()]
+    .filter((s) => launchedByPolicy(s) && !sortieStates.hasEnded(s.state))
+    .sort((a, b) => a.id - b.id);
+  strip.classList.toggle("hidden", !launched.length);
+  strip.replaceChildren(...launched.map((s) => {
+    const call = state.calls.get(s.call_id);
+    return h("div", { class: "policy-launch", "data-policy-sortie": s.id, "data-policy": s.policy },
+      h("span", { class: "policy-title" }, "Launched by policy ", h("span", { class: "policy-name" }, s.policy)),
+      h("span", { class: "policy-what" },
+        `${s.drone_id} → call #${s.call_id}`, call ? ` · P${call.priority} ${call.summary}` : "",
+        s.launched_at ? ` · at ${timeOfDay(s.launched_at)}` : ""),
+      chip(s.state),
+      h("button", {
+        class: "danger", type: "button", "data-policy-abort": s.id, disabled: !canCommand,
+        onclick: () => sendCommand("abort", {}, s.drone_id),
+      }, `Abort ${s.drone_id}`));
+  }));
 }
 
 async function confirmLaunch(sortieId) {
@@ -517,7 +580,11 @@ function onSortie({ sortie }) {
   const before = state.sorties.get(sortie.id);
   mergeSortie(sortie);
   if ((!before || before.state !== sortie.state) && sortie.state === "awaiting_pilot") {
-    toast(`Launch of ${sortie.drone_id} waits for your confirmation`, "error");
+    const by = sortie.policy ? `Policy ${sortie.policy}: l` : "L";
+    toast(`${by}aunch of ${sortie.drone_id} waits for your confirmation`, "error");
+  }
+  if (!launchedByPolicy(before) && launchedByPolicy(state.sorties.get(sortie.id))) {
+    toast(`${sortie.drone_id} launched by policy ${sortie.policy} for call #${sortie.call_id}`, "error");
   }
   renderSorties();
   renderSortieMapItems();
@@ -531,6 +598,7 @@ function onEtaCalibration(calibration) {
 function onCall({ call }) {
   state.calls.set(call.id, call);
   renderLaunch();
+  renderPolicyStrip();
 }
 
 // ---------------------------------------------------------------- start
@@ -544,6 +612,7 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
     `${deployment.name}${deployment.launch_policy === "pilot_confirm" ? " · launches need pilot confirmation" : ""}`;
   for (const s of deployment.stations) state.stations.set(s.id, s);
   for (const p of deployment.launch_purposes || []) state.purposes.set(p.id, p.label);
+  for (const p of deployment.auto_launch?.policies || []) state.policies.set(p.name, p);
   document.getElementById("launch-purpose").append(
     ...[...state.purposes].map(([id, label]) => h("option", { value: id }, label)));
   alertBanner = new AlertBanner(document.getElementById("alert-strip"));
@@ -585,6 +654,7 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
   renderAlerts();
   renderLaunch();
   startAgeTicker();
+  startCountdowns();
 }
 
 startConsole({
