@@ -6,7 +6,9 @@ directory: fleet of
 MAVSDK links, SQLite store, dispatcher, dock preparation, one flight executor
 per sortie, three stations at once. Each call fires at its
 `t_s` offset on the vehicles' clock; every time reported is vehicle time, so a
-run at 10x measures what a real-time run would.
+run at 10x measures what a real-time run would. In waves (`waves=True`) the calls
+that share a `t_s` go out together once every sortie before them is back and every
+dock prepared again, so each call starts from a docked drone whatever the vehicle.
 
 CSV header: ``t_s,lat,lon,priority``.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import logging
 import math
 import tempfile
@@ -33,6 +36,8 @@ from dfr.settings import Settings
 from dfr.store import NewCall
 from missions.geo import GeoPoint
 from missions.profile import Station
+from missions.sortie import SortieTimeline
+from missions.sortie_tracker import SortieMeasurement
 from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,42 @@ class ScenarioCall:
 
 
 @dataclass(frozen=True, slots=True)
+class FlightPhases:
+    """Where one sortie's time went, vehicle seconds (None: a milestone not seen).
+
+    takeoff: armed → takeoff detected; climb: takeoff detected → within the tracker's
+    altitude tolerance of the cruise altitude; cruise: from there → on scene (the three
+    add up to `armed_to_on_scene_s`); return: the return started → landed and disarmed.
+    """
+
+    armed_to_on_scene_s: float | None
+    takeoff_s: float | None
+    climb_s: float | None
+    cruise_s: float | None
+    return_s: float | None
+
+    @classmethod
+    def of(cls, timeline: SortieTimeline, measured: SortieMeasurement) -> FlightPhases:
+        dispatch = timeline.dispatch_s
+        cruise_alt = (
+            None
+            if dispatch is None or measured.dispatch_to_cruise_altitude_s is None
+            else dispatch + measured.dispatch_to_cruise_altitude_s
+        )
+
+        def between(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else _round(b - a, 2)
+
+        return cls(
+            armed_to_on_scene_s=between(timeline.armed_s, timeline.on_scene_s),
+            takeoff_s=between(timeline.armed_s, timeline.takeoff_s),
+            climb_s=between(timeline.takeoff_s, cruise_alt),
+            cruise_s=between(cruise_alt, timeline.on_scene_s),
+            return_s=between(timeline.returning_s, timeline.landed_s),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CallOutcome:
     """One call, all times in vehicle seconds from the call."""
 
@@ -68,6 +109,7 @@ class CallOutcome:
     queued_s: float  # call → dispatch (0 unless every drone was busy)
     final_state: str | None
     reason: str | None = None
+    phases: FlightPhases | None = None
 
     @property
     def eta_error_pct(self) -> float | None:
@@ -177,6 +219,7 @@ class _Run:
             queued_s=round(queued, 1) if queued > 1.0 else 0.0,
             final_state=str(flight.final_state),
             reason=flight.reason,
+            phases=FlightPhases.of(t, flight.measurement),
         )
         if t.dispatch_to_takeoff_s is not None and t.dispatch_to_on_scene_s is not None:
             self.flown.append(
@@ -185,6 +228,31 @@ class _Run:
                 )
             )
         self.flight_ended.set()
+
+
+class _Landing:
+    """Waits for every sortie in flight to end. No flight outlasts its battery: a longer
+    wait for the next one to end than the endurance (in wall time) means a hung flight."""
+
+    def __init__(self, ops: Operations, run: _Run, endurance_s: float, speed_factor: float) -> None:
+        self._ops = ops
+        self._run = run
+        self._endurance_s = endurance_s
+        self._limit_wall_s = endurance_s / speed_factor + 60.0
+
+    async def all_down(self) -> None:
+        while True:
+            self._run.flight_ended.clear()
+            if not self._ops.active_sorties:
+                return
+            try:
+                async with asyncio.timeout(self._limit_wall_s):
+                    await self._run.flight_ended.wait()
+            except TimeoutError:
+                raise ScenarioError(
+                    f"a sortie has flown longer than its drone's endurance "
+                    f"({self._endurance_s:.0f} s); giving up"
+                ) from None
 
 
 class _Clock:
@@ -214,10 +282,14 @@ async def run_scenario(
     speed_factor: float,
     on_scene_s: float | None = None,
     ready_timeout_s: float = 120.0,
+    waves: bool = False,
 ) -> ScenarioResult:
     """Fly every call through the server's own operations service (store,
     dispatcher, dock preparation, flight executors, queue) on the vehicles that
-    `vehicles` runs at `speed_factor`; returns when every sortie is back on the ground."""
+    `vehicles` runs at `speed_factor`; returns when every sortie is back on the ground.
+
+    `waves`: calls sharing a `t_s` fly together, each wave once the one before it is
+    down and every dock prepared; `t_s` then orders the waves instead of timing them."""
     defaults = deployment.defaults
     if on_scene_s is not None:
         defaults = defaults.model_copy(update={"on_scene_s": on_scene_s})
@@ -237,29 +309,29 @@ async def run_scenario(
             clock = _Clock(ops.fleet, stations)
             start_s = clock.now_s()
             wall_start = asyncio.get_running_loop().time()
-            for call in calls:
-                await clock.until(start_s + call.t_s)
+            endurance_s = max(s.drone.endurance_s for s in stations)
+            landing = _Landing(ops, run, endurance_s, speed_factor)
+
+            async def fire(call: ScenarioCall) -> None:
                 record = await ops.create_call(
                     NewCall(call.latitude_deg, call.longitude_deg, call.priority, "scenario"),
                     _SCENARIO.name,
                 )
                 run.called(call, record.id, clock.vehicle_times())
                 await ops.dispatch(record.id, _SCENARIO)
+
+            if waves:
+                for _, wave in itertools.groupby(calls, key=lambda c: c.t_s):
+                    await landing.all_down()
+                    await ops.wait_docks_prepared(ready_timeout_s)
+                    for call in wave:
+                        await fire(call)
+            else:
+                for call in calls:
+                    await clock.until(start_s + call.t_s)
+                    await fire(call)
             # Until every sortie is down; calls still queued then wait for no drone.
-            # No flight outlasts its battery: a longer wait means a hung flight.
-            endurance_s = max(s.drone.endurance_s for s in stations)
-            while True:
-                run.flight_ended.clear()
-                if not ops.active_sorties:
-                    break
-                try:
-                    async with asyncio.timeout(endurance_s / speed_factor + 60.0):
-                        await run.flight_ended.wait()
-                except TimeoutError:
-                    raise ScenarioError(
-                        f"a sortie has flown longer than its drone's endurance "
-                        f"({endurance_s:.0f} s); giving up"
-                    ) from None
+            await landing.all_down()
             wall_s = asyncio.get_running_loop().time() - wall_start
             achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
     outcomes = tuple(run.outcomes[k] for k in sorted(run.outcomes))

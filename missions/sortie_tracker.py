@@ -59,6 +59,8 @@ class SortieMeasurement:
     cruise_altitude_m: float
     dispatch_to_armed_s: float | None
     dispatch_to_takeoff_s: float | None
+    #: First within `on_scene_altitude_tolerance_m` of the cruise altitude on the way out.
+    dispatch_to_cruise_altitude_s: float | None
     dispatch_to_on_scene_s: float | None
     takeoff_to_on_scene_s: float | None
     flown_to_scene_m: float
@@ -88,6 +90,7 @@ class SortieTracker:
         self._flown_m = 0.0
         self._max_speed_m_s = 0.0
         self._en_route_speeds: list[float] = []
+        self._cruise_altitude_at_s: float | None = None
 
     # --- what we asked for --------------------------------------------------------
 
@@ -243,6 +246,13 @@ class SortieTracker:
         pos, t = state.position, state.vehicle_time_s
         if pos is None or t is None:
             return
+        if (
+            self._cruise_altitude_at_s is None
+            and self.sortie.state is S.EN_ROUTE
+            and abs(pos.relative_altitude_m - self.route.cruise_altitude_m)
+            <= self.settings.on_scene_altitude_tolerance_m
+        ):
+            self._cruise_altitude_at_s = t
         if self._last_fix is not None and self.sortie.state is S.EN_ROUTE:
             lat, lon, _ = self._last_fix
             self._flown_m += _flat_distance_m(lat, lon, pos.latitude_deg, pos.longitude_deg)
@@ -289,6 +299,9 @@ class SortieTracker:
         takeoff_to_scene = None
         if timeline.takeoff_s is not None and timeline.on_scene_s is not None:
             takeoff_to_scene = timeline.on_scene_s - timeline.takeoff_s
+        to_cruise_altitude = None
+        if timeline.dispatch_s is not None and self._cruise_altitude_at_s is not None:
+            to_cruise_altitude = self._cruise_altitude_at_s - timeline.dispatch_s
         return SortieMeasurement(
             call_id=self.sortie.call_id,
             station_id=self.sortie.station_id,
@@ -296,6 +309,7 @@ class SortieTracker:
             cruise_altitude_m=self.route.cruise_altitude_m,
             dispatch_to_armed_s=timeline.dispatch_to_armed_s,
             dispatch_to_takeoff_s=timeline.dispatch_to_takeoff_s,
+            dispatch_to_cruise_altitude_s=to_cruise_altitude,
             dispatch_to_on_scene_s=timeline.dispatch_to_on_scene_s,
             takeoff_to_on_scene_s=takeoff_to_scene,
             flown_to_scene_m=round(self._flown_m, 1),
