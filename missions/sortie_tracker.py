@@ -59,6 +59,9 @@ class SortieMeasurement:
     cruise_altitude_m: float
     dispatch_to_armed_s: float | None
     dispatch_to_takeoff_s: float | None
+    #: First above `airborne_altitude_m`: a sharper mark than takeoff detection, which
+    #: MAVSDK learns from a once-a-second message.
+    dispatch_to_liftoff_s: float | None
     #: First within `on_scene_altitude_tolerance_m` of the cruise altitude on the way out.
     dispatch_to_cruise_altitude_s: float | None
     dispatch_to_on_scene_s: float | None
@@ -91,6 +94,7 @@ class SortieTracker:
         self._max_speed_m_s = 0.0
         self._en_route_speeds: list[float] = []
         self._cruise_altitude_at_s: float | None = None
+        self._liftoff_at_s: float | None = None
 
     # --- what we asked for --------------------------------------------------------
 
@@ -247,6 +251,12 @@ class SortieTracker:
         if pos is None or t is None:
             return
         if (
+            self._liftoff_at_s is None
+            and self.sortie.state in (S.LAUNCHING, S.EN_ROUTE)
+            and pos.relative_altitude_m > self.settings.airborne_altitude_m
+        ):
+            self._liftoff_at_s = t
+        if (
             self._cruise_altitude_at_s is None
             and self.sortie.state is S.EN_ROUTE
             and abs(pos.relative_altitude_m - self.route.cruise_altitude_m)
@@ -299,9 +309,10 @@ class SortieTracker:
         takeoff_to_scene = None
         if timeline.takeoff_s is not None and timeline.on_scene_s is not None:
             takeoff_to_scene = timeline.on_scene_s - timeline.takeoff_s
-        to_cruise_altitude = None
-        if timeline.dispatch_s is not None and self._cruise_altitude_at_s is not None:
-            to_cruise_altitude = self._cruise_altitude_at_s - timeline.dispatch_s
+
+        def since_dispatch(t: float | None) -> float | None:
+            return None if t is None or timeline.dispatch_s is None else t - timeline.dispatch_s
+
         return SortieMeasurement(
             call_id=self.sortie.call_id,
             station_id=self.sortie.station_id,
@@ -309,7 +320,8 @@ class SortieTracker:
             cruise_altitude_m=self.route.cruise_altitude_m,
             dispatch_to_armed_s=timeline.dispatch_to_armed_s,
             dispatch_to_takeoff_s=timeline.dispatch_to_takeoff_s,
-            dispatch_to_cruise_altitude_s=to_cruise_altitude,
+            dispatch_to_liftoff_s=since_dispatch(self._liftoff_at_s),
+            dispatch_to_cruise_altitude_s=since_dispatch(self._cruise_altitude_at_s),
             dispatch_to_on_scene_s=timeline.dispatch_to_on_scene_s,
             takeoff_to_on_scene_s=takeoff_to_scene,
             flown_to_scene_m=round(self._flown_m, 1),
