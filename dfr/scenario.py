@@ -64,13 +64,13 @@ class FlightPhases:
     takeoff: armed → takeoff detected; climb: takeoff detected → within the tracker's
     altitude tolerance of the cruise altitude; cruise: from there → on scene (the three
     add up to `armed_to_on_scene_s`); return: the return started → landed and disarmed.
-    `liftoff_to_on_scene_s` starts when the vehicle first climbs through the tracker's
+    `departure_to_on_scene_s` starts when the vehicle first climbs through the tracker's
     airborne altitude (2 m): a sharp mark, where arming and takeoff detection reach the
     ground only with the vehicle's once-a-second messages.
     """
 
     armed_to_on_scene_s: float | None
-    liftoff_to_on_scene_s: float | None
+    departure_to_on_scene_s: float | None
     takeoff_s: float | None
     climb_s: float | None
     cruise_s: float | None
@@ -90,7 +90,9 @@ class FlightPhases:
 
         return cls(
             armed_to_on_scene_s=between(timeline.armed_s, timeline.on_scene_s),
-            liftoff_to_on_scene_s=between(at(measured.dispatch_to_liftoff_s), timeline.on_scene_s),
+            departure_to_on_scene_s=between(
+                at(measured.dispatch_to_departure_s), timeline.on_scene_s
+            ),
             takeoff_s=between(timeline.armed_s, timeline.takeoff_s),
             climb_s=between(timeline.takeoff_s, cruise_alt),
             cruise_s=between(cruise_alt, timeline.on_scene_s),

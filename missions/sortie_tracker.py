@@ -41,6 +41,7 @@ _KEYWORDS: tuple[tuple[Cause, tuple[str, ...]], ...] = (
 @dataclass(frozen=True, slots=True)
 class TrackerSettings:
     airborne_altitude_m: float = 2.0
+    departure_speed_m_s: float = 2.0
     on_scene_radius_m: float = 10.0
     on_scene_altitude_tolerance_m: float = 3.0
     dock_radius_m: float = 15.0
@@ -59,9 +60,11 @@ class SortieMeasurement:
     cruise_altitude_m: float
     dispatch_to_armed_s: float | None
     dispatch_to_takeoff_s: float | None
-    #: First above `airborne_altitude_m`: a sharper mark than takeoff detection, which
-    #: MAVSDK learns from a once-a-second message.
-    dispatch_to_liftoff_s: float | None
+    #: First faster than `departure_speed_m_s` over the ground, in the air: the takeoff
+    #: done, the vehicle on its way. A sharp mark (the velocity estimate is steadier than
+    #: the altitude near the ground, and arming and takeoff detection reach the ground only
+    #: with once-a-second messages).
+    dispatch_to_departure_s: float | None
     #: First within `on_scene_altitude_tolerance_m` of the cruise altitude on the way out.
     dispatch_to_cruise_altitude_s: float | None
     dispatch_to_on_scene_s: float | None
@@ -94,7 +97,7 @@ class SortieTracker:
         self._max_speed_m_s = 0.0
         self._en_route_speeds: list[float] = []
         self._cruise_altitude_at_s: float | None = None
-        self._liftoff_at_s: float | None = None
+        self._departure_at_s: float | None = None
 
     # --- what we asked for --------------------------------------------------------
 
@@ -251,11 +254,12 @@ class SortieTracker:
         if pos is None or t is None:
             return
         if (
-            self._liftoff_at_s is None
-            and self.sortie.state in (S.LAUNCHING, S.EN_ROUTE)
-            and pos.relative_altitude_m > self.settings.airborne_altitude_m
+            self._departure_at_s is None
+            and self.sortie.state is S.EN_ROUTE
+            and speed is not None
+            and speed > self.settings.departure_speed_m_s
         ):
-            self._liftoff_at_s = t
+            self._departure_at_s = t
         if (
             self._cruise_altitude_at_s is None
             and self.sortie.state is S.EN_ROUTE
@@ -320,7 +324,7 @@ class SortieTracker:
             cruise_altitude_m=self.route.cruise_altitude_m,
             dispatch_to_armed_s=timeline.dispatch_to_armed_s,
             dispatch_to_takeoff_s=timeline.dispatch_to_takeoff_s,
-            dispatch_to_liftoff_s=since_dispatch(self._liftoff_at_s),
+            dispatch_to_departure_s=since_dispatch(self._departure_at_s),
             dispatch_to_cruise_altitude_s=since_dispatch(self._cruise_altitude_at_s),
             dispatch_to_on_scene_s=timeline.dispatch_to_on_scene_s,
             takeoff_to_on_scene_s=takeoff_to_scene,

@@ -181,7 +181,9 @@ class MissionRunner:
         if item.command == NAV_TAKEOFF:
             self.setpoint_type = "takeoff"
             cmd = nav.takeoff_command(now_s)
-            if nav.takeoff_done or (not a.on_ground and a.z_m >= nav.takeoff_z_m):
+            if nav.takeoff_done or (
+                not a.on_ground and nav.altitude_estimate_m(now_s) >= nav.takeoff_z_m
+            ):
                 self._reached(now_s)
             return cmd
         if item.command == NAV_LAND:

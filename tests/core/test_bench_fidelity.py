@@ -29,11 +29,11 @@ LAWRENCE = builtin_deployment_path().parent.parent / "lawrence" / "lawrence.toml
 
 
 def figures(
-    arrival_s: float, armed_s: float, station: str = "hq", liftoff_s: float | None = None
+    arrival_s: float, armed_s: float, station: str = "hq", departure_s: float | None = None
 ) -> CallFigures:
-    liftoff = armed_s - 3.0 if liftoff_s is None else liftoff_s
+    departure = armed_s - 3.0 if departure_s is None else departure_s
     return CallFigures(
-        38.26, -104.6, station, 900.0, arrival_s, armed_s, liftoff, 1.0, 2.0, 50.0, 10.0, 80.0
+        38.26, -104.6, station, 900.0, arrival_s, armed_s, departure, 1.0, 2.0, 50.0, 10.0, 80.0
     )
 
 
@@ -51,24 +51,24 @@ def test_reference_averages_runs_and_reports_their_spread(tmp_path) -> None:
     assert read_reference(path) == ref
 
 
-def test_a_call_agrees_within_3_pct_from_liftoff_and_dispatch_on_the_same_station() -> None:
-    px4 = figures(60.0, 58.0)  # 55 s from liftoff
+def test_a_call_agrees_within_3_pct_from_departure_and_dispatch_on_the_same_station() -> None:
+    px4 = figures(60.0, 58.0)  # 55 s from departure
     ok, late_launch, slow_flight, elsewhere = compare(
         [px4] * 4,
         [
-            figures(61.7, 59.7, liftoff_s=56.6),
+            figures(61.7, 59.7, departure_s=56.6),
             figures(62.0, 58.0),
-            figures(60.0, 58.0, liftoff_s=57.0),
+            figures(60.0, 58.0, departure_s=57.0),
             figures(60.0, 58.0, station="eastside"),
         ],
     )
     assert ok.agrees()
     assert ok.difference_pct("arrival_s") == pytest.approx(2.83, abs=0.01)
-    assert ok.difference_pct("liftoff_to_on_scene_s") == pytest.approx(2.91, abs=0.01)
+    assert ok.difference_pct("departure_to_on_scene_s") == pytest.approx(2.91, abs=0.01)
     # 3.3 % later from dispatch: judged only when both flew at one speed factor.
     assert not late_launch.agrees()
     assert late_launch.agrees(from_dispatch=False)
-    assert not slow_flight.agrees(from_dispatch=False)  # 3.6 % slower from liftoff
+    assert not slow_flight.agrees(from_dispatch=False)  # 3.6 % slower from departure
     assert not elsewhere.agrees()
 
 
@@ -90,7 +90,7 @@ def test_built_in_references_cover_the_built_in_fidelity_calls(path) -> None:
     assert ref.covers(calls)
     assert ref.px4_commit.startswith("02e73e3b")
     assert not ref.covers([replace(c, latitude_deg=c.latitude_deg + 0.001) for c in calls])
-    assert all(f.arrival_s and f.liftoff_to_on_scene_s for f in ref.calls)
+    assert all(f.arrival_s and f.departure_to_on_scene_s for f in ref.calls)
     # Each wave of the call set is one call per station: every call starts from its dock.
     waves: dict[float, list[str | None]] = {}
     for call, px4 in zip(calls, ref.calls, strict=True):
