@@ -3,9 +3,9 @@
 The same calls fly through the scenario runner (`dfr.scenario`, in waves: every
 call starts from a docked drone) on the built-in simulator and on PX4 SITL, or on
 the simulator alone against PX4 figures recorded earlier (`px4-fidelity.json`
-beside the deployment). Per call: the route, arrival (dispatch → on scene and
-armed → on scene) on each vehicle and the difference in %, and where the time
-went on each (takeoff, climb to cruise altitude, cruise, return and landing).
+beside the deployment). Per call: the route, arrival on each vehicle and the
+difference in %, and where the time went on each (takeoff, climb to cruise
+altitude, cruise, return and landing).
 
 Three arrival figures, each with its own use:
 - from dispatch: what a caller waits for. It includes the ground's own work before
@@ -34,7 +34,8 @@ from dfr.deployment import Deployment
 from dfr.scenario import CallOutcome, ScenarioCall, ScenarioError, read_calls, run_scenario
 from dfr.services import VehicleProvider
 
-#: Within this share of PX4's arrival, a call agrees (both arrival figures).
+#: Within this share of PX4's arrival (from departure; from dispatch at one speed
+#: factor) a call agrees.
 AGREEMENT_PCT = 3.0
 #: Time held over each scene: long enough to be seen, short enough to fly many calls.
 ON_SCENE_S = 5.0
@@ -112,14 +113,7 @@ class Reference:
 
     def spread_pct(self, name: str = "arrival_s") -> float | None:
         """Largest run-to-run range of one figure over the calls, in % of its mean."""
-        if len(self.runs) < 2:
-            return None
-        ranges = []
-        for per_call in zip(*self.runs, strict=True):
-            values = [v for f in per_call if (v := getattr(f, name)) is not None]
-            if len(values) >= 2 and statistics.fmean(values) > 0:
-                ranges.append(100.0 * (max(values) - min(values)) / statistics.fmean(values))
-        return round(max(ranges), 2) if ranges else None
+        return spread_pct(self.runs, name)
 
     def as_json(self) -> dict:
         return {
@@ -151,6 +145,19 @@ class Reference:
             and math.isclose(f.longitude_deg, c.longitude_deg, abs_tol=1e-7)
             for f, c in zip(first, calls, strict=True)
         )
+
+
+def spread_pct(runs: Sequence[Sequence[CallFigures]], name: str) -> float | None:
+    """Largest run-to-run range of one figure over the calls, in % of its mean; None
+    with fewer than two runs."""
+    if len(runs) < 2:
+        return None
+    ranges = []
+    for per_call in zip(*runs, strict=True):
+        values = [v for f in per_call if (v := getattr(f, name)) is not None]
+        if len(values) >= 2 and statistics.fmean(values) > 0:
+            ranges.append(100.0 * (max(values) - min(values)) / statistics.fmean(values))
+    return round(max(ranges), 2) if ranges else None
 
 
 def read_reference(path: Path) -> Reference:
@@ -236,7 +243,8 @@ class BenchResult:
     speed_factor: float
     reference: Reference  # PX4: recorded, or flown now
     live: bool
-    comparisons: tuple[Comparison, ...]
+    comparisons: tuple[Comparison, ...]  # PX4's mean against the simulator's mean
+    sim_runs: tuple[tuple[CallFigures, ...], ...] = ()
 
     @property
     def same_speed(self) -> bool:
@@ -265,6 +273,13 @@ class BenchResult:
                     for name in ("arrival_s", "departure_to_on_scene_s", "armed_to_on_scene_s")
                 },
             },
+            "sim": {
+                "runs": len(self.sim_runs),
+                "run_to_run_spread_pct": {
+                    name: spread_pct(self.sim_runs, name)
+                    for name in ("arrival_s", "departure_to_on_scene_s", "armed_to_on_scene_s")
+                },
+            },
             "calls": [c.as_json(self.same_speed) for c in self.comparisons],
             "worst_pct": {
                 name: self.worst_pct(name)
@@ -287,10 +302,11 @@ async def run_bench(
     reference: Reference | None = None,
     on_scene_s: float = ON_SCENE_S,
     px4_speed_factor: float | None = None,
+    sim_runs: int = 1,
 ) -> BenchResult:
-    """Fly `calls` on the simulator at `speed_factor` and compare with PX4: flown now
-    (`px4`, `px4_runs` times at `px4_speed_factor`, by default the same) or `reference`.
-    Raises FidelityError when neither covers the calls."""
+    """Fly `calls` on the simulator (`sim_runs` times) at `speed_factor` and compare the
+    mean with PX4's: flown now (`px4`, `px4_runs` times at `px4_speed_factor`, by default
+    the same) or `reference`. Raises FidelityError when neither covers the calls."""
     if px4 is not None:
         px4_speed = px4_speed_factor or speed_factor
         runs = []
@@ -309,13 +325,17 @@ async def run_bench(
         raise FidelityError(
             "the recorded PX4 figures are for other calls: fly PX4 (--px4) for these"
         )
-    sim_figures = await fly(deployment, calls, sim, speed_factor, reference.on_scene_s)
+    flown = []
+    for _ in range(sim_runs):
+        flown.append(await fly(deployment, calls, sim, speed_factor, reference.on_scene_s))
+    sim_figures = [_mean_figures(per_call) for per_call in zip(*flown, strict=True)]
     return BenchResult(
         deployment.name,
         speed_factor,
         reference,
         px4 is not None,
         tuple(compare(reference.calls, sim_figures)),
+        tuple(flown),
     )
 
 
@@ -331,9 +351,9 @@ def print_result(result: BenchResult) -> None:
     ref = result.reference
     source = "flown now" if result.live else f"recorded {ref.recorded_utc}"
     print(
-        f"{result.deployment}: simulator x{result.speed_factor:g} against PX4 SITL "
-        f"{ref.px4_commit[:8]} x{ref.speed_factor:g} ({source}, {len(ref.runs)} run(s)); "
-        "vehicle seconds"
+        f"{result.deployment}: simulator x{result.speed_factor:g} ({len(result.sim_runs)} "
+        f"run(s)) against PX4 SITL {ref.px4_commit[:8]} x{ref.speed_factor:g} ({source}, "
+        f"{len(ref.runs)} run(s)); means, vehicle seconds"
     )
     print(
         f"  {'call':>4} {'station':<10} {'route':>6}  {'arrival from dispatch':>21}  "
@@ -364,16 +384,17 @@ def print_result(result: BenchResult) -> None:
             f"{pair('takeoff_s'):>9} {pair('climb_s'):>11} {pair('cruise_s'):>11} "
             f"{pair('return_s'):>11}{'' if c.agrees(result.same_speed) else '  DIFFERS'}"
         )
-    if len(ref.runs) > 1:
-        spreads = ", ".join(
-            f"{_f(ref.spread_pct(name))} % {label}"
-            for name, label in (
-                ("arrival_s", "from dispatch"),
-                ("departure_to_on_scene_s", "from departure"),
-                ("armed_to_on_scene_s", "from arming"),
+    for who, runs in (("PX4", ref.runs), ("simulator", result.sim_runs)):
+        if len(runs) > 1:
+            spreads = ", ".join(
+                f"{_f(spread_pct(runs, name))} % {label}"
+                for name, label in (
+                    ("arrival_s", "from dispatch"),
+                    ("departure_to_on_scene_s", "from departure"),
+                    ("armed_to_on_scene_s", "from arming"),
+                )
             )
-        )
-        print(f"  PX4 run to run, the widest call: {spreads}")
+            print(f"  {who} run to run, the widest call: {spreads}")
     judged = "departure" + (" and dispatch" if result.same_speed else "")
     verdict = "every call agrees" if result.all_agree else "NOT every call agrees"
     print(
@@ -395,6 +416,7 @@ def main(
     px4_runs: int = 1,
     record: Path | None = None,
     px4_speed_factor: float | None = None,
+    sim_runs: int = 1,
 ) -> int:
     """The command: 0 when every call agrees, 1 when one does not, 2 on bad input."""
     try:
@@ -411,6 +433,7 @@ def main(
                 px4_runs=px4_runs,
                 reference=reference,
                 px4_speed_factor=px4_speed_factor,
+                sim_runs=sim_runs,
             )
         )
     except (FidelityError, ScenarioError) as exc:

@@ -218,7 +218,12 @@ def _parser() -> argparse.ArgumentParser:
         help="CSV t_s,lat,lon,priority; calls sharing t_s fly together "
         "(default: the deployment's fidelity-calls.csv)",
     )
-    bf.add_argument("--speed", type=float, default=2.0, help="speed factor of the vehicles")
+    bf.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="speed factor of the vehicles (default: 2 with --px4, else the recorded PX4's)",
+    )
     bf.add_argument(
         "--sim-speed",
         type=float,
@@ -227,6 +232,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     bf.add_argument("--px4", action="store_true", help="fly PX4 SITL too (needs DFR_PX4_DIR)")
     bf.add_argument("--px4-runs", type=int, default=1, help="PX4 runs (their spread is shown)")
+    bf.add_argument(
+        "--sim-runs", type=int, default=1, help="simulator runs (their mean is compared)"
+    )
     bf.add_argument(
         "--record", type=Path, default=None, help="with --px4: write PX4's figures to this file"
     )
@@ -609,11 +617,25 @@ def _bench_abuse(args: argparse.Namespace) -> int:
 
 
 def _bench_fidelity(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from dfr.bench_fidelity import FidelityError, default_reference, read_reference
     from dfr.bench_fidelity import main as bench_fidelity
 
     if args.record is not None and not args.px4:
         print("dfr: error: --record needs --px4", file=sys.stderr)
         return 2
+    if min(args.px4_runs, args.sim_runs) < 1 or (args.speed is not None and args.speed <= 0):
+        print("dfr: error: runs must be 1 or more and the speed factor positive", file=sys.stderr)
+        return 2
+    deployment = load_deployment(args.deployment)
+    if args.speed is None:
+        # Against recorded figures, fly as fast as PX4 did: then arrival from dispatch
+        # (which counts the ground's wall-time work k times) compares too.
+        args.speed = 2.0
+        if not args.px4:
+            with contextlib.suppress(FidelityError):  # the bench says what is missing
+                args.speed = read_reference(default_reference(deployment)).speed_factor
     px4, commit = None, "unknown"
     if args.px4:
         from sitl.px4_launcher import Px4NotFound, px4_build_dir, px4_commit
@@ -628,7 +650,7 @@ def _bench_fidelity(args: argparse.Namespace) -> int:
     sim = vehicles_for(True, sim_speed, args.port_base)
     assert sim is not None  # a bench always runs its own vehicles
     return bench_fidelity(
-        load_deployment(args.deployment),
+        deployment,
         args.calls,
         sim,
         sim_speed,
@@ -638,6 +660,7 @@ def _bench_fidelity(args: argparse.Namespace) -> int:
         px4_runs=args.px4_runs,
         record=args.record,
         px4_speed_factor=args.speed,
+        sim_runs=args.sim_runs,
     )
 
 
