@@ -241,6 +241,15 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--port-base", type=int, default=14540, help="UDP port of simulated drone 0")
     bf.add_argument("--json", action="store_true")
     bf.set_defaults(func=_bench_fidelity)
+    bl = bsub.add_parser(
+        "launch", help="dispatch → armed with the mission started, all stations at once, x1"
+    )
+    deployment_arg(bl)
+    bl.add_argument("--rounds", type=int, default=3)
+    bl.add_argument("--px4", action="store_true", help="on PX4 SITL (needs DFR_PX4_DIR)")
+    bl.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
+    bl.add_argument("--json", action="store_true")
+    bl.set_defaults(func=_bench_launch)
     bsub.add_parser("video", help="relay latency, CPU and fps for 1..100 viewers (--help)")
     bsub.add_parser("sim", help="simulated vehicles' achieved speed and CPU (--help)")
     return p
@@ -481,11 +490,23 @@ def _scenario(args: argparse.Namespace) -> int:
         f"  arrival p50 {s['arrival_p50_s']} s, p90 {s['arrival_p90_s']} s, max "
         f"{s['arrival_max_s']} s; on scene within 90 s: {s['within_90s_share']:.0%}"
     )
+    bound = "holds" if s["eta_within_bound"] else "DOES NOT HOLD"
     print(
-        f"  |ETA error| p50 {s['eta_abs_error_p50_pct']} %, max {s['eta_abs_error_max_pct']} %;"
+        f"  |ETA error| p50 {s['eta_abs_error_p50_pct']} %, max {s['eta_abs_error_max_pct']} %"
+        f" (bound {s['eta_error_bound_pct']:g} %: {bound});"
         f" dispatch→armed max {s['dispatch_to_armed_max_s']} s,"
         f" dispatch→takeoff max {s['dispatch_to_takeoff_max_s']} s"
     )
+    for e in s["drone_eta"]:
+        source = (
+            f"calibrated from {e['flights']} flight(s)"
+            if e["calibrated"]
+            else f"deployment's [eta] ({e['samples']} of {e['calibrate_after_flights']} flights)"
+        )
+        print(
+            f"  {e['drone_id']} ETA: {source}, launch {e['launch_latency_s']:.2f} s,"
+            f" accel {e['horizontal_accel_m_s2']:.3f} m/s²"
+        )
     if result.calibrated:
         c = result.calibrated
         print(
@@ -608,6 +629,14 @@ def _bench_evidence(args: argparse.Namespace) -> int:
     from dfr.bench_evidence import main as bench_evidence
 
     return bench_evidence(args)
+
+
+def _bench_launch(args: argparse.Namespace) -> int:
+    from dfr.bench_launch import main as bench_launch
+
+    vehicles = vehicles_for(True, 1.0, args.port_base, px4=args.px4)
+    assert vehicles is not None  # the benchmark always runs its own vehicles
+    return bench_launch(args, vehicles)
 
 
 def _bench_abuse(args: argparse.Namespace) -> int:

@@ -37,6 +37,8 @@ def sortie_event(active: ActiveSortie, state: str) -> Event:
                 "launched_by": active.launched_by,
                 "launched_at": active.launched_at,
                 "route": active.route.as_geojson(),
+                "altitude_m": active.route.cruise_altitude_m,
+                "altitude_limit": active.route.altitude_limit,
                 "scene": [call.longitude_deg, call.latitude_deg],
                 "purpose": call.purpose,
             },

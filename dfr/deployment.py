@@ -15,11 +15,20 @@ from datetime import UTC, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dfr.eta import EtaParameters
+from dfr.eta_calibration import CalibrationPolicy
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.geo import GeoPoint, LocalFrame
 from missions.mission_plan import FlightSettings, LinkLossAction
@@ -128,6 +137,58 @@ class RetentionSection(_Strict):
     records_days: Annotated[int, Field(ge=1, le=36500)] = 365
 
 
+#: A call priority: 1 is the most urgent (the API's range).
+CallPriority = Annotated[int, Field(strict=True, ge=1, le=5)]
+IncidentType = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class EidoSection(_Strict):
+    """EIDO intake (NENA-STA-021, `POST /api/eido` and the NENA-STA-024 subscriber):
+    the priority a call gets from its incident's type, and the server to subscribe to."""
+
+    #: The priority of an incident whose type is not listed (or that has none).
+    default_priority: CallPriority = 3
+    #: Incident type → priority. An incident's type is its `incidentTypeCommonRegistryText`,
+    #: else its `incidentTypeInternalCode`; matched trimmed and without regard to case.
+    priorities: dict[IncidentType, CallPriority] = Field(default_factory=dict)
+    #: A CAD/EIDO server (NENA-STA-024 WebSocket, ws:// or wss://) to subscribe to for new
+    #: incidents; none: no subscription. Its bearer token, if it wants one, is the
+    #: environment's DFR_EIDO_SUBSCRIBE_TOKEN, never this file.
+    subscribe_url: Annotated[str | None, Field(max_length=2000)] = None
+
+    @field_validator("priorities")
+    @classmethod
+    def _one_key_per_type(cls, mapping: dict[str, int]) -> dict[str, int]:
+        keyed: dict[str, int] = {}
+        for name, priority in mapping.items():
+            key = call_type_key(name)
+            if not key:
+                raise ValueError("an incident type cannot be blank")
+            if key in keyed:
+                raise ValueError(f"incident type {name!r} is listed twice (case does not count)")
+            keyed[key] = priority
+        return keyed
+
+    @field_validator("subscribe_url")
+    @classmethod
+    def _websocket_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError("must be a ws:// or wss:// URL with a host")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials (set DFR_EIDO_SUBSCRIBE_TOKEN)")
+        return url
+
+    def priority_for(self, *incident_types: str | None) -> int:
+        """The priority of the first of `incident_types` listed; else the default."""
+        for incident_type in incident_types:
+            if incident_type is not None and call_type_key(incident_type) in self.priorities:
+                return self.priorities[call_type_key(incident_type)]
+        return self.default_priority
+
+
 def zone_named(name: str) -> tzinfo:
     """The zone named `name` ("UTC" needs no time zone database). Raises ValueError."""
     if name == "UTC":
@@ -139,16 +200,41 @@ def zone_named(name: str) -> tzinfo:
 
 
 _ETA = EtaParameters()
+_CALIBRATION = CalibrationPolicy()
 
 
 class EtaSection(_Strict):
-    """The ETA model's figures (see dfr.eta); `dfr scenario` prints calibrated ones."""
+    """The ETA model's figures (see dfr.eta) for drones not yet calibrated from their own
+    flights; `dfr scenario` prints figures calibrated from its flights."""
 
     launch_latency_s: Annotated[float, Field(ge=0, le=120)] = _ETA.launch_latency_s
     takeoff_altitude_m: Annotated[float, Field(ge=0, le=120)] = _ETA.takeoff_altitude_m
     horizontal_accel_m_s2: Annotated[float, Field(gt=0, le=20)] = _ETA.horizontal_accel_m_s2
     arrival_settle_s: Annotated[float, Field(ge=0, le=60)] = _ETA.arrival_settle_s
     land_speed_m_s: Annotated[float, Field(gt=0, le=10)] = _ETA.land_speed_m_s
+    #: A drone is ranked by figures fitted to its own flights once this many flew straight
+    #: to their scene (see dfr.eta_calibration); until then by the figures above.
+    calibrate_after_flights: Annotated[int, Field(ge=1, le=1000)] = _CALIBRATION.min_flights
+    #: The last this many of a drone's flights are kept and fitted.
+    calibration_flights_kept: Annotated[int, Field(ge=1, le=1000)] = _CALIBRATION.kept_flights
+
+    @model_validator(mode="after")
+    def _keeps_enough(self) -> EtaSection:
+        if self.calibration_flights_kept < self.calibrate_after_flights:
+            raise ValueError("calibration_flights_kept must be at least calibrate_after_flights")
+        return self
+
+    @property
+    def parameters(self) -> EtaParameters:
+        return EtaParameters(
+            **self.model_dump(exclude={"calibrate_after_flights", "calibration_flights_kept"})
+        )
+
+    @property
+    def calibration(self) -> CalibrationPolicy:
+        return CalibrationPolicy(
+            min_flights=self.calibrate_after_flights, kept_flights=self.calibration_flights_kept
+        )
 
 
 class DroneSection(_Strict):
@@ -179,6 +265,7 @@ class DeploymentFile(_Strict):
     public_log: PublicLogSection = PublicLogSection()
     public_categories: PublicCategoriesSection = PublicCategoriesSection()
     retention: RetentionSection = RetentionSection()
+    eido: EidoSection = EidoSection()
     stations: list[StationSection] = Field(min_length=1)
 
     @field_validator("stations")
@@ -207,6 +294,8 @@ class Deployment:
     launch_policy: str
     tile_url: str | None
     eta: EtaParameters = EtaParameters()
+    #: How each drone's own figures follow its flights (`[eta]` calibrate_after_flights...).
+    eta_calibration: CalibrationPolicy = CalibrationPolicy()
     #: What `dfr check` warns about: deprecated keys, with what to write instead.
     warnings: tuple[str, ...] = ()
     #: The files it was loaded from (the TOML and its airspace), for evidence hashes.
@@ -214,6 +303,7 @@ class Deployment:
     public_log: PublicLogSection = PublicLogSection()
     public_categories: PublicCategoriesSection = PublicCategoriesSection()
     retention: RetentionSection = RetentionSection()
+    eido: EidoSection = EidoSection()
 
     def public_category(self, call_type: str | None) -> str:
         """The public flight log's category for a call of `call_type` (the default
@@ -375,11 +465,13 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         defaults=d,
         launch_policy=spec.deployment.launch_policy,
         tile_url=spec.deployment.tile_url,
-        eta=EtaParameters(**spec.eta.model_dump()),
+        eta=spec.eta.parameters,
+        eta_calibration=spec.eta.calibration,
         files=(path, airspace_path),
         public_log=spec.public_log,
         public_categories=spec.public_categories,
         retention=spec.retention,
+        eido=spec.eido,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from dfr.deployment import Deployment
 from dfr.eta import EtaParameters
+from dfr.eta_calibration import DroneEta
 from dfr.recommend import Candidate, DroneAvailability, ExclusionKind, Recommendation, recommend
 from dfr.store import (
     OPEN_CALL_STATES,
@@ -30,6 +31,7 @@ from dfr.store import (
 from missions.geo import GeoPoint
 
 AvailabilityFn = Callable[[], Mapping[str, DroneAvailability]]
+DroneEtaFn = Callable[[], Mapping[str, DroneEta]]
 
 
 class DispatchError(Exception):
@@ -75,11 +77,15 @@ class Dispatcher:
         store: Store,
         availability: AvailabilityFn | None = None,
         params: EtaParameters | None = None,
+        drone_eta: DroneEtaFn | None = None,
     ) -> None:
+        """`drone_eta` gives each drone's own ETA figures (`dfr.fleet_eta`); drones it
+        leaves out are ranked by `params`, by default the deployment's."""
         self.deployment = deployment
         self.store = store
         self.params = params or deployment.eta
         self._availability = availability
+        self._drone_eta = drone_eta
         self._serving = asyncio.Lock()
 
     async def start(self) -> None:
@@ -109,7 +115,10 @@ class Dispatcher:
         return out
 
     async def recommend(self, scene: GeoPoint) -> Recommendation:
-        return recommend(self.deployment, scene, await self.availability(), self.params)
+        drone_eta = self._drone_eta() if self._drone_eta is not None else None
+        return recommend(
+            self.deployment, scene, await self.availability(), self.params, drone_eta=drone_eta
+        )
 
     async def recommend_call(self, call_id: int) -> Recommendation:
         call = await self.store.get_call(call_id)

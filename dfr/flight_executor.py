@@ -25,11 +25,13 @@ Errors: `dfr.flight_errors`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from dfr.dock_prep import DockedSetup
 from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.vehicle_params import sync_params
 from missions.drone_state import DroneState, FlightMode, Severity
@@ -38,8 +40,10 @@ from missions.mission_plan import (
     FlightSettings,
     MissionItem,
     MissionPlan,
+    ParamSetting,
     build_mission,
     item_differences,
+    transfer_checksum,
 )
 from missions.profile import DroneProfile
 from missions.route import Route
@@ -57,10 +61,14 @@ class ExecutorSettings:
     flight: FlightSettings = field(default_factory=FlightSettings)
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
     ready_timeout_wall_s: float = 30.0
-    #: Vehicle seconds after arming within which MISSION mode must show (PX4 disarms at ~10).
+    #: Vehicle seconds within which the vehicle must accept the mission start.
     mission_start_window_vehicle_s: float = 8.0
-    #: Vehicle seconds each start attempt waits for the mode to show.
-    mode_confirm_vehicle_s: float = 1.0
+    #: Vehicle seconds between start attempts: right after an upload PX4 answers
+    #: "Mission start denied! No valid mission" until its navigator has checked the
+    #: mission (a few hundred milliseconds on the first mission after boot).
+    start_retry_vehicle_s: float = 0.1
+    #: How long an upload waits for the vehicle's checksum before reading back instead.
+    checksum_wait_wall_s: float = 0.5
     #: Wall-clock backstop for the whole start dance.
     mission_start_timeout_wall_s: float = 15.0
     #: No telemetry for this long during a sortie and the link counts as lost.
@@ -98,6 +106,7 @@ class FlightExecutor:
         call_id: str,
         station_id: str | None = None,
         settings: ExecutorSettings | None = None,
+        docked: DockedSetup | None = None,
     ) -> None:
         self.settings = settings or ExecutorSettings()
         self.route = route
@@ -118,6 +127,10 @@ class FlightExecutor:
         #: What went to the vehicle and what it gave back, by kind ("mission", "fence")
         #: and direction ("uploaded", "read_back"); empty until the upload.
         self.transfers: dict[str, dict[str, tuple[MissionItem, ...]]] = {}
+        self._docked = docked
+        self._fence_record: tuple[tuple[MissionItem, ...], tuple[MissionItem, ...]] = ((), ())
+        self._mission_back: tuple[MissionItem, ...] | None = None
+        self._read_back: asyncio.Task[None] | None = None
 
     @classmethod
     def adopting(
@@ -244,6 +257,10 @@ class FlightExecutor:
             self._fault(f"no landing within {limit:g} s; stopped following", Cause.TELEMETRY)
         except (LinkError, DroneOffline) as exc:
             self._fault(f"lost the drone: {exc}; the vehicle's failsafe acts", Cause.LINK)
+        if self._read_back is not None:
+            # Bounded by the link's transfer timeout; it records its own failure.
+            with contextlib.suppress(LinkError):
+                await self._read_back
         return self.result()
 
     def fail(self, reason: str) -> FlightResult:
@@ -267,105 +284,157 @@ class FlightExecutor:
     async def _launch(self, link: DroneLink) -> None:
         await link.wait_ready(self.settings.ready_timeout_wall_s)
         self._check_abort()
+        docked = self._docked
+        doubt = docked.doubt(link) if docked is not None else "no set-up verified on the dock"
+        if docked is not None and doubt is None and not docked.fence.covers(self.route.fence):
+            doubt = "the route passes zones the dock fence does not hold"
+        if doubt is not None:
+            self._record("dock_setup_not_used", Cause.PREFLIGHT, doubt)
+        params = self.plan.params
+        if docked is not None and doubt is None:
+            params = tuple(p for p in params if p not in docked.params)
         # Parameters and transfers use separate MAVLink protocols: do them side by side,
         # every round trip here delays the launch.
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._apply_params(link))
-                tg.create_task(self._upload_plan(link))
+                if params:
+                    tg.create_task(self._apply_params(link, params))
+                tg.create_task(self._upload_plan(link, None if doubt is not None else docked))
         except BaseExceptionGroup as group:
             first = group.exceptions[0]
             if isinstance(first, LinkError | PreflightFailed):
                 raise first from None
             raise
         self._check_abort()
-        # Arm first: arming switches a MISSION mode back to HOLD.
-        await link.arm()
-        await link.wait_for(lambda s: s.armed, self.settings.ready_timeout_wall_s, "armed")
-        self._record("armed", Cause.PREFLIGHT, "")
         self.tracker.expect(FlightMode.MISSION)
         await self._start_mission(link)
         self._launched = True
+        self._read_back = asyncio.create_task(self._read_back_mission(link))
 
-    async def _apply_params(self, link: DroneLink) -> None:
-        changed = await sync_params(link, self.plan.params)
+    async def _apply_params(self, link: DroneLink, params: tuple[ParamSetting, ...]) -> None:
+        changed = await sync_params(link, params)
         self._record(
             "params_verified",
             Cause.PREFLIGHT,
-            f"{len(self.plan.params)} parameters, {changed} changed",
+            f"{len(params)} parameters, {changed} changed",
         )
 
-    async def _upload_plan(self, link: DroneLink) -> None:
-        """Upload fence and mission and read both back before anything flies them."""
+    async def _upload_plan(self, link: DroneLink, docked: DockedSetup | None) -> None:
+        """Upload the mission (and the fence unless the dock's verified one serves) and
+        verify them before anything flies: by the checksum the vehicle reports for
+        what it accepted, or, from a vehicle that reports none, by reading back."""
         plan = self.plan
-        await link.upload_fence(plan.fence)
+        if docked is None:
+            await link.upload_fence(plan.fence)
         await link.upload_mission(plan.mission)
-        fence_back = await link.download_fence()
-        mission_back = await link.download_mission()
-        self.transfers = {
-            "fence": {"uploaded": plan.fence, "read_back": tuple(fence_back)},
-            "mission": {"uploaded": plan.mission, "read_back": tuple(mission_back)},
-        }
-        fence_diffs = item_differences(plan.fence, fence_back)
-        mission_diffs = item_differences(plan.mission, mission_back)
-        if fence_diffs or mission_diffs:
-            what = [f"fence {d}" for d in fence_diffs] + [f"mission {d}" for d in mission_diffs]
-            raise PreflightFailed(f"upload did not verify: {'; '.join(what)}")
+        how = [
+            await self._verify(link, "mission", plan.mission),
+            "dock fence" if docked else await self._verify(link, "fence", plan.fence),
+        ]
+        if docked is not None:
+            self._fence_record = (docked.fence_items, docked.fence_read_back)
         self._record(
             "upload_verified",
             Cause.PREFLIGHT,
-            f"{len(plan.fence)} fence items, {len(plan.mission)} mission items",
+            f"{len(plan.mission)} mission items ({how[0]}),"
+            f" {len(self._fence_record[0]) if docked else len(plan.fence)} fence items"
+            f" ({how[1]})",
         )
 
-    async def _start_mission(self, link: DroneLink) -> None:
-        """Start the mission until MISSION mode shows.
+    async def _verify(self, link: DroneLink, kind: str, items: tuple[MissionItem, ...]) -> str:
+        """How the upload of `kind` was verified; raises PreflightFailed if it was not."""
+        expected = transfer_checksum(items)
+        field = f"{kind}_checksum"
+        try:
+            await link.wait_for(
+                lambda s: getattr(s, field) == expected,
+                self.settings.checksum_wait_wall_s,
+                f"{kind} checksum",
+            )
+            if kind == "fence":
+                self._fence_record = (items, ())
+            return f"checksum {expected:08x}"
+        except WaitTimeout:
+            pass
+        held = tuple(
+            await (link.download_mission() if kind == "mission" else link.download_fence())
+        )
+        if diffs := item_differences(items, held):
+            raise PreflightFailed(
+                f"upload did not verify: {'; '.join(f'{kind} {d}' for d in diffs)}"
+            )
+        if kind == "fence":
+            self._fence_record = (items, held)
+        else:
+            self._mission_back = held
+        return "read back"
 
-        Right after an upload PX4 may refuse the mode while start_mission reports
-        success, so each attempt waits `mode_confirm_vehicle_s` of vehicle time for the mode,
-        and all attempts fit in `mission_start_window_vehicle_s` after arming (PX4 disarms an
-        armed vehicle that does not take off). Vehicle time keeps this right at any
-        simulation speed.
+    async def _read_back_mission(self, link: DroneLink) -> None:
+        """Once flying, read the mission back for the sortie's record (the checksum
+        already verified it before the launch); then publish what went to the vehicle."""
+        held = self._mission_back
+        if held is None:
+            try:
+                held = tuple(await link.download_mission())
+            except LinkError as exc:
+                self._record("read_back_failed", Cause.LINK, str(exc))
+                held = ()
+        if held and (diffs := item_differences(self.plan.mission, held)):
+            self._record("read_back_differs", Cause.PREFLIGHT, "; ".join(map(str, diffs)))
+        fence_sent, fence_back = self._fence_record
+        if not fence_back and fence_sent:
+            try:
+                fence_back = tuple(await link.download_fence())
+            except LinkError as exc:
+                self._record("read_back_failed", Cause.LINK, str(exc))
+        self.transfers = {
+            "fence": {"uploaded": fence_sent, "read_back": fence_back},
+            "mission": {"uploaded": self.plan.mission, "read_back": held},
+        }
+        self._notify_if_changed()
+
+    async def _start_mission(self, link: DroneLink) -> None:
+        """Arm and start the mission in one command (MAV_CMD_MISSION_START) until the
+        vehicle accepts it.
+
+        Right after an upload PX4 may answer "temporarily rejected" for a moment, so
+        refusals are retried for `mission_start_window_vehicle_s` of vehicle time
+        (vehicle time keeps this right at any simulation speed); PX4 accepts only
+        once it is armed in MISSION mode.
         """
         settings = self.settings
-        armed_at_s = link.state.vehicle_time_s or 0.0
+        first_at_s = link.state.vehicle_time_s or 0.0
         attempts = 0
         try:
             async with asyncio.timeout(settings.mission_start_timeout_wall_s):
                 while True:
                     self._check_abort()
                     attempts += 1
-                    sent_at_s = link.state.vehicle_time_s or 0.0
-                    refusal: str | None = None
                     try:
-                        await link.start_mission()
-                    except CommandRefused as exc:
-                        # PX4 answers "temporarily rejected" (MAVSDK: DENIED) for a while.
-                        refusal = str(exc)
-
-                    def settled(s: DroneState, since: float = sent_at_s) -> bool:
-                        started = s.flight_mode is FlightMode.MISSION or s.in_air
-                        waited = (
-                            s.vehicle_time_s or 0.0
-                        ) >= since + settings.mode_confirm_vehicle_s
-                        return started or waited or not s.armed
-
-                    state = await link.wait_for(
-                        settled, settings.mission_start_timeout_wall_s, "MISSION mode"
-                    )
-                    if state.flight_mode is FlightMode.MISSION or state.in_air:
+                        await link.arm_and_start_mission()
                         break
-                    if not state.armed:
-                        raise PreflightFailed("disarmed before the mission started")
-                    elapsed_s = (state.vehicle_time_s or 0.0) - armed_at_s
-                    if elapsed_s >= settings.mission_start_window_vehicle_s:
-                        raise PreflightFailed(
-                            f"MISSION mode refused {attempts} times in {elapsed_s:.1f} s"
-                            + (f" ({refusal})" if refusal else "")
-                        )
+                    except CommandRefused as exc:
+                        elapsed_s = (link.state.vehicle_time_s or 0.0) - first_at_s
+                        if elapsed_s >= settings.mission_start_window_vehicle_s:
+                            raise PreflightFailed(
+                                f"mission start refused {attempts} times in {elapsed_s:.1f} s"
+                                f" ({exc})"
+                            ) from exc
+                    since = link.state.vehicle_time_s or 0.0
+                    await link.wait_for(
+                        lambda s, t=since: (
+                            (s.vehicle_time_s or 0.0) >= t + settings.start_retry_vehicle_s
+                        ),
+                        settings.mission_start_timeout_wall_s,
+                        "vehicle clock",
+                    )
+                    if refused := _arming_refusal(link.state, first_at_s):
+                        raise PreflightFailed(f"mission start refused: {refused}")
         except (TimeoutError, WaitTimeout) as exc:
             raise PreflightFailed(
-                f"MISSION mode not confirmed within {settings.mission_start_timeout_wall_s:g} s"
+                f"mission start not accepted within {settings.mission_start_timeout_wall_s:g} s"
             ) from exc
+        self._record("armed", Cause.PREFLIGHT, "")
         self._record("mission_started", Cause.PREFLIGHT, f"after {attempts} attempt(s)")
 
     async def _end_on_ground(self, link: DroneLink, exc: Exception) -> None:
@@ -561,6 +630,19 @@ class FlightExecutor:
         state = self._link.state if self._link is not None else DroneState()
         if self.sortie.can(S.FAULT):
             self._advance(S.FAULT, cause, reason, *_when(state))
+
+
+#: How PX4 says that it will not arm (as opposed to a mode it will take in a moment).
+ARMING_REFUSALS = ("Preflight Fail", "Arming denied")
+
+
+def _arming_refusal(state: DroneState, since_vehicle_s: float) -> str | None:
+    for text in state.status_texts:
+        if (text.vehicle_time_s or 0.0) >= since_vehicle_s and text.text.startswith(
+            ARMING_REFUSALS
+        ):
+            return text.text
+    return None
 
 
 def _now() -> datetime:

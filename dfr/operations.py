@@ -7,7 +7,8 @@ retention run (`dfr.retention`) over collaborators the composition root opened
 nothing behind it.
 
 Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
-(launch, fly, release, serve the queue), `PilotCommands`, `DockPreparation`,
+(launch, fly, release, serve the queue), `PilotCommands`, `EidoIntake` (CAD incidents
+as EIDOs), `DockPreparation`,
 `push_telemetry`, the `SortieBoard` of active sorties and the `EventBus` to
 the consoles.
 
@@ -30,15 +31,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dfr.access import Access
-from dfr.active_sorties import SortieBoard
+from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.console_views import call_event, drone_json, share_link_view, streams_of_call
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
+from dfr.eido_intake import EidoIntake, EidoResult
 from dfr.events import Event, EventBus
 from dfr.evidence import export_package
-from dfr.flight_executor import ExecutorSettings
+from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.loop_lag import LoopLag
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
@@ -64,6 +66,7 @@ from missions.geo import GeoPoint
 from missions.mission_plan import MissionItem
 from missions.profile import Station
 from missions.qgc_plan import export_plan
+from missions.route import Fence
 from missions.sortie import FINAL_STATES
 from stations.fleet import Fleet
 
@@ -114,12 +117,19 @@ class Operations:
         self._webhook_token = settings.cad_webhook_token
         self.bus = EventBus()
         self.board = board if board is not None else SortieBoard()
-        self.dispatcher = Dispatcher(self.deployment, self._store, availability=self._availability)
+        self.eta = services.eta
+        self.dispatcher = Dispatcher(
+            self.deployment,
+            self._store,
+            availability=self._availability,
+            drone_eta=self.eta.current,
+        )
         self.dock = DockPreparation(
             self._fleet,
             self.deployment.defaults.cruise_alt_m,
             self._on_dock_prepared,
             self.deployment.flight_settings,
+            dock_fence=self._dock_fence,
         )
         self.runner = SortieRunner(
             self.deployment,
@@ -130,14 +140,19 @@ class Operations:
             self.bus,
             executor_settings or settings.executor_settings(self.deployment.flight_settings),
             prepare_dock=self.dock.start,
+            claim_dock=self.dock.claim,
             video=video,
             on_flight_ended=on_flight_ended,
             on_streams_changed=self.publish_streams,
+            learn=self._learn_eta,
         )
         self.recovery = SortieRecovery(
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
         )
         self.commands = PilotCommands(self.deployment, self.board, self._store)
+        self.eido = EidoIntake(
+            self.deployment.eido, self._store, self.board, self.bus, self.retarget_airborne_drone
+        )
         self.access = Access(services.users, services.tokens, self._store, services.refusals)
         self.public_log = PublicLog(self._store, self.deployment)
         self.loop_lag = LoopLag()
@@ -343,6 +358,28 @@ class Operations:
             self.bus.publish(call_event(record))
         return record, created
 
+    async def take_eido(self, body: bytes, actor: str) -> EidoResult:
+        """An EIDO's JSON text (NENA-STA-021): a new incident is stored as a call, a later
+        version updates that call (dfr.eido_intake). Raises dfr.eido's EidoError, audited
+        as refused with the reason the sender is given."""
+        async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
+            return await self.eido.take(body, actor)
+
+    async def take_eido_document(self, document: object, actor: str) -> EidoResult:
+        """As `take_eido`, for an EIDO already decoded (a NENA-STA-024 notification's)."""
+        async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
+            return await self.eido.take_document(document, actor)
+
+    async def retarget_airborne_drone(self, active: ActiveSortie, scene: GeoPoint) -> bool:
+        """The one seam for re-tasking a drone in flight to its call's new scene (an EIDO
+        update moved it); True when the drone was re-tasked.
+
+        In-flight re-tasking is not built yet: this queues nothing and returns False, so
+        the pilot's alert says "scene moved N m — re-plan with Reposition" and the pilot
+        sends the drone there (`POST /api/drones/{id}/commands`, reposition). Whoever
+        builds re-tasking replaces this body; its callers stay as they are."""
+        return False
+
     async def close_call(self, call_id: int, actor: str) -> CallRecord:
         async with self._store.attempt(
             actor, "call.closed", f"call:{call_id}", audit_accepted=False
@@ -463,6 +500,11 @@ class Operations:
             await self.runner.serve_queue(who.name)
         return self.drone_view(station)
 
+    def eta_calibration(self, drone_id: str) -> dict[str, Any]:
+        """The ETA figures the drone is ranked by: its own once calibrated from its flights,
+        else the deployment's. Raises UnknownDrone."""
+        return self.eta.view(drone_id)
+
     async def record_recording(self, manifest: dict[str, Any]) -> None:
         """Audit a finished recording (one a crash cut short is marked interrupted)."""
         subject = f"sortie:{manifest['sortie_id']}" if manifest.get("sortie_id") else ""
@@ -527,8 +569,28 @@ class Operations:
         active = self.board.for_call(call_id)
         return active.station.id if active is not None else None
 
+    def _dock_fence(self, station: Station) -> Fence:
+        drone = station.drone
+        reach_m = drone.cruise_speed_m_s * drone.endurance_s / 2.0
+        return self.deployment.planner.dock_fence(station.position, reach_m)
+
     def _availability(self) -> dict[str, DroneAvailability]:
         return fleet_availability(self._fleet)
+
+    async def _learn_eta(self, active: ActiveSortie, flight: FlightResult) -> None:
+        """Refine the drone's ETA figures with the flight (if it flew straight to its scene)."""
+        drone = active.station.drone
+        learnt = await self.eta.learn(
+            drone.id,
+            active.record.id,
+            active.route,
+            drone,
+            flight.timeline,
+            flight.transitions,
+            flight.events,
+        )
+        if learnt is not None:
+            self.bus.publish(Event("eta_calibration", self.eta.view(drone.id)))
 
     async def _on_dock_prepared(self, station: Station) -> None:
         # Calls survive restarts: a prepared drone may take one that waited.

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from dfr.deployment import Deployment
 from dfr.eta import EtaBreakdown, EtaParameters, estimate, return_time_s, straight_line_time_s
+from dfr.eta_calibration import DroneEta
 from missions.geo import GeoPoint
 from missions.profile import Station
 from missions.route import Route
@@ -37,16 +38,23 @@ class Candidate:
     route: Route
     eta: EtaBreakdown
     battery_needed_pct: float
+    #: Whether the ETA comes from figures fitted to this drone's own flights, and how many.
+    eta_calibrated: bool = False
+    eta_flights: int = 0
 
     def as_json(self) -> dict:
         return {
             "station_id": self.station_id,
             "drone_id": self.drone_id,
             "eta_s": round(self.eta_s, 1),
+            "eta_calibrated": self.eta_calibrated,
+            "eta_flights": self.eta_flights,
             "distance_m": round(self.distance_m, 1),
             "battery_needed_pct": round(self.battery_needed_pct, 1),
             "standoff": self.route.standoff,
             "route": self.route.as_geojson(),
+            "altitude_m": self.route.cruise_altitude_m,
+            "altitude_limit": self.route.altitude_limit,
         }
 
 
@@ -143,19 +151,23 @@ def recommend(
     availability: Mapping[str, DroneAvailability] | None = None,
     params: EtaParameters | None = None,
     on_scene_s: float | None = None,
+    drone_eta: Mapping[str, DroneEta] | None = None,
 ) -> Recommendation:
     """Rank the deployment's stations for a call at `scene`.
 
     `availability` is keyed by station id; a station missing from it is taken
-    as ready (docked, healthy, full battery).
+    as ready (docked, healthy, full battery). `drone_eta` is each drone's own ETA
+    figures, by drone id; a drone missing from it is ranked by `params` (by default
+    the deployment's).
     """
-    params = params or deployment.eta
+    default = DroneEta(params or deployment.eta)
     on_scene_s = deployment.defaults.on_scene_s if on_scene_s is None else on_scene_s
     candidates: list[Candidate] = []
     excluded: list[Exclusion] = []
     for station in deployment.stations:
         state = (availability or {}).get(station.id, ALL_READY)
-        result = _assess(deployment, station, state, scene, params, on_scene_s)
+        eta = (drone_eta or {}).get(station.drone.id, default)
+        result = _assess(deployment, station, state, scene, eta, on_scene_s)
         (candidates if isinstance(result, Candidate) else excluded).append(result)
     candidates.sort(key=lambda c: (c.eta_s, c.station_id))
     return Recommendation(scene, tuple(candidates), tuple(excluded))
@@ -166,10 +178,11 @@ def _assess(
     station: Station,
     state: DroneAvailability,
     scene: GeoPoint,
-    params: EtaParameters,
+    drone_eta: DroneEta,
     on_scene_s: float,
 ) -> Candidate | Exclusion:
     drone = station.drone
+    params = drone_eta.params
 
     def out(kind: ExclusionKind, **facts: float | int | str) -> Exclusion:
         return Exclusion(station.id, drone.id, kind, facts)
@@ -228,4 +241,6 @@ def _assess(
         route=route,
         eta=eta,
         battery_needed_pct=needed_pct,
+        eta_calibrated=drone_eta.calibrated,
+        eta_flights=drone_eta.flights,
     )

@@ -43,6 +43,8 @@ from stations.fleet import Fleet
 log = logging.getLogger(__name__)
 
 _SCENARIO = Principal("scenario", Role.DISPATCHER)
+#: The ETA's target: predicted within this share of the measured call → on scene.
+ETA_ERROR_BOUND_PCT = 10.0
 
 
 class ScenarioError(Exception):
@@ -113,7 +115,7 @@ class CallOutcome:
     arrival_s: float | None  # call → on scene
     dispatch_to_armed_s: float | None
     dispatch_to_takeoff_s: float | None
-    queued_s: float  # call → dispatch (0 unless every drone was busy)
+    queued_s: float  # call → dispatch, for a call that waited in the queue (else 0)
     final_state: str | None
     reason: str | None = None
     phases: FlightPhases | None = None
@@ -131,6 +133,8 @@ class ScenarioResult:
     speed_factor: float
     achieved_speed_factor: float | None
     calibrated: EtaParameters | None
+    #: Each drone's ETA figures as the server holds them after the run (`dfr.fleet_eta`).
+    drone_eta: tuple[dict, ...] = ()
 
     def summary(self) -> dict:
         arrivals = sorted(c.arrival_s for c in self.calls if c.arrival_s is not None)
@@ -150,11 +154,15 @@ class ScenarioResult:
             else None,
             "eta_abs_error_p50_pct": _pct(sorted(errors), 0.5),
             "eta_abs_error_max_pct": round(max(errors), 1) if errors else None,
+            "eta_error_bound_pct": ETA_ERROR_BOUND_PCT,
+            # Every call flown without waiting in the queue was predicted within the bound.
+            "eta_within_bound": bool(errors) and max(errors) <= ETA_ERROR_BOUND_PCT,
             "dispatch_to_armed_max_s": round(max(launches), 2) if launches else None,
             "dispatch_to_takeoff_max_s": round(max(takeoffs), 2) if takeoffs else None,
             "speed_factor": self.speed_factor,
             "achieved_speed_factor": self.achieved_speed_factor,
             "calibrated_eta": asdict(self.calibrated) if self.calibrated else None,
+            "drone_eta": list(self.drone_eta),
         }
 
     def as_json(self) -> dict:
@@ -200,6 +208,8 @@ class _Run:
         self.outcomes: dict[int, CallOutcome] = {}
         self.call_time: dict[int, dict[str, float]] = {}  # call → vehicle time per station
         self.flown: list[FlownSortie] = []
+        self.flights_ended = 0
+        self.queued: set[int] = set()  # calls that waited in the queue for a free drone
         self.flight_ended = asyncio.Event()
 
     def called(self, call: ScenarioCall, call_id: int, vehicle_times: dict[str, float]) -> None:
@@ -223,7 +233,7 @@ class _Run:
             arrival_s=_round(arrival),
             dispatch_to_armed_s=_round(t.dispatch_to_armed_s, 2),
             dispatch_to_takeoff_s=_round(t.dispatch_to_takeoff_s, 2),
-            queued_s=round(queued, 1) if queued > 1.0 else 0.0,
+            queued_s=round(queued, 1) if call_id in self.queued else 0.0,
             final_state=str(flight.final_state),
             reason=flight.reason,
             phases=FlightPhases.of(t, flight.measurement),
@@ -234,6 +244,7 @@ class _Run:
                     active.route, station.drone, t.dispatch_to_takeoff_s, t.dispatch_to_on_scene_s
                 )
             )
+        self.flights_ended += 1
         self.flight_ended.set()
 
 
@@ -248,9 +259,12 @@ class _Landing:
         self._limit_wall_s = endurance_s / speed_factor + 60.0
 
     async def all_down(self) -> None:
+        """Until every sortie is down and done with (its drone released, its flight
+        learnt from: it leaves the board before that)."""
         while True:
             self._run.flight_ended.clear()
-            if not self._ops.active_sorties:
+            sorties = len(await self._ops.list_sorties())
+            if not self._ops.active_sorties and self._run.flights_ended >= sorties:
                 return
             try:
                 async with asyncio.timeout(self._limit_wall_s):
@@ -325,7 +339,8 @@ async def run_scenario(
                     _SCENARIO.name,
                 )
                 run.called(call, record.id, clock.vehicle_times())
-                await ops.dispatch(record.id, _SCENARIO)
+                if (await ops.dispatch(record.id, _SCENARIO)).queued:
+                    run.queued.add(record.id)
 
             if waves:
                 for _, wave in itertools.groupby(calls, key=lambda c: c.t_s):
@@ -341,9 +356,10 @@ async def run_scenario(
             await landing.all_down()
             wall_s = asyncio.get_running_loop().time() - wall_start
             achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
+            drone_eta = tuple(ops.eta_calibration(s.drone.id) for s in stations)
     outcomes = tuple(run.outcomes[k] for k in sorted(run.outcomes))
     calibrated = calibrate(run.flown, deployment.eta) if run.flown else None
-    return ScenarioResult(outcomes, speed_factor, achieved, calibrated)
+    return ScenarioResult(outcomes, speed_factor, achieved, calibrated, drone_eta)
 
 
 def _pct(values: list[float], q: float) -> float | None:

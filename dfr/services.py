@@ -1,5 +1,5 @@
 """The application's collaborators, opened for a composition root: accounts, the store,
-the deployment's vehicles and the fleet of links to them.
+the deployment's vehicles, the fleet of links to them and each drone's ETA figures.
 
     async with open_services(settings, deployment, vehicles) as services:
         ops = Operations(services, ...)
@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from dfr.audit_signing import CheckpointPolicy, SigningKey
 from dfr.auth import TokenIssuer, UserDirectory, ensure_demo_users, ensure_secret_key
 from dfr.deployment import Deployment
+from dfr.fleet_eta import FleetEta
 from dfr.refusal_log import RefusalLog
 from dfr.settings import Settings
 from dfr.store import Store
@@ -41,6 +42,7 @@ class Services:
     users: UserDirectory
     tokens: TokenIssuer
     refusals: RefusalLog  # denied and refused attempts, audited with a bound per address
+    eta: FleetEta  # each drone's ETA figures, calibrated from its own flights
 
 
 def open_accounts(settings: Settings) -> tuple[UserDirectory, TokenIssuer]:
@@ -84,4 +86,5 @@ async def open_services(
         fleet = await stack.enter_async_context(
             Fleet.running(deployment.stations, settings.fleet_settings())
         )
-        yield Services(deployment, store, fleet, users, tokens, refusals)
+        eta = await FleetEta.open(deployment, store)
+        yield Services(deployment, store, fleet, users, tokens, refusals, eta)

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dfr.eido_subscriber import SubscriberSettings
 from dfr.flight_executor import ExecutorSettings
 from missions.mission_plan import FlightSettings
 from stations.drone_link import LinkSettings
@@ -33,6 +34,12 @@ class Settings(BaseSettings):
     session_ttl_s: float = 12 * 3600
     share_link_ttl_s: float = 4 * 3600
     cad_webhook_token: str | None = None  # shared secret CAD/gunshot systems send as X-DFR-Token
+    #: The bearer token of the NENA-STA-024 EIDO server the deployment's [eido]
+    #: subscribe_url names (none: no Authorization header), and the delays between
+    #: attempts to reach it: doubling from the first to the last.
+    eido_subscribe_token: str | None = None
+    eido_reconnect_min_s: float = Field(1.0, gt=0)
+    eido_reconnect_max_s: float = Field(60.0, gt=0)
 
     #: Request bodies larger than this are refused (413) while they are read.
     json_body_limit_bytes: int = Field(64 * 1024, ge=1024)
@@ -94,6 +101,15 @@ class Settings(BaseSettings):
         """The flight executor's settings; `flight`: the deployment's PX4 behaviour."""
         return ExecutorSettings(
             flight=flight or FlightSettings(), link_loss_wall_s=self.link_lost_after_s
+        )
+
+    def eido_subscriber_settings(self, url: str) -> SubscriberSettings:
+        """The EIDO subscriber's settings, for the deployment's `subscribe_url`."""
+        return SubscriberSettings(
+            url,
+            token=self.eido_subscribe_token,
+            reconnect_min_s=self.eido_reconnect_min_s,
+            reconnect_max_s=max(self.eido_reconnect_min_s, self.eido_reconnect_max_s),
         )
 
     @property

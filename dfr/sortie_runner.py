@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from dfr.auth import Principal, Role
 from dfr.console_views import call_event, sortie_event
 from dfr.deployment import Deployment
 from dfr.dispatcher import Dispatcher, DispatchResult
+from dfr.dock_prep import DockedSetup
 from dfr.events import Event, EventBus
 from dfr.flight_executor import ExecutorSettings, FlightExecutor, FlightResult
 from dfr.store import CallRecord, SortieRecord, Store
@@ -53,6 +54,10 @@ class SortieVideo(Protocol):
 FlightListener = Callable[[ActiveSortie, FlightResult], None]
 """Told of every flight that ended, once its drone is released and the queue served."""
 
+FlightLearner = Callable[[ActiveSortie, FlightResult], Awaitable[None]]
+"""Takes every flight that ended, before its drone is released (so the queue it serves
+next is ranked with what was learnt): the ETA calibration."""
+
 
 class SortieRunner:
     def __init__(
@@ -65,9 +70,11 @@ class SortieRunner:
         bus: EventBus,
         executor_settings: ExecutorSettings,
         prepare_dock: Callable[[Station], None],
+        claim_dock: Callable[[str], DockedSetup | None] = lambda station_id: None,
         video: SortieVideo | None = None,
         on_flight_ended: FlightListener | None = None,
         on_streams_changed: Callable[[], None] | None = None,
+        learn: FlightLearner | None = None,
     ) -> None:
         self.deployment = deployment
         self.store = store
@@ -78,7 +85,9 @@ class SortieRunner:
         self.executor_settings = executor_settings
         self.video = video
         self.on_flight_ended = on_flight_ended
+        self._learn = learn
         self._prepare_dock = prepare_dock
+        self._claim_dock = claim_dock
         self._streams_changed = on_streams_changed or (lambda: None)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -161,6 +170,7 @@ class SortieRunner:
             call_id=str(active.call.id),
             station_id=active.station.id,
             settings=self.executor_settings,
+            docked=self._claim_dock(active.station.id),
         )
         self._spawn(self._fly(active), f"sortie {active.record.id}")
 
@@ -188,7 +198,10 @@ class SortieRunner:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-        await self._persist_transitions(active)
+        try:
+            await self._persist_transitions(active)
+        except Exception:  # noqa: BLE001 - the drone must be released all the same
+            log.exception("sortie %d: could not record its end", active.record.id)
         if self._stopping:
             return
         await self._finish(active, result)
@@ -205,6 +218,11 @@ class SortieRunner:
         fault = result.final_state is SortieState.FAULT
         if fault:
             await self._fault(active, result)
+        if self._learn is not None:
+            try:
+                await self._learn(active, result)
+            except Exception:  # noqa: BLE001 - learning must never keep a drone reserved
+                log.exception("sortie %d: could not learn from the flight", record.id)
         served = await self.dispatcher.release(
             record.id, str(result.final_state), "system", result.reason or ""
         )
@@ -258,7 +276,6 @@ class SortieRunner:
         if executor is None:
             return
         if executor.transfers and not active.transfers_saved:
-            active.transfers_saved = True  # tried once: the upload's record is not urgent
             await self.store.record_transfers(
                 active.record.id,
                 {
@@ -266,6 +283,7 @@ class SortieRunner:
                     for kind, ways in executor.transfers.items()
                 },
             )
+            active.transfers_saved = True  # a failed write is tried again next round
         transitions = list(executor.sortie.transitions)
         for t in transitions[active.persisted :]:
             await self.store.record_sortie_state(

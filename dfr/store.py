@@ -1,7 +1,9 @@
 """The embedded store: calls, drone reservations, sorties, video views, evidence and
 publication holds and the audit log in SQLite (WAL).
 
-All SQL lives here. Every method runs on one worker thread that owns the
+All SQL lives here, or in a store section: a module that keeps a table of its own
+on this store's connection (`dfr.eta_store`), through `Store.run_section`, `transaction`
+and `audit_in`. Every method runs on one worker thread that owns the
 connection, so the event loop never blocks on the database. Several processes
 may share one file: reservations are single `BEGIN IMMEDIATE` transactions, so
 two dispatchers never get the same drone.
@@ -58,6 +60,7 @@ from dfr.audit_signing import (
     append_checkpoints,
     read_checkpoints,
 )
+from missions.geo import GeoPoint
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -74,7 +77,10 @@ CREATE TABLE IF NOT EXISTS calls (
     external_id TEXT,
     status TEXT NOT NULL DEFAULT 'new',
     call_type TEXT,  -- the caller's kind of incident (CAD's type code), lower case
-    purpose TEXT  -- a launch without a call: why it flies (dfr.purposes)
+    purpose TEXT,  -- a launch without a call: why it flies (dfr.purposes)
+    location_uncertainty_m REAL,  -- radius around the position the scene may be in
+    source_updated_at TEXT  -- the sender's version of the call (an EIDO's, UTC): see
+                            -- Store.take_call_version
 );
 CREATE TABLE IF NOT EXISTS drones (
     drone_id TEXT PRIMARY KEY,
@@ -229,6 +235,8 @@ ADDED_COLUMNS = (
     ("drones", "out_of_service", "TEXT"),
     ("calls", "call_type", "TEXT"),
     ("calls", "purpose", "TEXT"),
+    ("calls", "location_uncertainty_m", "REAL"),
+    ("calls", "source_updated_at", "TEXT"),
 )
 
 ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
@@ -271,6 +279,10 @@ class NewCall:
     external_id: str | None = None
     call_type: str | None = None
     purpose: str | None = None  # a launch without a call: why (dfr.purposes.LaunchPurpose)
+    location_uncertainty_m: float | None = None  # the scene is within this of the point
+    #: The sender's version of this call (UTC ISO 8601, to the microsecond), for senders
+    #: that send the same call again as it changes (EIDO): see Store.take_call_version.
+    source_updated_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +298,27 @@ class CallRecord:
     status: str
     call_type: str | None = None
     purpose: str | None = None
+    location_uncertainty_m: float | None = None
+    source_updated_at: str | None = None
+
+
+class VersionOutcome(StrEnum):
+    """What a version of a call from another system did (Store.take_call_version)."""
+
+    CREATED = "created"  # the first: the call is stored
+    UPDATED = "updated"  # later than the one stored: the call now says what it says
+    UNCHANGED = "unchanged"  # the version stored, again: nothing changes
+    STALE = "stale"  # earlier than the one stored: ignored
+
+
+@dataclass(frozen=True, slots=True)
+class CallVersion:
+    """A version of a call taken: the call as it now is, and what changed."""
+
+    call: CallRecord
+    outcome: VersionOutcome
+    before: CallRecord | None = None  # UPDATED: the call as it was
+    moved_m: float | None = None  # UPDATED: how far its position moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +521,27 @@ class Store:
                     _audit(c, actor, "call.repeat", f"call:{row['id']}", {"id": call.external_id})
                     return _get_call(c, row["id"]), False
                 return _insert_call(c, call, actor), True
+
+        return await self._run_conn(work)
+
+    async def take_call_version(self, call: NewCall, actor: str) -> CallVersion:
+        """A version of a call from a system that sends each change of it again (an EIDO's
+        incident), once per (source, external_id), ordered by `call.source_updated_at`:
+        the first is stored as a new call; a later one updates the stored call's position,
+        its uncertainty, priority, summary and type (not its status); the same version is
+        a repeat, and an earlier one is ignored. Each is audited in its transaction."""
+        if call.external_id is None or call.source_updated_at is None:
+            raise ValueError("a call version needs its external_id and source_updated_at")
+
+        def work(c: sqlite3.Connection) -> CallVersion:
+            with _transaction(c):
+                row = c.execute(
+                    "SELECT id FROM calls WHERE source = ? AND external_id = ? ORDER BY id LIMIT 1",
+                    (call.source, call.external_id),
+                ).fetchone()
+                if row is None:
+                    return CallVersion(_insert_call(c, call, actor), VersionOutcome.CREATED)
+                return _apply_version(c, _get_call(c, row["id"]), call, actor)
 
         return await self._run_conn(work)
 
@@ -1189,6 +1243,14 @@ class Store:
                 found.add(int(r["subject"].removeprefix("sortie:")))
         return found
 
+    # -- sections ---------------------------------------------------------------
+
+    async def run_section(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` with the connection on the store's thread, as the store's own methods
+        run: for a store section. `work` writes inside `transaction(c)` and audits there
+        with `audit_in`. Raises StoreError when the store is not open."""
+        return await self._run_conn(work)
+
     # -- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> None:
@@ -1218,9 +1280,10 @@ class Store:
         conn = self._conn
         if conn is None:
             raise StoreError("store is not open")
+        work = _no_cursor_escapes(fn)
         if self._checkpoints is None:
-            return await self._run(lambda: fn(conn))
-        return await self._run(lambda: self._then_checkpoint(fn, conn))
+            return await self._run(lambda: work(conn))
+        return await self._run(lambda: self._then_checkpoint(work, conn))
 
     def _then_checkpoint(self, fn: Callable[[sqlite3.Connection], T], c: sqlite3.Connection) -> T:
         result = fn(c)
@@ -1267,6 +1330,23 @@ class Store:
                 self._exported_through = rows[-1]["id"]
 
 
+def _no_cursor_escapes(
+    fn: Callable[[sqlite3.Connection], T],
+) -> Callable[[sqlite3.Connection], T]:
+    """`fn`, closing a cursor it returns on the store's thread: a cursor let out to the
+    event loop is finalised there when it is dropped, while the store's thread may be
+    using the connection (SQLite answered "bad parameter or other API misuse")."""
+
+    def work(c: sqlite3.Connection) -> T:
+        result = fn(c)
+        if isinstance(result, sqlite3.Cursor):
+            result.close()
+            return None  # type: ignore[return-value]
+        return result
+
+    return work
+
+
 class _transaction:
     """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error (autocommit connection)."""
 
@@ -1281,10 +1361,30 @@ class _transaction:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
+def transaction(conn: sqlite3.Connection) -> _transaction:
+    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error: for a store section's writes."""
+    return _transaction(conn)
+
+
+def audit_in(
+    c: sqlite3.Connection,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict,
+    outcome: str = ACCEPTED,
+    reason: str = "",
+) -> None:
+    """Append an audit entry in the caller's transaction: for a store section whose change
+    is audited with it."""
+    _audit(c, actor, action, subject, details, outcome, reason)
+
+
 def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord:
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
-        " summary, external_id, call_type, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " summary, external_id, call_type, purpose, location_uncertainty_m,"
+        " source_updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             utc_now(),
             call.latitude_deg,
@@ -1295,6 +1395,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
             call.external_id,
             call.call_type,
             call.purpose,
+            call.location_uncertainty_m,
+            call.source_updated_at,
         ),
     )
     call_id = int(cur.lastrowid or 0)
@@ -1308,8 +1410,62 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
         details["call_type"] = call.call_type
     if call.purpose is not None:
         details["purpose"] = call.purpose
+    if call.location_uncertainty_m is not None:
+        details["uncertainty_m"] = call.location_uncertainty_m
+    if call.source_updated_at is not None:
+        details["version"] = call.source_updated_at
     _audit(c, actor, "call.create", f"call:{call_id}", details)
     return _get_call(c, call_id)
+
+
+def _apply_version(
+    c: sqlite3.Connection, stored: CallRecord, call: NewCall, actor: str
+) -> CallVersion:
+    """Take `call` as a version of `stored` (see Store.take_call_version)."""
+    subject = f"call:{stored.id}"
+    seen = {"id": call.external_id, "version": call.source_updated_at}
+    known = stored.source_updated_at or ""
+    assert call.source_updated_at is not None
+    if call.source_updated_at == known:
+        _audit(c, actor, "call.repeat", subject, seen)
+        return CallVersion(stored, VersionOutcome.UNCHANGED)
+    if call.source_updated_at < known:
+        why = f"version {call.source_updated_at} is older than the one stored ({known})"
+        _audit(c, actor, "call.update", subject, seen, REFUSED, why)
+        return CallVersion(stored, VersionOutcome.STALE)
+    c.execute(
+        "UPDATE calls SET latitude_deg = ?, longitude_deg = ?, location_uncertainty_m = ?,"
+        " priority = ?, summary = ?, call_type = ?, source_updated_at = ? WHERE id = ?",
+        (
+            call.latitude_deg,
+            call.longitude_deg,
+            call.location_uncertainty_m,
+            call.priority,
+            call.summary,
+            call.call_type,
+            call.source_updated_at,
+            stored.id,
+        ),
+    )
+    moved_m = GeoPoint(stored.latitude_deg, stored.longitude_deg).distance_m(
+        GeoPoint(call.latitude_deg, call.longitude_deg)
+    )
+    changes = {
+        name: {"from": getattr(stored, name), "to": getattr(call, name)}
+        for name in (
+            "latitude_deg",
+            "longitude_deg",
+            "location_uncertainty_m",
+            "priority",
+            "summary",
+            "call_type",
+        )
+        if getattr(stored, name) != getattr(call, name)
+    }
+    details: dict[str, Any] = {**seen, "previous_version": stored.source_updated_at}
+    details.update(changes=changes, moved_m=round(moved_m, 1))
+    _audit(c, actor, "call.update", subject, details)
+    return CallVersion(_get_call(c, stored.id), VersionOutcome.UPDATED, stored, moved_m)
 
 
 def refusal_reason(exc: BaseException) -> str:

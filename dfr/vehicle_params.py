@@ -27,18 +27,15 @@ async def sync_params(link: DroneLink, wanted: Sequence[ParamSetting]) -> int:
     return len(stale)
 
 
-async def prepare_on_dock(
+def dock_params(
     link: DroneLink,
     profile: DroneProfile,
     cruise_altitude_m: float,
     settings: FlightSettings | None = None,
-) -> int:
-    """Dock preparation: give a docked drone its profile's PX4 parameters ahead of any call.
-
-    A dispatch then finds them already set and only has to upload and verify the
-    fence and mission, which takes the parameter round trips off the launch.
-    Returns how many parameters changed.
-    """
+) -> tuple[ParamSetting, ...]:
+    """The parameters a docked drone gets ahead of any call: its profile's, for a route
+    at the deployment's cruise altitude (a route flown lower, under a ceiling, changes
+    the takeoff and return altitudes at dispatch)."""
     home = link.state.position
     here = GeoPoint(home.latitude_deg, home.longitude_deg) if home else GeoPoint(0.0, 0.0)
     nominal = Route(
@@ -51,4 +48,4 @@ async def prepare_on_dock(
         here,
         cruise_altitude_m=cruise_altitude_m,
     )
-    return await sync_params(link, build_params(nominal, profile, settings or FlightSettings()))
+    return build_params(nominal, profile, settings or FlightSettings())

@@ -135,6 +135,14 @@ class DroneState:
     heading_deg: float | None = None
     mission_current: int = -1
     mission_total: int = 0
+    #: Checksums of the mission and fence the vehicle holds (MISSION_CURRENT's
+    #: mission_id / fence_id, an accepted upload's MISSION_ACK opaque_id); None until
+    #: reported, 0 for an empty list or a vehicle that does not compute them.
+    mission_checksum: int | None = None
+    fence_checksum: int | None = None
+    #: How many parameter values the vehicle has announced (PARAM_VALUE): it
+    #: announces every change, whoever made it; the values are `DroneLink.announced_param`.
+    param_announcements: int = 0
     status_texts: tuple[StatusText, ...] = ()
     vehicle_time_s: float | None = None
     received_monotonic_s: float | None = None

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import math
 import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import Protocol
 
 from missions.profile import DroneProfile
 from missions.route import Fence, Route
@@ -59,6 +61,7 @@ class MavCmd(IntEnum):
     DO_CHANGE_SPEED = 178
     DO_SET_ROI_LOCATION = 195
     DO_SET_ROI_NONE = 197
+    MISSION_START = 300
     NAV_FENCE_POLYGON_VERTEX_INCLUSION = 5001
     NAV_FENCE_POLYGON_VERTEX_EXCLUSION = 5002
     NAV_FENCE_CIRCLE_INCLUSION = 5003
@@ -428,6 +431,65 @@ def item_differences(
             if not _field_equal(name, expected, actual):
                 diffs.append(Difference(mine.seq, name, expected, actual))
     return tuple(diffs)
+
+
+class ChecksumItem(Protocol):
+    """What the checksum reads of an item (dfr's `MissionItem`, a simulator's own)."""
+
+    @property
+    def frame(self) -> int: ...
+    @property
+    def command(self) -> int: ...
+    @property
+    def autocontinue(self) -> bool | int: ...
+    @property
+    def param1(self) -> float: ...
+    @property
+    def param2(self) -> float: ...
+    @property
+    def param3(self) -> float: ...
+    @property
+    def param4(self) -> float: ...
+    @property
+    def x(self) -> int: ...
+    @property
+    def y(self) -> int: ...
+    @property
+    def z(self) -> float: ...
+
+
+def transfer_checksum(items: Sequence[ChecksumItem]) -> int:
+    """The CRC-32 a PX4 vehicle reports for a list it accepted (MISSION_ACK.opaque_id,
+    MISSION_CURRENT.mission_id / fence_id): over each item's frame, command,
+    autocontinue, params 1–4, x, y and z as sent in MISSION_ITEM_INT, little-endian
+    and packed, with the table CRC started at 0 and not inverted. Equal checksums
+    mean the vehicle holds exactly these items, without reading them back one by one.
+
+    >>> transfer_checksum([])
+    0
+    >>> hex(transfer_checksum([MissionItem(0, MavCmd.NAV_RETURN_TO_LAUNCH)]))
+    '0x8e23fa65'
+    """
+    crc = 0
+    for item in items:
+        packed = _CHECKSUM_ITEM.pack(
+            int(item.frame),
+            int(item.command),
+            1 if item.autocontinue else 0,
+            float(item.param1),
+            float(item.param2),
+            float(item.param3),
+            float(item.param4),
+            int(item.x),
+            int(item.y),
+            float(item.z),
+        )
+        # zlib inverts before and after; PX4's crc32part does neither.
+        crc = ~zlib.crc32(packed, ~crc & 0xFFFFFFFF) & 0xFFFFFFFF
+    return crc
+
+
+_CHECKSUM_ITEM = struct.Struct("<BHB4fiif")
 
 
 def param_differences(

@@ -129,6 +129,14 @@ class RoutePlanner:
         near = LineString(xy) if len(xy) > 1 else Point(xy[0])
         return replace(route, fence=self._fence(near))
 
+    def dock_fence(self, station: GeoPoint, reach_m: float) -> Fence:
+        """The fence a docked drone holds ahead of any call: the area and the keep-out
+        zones within `reach_m` (how far the drone can fly out) plus `fence_radius_m`
+        of its station, the nearest `max_fence_zones`. A route whose own fence
+        (`fenced`) it `covers` flies without a fence upload at dispatch."""
+        frame = self.airspace.frame
+        return self._fence(Point(frame.to_xy(station)), self.settings.fence_radius_m + reach_m)
+
     def restored(self, geojson: dict, scene: GeoPoint) -> Route:
         """A route as a sortie stored it (`Route.as_geojson()`), fenced again: what a
         server that restarted mid-flight follows the drone by. `scene` is the call's
@@ -151,6 +159,9 @@ class RoutePlanner:
             point_of_interest=scene,
             standoff=waypoints[-1].point.distance_m(scene) > 1.0,
             cruise_altitude_m=waypoints[-1].relative_altitude_m,
+            altitude_limit=self._altitude_under_ceilings(
+                LineString([self.airspace.frame.to_xy(w.point) for w in waypoints])
+            )[1],
         )
         return self.fenced(route)
 
@@ -373,15 +384,28 @@ class RoutePlanner:
 
     # -- output -----------------------------------------------------------------
 
+    def _altitude_under_ceilings(self, line: LineString | None) -> tuple[float, str | None]:
+        """The cruise altitude along `line`: under every ceiling zone it passes, the
+        ceiling less the clearance; and what limits it, said for the pilot."""
+        s = self.settings
+        altitude_m, limit = s.cruise_altitude_m, None
+        if line is None or not len(self._under) or line.length <= 0:
+            return altitude_m, limit
+        for i in self._under_tree.query(line, predicate="intersects"):
+            zone = self._under[int(i)]
+            under_m = zone.ceiling_m - s.ceiling_clearance_m
+            if under_m < altitude_m:
+                altitude_m = under_m
+                limit = (
+                    f"{under_m:g} m: under {zone.name!r} (ceiling {zone.ceiling_m:g} m,"
+                    f" {s.ceiling_clearance_m:g} m clearance)"
+                )
+        return altitude_m, limit
+
     def _route(self, path: list[np.ndarray], scene: GeoPoint, standoff: bool) -> Route:
         frame = self.airspace.frame
         line = LineString(path) if len(path) > 1 else None
-        altitude_m = self.settings.cruise_altitude_m
-        if line is not None and len(self._under) and line.length > 0:
-            for i in self._under_tree.query(line, predicate="intersects"):
-                altitude_m = min(
-                    altitude_m, self._under[i].ceiling_m - self.settings.ceiling_clearance_m
-                )
+        altitude_m, limit = self._altitude_under_ceilings(line)
 
         lonlat = frame.xy_array_to_lonlat(np.array(path))
         waypoints = [Waypoint(float(lonlat[0, 1]), float(lonlat[0, 0]), 0.0)]
@@ -395,14 +419,15 @@ class RoutePlanner:
             fence=Fence(),
             point_of_interest=scene,
             standoff=standoff,
+            altitude_limit=limit,
             cruise_altitude_m=altitude_m,
             turn_angles_deg=_turn_angles_deg(path),
         )
 
-    def _fence(self, near: LineString | Point) -> Fence:
-        """The operational area as inclusion, and the keep-out zones nearest the route."""
+    def _fence(self, near: LineString | Point, within_m: float | None = None) -> Fence:
+        """The operational area as inclusion, and the keep-out zones nearest `near`."""
         idx = self._keep_out_tree.query(
-            near, predicate="dwithin", distance=self.settings.fence_radius_m
+            near, predicate="dwithin", distance=within_m or self.settings.fence_radius_m
         )
         if len(idx) > self.settings.max_fence_zones:
             dist = shapely.distance(self._keep_out[idx], near)

@@ -46,6 +46,22 @@ class Fence:
     polygons: tuple[FencePolygon, ...] = ()
     circles: tuple[FenceCircle, ...] = ()
 
+    def covers(self, other: Fence) -> bool:
+        """True when this fence holds every shape of `other` (and the same inclusions):
+        a vehicle holding this one is fenced at least as tightly as `other` asks.
+
+        >>> keep_in = FencePolygon(((0.0, 0.0), (0.0, 1.0), (1.0, 0.0)), inclusion=True)
+        >>> zone = FenceCircle(GeoPoint(0.5, 0.5), 50.0, inclusion=False)
+        >>> Fence((keep_in,), (zone,)).covers(Fence((keep_in,)))
+        True
+        >>> Fence((keep_in,)).covers(Fence((keep_in,), (zone,)))
+        False
+        """
+        mine = set(self.polygons) | set(self.circles)
+        theirs = set(other.polygons) | set(other.circles)
+        same_inclusions = {s for s in mine if s.inclusion} == {s for s in theirs if s.inclusion}
+        return same_inclusions and theirs <= mine
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -64,6 +80,9 @@ class Route:
     cruise_altitude_m: float = 60.0
     turn_angles_deg: tuple[float, ...] = field(default=())
     legs_m: tuple[float, ...] = field(default=())
+    #: Why `cruise_altitude_m` is below the deployment's cruise altitude (a ceiling
+    #: zone the route passes under), for the pilot; None when it is not.
+    altitude_limit: str | None = None
 
     @property
     def target(self) -> Waypoint:

@@ -10,7 +10,7 @@ rules, in order of precedence:
   once the vehicle reports it reached, which PX4 does on arrival at a loiter);
 - returning: RETURN_TO_LAUNCH mode (the mission's RTL item switches to it too);
 - landed: on the ground and disarmed after having flown; docked when that is
-  within `dock_radius_m` of home.
+  within `dock_radius_m` of the dock (the route's start).
 
 A mode change to HOLD, RETURN_TO_LAUNCH or LAND that nobody here asked for is
 the vehicle's own failsafe; its cause is read from recent status texts (fence,
@@ -218,8 +218,10 @@ class SortieTracker:
 
     def _landed(self, state: DroneState, wall: datetime) -> None:
         t, sortie = state.vehicle_time_s, self.sortie
+        # From the dock itself (the route's start), never from the vehicle's home: PX4
+        # moves its home to wherever it lands and disarms (HomePosition, COM_HOME_EN).
         away_m = state.distance_home_m
-        if away_m is None and state.position is not None:
+        if state.position is not None:
             away_m = state.position.point.distance_m(self.route.waypoints[0].point)
         sortie.advance(S.LANDED, Cause.TELEMETRY, "on the ground, disarmed", t, wall)
         if away_m is not None and away_m <= self.settings.dock_radius_m:

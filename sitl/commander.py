@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pymavlink.dialects.v20 import common as mavlink
 
 from sitl.failsafe import Action, Failsafe, FailsafeMonitor
@@ -182,7 +184,17 @@ class Commander:
         self._out.send_text(mavlink.MAV_SEVERITY_INFO, f"Disarmed by {reason}\t")
         if self.mode in (FlightMode.LAND, FlightMode.RTL, FlightMode.TAKEOFF, FlightMode.MISSION):
             self._switch(FlightMode.HOLD)
+        if self._land.landed:
+            self._home_follows_a_landed_vehicle()
         return ACCEPTED
+
+    def _home_follows_a_landed_vehicle(self) -> None:
+        """Like PX4 (COM_HOME_EN): on the ground and disarmed, home moves to the
+        vehicle once it is more than 1 m (1.5 m vertically) away, so a drone that
+        landed away from its dock reports that spot as home."""
+        a, (hx, hy, hz) = self._airframe, self._nav.home
+        if math.hypot(a.x_m - hx, a.y_m - hy) > 1.0 or abs(a.z_m - hz) > 1.5:
+            self._nav.home = (a.x_m, a.y_m, a.z_m)
 
     # modes
 

@@ -24,6 +24,8 @@ from sitl.mission_items import (
     DO_JUMP,
     DO_SET_ROI_LOCATION,
     DO_SET_ROI_NONE,
+    FENCE,
+    MISSION,
     NAV_LAND,
     NAV_LOITER_TIME,
     NAV_LOITER_UNLIM,
@@ -31,12 +33,15 @@ from sitl.mission_items import (
     NAV_RETURN_TO_LAUNCH,
     NAV_TAKEOFF,
     NAV_WAYPOINT,
+    RALLY,
     MissionItem,
 )
+from sitl.mission_transfer import MissionStore
 from sitl.modes import FlightMode
 from sitl.navigator import Goal, Navigator
 from sitl.params import ParamTable
 from sitl.physics import MotionCommand, Multirotor
+from sitl.wire import MISSION_CURRENT
 
 Position = tuple[float, float, float]
 # MISSION_CURRENT.mission_mode (not in pymavlink 2.4.50's enums).
@@ -65,7 +70,9 @@ class MissionRunner:
         outbox: Outbox,
         frame: LocalFrame,
         origin_alt_amsl_m: float,
+        store: MissionStore,
     ) -> None:
+        self._store = store
         self._params = params
         self._airframe = airframe
         self._nav = navigator
@@ -293,11 +300,17 @@ class MissionRunner:
     def _send_current(self) -> None:
         self._out.send(self.current_message(in_mission=True))
 
-    def current_message(self, in_mission: bool) -> object:
+    def current_message(self, in_mission: bool) -> bytes:
+        """MISSION_CURRENT, with the checksums of the lists the vehicle holds."""
         total = len(self.items) if self.items else 65535
-        return self._out.mav.mission_current_encode(
+        store = self._store
+        return MISSION_CURRENT.pack(
+            self._out.mav,
             self.current_seq if self.items else 0,
             total,
             int(self.state),
             MISSION_MODE_MISSION if in_mission else MISSION_MODE_SUSPENDED,
+            store.checksum(MISSION),
+            store.checksum(FENCE),
+            store.checksum(RALLY),
         )

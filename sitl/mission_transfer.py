@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 from pymavlink.dialects.v20 import common as mavlink
 
+from missions.mission_plan import transfer_checksum
 from sitl.link import Outbox
 from sitl.mission_items import ALL_TYPES, MISSION, MISSION_TYPES, MissionItem, check_item
+from sitl.wire import MISSION_ACK
 
 RETRY_S = 0.25
 TIMEOUT_S = 5.0
@@ -44,12 +46,19 @@ class MissionStore:
 
     def __init__(self) -> None:
         self._lists: dict[int, tuple[MissionItem, ...]] = {t: () for t in MISSION_TYPES}
+        self._checksums: dict[int, int] = {t: 0 for t in MISSION_TYPES}
 
     def get(self, mission_type: int) -> tuple[MissionItem, ...]:
         return self._lists.get(mission_type, ())
 
+    def checksum(self, mission_type: int) -> int:
+        """PX4's CRC-32 of the list as it was uploaded (0 when empty): MISSION_ACK's
+        opaque_id and MISSION_CURRENT's mission_id / fence_id / rally_points_id."""
+        return self._checksums.get(mission_type, 0)
+
     def replace(self, mission_type: int, items: tuple[MissionItem, ...]) -> None:
         self._lists[mission_type] = items
+        self._checksums[mission_type] = transfer_checksum(items)
 
 
 class MissionTransfer:
@@ -156,7 +165,7 @@ class MissionTransfer:
         result = self._validate(mission_type, items)
         if result == mavlink.MAV_MISSION_ACCEPTED:
             self._store.replace(mission_type, items)
-        self._ack(partner, result, mission_type)
+        self._ack(partner, result, mission_type, self._store.checksum(mission_type))
         if result == mavlink.MAV_MISSION_ACCEPTED:
             self._on_changed(mission_type)
 
@@ -213,7 +222,7 @@ class MissionTransfer:
             return
         for t in types:
             self._store.replace(t, ())
-        self._ack(sender, mavlink.MAV_MISSION_ACCEPTED, mission_type)
+        self._ack(sender, mavlink.MAV_MISSION_ACCEPTED, mission_type, 0)
         for t in types:
             self._on_changed(t)
 
@@ -221,5 +230,14 @@ class MissionTransfer:
         if not self._on_set_current(msg.seq):  # type: ignore[attr-defined]
             self._ack(sender, mavlink.MAV_MISSION_INVALID_SEQUENCE, MISSION)
 
-    def _ack(self, partner: tuple[int, int], result: int, mission_type: int) -> None:
-        self._out.send(self._out.mav.mission_ack_encode(*partner, result, mission_type))
+    def _ack(
+        self, partner: tuple[int, int], result: int, mission_type: int, opaque_id: int = 0
+    ) -> None:
+        """MISSION_ACK; an accepted upload carries the list's checksum (opaque_id) as
+        PX4's does."""
+        accepted = result == mavlink.MAV_MISSION_ACCEPTED
+        self._out.send(
+            MISSION_ACK.pack(
+                self._out.mav, *partner, result, mission_type, opaque_id if accepted else 0
+            )
+        )

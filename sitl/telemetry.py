@@ -271,7 +271,7 @@ class Telemetry:
             v.time_usec, amsl, amsl, a.z_m, rel, math.nan, max(rel, 0.0)
         )
 
-    def mission_current(self) -> mavlink.MAVLink_message:
+    def mission_current(self) -> bytes:
         return self._v.mission_runner.current_message(self._v.commander.mode in MISSION_MODES)
 
     def scaled_pressure(self) -> mavlink.MAVLink_message:

@@ -75,11 +75,11 @@ class SimVehicle:
         self.rtl = ReturnToLaunch(
             self.params, self.airframe, self.navigator, self.link, self.origin_alt_amsl_m
         )
+        self.missions = MissionStore()
         self.mission_runner = MissionRunner(
             self.params, self.airframe, self.navigator, self.link, self.frame,
-            self.origin_alt_amsl_m,
+            self.origin_alt_amsl_m, self.missions,
         )  # fmt: skip
-        self.missions = MissionStore()
         self.geofence = Geofence(self.frame)
         self.battery = Battery(config.hover_endurance_s)
         self.land_detector = LandDetector(self.link)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 
+from pymavlink.dialects.v20 import common as _dialect
 from pymavlink.generator.mavcrc import x25crc
 
 MAVLINK2_STX = 0xFD
@@ -32,6 +33,15 @@ class FramePacker:
         self._payload = message_class.unpacker
         self._crc_extra = bytes((message_class.crc_extra,))
         self._msg_id = message_class.id
+
+    @classmethod
+    def with_extensions(cls, message_class: type, layout: str) -> FramePacker:
+        """A packer for `message_class` with MAVLink 2 extension fields newer than the
+        installed dialect knows: `layout` is the whole payload's struct format, the base
+        fields in their wire order and then the extensions in declared order."""
+        packer = cls(message_class)
+        packer._payload = struct.Struct(layout)
+        return packer
 
     def pack(self, mav: object, *fields: float) -> bytes:
         """A complete frame from `mav`'s system/component/sequence; fields flattened."""
@@ -51,3 +61,9 @@ class FramePacker:
         crc = x25crc(body)
         crc.accumulate(self._crc_extra)
         return header[:1] + body + struct.pack("<H", crc.crc)
+
+
+#: MISSION_ACK with opaque_id (the accepted list's checksum).
+MISSION_ACK = FramePacker.with_extensions(_dialect.MAVLink_mission_ack_message, "<BBBBI")
+#: MISSION_CURRENT with mission_id, fence_id and rally_points_id (the lists' checksums).
+MISSION_CURRENT = FramePacker.with_extensions(_dialect.MAVLink_mission_current_message, "<HHBBIII")

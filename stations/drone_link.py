@@ -9,6 +9,12 @@ Telemetry: one subscription per stream for the link's lifetime, each folded into
 frozen `DroneState`; consumers read `link.state` or await `changed()` / `wait_for()`.
 Position, velocity, heading and the vehicle clock come from one GLOBAL_POSITION_INT
 stream (MAVSDK's MavlinkDirect), so every position sample carries `time_boot_ms`.
+PX4 sends that message at 50 Hz on its API link; the link asks for
+`position_rate_hz` instead, when it opens and again whenever the vehicle restarts
+(its clock going back resets PX4's rates). Every sample costs the event loop a
+parse, and a loop that falls behind a 50 Hz stream per drone does not drop samples:
+it works through a growing backlog, and its "current" position falls further
+behind the vehicle's status texts, arming and landed state.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ import contextlib
 import json
 import logging
 import math
+import struct
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +44,7 @@ with warnings.catch_warnings():
     from mavsdk.mission_raw import MissionItem as RawMissionItem
     from mavsdk.mission_raw import MissionRawError
     from mavsdk.param import ParamError
+    from mavsdk.telemetry import TelemetryError
 
 from missions.drone_state import (
     DroneState,
@@ -81,6 +89,8 @@ T = TypeVar("T")
 
 MAVSDK_SERVER = Path(mavsdk.__file__).parent / "bin" / "mavsdk_server"
 _FRAME_GLOBAL_INT = 5
+#: MAV_PARAM_TYPE_UINT32 / INT32: PX4 sends their bits in PARAM_VALUE's float.
+_INT_PARAM_TYPES = (5, 6)
 _AUTOPILOT_COMPONENT = 1
 _ORBIT_FACE_CENTER = 0  # ORBIT_YAW_BEHAVIOUR_HOLD_FRONT_TO_CIRCLE_CENTER
 
@@ -106,6 +116,10 @@ class LinkSettings:
     transfer_timeout_s: float = 20.0
     server_stop_timeout_s: float = 5.0
     status_text_history: int = 50
+    #: GLOBAL_POSITION_INT per vehicle second (0: leave the vehicle's own rate).
+    position_rate_hz: float = 10.0
+    #: Wall seconds between attempts while the vehicle does not take the rate.
+    rate_retry_s: float = 1.0
 
 
 _GONE = {"NO_SYSTEM", "CONNECTION_ERROR"}
@@ -123,7 +137,7 @@ _REFUSED = {
     "READ_ONLY",
     "PERMISSION_DENIED",
 }
-_COMMAND_ERRORS = (ActionError, MavlinkDirectError)
+_COMMAND_ERRORS = (ActionError, MavlinkDirectError, TelemetryError)
 _TRANSFER_ERRORS = (MissionRawError, GeofenceError, ParamError)
 
 
@@ -163,6 +177,9 @@ class DroneLink:
         self._closed = False
         self._vehicle_sysid = 1
         self._ack_waiters: list[tuple[int, asyncio.Future[int]]] = []
+        self._announced: dict[str, float] = {}
+        self._rate_wanted = asyncio.Event()
+        self._rate_wanted.set()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -283,6 +300,9 @@ class DroneLink:
         streams: dict[str, tuple[Callable[[], AsyncIterator[Any]], Callable[[Any], None]]] = {
             "global_position": (lambda: direct.message("GLOBAL_POSITION_INT"), self._on_position),
             "command_ack": (lambda: direct.message("COMMAND_ACK"), self._on_ack),
+            "mission_current": (lambda: direct.message("MISSION_CURRENT"), self._on_current),
+            "mission_ack": (lambda: direct.message("MISSION_ACK"), self._on_mission_ack),
+            "param_value": (lambda: direct.message("PARAM_VALUE"), self._on_param_value),
             "home": (telemetry.home, self._on_home),
             "armed": (telemetry.armed, lambda v: self._feed.update(armed=bool(v))),
             "flight_mode": (telemetry.flight_mode, self._on_flight_mode),
@@ -294,11 +314,31 @@ class DroneLink:
             "status_text": (telemetry.status_text, self._on_status_text),
         }
         for name, (subscribe, apply) in streams.items():
-            task = asyncio.create_task(
-                self._pump(name, subscribe, apply), name=f"{self.drone_id} {name}"
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._pump_done)
+            self._run(self._pump(name, subscribe, apply), name)
+        if self.settings.position_rate_hz > 0:
+            self._run(self._hold_position_rate(), "position rate")
+
+    def _run(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=f"{self.drone_id} {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._pump_done)
+
+    async def _hold_position_rate(self) -> None:
+        """Ask for `position_rate_hz` now and after every vehicle restart."""
+        rate_hz = self.settings.position_rate_hz
+        while True:
+            await self._rate_wanted.wait()
+            self._rate_wanted.clear()
+            try:
+                await self._remote(
+                    "position rate", lambda: self._system.telemetry.set_rate_position(rate_hz)
+                )
+            except LinkClosed:
+                return
+            except LinkError as exc:
+                log.warning("%s: %s; asking again", self.drone_id, exc)
+                await asyncio.sleep(self.settings.rate_retry_s)
+                self._rate_wanted.set()
 
     async def _pump(
         self, name: str, subscribe: Callable[[], AsyncIterator[Any]], apply: Callable[[Any], None]
@@ -335,6 +375,10 @@ class DroneLink:
         fields = json.loads(message.fields_json)
         self._vehicle_sysid = int(message.system_id) or self._vehicle_sysid
         hdg = fields.get("hdg", 65535)
+        vehicle_time_s = fields["time_boot_ms"] / 1000.0
+        previous_s = self._feed.state.vehicle_time_s
+        if previous_s is not None and vehicle_time_s < previous_s:
+            self._rate_wanted.set()  # the vehicle restarted with its default rates
         self._feed.update(
             position=Position(
                 fields["lat"] / 1e7,
@@ -344,7 +388,7 @@ class DroneLink:
             ),
             velocity=VelocityNed(fields["vx"] / 100.0, fields["vy"] / 100.0, fields["vz"] / 100.0),
             heading_deg=None if hdg == 65535 else hdg / 100.0,
-            vehicle_time_s=fields["time_boot_ms"] / 1000.0,
+            vehicle_time_s=vehicle_time_s,
         )
 
     def _on_ack(self, message: Any) -> None:
@@ -354,6 +398,35 @@ class DroneLink:
             if entry[0] == command and not entry[1].done():
                 entry[1].set_result(result)
                 self._ack_waiters.remove(entry)
+
+    def _on_current(self, message: Any) -> None:
+        fields = json.loads(message.fields_json)
+        self._feed.update(
+            mission_checksum=int(fields.get("mission_id", 0)),
+            fence_checksum=int(fields.get("fence_id", 0)),
+        )
+
+    def _on_mission_ack(self, message: Any) -> None:
+        """An accepted upload's checksum, ahead of the next MISSION_CURRENT."""
+        fields = json.loads(message.fields_json)
+        if int(fields.get("type", -1)) != 0 or not (opaque := int(fields.get("opaque_id", 0))):
+            return  # refused, or a vehicle without checksums
+        kind = {0: "mission_checksum", 1: "fence_checksum"}.get(int(fields.get("mission_type", 0)))
+        if kind is not None:
+            self._feed.update(**{kind: opaque})
+
+    def _on_param_value(self, message: Any) -> None:
+        fields = json.loads(message.fields_json)
+        value = float(fields.get("param_value", math.nan))
+        if int(fields.get("param_type", 0)) in _INT_PARAM_TYPES:
+            value = _bytewise_int(value)
+        self._announced[str(fields.get("param_id", ""))] = value
+        self._feed.update(param_announcements=self._feed.state.param_announcements + 1)
+
+    def announced_param(self, name: str) -> float | None:
+        """The value the vehicle last announced for `name` (None: not heard). PARAM_VALUE
+        reaches us with about five significant digits, so compare with some tolerance."""
+        return self._announced.get(name)
 
     def _on_home(self, home: Any) -> None:
         self._feed.update(
@@ -480,6 +553,12 @@ class DroneLink:
 
     async def start_mission(self) -> None:
         await self._remote("start mission", self._system.mission_raw.start_mission)
+
+    async def arm_and_start_mission(self) -> None:
+        """Arm and start the mission from its first item in one command
+        (MAV_CMD_MISSION_START: PX4 switches to MISSION mode and arms, and accepts only
+        if it did both). Raises CommandRefused, e.g. while PX4 still rejects the mode."""
+        await self._command_int(MavCmd.MISSION_START)
 
     async def pause_mission(self) -> None:
         await self._remote("pause mission", self._system.mission_raw.pause_mission)
@@ -628,6 +707,13 @@ class DroneLink:
         if home is None:
             raise NotReady(self.drone_id, "no home position yet")
         return home.absolute_altitude_m
+
+
+def _bytewise_int(value: float) -> float:
+    """An integer parameter sent bytewise in PARAM_VALUE's float (PX4's encoding)."""
+    if not math.isfinite(value):
+        return value
+    return float(struct.unpack("<i", struct.pack("<f", value))[0])
 
 
 def _ready(state: DroneState) -> bool:

@@ -2,8 +2,9 @@
 
 `create_app(settings, deployment, vehicles)` builds the app; its lifespan opens
 the store, the vehicles and the fleet (`dfr.services`), the record of video views,
-the video relay and the operations service, and stops them in reverse order (the
-relay ends its viewers' views before the record closes). Nothing is created at
+the video relay, the operations service and, when the deployment names a CAD/EIDO
+server, the EIDO subscriber, and stops them in reverse order (the relay ends its
+viewers' views before the record closes). Nothing is created at
 import time. With the composition root (`dfr.cli`) it is the only code that
 puts the application's parts together.
 """
@@ -20,12 +21,13 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from dfr.active_sorties import SortieBoard
-from dfr.api import audit_checkpoints, calls, fleet, holds, misc, public, ws
+from dfr.api import audit_checkpoints, calls, eido, fleet, holds, misc, public, ws
 from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import Denied, PrincipalDep, client_address
 from dfr.api.errors import answers, install_error_handlers
 from dfr.api.login_throttle import LoginThrottle
 from dfr.deployment import Deployment, load_deployment
+from dfr.eido_subscriber import EidoSubscriber
 from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
@@ -82,7 +84,16 @@ def create_app(
                 app.state.ops = ops
                 app.state.access = ops.access
                 app.state.views = views
-                yield
+                app.state.eido_subscriber = None
+                url = live.eido.subscribe_url
+                if url is None:
+                    yield
+                    return
+                async with EidoSubscriber.running(
+                    settings.eido_subscriber_settings(url), ops.take_eido_document
+                ) as subscriber:
+                    app.state.eido_subscriber = subscriber
+                    yield
 
     app = FastAPI(
         title="dfr",
@@ -97,7 +108,7 @@ def create_app(
         sdp_limit_bytes=settings.sdp_body_limit_bytes,
     )
     app.add_middleware(LoginThrottle)  # outermost: a throttled guess costs nothing more
-    for module in (misc, audit_checkpoints, calls, fleet, holds, public, ws):
+    for module in (misc, audit_checkpoints, calls, eido, fleet, holds, public, ws):
         app.include_router(module.router)
     app.include_router(
         whep_router(video.relay, admission=admit_viewer),

@@ -18,6 +18,8 @@ from dfr.api.deps import Denied, client_address, endpoint
 from dfr.api.login_throttle import too_many
 from dfr.api.schemas import ErrorOut, InvalidOut
 from dfr.dispatcher import DroneTaken, StationUnavailable, UnknownStation, Unservable
+from dfr.eido import NotAnEido, NotUtf8, NoUsableLocation
+from dfr.fleet_eta import UnknownDrone
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
 from dfr.operations import BadWebhookToken, NoPurpose, UnknownStationId, WebhooksOff
@@ -30,9 +32,11 @@ from stations.drone_link import LinkError
 from stations.fleet import DroneOffline
 
 STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotUtf8, 400),
     (NotFound, 404),
     (UnknownStation, 404),
     (DroneNotFound, 404),
+    (UnknownDrone, 404),
     (UnknownStationId, 404),
     (WebhooksOff, 503),
     (Conflict, 409),
@@ -49,6 +53,8 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NoPurpose, 422),
     (BadCommand, 422),
     (CoordinateError, 422),
+    (NotAnEido, 422),
+    (NoUsableLocation, 422),
     (DroneOffline, 503),
     (LinkError, 503),
 )
@@ -63,6 +69,7 @@ MEANING: dict[int, str] = {
     404: "no such call, sortie, station, drone or share link",
     409: "not now: the call, sortie or drone is not in a state that allows it",
     413: "the request body is larger than the server's limit",
+    415: "the body's content type is not the one this route takes",
     422: "a parameter or field is invalid, or the request cannot be served as asked",
     429: "too many failed logins (or too many waiting): try again after Retry-After seconds",
     503: "not available now: the drone's link, or webhooks that are off",

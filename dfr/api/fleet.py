@@ -24,6 +24,7 @@ from dfr.api.errors import answers
 from dfr.api.schemas import (
     CommandIn,
     DispatchOut,
+    EtaCalibrationOut,
     LaunchIn,
     MaintenanceIn,
     SortieOut,
@@ -66,6 +67,18 @@ async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -
         point = GeoPoint(body.latitude_deg, body.longitude_deg)
     command = PilotCommand(body.command, body.radius_m, point, body.relative_altitude_m)
     return await ops.command(drone_id, command, who)
+
+
+@router.get(
+    "/drones/{drone_id}/eta-calibration",
+    response_model=EtaCalibrationOut,
+    responses=answers(401, 403, 404, 422),
+)
+async def eta_calibration(drone_id: str, ops: OpsDep, who: Watcher) -> EtaCalibrationOut:
+    """The ETA figures the drone is ranked by: fitted to its own flights once enough of
+    them flew straight to their scene (`[eta] calibrate_after_flights`), else the
+    deployment's `[eta]` figures."""
+    return EtaCalibrationOut(**ops.eta_calibration(drone_id))
 
 
 @router.post(

@@ -121,16 +121,68 @@ class CallOut(BaseModel):
     status: str
     call_type: str | None = None
     purpose: str | None = Field(None, description="a launch without a call: why it flew")
+    location_uncertainty_m: float | None = Field(
+        None, description="the scene is within this many metres of the position (an EIDO circle)"
+    )
+    source_updated_at: str | None = Field(
+        None, description="EIDO calls: the version stored, the incident's lastUpdateTimeStamp (UTC)"
+    )
+
+
+class EidoOut(BaseModel):
+    """What an EIDO did: stored a call, updated it, or nothing (and why)."""
+
+    outcome: Literal["created", "updated", "unchanged", "stale"] = Field(
+        description="created: a new call; updated: a later version changed it; unchanged: "
+        "this version was stored already; stale: older than the version stored, ignored"
+    )
+    detail: str
+    call: CallOut
+    moved_m: float | None = Field(None, description="updated: how far the scene moved")
+    alert: str | None = Field(
+        None, description="the pilot alert the update raised (a drone was on the call)"
+    )
 
 
 class CandidateOut(BaseModel):
     station_id: str
     drone_id: str
     eta_s: float
+    eta_calibrated: bool = Field(
+        description="the ETA comes from figures fitted to this drone's own flights "
+        "(false: the deployment's [eta] figures)"
+    )
+    eta_flights: int = Field(description="how many flights those figures were fitted to")
     distance_m: float
     battery_needed_pct: float
     standoff: bool
     route: dict[str, Any]
+    altitude_m: float = Field(description="cruise altitude above the station, metres")
+    altitude_limit: str | None = Field(
+        None, description="the ceiling zone that keeps the route below the cruise altitude"
+    )
+
+
+class EtaFiguresOut(BaseModel):
+    launch_latency_s: float
+    horizontal_accel_m_s2: float
+
+
+class EtaCalibrationOut(BaseModel):
+    """The ETA figures a drone is ranked by."""
+
+    drone_id: str
+    station_id: str
+    calibrated: bool = Field(
+        description="fitted to this drone's own flights; false: the deployment's [eta] figures"
+    )
+    flights: int = Field(description="flights the figures were fitted to (0: not calibrated)")
+    samples: int = Field(description="flights kept that flew straight to their scene")
+    launch_latency_s: float = Field(description="dispatch to takeoff, seconds")
+    horizontal_accel_m_s2: float
+    calibrate_after_flights: int = Field(description="flights needed before calibrating")
+    flights_kept: int = Field(description="the last this many flights are fitted")
+    deployment: EtaFiguresOut = Field(description="the deployment's [eta] figures")
 
 
 class ExclusionOut(BaseModel):

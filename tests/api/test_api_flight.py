@@ -180,8 +180,9 @@ def test_dispatch_fly_command_and_timeline(client) -> None:
 
 def test_a_flown_sortie_exports_a_signed_evidence_package(client, api_settings, tmp_path) -> None:
     disp, rtcc = login(client, "disp"), login(client, "rtcc")
-    flown = [s for s in client.get("/api/sorties", headers=disp).json() if s["state"] == "docked"]
-    assert flown, "no flown sortie in this module's server"
+    sorties = client.get("/api/sorties", headers=disp).json()
+    flown = [s for s in sorties if s["state"] == "docked"]
+    assert flown, f"no flown sortie in this module's server: {[s['state'] for s in sorties]}"
     sortie_id = flown[0]["id"]
     assert client.get(f"/api/sorties/{sortie_id}/evidence", headers=disp).status_code == 403
     assert client.get("/api/sorties/999999/evidence", headers=rtcc).status_code == 404

@@ -201,11 +201,17 @@ def test_ceilings_flown_under_or_around() -> None:
     assert len(under.waypoints) == 2
     assert under.cruise_altitude_m == 45.0
     assert {w.relative_altitude_m for w in under.waypoints[1:]} == {45.0}
+    # The pilot is told what limits the altitude, also for a route restored after a restart.
+    assert under.altitude_limit == "45 m: under 'high' (ceiling 50 m, 5 m clearance)"
+    planner = RoutePlanner(airspace([], ceilings=[high]))
+    restored = planner.restored(under.as_geojson(), goal)
+    assert restored.altitude_limit == under.altitude_limit
 
     around = RoutePlanner(airspace([], ceilings=[low])).plan(start, goal).route
     assert around is not None
     assert len(around.waypoints) > 2
     assert around.cruise_altitude_m == 60.0
+    assert around.altitude_limit is None
     assert LineString(route_xy(around)).distance(Point(0, 0).buffer(1).envelope) > 150
 
 

@@ -1,12 +1,14 @@
 """A database the previous release wrote opens with this one and loses nothing: every
 row of every table reads back, and what is new (out of service, tracks, transfers,
-video views, outcomes) works on it."""
+video views, outcomes, the ETA calibration's tables) works on it."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+from dfr.eta_calibration import FlownSample
+from dfr.eta_store import EtaStore
 from dfr.store import NewVideoView, Store, TrackPoint
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "store" / "previous-release.sql"
@@ -53,3 +55,19 @@ async def test_a_previous_release_database_opens_and_loses_nothing(tmp_path: Pat
         assert view.ended_at is None
         about = await store.audit_about(1, 1)
         assert {"call.create", "sortie.dispatch", "video.view.start"} <= {e.action for e in about}
+
+
+async def test_a_previous_release_database_gains_the_eta_tables(tmp_path: Path) -> None:
+    db = tmp_path / "dfr.sqlite"
+    with sqlite3.connect(db) as old:
+        old.executescript(FIXTURE.read_text())
+        tables = {r[0] for r in old.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not {"eta_samples", "eta_calibrations"} & tables
+    async with Store.open(db) as store:
+        section = await EtaStore.attach(store)
+        sample = FlownSample("dfr-1", 1, (869.0,), (), 60.0, 18.0, 5.0, 4.4, 66.6)
+        assert await section.add_sample(sample, keep=20) == [sample]
+        assert await section.calibrations() == {}
+        assert [c.id for c in await store.list_calls(None)] == [1, 2]  # nothing lost
+    async with Store.open(db) as store:  # attached again: the tables are there, kept
+        assert await (await EtaStore.attach(store)).samples("dfr-1") == [sample]

@@ -6,13 +6,15 @@ import asyncio
 import os
 
 import pytest
+from pymavlink.dialects.v20 import common as mavlink
 
-from missions.drone_state import FlightMode, LandedState
+from missions.drone_state import DroneState, FlightMode, LandedState
 from missions.mission_plan import ParamSetting, ParamType, build_mission, item_differences
 from missions.profile import DroneProfile
+from sitl.fleet import SimFleet
 from sitl.vehicle import SimVehicle
 from stations.drone_link import CommandRefused, DroneLink, LinkClosed
-from tests.flight.conftest import HOME, offset, straight_route, wall_s
+from tests.flight.conftest import HOME, eventually, offset, sim_config, straight_route, wall_s
 
 
 async def test_telemetry_snapshot_and_vehicle_clock(vehicle: SimVehicle, link: DroneLink) -> None:
@@ -39,6 +41,34 @@ async def test_telemetry_snapshot_and_vehicle_clock(vehicle: SimVehicle, link: D
         )
     )
     assert all(s.vehicle_time_s >= later for s in seen)
+
+
+async def test_the_link_asks_for_the_position_rate_it_can_keep_up_with() -> None:
+    # PX4 streams GLOBAL_POSITION_INT at 50 Hz on its API link, as this vehicle does
+    # until asked; a server tracking many drones (or many vehicle seconds per wall
+    # second) fell behind such a stream and flew on stale positions.
+    position, attitude = mavlink.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, mavlink.MAVLINK_MSG_ID_ATTITUDE
+    async with (
+        SimFleet.single(sim_config(fast_stream_hz=50.0)) as vehicle,
+        DroneLink.connect("north-drone", vehicle.mavlink_address) as link,
+    ):
+        await link.wait_ready(timeout_s=wall_s(10.0))
+        await eventually(
+            "the vehicle streams positions at the link's rate",
+            lambda: vehicle.telemetry.interval_s(position) == pytest.approx(0.1),
+            wall_s(10.0),
+        )
+        assert vehicle.telemetry.interval_s(attitude) == pytest.approx(0.02)  # not asked
+        start = link.state.vehicle_time_s
+        assert start is not None
+        seen = set()
+
+        def two_seconds_later(state: DroneState) -> bool:
+            seen.add(state.vehicle_time_s)
+            return (state.vehicle_time_s or 0.0) >= start + 2.0
+
+        await link.wait_for(two_seconds_later, wall_s(5.0), "two vehicle seconds")
+        assert 10 <= len(seen) <= 2 * 10 + 2
 
 
 async def test_parameters_keep_their_px4_type(vehicle: SimVehicle, link: DroneLink) -> None:

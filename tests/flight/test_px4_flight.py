@@ -16,14 +16,23 @@ from contextlib import asynccontextmanager
 from dfr.flight_executor import FlightExecutor
 from missions.drone_state import DroneState, FlightMode
 from missions.mission_plan import FlightSettings, LinkLossAction, item_differences
+from missions.qgc_plan import export_plan, fence_features, plan_items
 from missions.sortie import Cause, SortieState
 from stations.drone_link import DroneLink, LinkSettings
 from tests import simulator
-from tests.flight.conftest import HOME, HOME_ALT_AMSL_M, executor, offset, straight_route
+from tests.flight.conftest import (
+    HOME,
+    HOME_ALT_AMSL_M,
+    eventually,
+    executor,
+    offset,
+    straight_route,
+)
 
 pytestmark = simulator.PX4_MARKS
 S = SortieState
 SPEED = simulator.PX4_SPEED_FACTOR
+WAYS = ("uploaded", "read_back")
 
 
 def px4_wall_s(vehicle_s: float) -> float:
@@ -75,10 +84,19 @@ async def test_pilot_commands_and_read_back_on_px4() -> None:
         async with asyncio.TaskGroup() as tg:
             flight = tg.create_task(ex.run())
             await reach(ex, S.EN_ROUTE, vehicle_s=30.0)
+            # Verified by PX4's checksum before the launch, read back once flying.
+            await eventually("the read-back", lambda: bool(ex.transfers), px4_wall_s(20.0))
             for kind in ("mission", "fence"):
                 sent, back = ex.transfers[kind]["uploaded"], ex.transfers[kind]["read_back"]
                 assert sent
                 assert not item_differences(sent, back), kind
+            # The QGroundControl plan dfr exports is what PX4 holds, item for item.
+            home = (HOME.latitude_deg, HOME.longitude_deg, HOME_ALT_AMSL_M)
+            sent, held = ({k: ex.transfers[k][way] for k in ex.transfers} for way in WAYS)
+            exported = export_plan(held["mission"], held["fence"], home, 18.0)
+            planned = export_plan(sent["mission"], sent["fence"], home, 18.0)
+            assert plan_items(exported) == plan_items(planned)
+            assert fence_features(exported) == fence_features(planned)
             await until(link, "cruised", lambda s: _speed(s) > 8.0, 40.0)
 
             await ex.hold()
@@ -154,3 +172,55 @@ async def test_a_critical_battery_brings_the_drone_home_on_px4() -> None:
     assert "low_battery" in kinds
     returning = next(t for t in result.transitions if t.to_state is S.RETURNING)
     assert returning.cause is Cause.BATTERY, returning
+
+
+async def test_a_fence_breach_holds_the_drone_and_the_pilot_brings_it_home_on_px4() -> None:
+    from tests.flight.test_failsafes import route_through_a_no_fly_zone
+
+    route, _ = route_through_a_no_fly_zone()  # GF_ACTION = hold, the deployment default
+    async with px4() as (_, link):
+        ex = executor(link, route)
+        async with asyncio.TaskGroup() as tg:
+            flight = tg.create_task(ex.run())
+            await reach(ex, S.EN_ROUTE, vehicle_s=30.0)
+            held = await until(
+                link,
+                "held at the fence",
+                lambda s: s.flight_mode is FlightMode.HOLD and _speed(s) < 0.7,
+                120.0,
+            )
+            assert held.in_air
+            failsafes = [e for e in ex.sortie.events if e.kind == "failsafe"]
+            assert [e.cause for e in failsafes] == [Cause.GEOFENCE], [
+                (e.kind, e.cause, e.detail) for e in ex.sortie.events
+            ]
+            assert ex.state is S.EN_ROUTE  # holding, waiting for the pilot
+            await ex.abort()
+            assert ex.state is S.ABORTED
+            result = await flight
+    assert result.final_state is S.DOCKED
+    assert [e.kind for e in result.events if e.cause is Cause.PILOT] == ["pilot_abort"]
+
+
+async def test_the_pilot_lands_the_drone_where_it_is_on_px4() -> None:
+    async with px4() as (_, link):
+        ex = executor(link, straight_route(HOME, north_m=700.0), on_scene_s=None)
+        async with asyncio.TaskGroup() as tg:
+            flight = tg.create_task(ex.run())
+            await reach(ex, S.EN_ROUTE, vehicle_s=30.0)
+            await until(
+                link,
+                "150 m out",
+                lambda s: s.position is not None and s.position.point.distance_m(HOME) > 150.0,
+                60.0,
+            )
+            await ex.land()
+            await until(link, "landing", lambda s: s.flight_mode is FlightMode.LAND, 10.0)
+            result = await asyncio.wait_for(flight, px4_wall_s(150.0))
+    # Not "docked": PX4 moved its home to where it landed, the dock did not move.
+    assert result.final_state is S.LANDED, [(t.to_state, t.detail) for t in result.transitions]
+    down = link.state
+    assert not down.armed
+    assert down.position is not None
+    assert down.position.point.distance_m(HOME) > 150.0
+    assert [e.kind for e in result.events if e.cause is Cause.PILOT] == ["pilot_land"]

@@ -8,6 +8,7 @@ from missions.mission_plan import MavCmd, item_differences
 from missions.route import Fence, FenceCircle
 from missions.sortie import SortieState
 from sitl.fleet import SimFleet
+from sitl.mission_items import FENCE, MISSION
 from sitl.modes import FlightMode as SimMode
 from sitl.vehicle import SimVehicle
 from stations.drone_link import DroneLink
@@ -38,8 +39,8 @@ async def test_full_sortie_from_dock_to_scene_and_back(
         assert vehicle.params.get("MPC_Z_V_AUTO_UP") == 5.0
         assert vehicle.params.get("NAV_DLL_ACT") == 2
         assert vehicle.params.get("RTL_RETURN_ALT") == 60.0
-        assert item_differences(ex.plan.mission, await link.download_mission()) == ()
-        assert item_differences(ex.plan.fence, await link.download_fence()) == ()
+        assert item_differences(ex.plan.mission, vehicle.missions.get(MISSION)) == ()
+        assert item_differences(ex.plan.fence, vehicle.missions.get(FENCE)) == ()
         await reach(ex, S.ON_SCENE, vehicle_s=120.0)
         at_scene = vehicle.state
         assert at_scene.flight_mode is SimMode.MISSION
@@ -67,8 +68,16 @@ async def test_full_sortie_from_dock_to_scene_and_back(
     # Climb while cruising: the vehicle was well above walking pace between 12 and 55 m.
     assert max(speed for _, speed in climbing_while_cruising) > 10.0
     kinds = [e.kind for e in result.events]
-    assert set(kinds[:2]) == {"params_verified", "upload_verified"}  # done side by side
-    assert kinds[2:4] == ["armed", "mission_started"]
+    assert kinds[0] == "dock_setup_not_used"  # no dock preparation here: all at dispatch
+    assert set(kinds[1:3]) == {"params_verified", "upload_verified"}  # done side by side
+    assert kinds[3:5] == ["armed", "mission_started"]
+    # Verified by the vehicle's checksum before the launch, read back once flying.
+    upload = next(e for e in result.events if e.kind == "upload_verified")
+    assert "mission items (checksum" in upload.detail
+    assert "fence items (checksum" in upload.detail
+    for kind in ("mission", "fence"):
+        ways = ex.transfers[kind]
+        assert item_differences(ways["uploaded"], ways["read_back"]) == ()
     m = result.measurement
     assert m.route_length_m == route.length_m
     assert 0 < m.dispatch_to_armed_s < m.dispatch_to_takeoff_s < m.dispatch_to_on_scene_s
@@ -100,7 +109,7 @@ async def test_refused_arming_is_a_fault(vehicle: SimVehicle, link: DroneLink) -
         executor(link, straight_route(HOME, north_m=300.0)).run(), wall_s(30.0)
     )
     assert result.final_state is S.FAULT
-    assert "arm: COMMAND_DENIED" in (result.reason or "")
+    assert "mission start refused" in (result.reason or "")
     assert "Preflight Fail: battery not charged" in (result.reason or "")
     assert not vehicle.state.armed
 

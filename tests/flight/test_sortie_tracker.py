@@ -147,6 +147,18 @@ def test_landing_away_from_the_dock_is_not_docked() -> None:
     assert sortie.events[-1].kind == "landed_away"
 
 
+def test_a_home_moved_to_the_landing_spot_does_not_make_it_the_dock() -> None:
+    # PX4 moves its home to wherever it lands and disarms (COM_HOME_EN).
+    sortie, tracker = launched()
+    tracker.observe(at(38.2560, 20.0, 20.0), NOW)
+    tracker.expect(FlightMode.LAND)
+    there = Position(38.2600, HOME.longitude_deg, 1430.0, 0.0)
+    down = at(38.2600, 0.0, 50.0, armed=False, landed_state=LandedState.ON_GROUND, home=there)
+    tracker.observe(down, NOW)
+    assert sortie.state is S.LANDED
+    assert sortie.events[-1].kind == "landed_away"
+
+
 def adopted(recorded: SortieState, state: DroneState) -> Sortie:
     """A sortie a restarted server takes over in `recorded`, the vehicle showing `state`."""
     sortie = Sortie("c1", "north", state=recorded)

@@ -59,7 +59,14 @@ def test_three_stations_on_scene_within_90_s(tmp_path, vehicle) -> None:
         assert abs(c["eta_error_pct"]) <= 10.0, c
     summary = result["summary"]
     assert summary["within_90s_share"] == 1.0
+    assert (summary["eta_error_bound_pct"], summary["eta_within_bound"]) == (10.0, True)
     assert summary["calibrated_eta"]["launch_latency_s"] > 0
+    # The server kept each drone's flight as an ETA sample (one each: below the floor).
+    assert [(e["drone_id"], e["calibrated"], e["samples"]) for e in summary["drone_eta"]] == [
+        ("dfr-1", False, 1),
+        ("dfr-2", False, 1),
+        ("dfr-3", False, 1),
+    ]
 
 
 def test_bad_call_files(tmp_path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
 import sitl.mission_transfer
+from missions.mission_plan import transfer_checksum
 from sitl.fleet import SimFleet
 from sitl.vehicle import SimVehicle
 from tests.sitl.conftest import sim_config
@@ -158,6 +159,14 @@ async def test_mission_upload_retries_and_times_out(monkeypatch: pytest.MonkeyPa
         ack = await gcs.wait_for(lambda m: m.get_type() == "MISSION_ACK")
         assert (ack.type, ack.mission_type) == (mavlink.MAV_MISSION_ACCEPTED, 1)
         assert vehicle.geofence.zone_count == 2
+        # Like PX4: the accepted list's checksum in MISSION_ACK.opaque_id and, from then
+        # on, in MISSION_CURRENT.fence_id (extension fields newer than pymavlink's).
+        checksum = transfer_checksum(vehicle.missions.get(mavlink.MAV_MISSION_TYPE_FENCE))
+        assert checksum != 0
+        assert _payload_fields(ack, "<BBBBI")[4] == checksum
+        since = len(gcs.messages)
+        current = await gcs.wait_for(lambda m: m.get_type() == "MISSION_CURRENT", since=since)
+        assert _payload_fields(current, "<HHBBIII")[4:] == (0, checksum, 0)
         since = len(gcs.messages)
         gcs.send(gcs.mav.mission_count_encode(1, 1, 3, mavlink.MAV_MISSION_TYPE_MISSION))
         cancelled = await gcs.wait_for(
@@ -165,6 +174,14 @@ async def test_mission_upload_retries_and_times_out(monkeypatch: pytest.MonkeyPa
         )
         assert cancelled.type == mavlink.MAV_MISSION_OPERATION_CANCELLED
         assert vehicle.state.mission_count == 0
+
+
+def _payload_fields(message: object, layout: str) -> tuple[int, ...]:
+    """A MAVLink 2 frame's payload with its zero-truncated tail restored."""
+    frame = message.get_msgbuf()  # type: ignore[attr-defined]
+    payload = bytes(frame[10 : 10 + frame[1]])
+    size = struct.calcsize(layout)
+    return struct.unpack(layout, payload.ljust(size, b"\0")[:size])
 
 
 async def test_param_protocol_is_bytewise_and_typed() -> None:

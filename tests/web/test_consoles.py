@@ -228,6 +228,20 @@ def test_pilot_launches_holds_resumes_and_confirms_destructive_commands(
         card = cards.nth(i)
         assert card.get_attribute("data-state") != "offline"
         assert card.locator(".stat:has-text('Link') .stat-value").inner_text() == "up"
+    # Each card says which ETA figures rank its drone: its own, or the deployment's.
+    page.wait_for_function(
+        "() => document.querySelectorAll('.station-card .eta-line').length === 3"
+    )
+    for i in range(3):
+        card = cards.nth(i)
+        drone = card.get_attribute("data-drone-id")
+        eta = server.api("GET", f"/api/drones/{drone}/eta-calibration", role="pilot")
+        line = card.locator(".eta-line")
+        assert line.get_attribute("data-eta-calibrated") == str(eta["calibrated"]).lower()
+        text = line.inner_text()
+        assert ("calibrated from" if eta["calibrated"] else "deployment default") in text
+        assert f"launch {eta['launch_latency_s']:.1f} s" in text
+        assert f"accel {eta['horizontal_accel_m_s2']:.2f} m/s²" in text
 
     # Launch a docked drone to a point picked on the map, well away from its station.
     station = docked_station(server, prefer=("eastside", "bessemer", "hq"))

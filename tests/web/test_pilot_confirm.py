@@ -58,3 +58,34 @@ def test_pilot_confirms_a_launch_the_dispatcher_sent(browser: Browser, server: L
         f"#sortie-list li[data-sortie-id='{sortie_id}']:has-text('launched by pilot at')"
     )
     browser.assert_clean()
+
+
+def test_the_pilot_sees_the_altitude_limit_a_route_is_flown_under(
+    browser: Browser, server: LiveServer
+) -> None:
+    page = browser.new_page()
+    browser.login(page, "pilot")
+    page.click("[data-console=pilot]")
+    page.wait_for_selector("#pending-panel:not(.hidden)")
+    # A scene by the river: every route to it passes under the heliport's 50 m ceiling.
+    call = server.api(
+        "POST",
+        "/api/calls",
+        json={
+            "latitude_deg": 38.2520,
+            "longitude_deg": -104.5930,
+            "priority": 2,
+            "summary": "Person in the river",
+            "source": "cad",
+        },
+    )
+    sent = server.api("POST", f"/api/calls/{call['id']}/dispatch", json={})
+    assert sent["recommendation"]["candidates"][0]["altitude_m"] == 45.0
+    sortie_id = sent["sortie"]["id"]
+    limit = page.locator(f"#pending-list li[data-sortie-id='{sortie_id}'] [data-altitude-limit]")
+    limit.wait_for()
+    assert limit.inner_text() == (
+        "Altitude limit 45 m: under 'Riverwalk heliport approach' (ceiling 50 m, 5 m clearance)"
+    )
+    browser.screenshot(page, "pilot-altitude-limit")
+    browser.assert_clean()

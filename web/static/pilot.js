@@ -1,5 +1,6 @@
 // The pilot station console: every station and drone, launch, commands, live video,
-// alerts, launches waiting for the pilot, and who launched each sortie.
+// alerts, launches waiting for the pilot, who launched each sortie, and the ETA figures
+// each drone is ranked by (its own once calibrated from its flights).
 
 import { AlertBanner, confirmAction, serverAlert, toast } from "/static/alerts.js";
 import { api } from "/static/api.js";
@@ -51,6 +52,7 @@ const state = {
   player: null,
   playerStream: null,
   serverAlerts: [], // {key, text, level, at}
+  etaCalibrations: new Map(), // drone id → GET /api/drones/{id}/eta-calibration
 };
 
 let dfrMap = null;
@@ -90,6 +92,22 @@ function gpsFix(fix) {
   return text.toLowerCase().replace(/_/g, " ");
 }
 
+/** Which ETA figures rank the drone: its own (from how many flights) or the deployment's. */
+function etaLine(calibration) {
+  if (!calibration) return null;
+  const c = calibration;
+  const source = c.calibrated
+    ? `calibrated from ${c.flights} flight${c.flights === 1 ? "" : "s"}`
+    : `deployment default (${c.samples} of ${c.calibrate_after_flights} flights)`;
+  return h("div", {
+    class: "eta-line", "data-eta-calibrated": String(c.calibrated),
+    title: "Launch latency (dispatch to takeoff) and acceleration the ETA model ranks this drone by",
+  },
+  h("span", { class: "stat-label" }, "ETA model"), " ",
+  h("span", { class: "eta-source" }, source),
+  h("span", { class: "num" }, ` · launch ${c.launch_latency_s.toFixed(1)} s · accel ${c.horizontal_accel_m_s2.toFixed(2)} m/s²`));
+}
+
 function renderStations() {
   const box = document.getElementById("station-cards");
   const cards = [...state.stations.values()].map((station) => {
@@ -125,7 +143,8 @@ function renderStations() {
     d && d.call_id ? h("div", { class: "flight-line" },
       purposeOf(d.call_id) ? `${purposeOf(d.call_id)} (no call)` : `Call #${d.call_id}`,
       d.sortie_id ? ` · sortie #${d.sortie_id}` : "") : null,
-    d && d.reason ? h("div", { class: "reason" }, d.reason) : null);
+    d && d.reason ? h("div", { class: "reason" }, d.reason) : null,
+    etaLine(state.etaCalibrations.get(station.drone_id)));
     return card;
   });
   box.replaceChildren(...cards);
@@ -323,6 +342,15 @@ function launchInfo(sortie) {
   return sortie.created_by ? `sent by ${sortie.created_by}` : "";
 }
 
+// The altitude a sortie's route is flown at, and the ceiling zone that limits it, if any.
+function altitudeLine(sortie) {
+  const coords = sortie.route?.coordinates;
+  const altitude = sortie.altitude_m ?? (coords?.length ? coords[coords.length - 1][2] : null);
+  if (altitude == null) return null;
+  if (!sortie.altitude_limit) return h("div", { class: "muted altitude" }, `flies at ${Math.round(altitude)} m`);
+  return h("div", { class: "altitude limited", "data-altitude-limit": "" }, `Altitude limit ${sortie.altitude_limit}`);
+}
+
 function renderSorties() {
   const list = document.getElementById("sortie-list");
   const sorties = [...state.sorties.values()].sort((a, b) => b.id - a.id).slice(0, 20);
@@ -330,7 +358,8 @@ function renderSorties() {
     h("div", { class: "fleet-head" }, h("strong", {}, `#${s.id} ${s.drone_id}`), chip(s.state)),
     h("div", {}, purposeOf(s.call_id, s) ? h("span", { class: "purpose" }, `${purposeOf(s.call_id, s)} (no call)`) : `call #${s.call_id ?? "—"}`,
       ` · from ${state.stations.get(s.station_id)?.name || s.station_id}`),
-    h("div", { class: "muted" }, launchInfo(s), s.created_by && s.launched_by && s.created_by !== s.launched_by ? ` · sent by ${s.created_by}` : "")))
+    h("div", { class: "muted" }, launchInfo(s), s.created_by && s.launched_by && s.created_by !== s.launched_by ? ` · sent by ${s.created_by}` : ""),
+    altitudeLine(s)))
     : [h("li", { class: "muted" }, "No sorties yet.")]));
 
   const pending = [...state.sorties.values()].filter((s) => s.state === "awaiting_pilot");
@@ -344,6 +373,7 @@ function renderSorties() {
       h("div", { class: "muted" }, `sent by ${s.created_by || "dispatcher"} `,
         s.created_at ? h("span", { class: "num", "data-since": s.created_at }, clock(secondsSince(s.created_at))) : null,
         s.created_at ? " ago" : "", s.eta_s != null ? ` · ETA ${eta(s.eta_s)}` : ""),
+      altitudeLine(s),
       h("button", {
         class: "go block", type: "button", "data-confirm-sortie": s.id, disabled: !canConfirm,
         onclick: () => confirmLaunch(s.id),
@@ -493,6 +523,11 @@ function onSortie({ sortie }) {
   renderSortieMapItems();
 }
 
+function onEtaCalibration(calibration) {
+  state.etaCalibrations.set(calibration.drone_id, calibration);
+  renderStations();
+}
+
 function onCall({ call }) {
   state.calls.set(call.id, call);
   renderLaunch();
@@ -520,11 +555,15 @@ async function setup({ session, deployment, airspace, sortieStates: states }) {
     if (e.key === "Escape" && state.mapMode) setMapMode(null);
   });
 
-  const [stations, calls, sorties] = await Promise.all([
+  const etaOf = (droneId) => api(`/api/drones/${encodeURIComponent(droneId)}/eta-calibration`, { quiet: true })
+    .catch(() => null);
+  const [stations, calls, sorties, calibrations] = await Promise.all([
     api("/api/stations").catch(() => []),
     api("/api/calls?status=new&status=queued&status=dispatched").catch(() => []), // the open ones
     api("/api/sorties?active=true", { quiet: true }).catch(() => []),
+    Promise.all(deployment.stations.map((s) => etaOf(s.drone_id))),
   ]);
+  for (const c of calibrations) if (c) state.etaCalibrations.set(c.drone_id, c);
   for (const s of stations) state.drones.set(s.drone.id, { ...s.drone, station_id: s.drone.station_id || s.id });
   for (const c of calls) state.calls.set(c.id, c);
   for (const s of sorties) mergeSortie(s);
@@ -559,5 +598,6 @@ startConsole({
     call: onCall,
     alert: onServerAlert,
     streams: onStreams,
+    eta_calibration: onEtaCalibration,
   },
 });
