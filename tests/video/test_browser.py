@@ -87,14 +87,15 @@ async def test_chromium_plays_h264_and_vp8_from_the_player_page(
                 assert state["codec"] == codec
                 assert state["videoWidth"] == 1280
                 assert (state["width"], state["height"]) == (1280, 720)
-                # Two seconds at 30 fps; a busy test machine may show fewer.
-                assert state["advanced"] > 20
+                # It plays: frames advance (how many in two seconds, and how late, is
+                # the video benchmark's to measure; a busy machine shows fewer).
+                assert state["advanced"] > 5
                 assert state["currentTime"] > 0
                 assert state["pair"] == {"local": "127.0.0.1", "remote": "127.0.0.1"}
-                assert len(state["latencies"]) > 20
+                assert len(state["latencies"]) > 5
                 median_ms = statistics.median(state["latencies"])
                 print(f"Chromium {codec}: median glass-to-glass latency {median_ms:.0f} ms")
-                assert 0 < median_ms < 500
+                assert 0 < median_ms < 2000  # live, not a replay of a buffer
             await vp8_page.evaluate("dfrPlayer.stop()")
             assert [s.codec for s in services(app).relay.sessions()] == ["h264"]
             await h264_page.evaluate("dfrPlayer.stop()")
