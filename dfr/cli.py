@@ -214,6 +214,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=_bench_audit)
+    bf = bsub.add_parser(
+        "fidelity", help="the simulator against PX4 SITL (flown now, or recorded), per call"
+    )
+    deployment_arg(bf)
+    bf.add_argument(
+        "--calls",
+        type=Path,
+        default=None,
+        help="CSV t_s,lat,lon,priority; calls sharing t_s fly together "
+        "(default: the deployment's fidelity-calls.csv)",
+    )
+    bf.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="speed factor of the vehicles (default: 2 with --px4, else the recorded PX4's)",
+    )
+    bf.add_argument(
+        "--sim-speed",
+        type=float,
+        default=None,
+        help="the simulator's own speed factor (default: --speed)",
+    )
+    bf.add_argument("--px4", action="store_true", help="fly PX4 SITL too (needs DFR_PX4_DIR)")
+    bf.add_argument("--px4-runs", type=int, default=1, help="PX4 runs (their spread is shown)")
+    bf.add_argument(
+        "--sim-runs", type=int, default=1, help="simulator runs (their mean is compared)"
+    )
+    bf.add_argument(
+        "--record", type=Path, default=None, help="with --px4: write PX4's figures to this file"
+    )
+    bf.add_argument("--port-base", type=int, default=14540, help="UDP port of simulated drone 0")
+    bf.add_argument("--json", action="store_true")
+    bf.set_defaults(func=_bench_fidelity)
     bl = bsub.add_parser(
         "launch", help="dispatch → armed with the mission started, all stations at once, x1"
     )
@@ -670,6 +704,54 @@ def _bench_abuse(args: argparse.Namespace) -> int:
     from dfr.bench_abuse import main as bench_abuse
 
     return bench_abuse(args)
+
+
+def _bench_fidelity(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from dfr.bench_fidelity import FidelityError, default_reference, read_reference
+    from dfr.bench_fidelity import main as bench_fidelity
+
+    if args.record is not None and not args.px4:
+        print("dfr: error: --record needs --px4", file=sys.stderr)
+        return 2
+    if min(args.px4_runs, args.sim_runs) < 1 or (args.speed is not None and args.speed <= 0):
+        print("dfr: error: runs must be 1 or more and the speed factor positive", file=sys.stderr)
+        return 2
+    deployment = load_deployment(args.deployment)
+    if args.speed is None:
+        # Against recorded figures, fly as fast as PX4 did: then arrival from dispatch
+        # (which counts the ground's wall-time work k times) compares too.
+        args.speed = 2.0
+        if not args.px4:
+            with contextlib.suppress(FidelityError):  # the bench says what is missing
+                args.speed = read_reference(default_reference(deployment)).speed_factor
+    px4, commit = None, "unknown"
+    if args.px4:
+        from sitl.px4_launcher import Px4NotFound, px4_build_dir, px4_commit
+
+        try:
+            commit = px4_commit(px4_build_dir())
+        except Px4NotFound as exc:
+            print(f"dfr: error: {exc}", file=sys.stderr)
+            return 2
+        px4 = vehicles_for(True, args.speed, args.port_base, px4=True)
+    sim_speed = args.sim_speed or args.speed
+    sim = vehicles_for(True, sim_speed, args.port_base)
+    assert sim is not None  # a bench always runs its own vehicles
+    return bench_fidelity(
+        deployment,
+        args.calls,
+        sim,
+        sim_speed,
+        args.json,
+        px4=px4,
+        px4_commit=commit,
+        px4_runs=args.px4_runs,
+        record=args.record,
+        px4_speed_factor=args.speed,
+        sim_runs=args.sim_runs,
+    )
 
 
 def _bench_recommend(args: argparse.Namespace) -> int:

@@ -6,7 +6,9 @@ directory: fleet of
 MAVSDK links, SQLite store, dispatcher, dock preparation, one flight executor
 per sortie, three stations at once. Each call fires at its
 `t_s` offset on the vehicles' clock; every time reported is vehicle time, so a
-run at 10x measures what a real-time run would.
+run at 10x measures what a real-time run would. In waves (`waves=True`) the calls
+that share a `t_s` go out together once every sortie before them is back and every
+dock prepared again, so each call starts from a docked drone whatever the vehicle.
 
 CSV header: ``t_s,lat,lon,priority``, then optionally any of ``source,call_type,
 confidence,rounds``: a call whose source is ``gunshot`` or ``cad`` comes in as the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import logging
 import math
 import re
@@ -41,6 +44,8 @@ from dfr.settings import Settings
 from dfr.store import CallRecord, NewCall
 from missions.geo import GeoPoint
 from missions.profile import Station
+from missions.sortie import SortieTimeline
+from missions.sortie_tracker import SortieMeasurement
 from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,49 @@ class ScenarioCall:
 
 
 @dataclass(frozen=True, slots=True)
+class FlightPhases:
+    """Where one sortie's time went, vehicle seconds (None: a milestone not seen).
+
+    takeoff: armed → takeoff detected; climb: takeoff detected → within the tracker's
+    altitude tolerance of the cruise altitude; cruise: from there → on scene (the three
+    add up to `armed_to_on_scene_s`); return: the return started → landed and disarmed.
+    `departure_to_on_scene_s` starts when the vehicle first climbs through the tracker's
+    airborne altitude (2 m): a sharp mark, where arming and takeoff detection reach the
+    ground only with the vehicle's once-a-second messages.
+    """
+
+    armed_to_on_scene_s: float | None
+    departure_to_on_scene_s: float | None
+    takeoff_s: float | None
+    climb_s: float | None
+    cruise_s: float | None
+    return_s: float | None
+
+    @classmethod
+    def of(cls, timeline: SortieTimeline, measured: SortieMeasurement) -> FlightPhases:
+        dispatch = timeline.dispatch_s
+
+        def at(since_dispatch: float | None) -> float | None:
+            return None if dispatch is None or since_dispatch is None else dispatch + since_dispatch
+
+        cruise_alt = at(measured.dispatch_to_cruise_altitude_s)
+
+        def between(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else _round(b - a, 2)
+
+        return cls(
+            armed_to_on_scene_s=between(timeline.armed_s, timeline.on_scene_s),
+            departure_to_on_scene_s=between(
+                at(measured.dispatch_to_departure_s), timeline.on_scene_s
+            ),
+            takeoff_s=between(timeline.armed_s, timeline.takeoff_s),
+            climb_s=between(timeline.takeoff_s, cruise_alt),
+            cruise_s=between(cruise_alt, timeline.on_scene_s),
+            return_s=between(timeline.returning_s, timeline.landed_s),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CallOutcome:
     """One call, all times in vehicle seconds from the call."""
 
@@ -88,6 +136,7 @@ class CallOutcome:
     reason: str | None = None
     launched_by: str | None = None  # policy:<name> for a launch nobody clicked
     policy_outcome: str | None = None  # what the launch policies did with the call
+    phases: FlightPhases | None = None
 
     @property
     def eta_error_pct(self) -> float | None:
@@ -247,6 +296,7 @@ class _Run:
             final_state=str(flight.final_state),
             reason=flight.reason,
             launched_by=active.launched_by,
+            phases=FlightPhases.of(t, flight.measurement),
         )
         if t.dispatch_to_takeoff_s is not None and t.dispatch_to_on_scene_s is not None:
             self.flown.append(
@@ -256,6 +306,34 @@ class _Run:
             )
         self.flights_ended += 1
         self.flight_ended.set()
+
+
+class _Landing:
+    """Waits for every sortie in flight to end. No flight outlasts its battery: a longer
+    wait for the next one to end than the endurance (in wall time) means a hung flight."""
+
+    def __init__(self, ops: Operations, run: _Run, endurance_s: float, speed_factor: float) -> None:
+        self._ops = ops
+        self._run = run
+        self._endurance_s = endurance_s
+        self._limit_wall_s = endurance_s / speed_factor + 60.0
+
+    async def all_down(self) -> None:
+        """Until every sortie is down and done with (its drone released, its flight
+        learnt from: it leaves the board before that)."""
+        while True:
+            self._run.flight_ended.clear()
+            sorties = len(await self._ops.list_sorties())
+            if not self._ops.active_sorties and self._run.flights_ended >= sorties:
+                return
+            try:
+                async with asyncio.timeout(self._limit_wall_s):
+                    await self._run.flight_ended.wait()
+            except TimeoutError:
+                raise ScenarioError(
+                    f"a sortie has flown longer than its drone's endurance "
+                    f"({self._endurance_s:.0f} s); giving up"
+                ) from None
 
 
 class _Clock:
@@ -286,12 +364,16 @@ async def run_scenario(
     on_scene_s: float | None = None,
     ready_timeout_s: float = 120.0,
     policy_time: time | None = None,
+    waves: bool = False,
 ) -> ScenarioResult:
     """Fly every call through the server's own operations service (store,
     dispatcher, dock preparation, flight executors, queue, launch policies) on the
     vehicles that `vehicles` runs at `speed_factor`; returns when every sortie is back
     on the ground. `policy_time`: the deployment's local time of day at which launch
-    policies judge the calls' hours (None: now)."""
+    policies judge the calls' hours (None: now).
+
+    `waves`: calls sharing a `t_s` fly together, each wave once the one before it is
+    down and every dock prepared; `t_s` then orders the waves instead of timing them."""
     defaults = deployment.defaults
     if on_scene_s is not None:
         defaults = defaults.model_copy(update={"on_scene_s": on_scene_s})
@@ -314,9 +396,14 @@ async def run_scenario(
             clock = _Clock(ops.fleet, stations)
             start_s = clock.now_s()
             wall_start = asyncio.get_running_loop().time()
-            for n, call in enumerate(calls, start=1):
-                await clock.until(start_s + call.t_s)
-                record = await _call_in(ops, call, n)
+            endurance_s = max(s.drone.endurance_s for s in stations)
+            landing = _Landing(ops, run, endurance_s, speed_factor)
+            numbered = 0
+
+            async def fire(call: ScenarioCall) -> None:
+                nonlocal numbered
+                numbered += 1
+                record = await _call_in(ops, call, numbered)
                 run.called(call, record, clock.vehicle_times())
                 if record.policy_outcome == "awaiting_pilot":
                     # A policy holds it for the pilot: the scenario's pilot confirms at once.
@@ -329,23 +416,20 @@ async def run_scenario(
                 ):
                     run.queued.add(record.id)
                 run.decided(await ops.get_call(record.id))
-            # Until every sortie is down and done with (its drone released, its flight
-            # learnt from: it leaves the board before that); calls still queued then wait
-            # for no drone. No flight outlasts its battery: a longer wait means a hung one.
-            endurance_s = max(s.drone.endurance_s for s in stations)
-            while True:
-                run.flight_ended.clear()
-                sorties = len(await ops.list_sorties())
-                if not ops.active_sorties and run.flights_ended >= sorties:
-                    break
-                try:
-                    async with asyncio.timeout(endurance_s / speed_factor + 60.0):
-                        await run.flight_ended.wait()
-                except TimeoutError:
-                    raise ScenarioError(
-                        f"a sortie has flown longer than its drone's endurance "
-                        f"({endurance_s:.0f} s); giving up"
-                    ) from None
+
+            if waves:
+                for _, wave in itertools.groupby(calls, key=lambda c: c.t_s):
+                    await landing.all_down()
+                    await ops.wait_docks_prepared(ready_timeout_s)
+                    for call in wave:
+                        await fire(call)
+            else:
+                for call in calls:
+                    await clock.until(start_s + call.t_s)
+                    await fire(call)
+            # Until every sortie is down and done with; calls still queued then wait for
+            # no drone.
+            await landing.all_down()
             wall_s = asyncio.get_running_loop().time() - wall_start
             achieved = round((clock.now_s() - start_s) / wall_s, 2) if wall_s > 0 else None
             drone_eta = tuple(ops.eta_calibration(s.drone.id) for s in stations)

@@ -41,6 +41,7 @@ _KEYWORDS: tuple[tuple[Cause, tuple[str, ...]], ...] = (
 @dataclass(frozen=True, slots=True)
 class TrackerSettings:
     airborne_altitude_m: float = 2.0
+    departure_speed_m_s: float = 2.0
     on_scene_radius_m: float = 10.0
     on_scene_altitude_tolerance_m: float = 3.0
     dock_radius_m: float = 15.0
@@ -59,6 +60,13 @@ class SortieMeasurement:
     cruise_altitude_m: float
     dispatch_to_armed_s: float | None
     dispatch_to_takeoff_s: float | None
+    #: First faster than `departure_speed_m_s` over the ground, in the air: the takeoff
+    #: done, the vehicle on its way. A sharp mark (the velocity estimate is steadier than
+    #: the altitude near the ground, and arming and takeoff detection reach the ground only
+    #: with once-a-second messages).
+    dispatch_to_departure_s: float | None
+    #: First within `on_scene_altitude_tolerance_m` of the cruise altitude on the way out.
+    dispatch_to_cruise_altitude_s: float | None
     dispatch_to_on_scene_s: float | None
     takeoff_to_on_scene_s: float | None
     flown_to_scene_m: float
@@ -88,6 +96,8 @@ class SortieTracker:
         self._flown_m = 0.0
         self._max_speed_m_s = 0.0
         self._en_route_speeds: list[float] = []
+        self._cruise_altitude_at_s: float | None = None
+        self._departure_at_s: float | None = None
 
     # --- what we asked for --------------------------------------------------------
 
@@ -245,6 +255,20 @@ class SortieTracker:
         pos, t = state.position, state.vehicle_time_s
         if pos is None or t is None:
             return
+        if (
+            self._departure_at_s is None
+            and self.sortie.state is S.EN_ROUTE
+            and speed is not None
+            and speed > self.settings.departure_speed_m_s
+        ):
+            self._departure_at_s = t
+        if (
+            self._cruise_altitude_at_s is None
+            and self.sortie.state is S.EN_ROUTE
+            and abs(pos.relative_altitude_m - self.route.cruise_altitude_m)
+            <= self.settings.on_scene_altitude_tolerance_m
+        ):
+            self._cruise_altitude_at_s = t
         if self._last_fix is not None and self.sortie.state is S.EN_ROUTE:
             lat, lon, _ = self._last_fix
             self._flown_m += _flat_distance_m(lat, lon, pos.latitude_deg, pos.longitude_deg)
@@ -291,6 +315,10 @@ class SortieTracker:
         takeoff_to_scene = None
         if timeline.takeoff_s is not None and timeline.on_scene_s is not None:
             takeoff_to_scene = timeline.on_scene_s - timeline.takeoff_s
+
+        def since_dispatch(t: float | None) -> float | None:
+            return None if t is None or timeline.dispatch_s is None else t - timeline.dispatch_s
+
         return SortieMeasurement(
             call_id=self.sortie.call_id,
             station_id=self.sortie.station_id,
@@ -298,6 +326,8 @@ class SortieTracker:
             cruise_altitude_m=self.route.cruise_altitude_m,
             dispatch_to_armed_s=timeline.dispatch_to_armed_s,
             dispatch_to_takeoff_s=timeline.dispatch_to_takeoff_s,
+            dispatch_to_departure_s=since_dispatch(self._departure_at_s),
+            dispatch_to_cruise_altitude_s=since_dispatch(self._cruise_altitude_at_s),
             dispatch_to_on_scene_s=timeline.dispatch_to_on_scene_s,
             takeoff_to_on_scene_s=takeoff_to_scene,
             flown_to_scene_m=round(self._flown_m, 1),

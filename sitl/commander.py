@@ -160,6 +160,7 @@ class Commander:
             return REJECTED
         self.armed = True
         self.armed_at_s = self.now_s
+        self._nav.armed_at_s = self.now_s
         self._out.send_text(mavlink.MAV_SEVERITY_INFO, "Armed by external command\t")
         if self._land.landed:
             a = self._airframe
@@ -178,6 +179,7 @@ class Commander:
             return REJECTED
         self.armed = False
         self.armed_at_s = None
+        self._nav.armed_at_s = None
         self.landed_at_s = None
         self._out.send_text(mavlink.MAV_SEVERITY_INFO, f"Disarmed by {reason}\t")
         if self.mode in (FlightMode.LAND, FlightMode.RTL, FlightMode.TAKEOFF, FlightMode.MISSION):
@@ -252,7 +254,7 @@ class Commander:
                 self._begin_takeoff(self._nav.takeoff_z_m)
             elif not self._land.landed:
                 # Already flying: no spool-up or ramp, just climb (or descend) to the altitude.
-                self._nav.start_takeoff(self.now_s - 100.0, self._nav.takeoff_z_m)
+                self._nav.start_takeoff(self.now_s, self._nav.takeoff_z_m, from_ground=False)
                 self._nav.goal.x_m, self._nav.goal.y_m = a.x_m, a.y_m
 
     def _begin_takeoff(self, target_z_m: float) -> None:

@@ -6,8 +6,11 @@
 - Cornering: an intermediate waypoint may be passed at the speed of a circle
   tangent to both legs within the acceptance radius, with a centripetal acceleration
   of MPC_XY_TRAJ_P * MPC_ACC_HOR: straight through costs nothing, a hairpin a stop.
-  PX4 only corners when the vehicle is at the waypoint's altitude and the next leg
-  keeps it; otherwise it stops at the waypoint.
+- Waypoint legs (PX4's position smoothing): the vehicle heads straight for the
+  waypoint in 3D, so a climb is spread over the whole leg; the horizontal speed
+  brakes for the speed allowed at the waypoint and the vertical speed brakes to stop
+  there, and whichever limit binds scales the whole velocity: a leg that still climbs
+  as it ends slows down horizontally too.
 
 >>> round(max_speed_in_turn(math.pi / 2, accel_m_s2=1.5, radius_m=10.0), 2)
 3.87
@@ -152,3 +155,68 @@ def landing_descent_rate(
     if altitude_m > alt3_m:
         return land_speed_m_s
     return crawl_m_s
+
+
+def speed_at_waypoint_m_s(
+    position_xy: tuple[float, float],
+    target_xy: tuple[float, float],
+    next_xy: tuple[float, float] | None,
+    acceptance_radius_m: float,
+    limits: SpeedLimits,
+) -> float:
+    """Speed allowed when reaching `target_xy` from `position_xy`, on the way to `next_xy`
+    (None: stop there), PX4's rule: the turn's speed, no more than what stops the vehicle
+    at `next_xy`, 0 when the next point lies within the acceptance radius."""
+    if next_xy is None:
+        return 0.0
+    next_leg = math.hypot(next_xy[0] - target_xy[0], next_xy[1] - target_xy[1])
+    if next_leg < max(acceptance_radius_m, 1e-3):
+        return 0.0
+    alpha = leg_angle_rad(position_xy, target_xy, next_xy)
+    if math.hypot(target_xy[0] - position_xy[0], target_xy[1] - position_xy[1]) < 1e-3:
+        alpha = math.pi  # on the waypoint: no turn left to make
+    turn = max_speed_in_turn(alpha, limits.traj_p_per_s * limits.accel_m_s2, acceptance_radius_m)
+    exit_speed = max_speed_from_distance(limits.jerk_m_s3, limits.accel_m_s2, next_leg)
+    return min(turn, exit_speed, limits.cruise_m_s)
+
+
+#: Below this speed a limit on one axis no longer scales the other (PX4's clamp accuracy).
+LINE_ACCURACY_M_S = 0.5
+
+
+def line_velocity(
+    dx_m: float,
+    dy_m: float,
+    dz_m: float,
+    xy_speed_m_s: float,
+    z_speed_m_s: float,
+) -> tuple[float, float, float]:
+    """Velocity straight at a point `dx, dy, dz` away (east, north, up), as fast as both
+    the horizontal and the vertical speed limits allow: a limit that binds scales the
+    whole vector, so the vehicle stays on the line (unless both that component and its
+    limit are tiny: then only that component is scaled, as PX4 does).
+
+    >>> [round(v, 2) for v in line_velocity(1000.0, 0.0, 50.0, 18.0, 5.0)]
+    [18.0, 0.0, 0.9]
+    >>> [round(v, 2) for v in line_velocity(20.0, 0.0, 10.0, 18.0, 2.0)]
+    [4.0, 0.0, 2.0]
+    """
+    distance = math.sqrt(dx_m * dx_m + dy_m * dy_m + dz_m * dz_m)
+    if distance < 1e-6:
+        return 0.0, 0.0, 0.0
+    speed = math.hypot(xy_speed_m_s, z_speed_m_s)
+    vx, vy, vz = (speed * dx_m / distance, speed * dy_m / distance, speed * dz_m / distance)
+    xy = math.hypot(vx, vy)
+    if xy > xy_speed_m_s:
+        scale = max(xy_speed_m_s, 0.0) / xy
+        if xy < LINE_ACCURACY_M_S and xy_speed_m_s < LINE_ACCURACY_M_S:
+            vx, vy = vx * scale, vy * scale  # over the point: leave the climb alone
+        else:
+            vx, vy, vz = vx * scale, vy * scale, vz * scale
+    if abs(vz) > z_speed_m_s:
+        scale = max(z_speed_m_s, 0.0) / abs(vz)
+        if abs(vz) < LINE_ACCURACY_M_S and z_speed_m_s < LINE_ACCURACY_M_S:
+            vz *= scale  # at the altitude: leave the horizontal speed alone
+        else:
+            vx, vy, vz = vx * scale, vy * scale, vz * scale
+    return vx, vy, vz

@@ -1,8 +1,10 @@
 """PX4's land detector as MAVSDK sees it: "Takeoff detected", "Landing detected".
 
-Timings fitted to PX4 SITL: takeoff is declared ~1.9 s after arming into a
-takeoff (before the airframe actually leaves the ground, as PX4's detector does),
-landing ~5 s after touchdown (ground contact -> maybe landed -> landed).
+Timings fitted to PX4 SITL: takeoff is declared ~0.9 s into the takeoff ramp, when the
+thrust rises above the ground-contact threshold (before the airframe actually leaves
+the ground, as PX4's detector does): ~1.9 s after arming into a takeoff, the motors
+spooling up for the first second; landing ~5 s after touchdown (ground contact ->
+maybe landed -> landed).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pymavlink.dialects.v20 import common as mavlink
 from sitl.link import Outbox
 from sitl.physics import Multirotor
 
-TAKEOFF_DETECT_S = 1.9
+TAKEOFF_DETECT_S = 0.9
 LANDING_DETECT_S = 5.0
 
 
@@ -27,7 +29,7 @@ class LandDetector:
     def update(
         self, now_s: float, airframe: Multirotor, armed: bool, climb_since_s: float | None
     ) -> bool:
-        """`climb_since_s`: when the vehicle was last told to leave the ground, if it was."""
+        """`climb_since_s`: when the takeoff ramp started (or starts), if a takeoff is on."""
         if not armed:
             self._ground_since_s = None
             if airframe.on_ground:

@@ -18,7 +18,6 @@ import math
 from pymavlink.dialects.v20 import common as mavlink
 
 from missions.geo import LocalFrame
-from sitl import guidance
 from sitl.link import Outbox
 from sitl.mission_items import (
     DO_CHANGE_SPEED,
@@ -85,7 +84,6 @@ class MissionRunner:
         self.state = MissionState.NO_MISSION
         self.setpoint_type = "position"
         self._jumps_done: dict[int, int] = {}
-        self._leg_start: tuple[float, float] = (0.0, 0.0)
         self._item_started = False
         self._arrived_at_s: float | None = None
         self._takeoff_implicit = False
@@ -126,7 +124,6 @@ class MissionRunner:
         if self.state in (MissionState.NOT_STARTED, MissionState.PAUSED):
             self.state = MissionState.ACTIVE
         self._item_started = False
-        self._leg_start = (self._airframe.x_m, self._airframe.y_m)
         self._send_current()
 
     def pause(self) -> None:
@@ -175,7 +172,9 @@ class MissionRunner:
             if rel is None:
                 rel = float(self._params.get("MIS_TAKEOFF_ALT"))
             z = rel + self._nav.home[2]
-            self._nav.start_takeoff(now_s, z if a.on_ground else max(z, a.z_m))
+            self._nav.start_takeoff(
+                now_s, z if a.on_ground else max(z, a.z_m), from_ground=a.on_ground
+            )
             self._nav.goal.x_m, self._nav.goal.y_m = a.x_m, a.y_m
         elif item.command == NAV_LAND:
             self._nav.hold_at(target[0], target[1], a.z_m)
@@ -189,7 +188,9 @@ class MissionRunner:
         if item.command == NAV_TAKEOFF:
             self.setpoint_type = "takeoff"
             cmd = nav.takeoff_command(now_s)
-            if nav.takeoff_done or (not a.on_ground and a.z_m >= nav.takeoff_z_m):
+            if nav.takeoff_done or (
+                not a.on_ground and nav.altitude_estimate_m(now_s) >= nav.takeoff_z_m
+            ):
                 self._reached(now_s)
             return cmd
         if item.command == NAV_LAND:
@@ -215,30 +216,12 @@ class MissionRunner:
                 self._reached(now_s)
                 return self.command(now_s)  # start the next item in this same step
             return nav.hold_command()
-        limits = nav.speed_limits()
-        final_speed = self._corner_speed(item, radius, limits)
-        vx, vy = guidance.horizontal_velocity(a.x_m, a.y_m, goal.x_m, goal.y_m, limits, final_speed)
-        heading = (
-            goal.heading_rad
-            if goal.heading_rad is not None
-            else nav.auto_heading(goal.x_m, goal.y_m)
-        )
-        return MotionCommand(vx, vy, nav.climb_rate_to(goal.z_m), heading)
+        nxt = self._next_position(self.current_seq + 1) if self._corners(item) else None
+        return nav.leg_command(radius, None if nxt is None else nxt[:2])
 
-    def _corner_speed(
-        self, item: MissionItem, radius_m: float, limits: guidance.SpeedLimits
-    ) -> float:
-        """PX4 passes a waypoint without stopping only at its altitude, into a level leg."""
-        if item.command != NAV_WAYPOINT or item.param1 > 0:
-            return 0.0
-        nxt = self._next_position(self.current_seq + 1)
-        here = self.position_of(item)
-        if nxt is None or here is None:
-            return 0.0
-        alt_rad = float(self._params.get("NAV_MC_ALT_RAD"))
-        if abs(self._airframe.z_m - here[2]) > alt_rad or abs(nxt[2] - here[2]) > alt_rad:
-            return 0.0
-        return guidance.corner_speed_m_s(self._leg_start, here[:2], nxt[:2], radius_m, limits)
+    def _corners(self, item: MissionItem) -> bool:
+        """PX4 flies on through a waypoint without a hold time; it stops at anything else."""
+        return item.command == NAV_WAYPOINT and item.param1 <= 0
 
     def _next_position(self, seq: int) -> Position | None:
         for item in self.items[seq:]:
@@ -278,9 +261,7 @@ class MissionRunner:
         return True
 
     def _reached(self, now_s: float) -> None:
-        a = self._airframe
         self._send_reached(self.current_seq)
-        self._leg_start = (a.x_m, a.y_m)
         self._advance()
 
     def _advance(self) -> None:

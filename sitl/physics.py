@@ -47,6 +47,8 @@ class MotionCommand:
     vel_north_m_s: float
     vel_up_m_s: float
     heading_rad: float | None = None
+    #: A lower climb acceleration limit for this step (PX4's takeoff ramp), if any.
+    acc_up_m_s2: float | None = None
 
 
 def wrap_pi(angle_rad: float) -> float:
@@ -160,7 +162,10 @@ class Multirotor:
 
     def _track_vertical(self, dt_s: float, cmd: MotionCommand, limits: MotionLimits) -> None:
         az_des = (cmd.vel_up_m_s - self.vz_m_s) / VELOCITY_TAU_S
-        az_des = max(-limits.acc_down_m_s2, min(limits.acc_up_m_s2, az_des))
+        acc_up = limits.acc_up_m_s2
+        if cmd.acc_up_m_s2 is not None:
+            acc_up = min(acc_up, cmd.acc_up_m_s2)
+        az_des = max(-limits.acc_down_m_s2, min(acc_up, az_des))
         da_max = limits.jerk_m_s3 * dt_s
         self.az_m_s2 += max(-da_max, min(da_max, az_des - self.az_m_s2))
 

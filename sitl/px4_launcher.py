@@ -44,6 +44,7 @@ __all__ = [
     "plan_instances",
     "px4_build_dir",
     "px4_command",
+    "px4_commit",
     "px4_environment",
     "px4_sitl",
     "px4_stations",
@@ -78,6 +79,20 @@ def px4_build_dir(environ: Mapping[str, str] | None = None) -> Path:
     if not (build / "bin" / "px4").is_file():
         raise Px4NotFound(f"{PX4_DIR_ENV}={value} holds no bin/px4")
     return build
+
+
+def px4_commit(build_dir: Path) -> str:
+    """The PX4 commit the build was made from (its generated version header), or "unknown"."""
+    header = build_dir / "src" / "lib" / "version" / "build_git_version.h"
+    try:
+        text = header.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "unknown"
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[:2] == ["#define", "PX4_GIT_VERSION_STR"]:
+            return parts[2].strip('"') or "unknown"
+    return "unknown"
 
 
 def px4_command(build_dir: Path, plan: Px4Instance) -> list[str]:

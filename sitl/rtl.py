@@ -1,8 +1,10 @@
-"""Return to launch, PX4 style (RTL_TYPE 0): climb, return, descend, land at home.
+"""Return to launch, PX4 style (RTL_TYPE 0): climb, return, (descend,) land at home.
 
 Phases: climb to RTL_RETURN_ALT above home if lower (at the current position), fly
-home at that altitude and MPC_XY_CRUISE, descend to RTL_DESCEND_ALT, wait
-RTL_LAND_DELAY (negative: loiter there for good), then land.
+home at that altitude and MPC_XY_CRUISE (a leg, as in a mission), then land. Only with
+an RTL_LAND_DELAY does a multicopter first descend to RTL_DESCEND_ALT and wait there
+that long (negative: loiter there for good); without one it lands straight from the
+return altitude, as PX4 does.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ import math
 
 from pymavlink.dialects.v20 import common as mavlink
 
-from sitl import guidance
 from sitl.link import Outbox
-from sitl.navigator import Navigator
+from sitl.navigator import Goal, Navigator
 from sitl.params import ParamTable
 from sitl.physics import MotionCommand, Multirotor
 
@@ -46,6 +47,7 @@ class ReturnToLaunch:
         self.phase = RtlPhase.CLIMB
         self._return_z_m = 0.0
         self._loiter_since_s: float | None = None
+        self._leg_pending = True
 
     @property
     def landing(self) -> bool:
@@ -57,6 +59,7 @@ class ReturnToLaunch:
         return_alt = float(self._params.get("RTL_RETURN_ALT"))
         self._return_z_m = home[2] + max(rel_alt, return_alt)
         self._loiter_since_s = None
+        self._leg_pending = True
         self.phase = RtlPhase.CLIMB if rel_alt < return_alt else RtlPhase.RETURN
         self._nav.hold_here()
         self._nav.goal.z_m = self._return_z_m
@@ -76,18 +79,21 @@ class ReturnToLaunch:
             else:
                 return nav.hold_command()
         if self.phase is RtlPhase.RETURN:
-            limits = nav.speed_limits()
             acceptance = float(p.get("NAV_ACC_RAD"))
             distance = math.hypot(home[0] - a.x_m, home[1] - a.y_m)
             if distance < acceptance and a.ground_speed_m_s < 1.0:
-                self.phase = RtlPhase.DESCEND
-                descend_z = home[2] + float(p.get("RTL_DESCEND_ALT"))
-                nav.hold_at(home[0], home[1], min(a.z_m, descend_z))
+                if abs(float(p.get("RTL_LAND_DELAY"))) > 0.0:
+                    self.phase = RtlPhase.DESCEND
+                    descend_z = home[2] + float(p.get("RTL_DESCEND_ALT"))
+                    nav.hold_at(home[0], home[1], min(a.z_m, descend_z))
+                else:
+                    self._land_now()
+                    return nav.land_command()
             else:
-                vx, vy = guidance.horizontal_velocity(a.x_m, a.y_m, home[0], home[1], limits)
-                return MotionCommand(
-                    vx, vy, nav.climb_rate_to(self._return_z_m), nav.auto_heading(*home[:2])
-                )
+                if self._leg_pending:
+                    self._leg_pending = False
+                    nav.reposition(Goal(home[0], home[1], self._return_z_m))
+                return nav.leg_command(acceptance)
         if self.phase is RtlPhase.DESCEND:
             if abs(a.z_m - nav.goal.z_m) < float(p.get("NAV_MC_ALT_RAD")):
                 self.phase = RtlPhase.LOITER
@@ -99,7 +105,11 @@ class ReturnToLaunch:
             since = self._loiter_since_s if self._loiter_since_s is not None else now_s
             if delay < 0 or now_s - since < delay:
                 return nav.hold_command()
-            self.phase = RtlPhase.LAND
-            nav.land_xy = (home[0], home[1])
-            self._out.send_text(mavlink.MAV_SEVERITY_INFO, "RTL: land at destination\t")
+            self._land_now()
         return nav.land_command()
+
+    def _land_now(self) -> None:
+        home = self._nav.home
+        self.phase = RtlPhase.LAND
+        self._nav.land_xy = (home[0], home[1])
+        self._out.send_text(mavlink.MAV_SEVERITY_INFO, "RTL: land at destination\t")

@@ -92,6 +92,8 @@ def test_a_flight_goes_through_every_state() -> None:
     m = tracker.measurement()
     assert m.max_ground_speed_m_s == 18.0
     assert m.takeoff_to_on_scene_s == 77.0
+    assert m.dispatch_to_cruise_altitude_s == 80.0  # 40 m on the way, 59 m over the scene
+    assert m.dispatch_to_departure_s == 40.0  # the first fix en route faster than 2 m/s
     assert m.flown_to_scene_m > 1000
 
 
