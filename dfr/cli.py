@@ -439,7 +439,7 @@ def _serve(args: argparse.Namespace) -> int:
         if passwords.exists():
             for line in passwords.read_text().splitlines():
                 print(f"    {line}")
-    print("  officers open a share link from the dispatcher page (no account needed)")
+    print('  officers log in (user officer) for "Drone to me" at /officer, or open a share link')
     app = server_app(settings, deployment)
     log_config = uvicorn_log_config(uvicorn.config.LOGGING_CONFIG)
     uvicorn.run(
