@@ -433,7 +433,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.users_file is None:
         ensure_demo_users(users)
         print(
-            f"  users: {users} — demo users dispatcher, pilot, rtcc, admin;"
+            f"  users: {users} — demo users dispatcher, pilot, rtcc, admin, officer;"
             f" their passwords are in {passwords}"
         )
         if passwords.exists():
