@@ -16,11 +16,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from dfr.auth import (
+    NO_CALL,
     BadCredentials,
     BadToken,
     Principal,
+    Role,
     TokenIssuer,
     User,
     UserDirectory,
@@ -92,7 +95,7 @@ class Access:
     async def logout(self, who: Principal) -> None:
         """End the session `who` came with; its token is refused from now on."""
         async with self._store.attempt(who.name, "logout", audit_accepted=False):
-            if who.call_id is not None or who.token_id is None:
+            if who.share_link or who.token_id is None:
                 raise BadToken("only a signed-in session can log out", who.name)
             self._revoked.add(who.token_id)
             await self._store.revoke_session(who.token_id, who.name)
@@ -100,7 +103,7 @@ class Access:
     async def principal(self, token: str) -> Principal:
         """Who a token speaks for, now. Raises BadToken."""
         who = self._tokens.verify(token)
-        if who.call_id is None:
+        if not who.share_link:
             self._refresh_users()
             user = self._users.get(who.name)
             if user is None or user.role != who.role:
@@ -109,6 +112,10 @@ class Access:
                 )
             if who.token_id in self._revoked:
                 raise BadToken("logged out: log in again", who.name)
+            if who.role is Role.OFFICER:
+                # An officer account sees the call of its latest "drone to me", no other.
+                latest = await self._store.latest_call_requested_by(who.name)
+                return replace(who, call_id=latest.id if latest is not None else NO_CALL)
             return who
         links = await self._store.share_links(link_id=who.token_id)
         if not links or links[0].revoked_at is not None:

@@ -71,12 +71,21 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is asking: a logged-in user, or an officer holding a share link for one call."""
+    """Who is asking: a logged-in user, or an officer holding a share link for one call.
+
+    `call_id` set scopes the principal to that one call: a share link's call, or an
+    officer account's latest request ("drone to me"; `NO_CALL` before the first).
+    """
 
     name: str
     role: Role
-    call_id: int | None = None  # set for share links: the only call this principal may see
+    call_id: int | None = None  # the only call this principal may see; None: every call
     token_id: str | None = None  # the session's or the share link's id (to revoke it)
+    share_link: bool = False  # came with a share link, not a signed-in session
+
+
+#: The scope of an officer account that has asked for no drone yet: no call has id 0.
+NO_CALL = 0
 
 
 def hash_password(password: str) -> str:
@@ -234,6 +243,7 @@ class TokenIssuer:
             Role.OFFICER,
             call_id=int(data["call_id"]),
             token_id=data["id"],
+            share_link=True,
         )
 
 
@@ -262,7 +272,7 @@ def ensure_secret_key(path: Path) -> str:
     return key
 
 
-DEMO_ROLES = (Role.DISPATCHER, Role.PILOT, Role.RTCC, Role.ADMIN)
+DEMO_ROLES = (Role.DISPATCHER, Role.PILOT, Role.RTCC, Role.ADMIN, Role.OFFICER)
 
 
 def ensure_demo_users(path: Path) -> dict[str, str] | None:

@@ -467,13 +467,13 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.users_file is None:
         ensure_demo_users(users)
         print(
-            f"  users: {users} — demo users dispatcher, pilot, rtcc, admin;"
+            f"  users: {users} — demo users dispatcher, pilot, rtcc, admin, officer;"
             f" their passwords are in {passwords}"
         )
         if passwords.exists():
             for line in passwords.read_text().splitlines():
                 print(f"    {line}")
-    print("  officers open a share link from the dispatcher page (no account needed)")
+    print('  officers log in (user officer) for "Drone to me" at /officer, or open a share link')
     app = server_app(settings, deployment)
     log_config = uvicorn_log_config(uvicorn.config.LOGGING_CONFIG)
     uvicorn.run(

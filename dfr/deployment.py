@@ -255,7 +255,7 @@ class EtaSection(_Strict):
 
 
 #: What a launch policy may name as a call's source (the API's, the EIDO intake's).
-PolicySource = Literal["gunshot", "cad", "eido", "manual", "map"]
+PolicySource = Literal["gunshot", "cad", "eido", "manual", "map", "officer"]
 PolicyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")]
 
 
@@ -316,6 +316,22 @@ class AutoLaunchSection(_Strict):
     max_concurrent: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
 
 
+class OfficerRequestsSection(_Strict):
+    """`[officer_requests]`: what an officer's "drone to me" must bring, and how closely
+    the drone follows the officer on scene."""
+
+    #: A position fix less sure than this (the phone's accuracy radius) is refused.
+    max_accuracy_m: Annotated[float, Field(gt=0, le=5000, allow_inf_nan=False)] = 100.0
+    #: An officer asks again at most this often (one open request at a time anyway).
+    min_interval_s: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 30.0
+    #: Follow me: the drone is repositioned at most this often...
+    follow_interval_s: Annotated[float, Field(ge=1, le=600, allow_inf_nan=False)] = 5.0
+    #: ...and only when the officer moved at least this far from its last target.
+    follow_min_move_m: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 10.0
+    #: ...and never further than this from the request's first position.
+    follow_max_from_scene_m: Annotated[float, Field(gt=0, le=20000, allow_inf_nan=False)] = 1500.0
+
+
 class DroneSection(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     mavlink: str = Field(min_length=1)
@@ -346,6 +362,7 @@ class DeploymentFile(_Strict):
     retention: RetentionSection = RetentionSection()
     eido: EidoSection = EidoSection()
     auto_launch: AutoLaunchSection = AutoLaunchSection()
+    officer_requests: OfficerRequestsSection = OfficerRequestsSection()
     launch_policies: list[LaunchPolicySection] = Field(default_factory=list, max_length=100)
     stations: list[StationSection] = Field(min_length=1)
 
@@ -397,6 +414,8 @@ class Deployment:
     eido: EidoSection = EidoSection()
     #: The calls a drone flies to without a click (`[[launch_policies]]`, `[auto_launch]`).
     launch_policies: LaunchPolicies = LaunchPolicies()
+    #: Officers' "drone to me": the fix it needs, how the drone follows them.
+    officer_requests: OfficerRequestsSection = OfficerRequestsSection()
     #: The deployment's local time (`[deployment] time_zone`).
     time_zone: tzinfo = UTC
 
@@ -573,6 +592,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         public_categories=spec.public_categories,
         retention=spec.retention,
         eido=spec.eido,
+        officer_requests=spec.officer_requests,
         launch_policies=policies,
         time_zone=time_zone,
     )

@@ -8,7 +8,8 @@ nothing behind it.
 
 Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
 (launch, fly, release, serve the queue), `AutoLaunch` (the deployment's launch
-policies, put each new call to), `PilotCommands`, `EidoIntake` (CAD incidents
+policies, put each new call to), `PilotCommands`, `OfficerRequests` (officers'
+"drone to me" and follow me), `EidoIntake` (CAD incidents
 as EIDOs), `DockPreparation`,
 `push_telemetry`, the `SortieBoard` of active sorties and the `EventBus` to
 the consoles.
@@ -46,6 +47,7 @@ from dfr.evidence import export_package
 from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
 from dfr.loop_lag import LoopLag
+from dfr.officer_requests import OfficerRequests
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
 from dfr.purposes import LaunchPurpose, purposes_json
@@ -163,6 +165,13 @@ class Operations:
             self.dispatcher.recommend_call,
             self._policy_dispatch,
             self._unready_for_policy,
+        )
+        self.officers = OfficerRequests(
+            self.deployment.officer_requests,
+            self.deployment.planner,
+            self._store,
+            self.board,
+            self.create_call,
         )
         self.eido = EidoIntake(
             self.deployment.eido, self._store, self.board, self.bus, self.retarget_airborne_drone

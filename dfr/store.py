@@ -85,7 +85,8 @@ CREATE TABLE IF NOT EXISTS calls (
     rounds INTEGER,  -- and the rounds it counted
     policy TEXT,  -- the launch policy that took the call (dfr.auto_launch), if any
     policy_outcome TEXT,  -- what came of it: launched, awaiting_pilot, expired, left, ...
-    policy_reason TEXT  -- why, in a sentence the consoles show
+    policy_reason TEXT,  -- why, in a sentence the consoles show
+    requester TEXT  -- the officer who asked for a drone ("drone to me"), if one did
 );
 CREATE TABLE IF NOT EXISTS drones (
     drone_id TEXT PRIMARY KEY,
@@ -249,6 +250,7 @@ ADDED_COLUMNS = (
     ("calls", "policy", "TEXT"),
     ("calls", "policy_outcome", "TEXT"),
     ("calls", "policy_reason", "TEXT"),
+    ("calls", "requester", "TEXT"),
     ("sorties", "policy", "TEXT"),
     ("sorties", "confirm_expires_at", "TEXT"),
 )
@@ -301,6 +303,7 @@ class NewCall:
     source_updated_at: str | None = None
     confidence: float | None = None  # a gunshot sensor's, 0..1
     rounds: int | None = None  # the rounds a gunshot sensor counted
+    requester: str | None = None  # the officer who asked for a drone ("drone to me")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +327,8 @@ class CallRecord:
     policy: str | None = None
     policy_outcome: str | None = None
     policy_reason: str | None = None
+    #: The officer who asked for a drone to come to them (dfr.officer_requests).
+    requester: str | None = None
 
 
 class VersionOutcome(StrEnum):
@@ -893,6 +898,17 @@ class Store:
                 (after_id, *skip, limit),
             ).fetchall()
             return [_get_sortie(c, r["id"]) for r in rows]
+
+        return await self._run_conn(work)
+
+    async def latest_call_requested_by(self, requester: str) -> CallRecord | None:
+        """The last call `requester` (an officer) asked for, or None."""
+
+        def work(c: sqlite3.Connection) -> CallRecord | None:
+            row = c.execute(
+                "SELECT * FROM calls WHERE requester = ? ORDER BY id DESC LIMIT 1", (requester,)
+            ).fetchone()
+            return CallRecord(**dict(row)) if row is not None else None
 
         return await self._run_conn(work)
 
@@ -1505,7 +1521,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
         " summary, external_id, call_type, purpose, location_uncertainty_m,"
-        " source_updated_at, confidence, rounds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " source_updated_at, confidence, rounds, requester)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             utc_now(),
             call.latitude_deg,
@@ -1520,6 +1537,7 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
             call.source_updated_at,
             call.confidence,
             call.rounds,
+            call.requester,
         ),
     )
     call_id = int(cur.lastrowid or 0)
@@ -1541,6 +1559,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
         details["confidence"] = call.confidence
     if call.rounds is not None:
         details["rounds"] = call.rounds
+    if call.requester is not None:
+        details["requester"] = call.requester
     _audit(c, actor, "call.create", f"call:{call_id}", details)
     return _get_call(c, call_id)
 

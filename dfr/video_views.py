@@ -141,7 +141,7 @@ class VideoViews:
         token = _token_of(who)
         if self._held[token] >= self.max_per_token:
             reason = (
-                f"this {'share link' if who.call_id is not None else 'session'} already"
+                f"this {'share link' if who.share_link else 'session'} already"
                 f" has {self.max_per_token} video viewers open: close one first"
             )
             subject = f"stream:{stream_id}"
@@ -153,7 +153,7 @@ class VideoViews:
         view = NewVideoView(
             principal=who.name,
             role=str(who.role),
-            share_link_id=who.token_id if who.call_id is not None else None,
+            share_link_id=who.token_id if who.share_link else None,
             stream_id=stream_id,
             call_id=active.call.id if active is not None else who.call_id,
             sortie_id=active.record.id if active is not None else None,

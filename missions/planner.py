@@ -169,6 +169,13 @@ class RoutePlanner:
         """True when a drone may fly at this point (area, no-fly buffers, low ceilings)."""
         return self._permitted_point(np.array(self.airspace.frame.to_xy(point)))
 
+    def leg_permitted(self, start: GeoPoint, end: GeoPoint) -> bool:
+        """True when a straight flight from `start` to `end` stays in permitted airspace."""
+        frame = self.airspace.frame
+        starts = np.array([frame.to_xy(start)])
+        ends = np.array([frame.to_xy(end)])
+        return bool(self._clear(starts, ends)[0])
+
     def keep_out_at(self, point: GeoPoint) -> Zone | None:
         """The zone (no-fly with its buffer, or a ceiling too low to fly under) that keeps
         drones away from `point`, if any."""

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from dfr.active_sorties import SortieBoard
-from dfr.api import audit_checkpoints, calls, eido, fleet, holds, misc, public, ws
+from dfr.api import audit_checkpoints, calls, eido, fleet, holds, misc, officer, public, ws
 from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import Denied, PrincipalDep, client_address
 from dfr.api.errors import answers, install_error_handlers
@@ -108,7 +108,7 @@ def create_app(
         sdp_limit_bytes=settings.sdp_body_limit_bytes,
     )
     app.add_middleware(LoginThrottle)  # outermost: a throttled guess costs nothing more
-    for module in (misc, audit_checkpoints, calls, eido, fleet, holds, public, ws):
+    for module in (misc, audit_checkpoints, calls, eido, fleet, holds, officer, public, ws):
         app.include_router(module.router)
     app.include_router(
         whep_router(video.relay, admission=admit_viewer),
@@ -171,7 +171,7 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
     if principal.call_id is None:
         return  # a console watches every stream; an unknown one is the relay's 404
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
-        raise Denied(403, "this share link is for another drone's video", principal.name)
+        raise Denied(403, "you may watch only the drone flying for your call", principal.name)
 
 
 async def admit_viewer(request: Request, stream_id: str) -> ViewerTicket:

@@ -22,6 +22,7 @@ from dfr.eido import NotAnEido, NotUtf8, NoUsableLocation
 from dfr.fleet_eta import UnknownDrone
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
+from dfr.officer_requests import AskedTooSoon, FixRefused, NotYourRequest, RequestOpen
 from dfr.operations import BadWebhookToken, NoPurpose, UnknownStationId, WebhooksOff
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
 from dfr.sortie_runner import LaunchNotPending
@@ -49,6 +50,9 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     # from one user); 503 says the server cannot take more (RFC 9110), which the WHEP draft
     # keeps for an overloaded server and the relay answers when a stream is full.
     (TooManyViewers, 429),
+    (RequestOpen, 409),
+    (NotYourRequest, 403),
+    (FixRefused, 422),
     (Unservable, 422),
     (NoPurpose, 422),
     (BadCommand, 422),
@@ -71,7 +75,8 @@ MEANING: dict[int, str] = {
     413: "the request body is larger than the server's limit",
     415: "the body's content type is not the one this route takes",
     422: "a parameter or field is invalid, or the request cannot be served as asked",
-    429: "too many failed logins (or too many waiting): try again after Retry-After seconds",
+    429: "too many failed logins, viewers or requests (or too many waiting): try again after "
+    "Retry-After seconds",
     503: "not available now: the drone's link, or webhooks that are off",
 }
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
@@ -93,6 +98,7 @@ def install_error_handlers(app: FastAPI) -> None:
     for exc_type, status in STATUS:
         app.add_exception_handler(exc_type, _handler(status))
     app.add_exception_handler(LoginRefused, _refused)
+    app.add_exception_handler(AskedTooSoon, _asked_too_soon)
     app.add_exception_handler(Denied, _denied)
     app.add_exception_handler(BadWebhookToken, _bad_webhook_token)
     app.add_exception_handler(RequestValidationError, _invalid)
@@ -111,6 +117,11 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 
 async def _refused(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LoginRefused)
+    return too_many(str(exc), exc.retry_after_s)
+
+
+async def _asked_too_soon(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AskedTooSoon)
     return too_many(str(exc), exc.retry_after_s)
 
 

@@ -88,6 +88,49 @@ class CallIn(_In):
     call_type: CallType | None = None
 
 
+Accuracy = Annotated[
+    float,
+    Field(
+        strict=True,
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="the phone's accuracy radius, metres (the Geolocation API's)",
+    ),
+]
+
+
+class OfficerRequestIn(_In):
+    """An officer's "drone to me": the phone's position fix and the chosen priority."""
+
+    latitude_deg: Latitude
+    longitude_deg: Longitude
+    accuracy_m: Accuracy
+    priority: Priority = 2
+    note: Text = Field("", max_length=200)
+
+
+class OfficerPositionIn(_In):
+    """The officer's updated position, and whether the drone should follow it."""
+
+    latitude_deg: Latitude
+    longitude_deg: Longitude
+    accuracy_m: Accuracy
+    follow: bool = False
+
+
+class FollowOut(BaseModel):
+    """What a position update did: the drone repositioned, or why not."""
+
+    follow: bool = Field(description="follow me is on")
+    outcome: Literal[
+        "off", "waiting", "ended", "repositioned", "too_soon", "moved_too_little", "refused"
+    ]
+    reason: str
+    target_latitude_deg: float | None = None
+    target_longitude_deg: float | None = None
+
+
 class CadCallIn(_In):
     """What a CAD system posts: its incident number, location, priority and nature."""
 
@@ -145,6 +188,9 @@ class CallOut(BaseModel):
         "or its launch aborted (the call is open again)",
     )
     policy_reason: str | None = Field(None, description="why, in a sentence")
+    requester: str | None = Field(
+        None, description='officer requests ("drone to me"): the officer who asked'
+    )
 
 
 class EidoOut(BaseModel):

@@ -19,13 +19,13 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def test_pueblo_has_a_night_gunshot_policy_and_a_cad_policy_held_for_the_pilot(
+def test_pueblo_has_gunshot_cad_and_officer_policies(
     pueblo: Deployment,
 ) -> None:
     policies = pueblo.launch_policies
     assert policies.max_concurrent == 2
     assert str(policies.time_zone) == "America/Denver"
-    gunshot, cad = policies.policies
+    gunshot, cad, officer = policies.policies
     assert (gunshot.name, gunshot.mode, gunshot.sources) == (
         "gunshot-night",
         LaunchMode.IMMEDIATE,
@@ -48,6 +48,13 @@ def test_pueblo_has_a_night_gunshot_policy_and_a_cad_policy_held_for_the_pilot(
         1,
     )
     assert "robbery" in cad.call_types
+    assert (officer.sources, officer.mode, officer.on_timeout, officer.max_priority) == (
+        frozenset({"officer"}),
+        LaunchMode.PILOT_CONFIRM,
+        OnTimeout.LAUNCH,
+        2,
+    )
+    assert pueblo.officer_requests.max_accuracy_m == 100.0
     # The named area is an airspace feature without a flight rule: routes ignore it.
     assert [z.name for z in pueblo.airspace.areas] == ["East Side patrol district"]
 

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 SIM_SPEED_FACTOR = simulator.SERVER_SPEED_FACTOR
 SERVER_START_TIMEOUT_S = 120.0
-ROLES = ("dispatcher", "pilot", "rtcc", "admin")
+ROLES = ("dispatcher", "pilot", "rtcc", "admin", "officer")
 
 
 @dataclass

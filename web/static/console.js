@@ -6,7 +6,7 @@ import { showPageError } from "/static/alerts.js";
 import { api, useToken } from "/static/api.js";
 import { h } from "/static/dom.js";
 import {
-  CONSOLES, logout, redirectToLogin, requireSession, ROLE_CONSOLES, shareLinkToken,
+  CONSOLES, getSession, logout, redirectToLogin, requireSession, ROLE_CONSOLES, shareLinkToken,
 } from "/static/session.js";
 import { connectionIndicator, connectSocket } from "/static/socket.js";
 
@@ -66,7 +66,15 @@ export async function startConsole({
   let token;
   let setConnection;
   let onAuthFailed;
-  if (shareLink) {
+  const officerSession = shareLink && !shareLinkToken() ? getSession() : null;
+  if (officerSession && officerSession.role === "officer") {
+    // An officer's own account on the phone view (no share link): "drone to me".
+    session = officerSession;
+    token = session.token;
+    setConnection = connectionIndicator(document.getElementById("conn"));
+    onAuthFailed = redirectToLogin;
+    useToken(token, { whenUnauthorized: redirectToLogin });
+  } else if (shareLink) {
     setConnection = connectionIndicator(document.getElementById("conn"));
     token = shareLinkToken();
     if (!token) {

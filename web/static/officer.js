@@ -8,6 +8,7 @@ import { startConsole } from "/static/console.js";
 import { h } from "/static/dom.js";
 import { clock, distanceM, km, remainingEtaS } from "/static/format.js";
 import { DfrMap, SCENE_HTML } from "/static/map.js";
+import { shareLinkToken } from "/static/session.js";
 import { playWhep } from "/static/video.js";
 
 const state = {
@@ -179,11 +180,135 @@ function watchMyPosition() {
   }
 }
 
+// ---------------------------------------------------------------- drone to me (officer accounts)
+
+const GEO_OPTIONS = { enableHighAccuracy: true, maximumAge: 0, timeout: 20000 };
+
+function geoMessage(error) {
+  if (!error) return "Location is not available on this phone or browser.";
+  if (error.code === 1) return "Location is denied: allow location for this site to ask for a drone.";
+  if (error.code === 3) return "No position fix yet: try again in the open.";
+  return "Your position is not available right now.";
+}
+
+function say(id, text, kind = "info") {
+  const box = document.getElementById(id);
+  box.textContent = text;
+  box.dataset.kind = kind;
+}
+
+function currentPosition() {
+  return new Promise((resolve, reject) => {
+    if (!("geolocation" in navigator)) {
+      reject(null);
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(resolve, reject, GEO_OPTIONS);
+  });
+}
+
+function fixOf(position) {
+  return {
+    latitude_deg: position.coords.latitude,
+    longitude_deg: position.coords.longitude,
+    accuracy_m: position.coords.accuracy,
+  };
+}
+
+function showRequestPanel() {
+  document.getElementById("drone-to-me").hidden = false;
+  document.getElementById("officer-status").textContent = "No drone asked for";
+  document.getElementById("video-state").textContent = "Press Drone to me to ask for a drone";
+  const button = document.getElementById("dtm-button");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    say("dtm-message", "Finding your position…");
+    let position;
+    try {
+      position = await currentPosition();
+    } catch (error) {
+      say("dtm-message", geoMessage(error), "error");
+      button.disabled = false;
+      return;
+    }
+    const fix = fixOf(position);
+    say("dtm-message", `Position ±${Math.round(fix.accuracy_m)} m · asking for a drone…`);
+    const priority = Number(document.getElementById("dtm-priority").value);
+    try {
+      await api("/api/officer/requests", { method: "POST", body: { ...fix, priority }, quiet: true });
+    } catch (error) {
+      say("dtm-message", error.detail || String(error), "error");
+      button.disabled = false;
+      return;
+    }
+    location.reload(); // the page now shows the request: its call, its drone, its video
+  });
+}
+
+let followWatch = null;
+
+function startFollow() {
+  const box = document.getElementById("follow-box");
+  box.hidden = false;
+  const toggle = document.getElementById("follow-me");
+  const send = async (position, follow) => {
+    const fix = fixOf(position);
+    state.me = [fix.latitude_deg, fix.longitude_deg];
+    renderMap();
+    renderDistances();
+    try {
+      const answer = await api(`/api/officer/requests/${state.callId}/position`, {
+        method: "POST", body: { ...fix, follow }, quiet: true,
+      });
+      window.dfrOfficer.follow = answer;
+      toggle.checked = answer.follow;
+      const text = answer.outcome === "repositioned" ? `Drone follows you (±${Math.round(fix.accuracy_m)} m)` : answer.reason;
+      say("follow-message", text, answer.outcome === "refused" ? "error" : "info");
+    } catch (error) {
+      say("follow-message", error.detail || String(error), "error");
+    }
+  };
+  toggle.addEventListener("change", () => {
+    if (followWatch != null) navigator.geolocation.clearWatch(followWatch);
+    followWatch = null;
+    if (!toggle.checked) {
+      currentPosition().then((p) => send(p, false), () => say("follow-message", "Follow me is off"));
+      return;
+    }
+    if (!("geolocation" in navigator)) {
+      toggle.checked = false;
+      say("follow-message", geoMessage(null), "error");
+      return;
+    }
+    say("follow-message", "Following your position…");
+    // The position now, then each change (a watch may say nothing until the phone moves).
+    currentPosition().then((p) => send(p, true), (error) => say("follow-message", geoMessage(error), "error"));
+    followWatch = navigator.geolocation.watchPosition(
+      (p) => send(p, true),
+      (error) => {
+        toggle.checked = false;
+        say("follow-message", geoMessage(error), "error");
+      },
+      GEO_OPTIONS,
+    );
+  });
+}
+
 // ---------------------------------------------------------------- start
 
 async function setup({ me, deployment, airspace, sortieStates: states }) {
   sortieStates = states;
-  state.callId = me.call_id ?? (Number(new URLSearchParams(location.search).get("call")) || null);
+  const account = me.role === "officer" && !shareLinkToken();
+  if (account) {
+    const open = await api("/api/officer/requests/open", { quiet: true });
+    if (!open) {
+      showRequestPanel();
+      return true;
+    }
+    state.callId = open.id;
+  } else {
+    state.callId = me.call_id ?? (Number(new URLSearchParams(location.search).get("call")) || null);
+  }
   if (!state.callId) {
     showPageError("No call in this link", "This page shows one call; open it from the link the dispatcher shares.");
     return false;
@@ -217,7 +342,9 @@ async function setup({ me, deployment, airspace, sortieStates: states }) {
   renderMap();
   renderDistances();
   updateVideo();
-  watchMyPosition();
+  // An officer account's follow me reads the position itself (one watch at a time).
+  if (account) startFollow();
+  else watchMyPosition();
 
   const box = document.getElementById("video-box");
   const fit = document.getElementById("fit-toggle");
@@ -237,7 +364,7 @@ async function setup({ me, deployment, airspace, sortieStates: states }) {
   setInterval(renderStatus, 1000);
 }
 
-window.dfrOfficer = { state, player: null };
+window.dfrOfficer = { state, player: null, follow: null };
 startConsole({
   shareLink: true,
   airspace: true,

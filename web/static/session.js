@@ -28,6 +28,7 @@ export const CONSOLES = {
   dispatcher: { path: "/dispatcher", title: "Dispatcher", text: "Calls, recommendations and one-click dispatch" },
   pilot: { path: "/pilot", title: "Pilot station", text: "Every drone: launch, command, live video, alerts" },
   wall: { path: "/wall", title: "RTCC wall", text: "Every live stream in a grid" },
+  officer: { path: "/officer", title: "Drone to me", text: "Ask for a drone at your position, watch it, let it follow you" },
 };
 
 export const ROLE_CONSOLES = {
@@ -35,7 +36,7 @@ export const ROLE_CONSOLES = {
   pilot: ["pilot", "dispatcher", "wall"],
   rtcc: ["wall", "dispatcher"],
   admin: ["dispatcher", "pilot", "wall"],
-  officer: [],
+  officer: ["officer"],
 };
 
 /** Leave for the login page, which comes back to this page once logged in. */
