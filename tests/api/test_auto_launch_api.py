@@ -63,6 +63,7 @@ def test_the_deployment_lists_its_policies(client: TestClient) -> None:
     assert [p["name"] for p in view["auto_launch"]["policies"]] == [
         "gunshot-night",
         "cad-p1-violent",
+        "officer-to-me",
     ]
     assert view["auto_launch"]["policies"][1]["confirm_s"] == 20.0
 

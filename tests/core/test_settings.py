@@ -88,7 +88,7 @@ def test_accounts_from_the_users_file_secret_and_token_lifetimes(tmp_path: Path)
 def test_demo_users_and_secret_are_made_once_in_the_state_dir(tmp_path: Path) -> None:
     settings = Settings(state_dir=tmp_path)
     directory, _ = open_accounts(settings)
-    assert len(directory) == 4
+    assert len(directory) == 5  # dispatcher, pilot, officer, rtcc, admin
     key = (tmp_path / "secret.key").read_text()
     passwords = (tmp_path / "demo-passwords.txt").read_text()
     open_accounts(settings)
