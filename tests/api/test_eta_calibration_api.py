@@ -46,11 +46,11 @@ def test_each_drone_shows_the_figures_it_is_ranked_by(client) -> None:
         "calibrated": False,
         "flights": 0,
         "samples": 0,
-        "launch_latency_s": 4.4,
-        "horizontal_accel_m_s2": 1.65,
+        "launch_latency_s": 1.8,
+        "horizontal_accel_m_s2": 2.215,
         "calibrate_after_flights": 5,
         "flights_kept": 20,
-        "deployment": {"launch_latency_s": 4.4, "horizontal_accel_m_s2": 1.65},
+        "deployment": {"launch_latency_s": 1.8, "horizontal_accel_m_s2": 2.215},
     }
     for role in ("disp", "rtcc", "admin"):
         mine = client.get("/api/drones/dfr-2/eta-calibration", headers=login(client, role))
