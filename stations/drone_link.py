@@ -335,6 +335,9 @@ class DroneLink:
                 )
             except LinkClosed:
                 return
+            except CommandRefused as exc:
+                log.warning("%s: %s; positions come at the vehicle's own rate", self.drone_id, exc)
+                continue  # asked again only after a restart
             except LinkError as exc:
                 log.warning("%s: %s; asking again", self.drone_id, exc)
                 await asyncio.sleep(self.settings.rate_retry_s)
