@@ -7,8 +7,8 @@ PX4 figures recorded beside the deployment. It compares arrival from departure (
 faster than 2 m/s, the takeoff done): arrival from dispatch also counts the ground's own
 launch work, done in wall time, ten times over at 10x, and from arming it carries the
 chance of a once-a-second heartbeat. The takeoff itself is held to PX4's in tests/sitl
-(stepped, exact). The PX4 case flies one wave on both vehicles at one speed factor and
-judges arrival from dispatch too.
+(stepped, exact). The PX4 case flies one wave on both vehicles at one speed factor, also
+from departure: a freshly booted PX4 starts its first mission about 2 s late.
 """
 
 from __future__ import annotations
@@ -96,4 +96,7 @@ def test_simulator_arrivals_within_3_pct_of_px4_flown_now(name) -> None:
 
     px4, sim = asyncio.run(both())
     for c in compare(px4, sim):
-        assert c.agrees(), c.as_json()
+        # From departure: these are the first missions after PX4 booted, which PX4 starts
+        # only once its arming checks (refreshed about once a second) have seen them, ~2 s
+        # the simulator does not wait (see the README's launch latency).
+        assert c.agrees(from_dispatch=False), c.as_json()
