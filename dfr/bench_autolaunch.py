@@ -18,17 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import uvicorn
 
+from dfr.bench_launch import percentile, until
 from dfr.deployment import Deployment, load_deployment
 from dfr.launch_policies import LaunchMode, LaunchPolicies, LaunchPolicy
 from dfr.loopback import LOOPBACK, free_tcp_port
@@ -38,7 +38,6 @@ from missions.geo import WGS84_GEOD, GeoPoint
 from missions.profile import Station
 from missions.sortie import SortieState
 
-T = TypeVar("T")
 AppFactory = Callable[[Settings, Deployment], Any]
 """Builds the server app (an ASGI app whose `state.ops` is its operations service)."""
 
@@ -68,9 +67,9 @@ class AutoLaunchBench:
         answers = sorted(x.alert_answered_wall_s for x in self.launches)
         return {
             "launches": len(walls),
-            "p50_s": _pct(walls, 0.5),
+            "p50_s": percentile(walls, 0.5),
             "max_s": walls[-1] if walls else None,
-            "answered_p50_s": _pct(answers, 0.5),
+            "answered_p50_s": percentile(answers, 0.5),
             "target_s": TARGET_S,
         }
 
@@ -123,7 +122,7 @@ async def measure(
         )
         serving = asyncio.create_task(server.serve(), name="uvicorn")
         try:
-            await _until(lambda: server.started or serving.done() or None, 300.0)
+            await until(lambda: server.started or serving.done() or None, 300.0)
             if serving.done():
                 raise RuntimeError("the server did not start") from serving.exception()
             ops: Operations = app.state.ops
@@ -141,7 +140,7 @@ async def _round(
     n: int, ops: Operations, sensor: httpx.Client, station: Station, scene: GeoPoint
 ) -> AutoLaunch:
     stations = ops.deployment.stations
-    await _until(
+    await until(
         lambda: (not ops.active_sorties and all(ops.dock.setup(s.id) for s in stations)) or None,
         300.0,
     )
@@ -161,9 +160,9 @@ async def _round(
     call = answer.json()
     if call["policy_outcome"] != "launched":
         raise RuntimeError(f"round {n}: the policy did not launch: {call['policy_reason']}")
-    active = await _until(lambda: ops.board.for_call(call["id"]), 30.0)
-    ex = await _until(lambda: active.executor, 30.0)
-    started = await _until(
+    active = await until(lambda: ops.board.for_call(call["id"]), 30.0)
+    ex = await until(lambda: active.executor, 30.0)
+    started = await until(
         lambda: next((x for x in ex.sortie.events if x.kind == "mission_started"), None), 60.0
     )
     launch = AutoLaunch(
@@ -177,20 +176,6 @@ async def _round(
     await ex.abort()
     await ex.wait_for_state(SortieState.DOCKED, SortieState.FAULT, timeout_s=300.0)
     return launch
-
-
-async def _until(probe: Callable[[], T | None], timeout_s: float) -> T:
-    """Poll `probe()` until it returns something truthy; raises TimeoutError."""
-    async with asyncio.timeout(timeout_s):
-        while not (value := probe()):  # noqa: ASYNC110 - plain state, nothing to await
-            await asyncio.sleep(0.01)
-    return value
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    return values[max(0, math.ceil(q * len(values)) - 1)]
 
 
 def main(args: argparse.Namespace, make_app: AppFactory) -> int:

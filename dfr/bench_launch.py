@@ -56,7 +56,7 @@ class LaunchBench:
         walls = sorted(x.dispatch_to_started_wall_s for x in self.launches)
         return {
             "launches": len(walls),
-            "p50_s": _pct(walls, 0.5),
+            "p50_s": percentile(walls, 0.5),
             "max_s": walls[-1] if walls else None,
             "dock_setup_used": sum(x.dock_setup_used for x in self.launches),
         }
@@ -78,7 +78,7 @@ async def measure(
             stations = services.deployment.stations
             await ops.wait_docks_prepared(300.0)
             for n in range(1, rounds + 1):
-                await _until(lambda: all(ops.dock.setup(s.id) for s in stations) or None, 300.0)
+                await until(lambda: all(ops.dock.setup(s.id) for s in stations) or None, 300.0)
                 calls = []
                 for station in stations:
                     p = station.position
@@ -89,9 +89,9 @@ async def measure(
                 dispatched_at = datetime.now(UTC)
                 await asyncio.gather(*(ops.dispatch(c.id, _BENCH) for c in calls))
                 for station in stations:
-                    active = await _until(lambda s=station: ops.board.for_station(s.id), 30.0)
-                    ex = await _until(lambda a=active: a.executor, 30.0)
-                    started = await _until(
+                    active = await until(lambda s=station: ops.board.for_station(s.id), 30.0)
+                    ex = await until(lambda a=active: a.executor, 30.0)
+                    started = await until(
                         lambda e=ex: next(
                             (x for x in e.sortie.events if x.kind == "mission_started"), None
                         ),
@@ -115,14 +115,14 @@ async def measure(
                             SortieState.DOCKED, SortieState.FAULT, timeout_s=300.0
                         )
                 try:
-                    await _until(lambda: (not ops.active_sorties) or None, 60.0)
+                    await until(lambda: (not ops.active_sorties) or None, 60.0)
                 except TimeoutError:
                     left = [(a.record.id, a.executor and a.executor.state) for a in ops.board]
                     raise TimeoutError(f"sorties still on the board: {left}") from None
     return LaunchBench(label, tuple(launches))
 
 
-async def _until(probe: Callable[[], T | None], timeout_s: float) -> T:
+async def until(probe: Callable[[], T | None], timeout_s: float) -> T:
     """Poll `probe()` until it returns something truthy; raises TimeoutError."""
     async with asyncio.timeout(timeout_s):
         while not (value := probe()):  # noqa: ASYNC110 - plain state, nothing to await
@@ -130,7 +130,7 @@ async def _until(probe: Callable[[], T | None], timeout_s: float) -> T:
     return value
 
 
-def _pct(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     return values[max(0, math.ceil(q * len(values)) - 1)]
