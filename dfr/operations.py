@@ -256,10 +256,25 @@ class Operations:
 
     def health(self) -> dict[str, Any]:
         drones = {s.drone.id: self._fleet.drone(s.id).online for s in self.deployment.stations}
+        available = fleet_availability(self._fleet)
+
+        def ready(station_id: str) -> bool:
+            a = available[station_id]
+            return (
+                a.online
+                and a.docked
+                and a.healthy
+                and not a.maintenance
+                and self.board.for_station(station_id) is None
+                and self.dock.setup(station_id) is not None
+            )
+
         return {
             "ok": all(drones.values()),
             "deployment": self.deployment.name,
             "drones": drones,
+            # On its dock, healthy, its set-up verified, free: a dispatch now takes it.
+            "ready": {s.drone.id: ready(s.id) for s in self.deployment.stations},
             "event_loop_lag": self.loop_lag.report(),
             # Sorties the last run left open and not yet settled, by station.
             "inherited_sorties": self.recovery.pending,

@@ -461,6 +461,10 @@ class HealthOut(BaseModel):
     ok: bool = Field(description="every drone connected")
     deployment: str
     drones: dict[str, bool] = Field(description="drone id: connected")
+    ready: dict[str, bool] = Field(
+        description="drone id: docked, healthy, its fence and parameters verified and free "
+        "(a dispatch now would take it)"
+    )
     event_loop_lag: dict[str, float | None] = Field(description="last_ms and max_ms")
     inherited_sorties: dict[str, int] = Field(
         description="station id: a sortie the last run left open, not yet settled"

@@ -43,8 +43,7 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="module")
 def client(api_settings: Settings) -> Iterator[TestClient]:
     with TestClient(server_app(api_settings)) as test_client:
-        wait_healthy(test_client)
-        wait_armable(test_client)
+        wait_ready(test_client)
         yield test_client
 
 
@@ -57,14 +56,12 @@ def wait_healthy(client: TestClient, timeout_s: float = 90.0) -> None:
         time.sleep(0.2)
 
 
-def wait_armable(client: TestClient, timeout_s: float = 90.0) -> None:
-    """Until every drone's preflight checks pass (PX4 needs a few seconds after boot)."""
-    headers = login(client, "admin")
+def wait_ready(client: TestClient, timeout_s: float = 90.0) -> None:
+    """Until every drone is ready for a dispatch: its preflight checks pass (PX4 needs a
+    few seconds after boot) and its dock set-up is verified."""
     deadline = time.monotonic() + timeout_s
-    while not all(
-        s["drone"]["healthy"] for s in client.get("/api/stations", headers=headers).json()
-    ):
-        assert time.monotonic() < deadline, "drones did not pass their preflight checks"
+    while not all(client.get("/api/health").json()["ready"].values()):
+        assert time.monotonic() < deadline, "drones did not get ready for a dispatch"
         time.sleep(0.2)
 
 

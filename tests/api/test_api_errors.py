@@ -13,6 +13,8 @@ def test_health_answers_once_drones_are_connected(client) -> None:
     response = client.get("/api/health")
     assert response.status_code == 200
     assert response.json()["drones"] == {"dfr-1": True, "dfr-2": True, "dfr-3": True}
+    # The fixture waited for every drone to be ready for a dispatch, not only connected.
+    assert response.json()["ready"] == {"dfr-1": True, "dfr-2": True, "dfr-3": True}
 
 
 def test_login(client) -> None:

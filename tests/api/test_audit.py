@@ -14,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 from dfr.cli import server_app
 from dfr.settings import Settings
 from dfr.store import Store
-from tests.api.conftest import WEBHOOK_TOKEN, login, make_settings, wait_armable, wait_healthy
+from tests.api.conftest import WEBHOOK_TOKEN, login, make_settings, wait_healthy, wait_ready
 
 SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "x"}
 ADDRESS = "testclient"  # the client address TestClient's requests come from
@@ -29,8 +29,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         refusal_audit_window_s=3600.0,
     )
     with TestClient(server_app(settings)) as test_client:
-        wait_healthy(test_client)
-        wait_armable(test_client)
+        wait_ready(test_client)
         yield test_client
 
 

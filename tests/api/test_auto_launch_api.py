@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from dfr.cli import server_app
 from dfr.settings import Settings
-from tests.api.conftest import WEBHOOK_TOKEN, login, make_settings, wait_armable, wait_healthy
+from tests.api.conftest import WEBHOOK_TOKEN, login, make_settings, wait_ready
 from tests.api.test_api_flight import drone, wait_for
 from tests.deployments import edited_pueblo
 
@@ -31,23 +31,8 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="module")
 def client(api_settings: Settings) -> Iterator[TestClient]:
     with TestClient(server_app(api_settings)) as test_client:
-        wait_healthy(test_client)
-        wait_armable(test_client)
-        wait_prepared(test_client)
+        wait_ready(test_client, timeout_s=180.0)
         yield test_client
-
-
-def wait_prepared(client: TestClient) -> None:
-    """Until every drone is docked, free and its dock set-up verified: a launch nobody
-    clicked takes no other."""
-    wait_for(
-        lambda: client.get("/api/stations", headers=login(client, "disp")).json(),
-        lambda stations: all(
-            s["drone"]["dock_prepared"] and s["drone"]["sortie_id"] is None for s in stations
-        ),
-        what="every drone docked, free and prepared",
-        timeout_s=180.0,
-    )
 
 
 def _gunshot(client: TestClient, alert_id: str, confidence: float, rounds: int) -> dict:
@@ -143,7 +128,7 @@ def test_policies_launch_hold_and_leave_calls_as_they_say(client: TestClient) ->
 
 def test_abort_declines_a_launch_held_for_the_pilot(client: TestClient) -> None:
     disp, pilot = login(client, "disp"), login(client, "pilot")
-    wait_prepared(client)
+    wait_ready(client, timeout_s=180.0)
     cad = client.post(
         "/api/webhooks/cad",
         json={

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from dfr.auth import Role, write_users_file
 from dfr.cli import server_app
 from dfr.settings import Settings
-from tests.api.conftest import PASSWORDS, ROLES, login, make_settings, wait_armable, wait_healthy
+from tests.api.conftest import PASSWORDS, ROLES, login, make_settings, wait_ready
 from tests.api.test_api_flight import wait_for
 from tests.deployments import edited_pueblo
 
@@ -45,8 +45,7 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="module")
 def client(api_settings: Settings) -> Iterator[TestClient]:
     with TestClient(server_app(api_settings)) as test_client:
-        wait_healthy(test_client)
-        wait_armable(test_client)
+        wait_ready(test_client)
         yield test_client
 
 

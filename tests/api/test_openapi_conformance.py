@@ -123,15 +123,12 @@ def serving(settings: Settings, log_path: Path) -> Iterator[str]:
             process.wait(timeout=10)
 
 
-def wait_ready(base_url: str, token: str, timeout_s: float = 90.0) -> None:
-    """Every drone connected and passing its preflight checks."""
-    headers = {"Authorization": f"Bearer {token}"}
+def wait_ready(base_url: str, timeout_s: float = 90.0) -> None:
+    """Every drone connected, passing its preflight checks, its dock set-up verified."""
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
-        while client.get("/api/health").status_code != 200 or not all(
-            s["drone"]["healthy"] for s in client.get("/api/stations").json()
-        ):
-            assert time.monotonic() < deadline, "drones did not connect and pass preflight"
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        while not all(client.get("/api/health").json()["ready"].values()):
+            assert time.monotonic() < deadline, "drones did not get ready for a dispatch"
             time.sleep(0.2)
 
 
@@ -145,7 +142,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
         for name in ROLES:
             api.sessions[name] = api.login(name)
             api.spares[name] = api.login(name)
-        wait_ready(base_url, api.sessions["admin"])
+        wait_ready(base_url)
         yield api
 
 

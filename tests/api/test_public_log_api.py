@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dfr.cli import server_app
-from tests.api.conftest import WEBHOOK_TOKEN, login, make_settings, wait_armable, wait_healthy
+from tests.api.conftest import WEBHOOK_TOKEN, login, make_settings, wait_ready
 from tests.api.test_api_flight import wait_for
 from tests.deployments import edited_pueblo
 
@@ -31,8 +31,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     folder = tmp_path_factory.mktemp("public-log")
     toml = edited_pueblo(folder, r"^delay_h\s*=.*$", "delay_h = 0")
     with TestClient(server_app(make_settings(folder, deployment=toml))) as test_client:
-        wait_healthy(test_client)
-        wait_armable(test_client)
+        wait_ready(test_client)
         yield test_client
 
 

@@ -80,7 +80,8 @@ class LiveServer:
 def running_server(
     state_dir: Path, deployment: Path | None = None, **overrides: Any
 ) -> Iterator[LiveServer]:
-    """The real server (`create_app`) in a process of its own, healthy, stopped on exit;
+    """The real server (`create_app`) in a process of its own, every drone ready for a
+    dispatch, stopped on exit;
     `overrides`: more `Settings` fields."""
     state_dir.mkdir(parents=True, exist_ok=True)
     passwords = {role: secrets.token_urlsafe(12) for role in ROLES}
@@ -140,14 +141,17 @@ def _wait_until_healthy(server: LiveServer, process: subprocess.Popen[bytes]) ->
             )
         try:
             response = httpx.get(f"{server.base_url}/api/health", timeout=2)
-            if response.status_code == 200:
+            # Connected is not enough: a dispatch before a drone passes its preflight
+            # checks and has its dock set-up verified is refused.
+            if response.status_code == 200 and all(response.json()["ready"].values()):
                 return
             last = f"{response.status_code} {response.text}"
         except httpx.HTTPError as exc:
             last = repr(exc)
         time.sleep(0.5)
     pytest.fail(
-        f"/api/health not 200 within {SERVER_START_TIMEOUT_S:.0f} s (last: {last}):\n"
+        f"/api/health not 200 with every drone ready within {SERVER_START_TIMEOUT_S:.0f} s "
+        f"(last: {last}):\n"
         f"{server.log_tail()}"
     )
 
