@@ -86,7 +86,10 @@ class Commander:
         self.battery_critical = False
         self.mission_blocked_until_s = 0.0
         self.fence_breach: str | None = None
-        self._last_inside = (0.0, 0.0, 0.0)
+        #: Holding because of a fence breach: like PX4's navigator, the breach stays set
+        #: (never cleared, never raised again) until something else takes the vehicle
+        #: out of that hold, e.g. the pilot's return.
+        self._held_at_fence = False
 
     # status
 
@@ -415,6 +418,9 @@ class Commander:
         if not self.flying or int(self._params.get("GF_ACTION")) == 0:
             self.fence_breach = None
             return
+        if self._held_at_fence and self.mode is FlightMode.HOLD:
+            return
+        self._held_at_fence = False
         x, y = a.x_m, a.y_m
         predict = int(self._params.get("GF_PREDICT")) == 1
         speed = a.ground_speed_m_s
@@ -423,8 +429,6 @@ class Commander:
             y += a.vy_m_s / speed * brake_distance_m
         what = self._violation(x, y, a.z_m)
         if what is None:
-            if self._violation(a.x_m, a.y_m, a.z_m) is None:
-                self._last_inside = (a.x_m, a.y_m, a.z_m)
             self.fence_breach = None
             return
         if self.fence_breach is not None:
@@ -432,12 +436,15 @@ class Commander:
         self.fence_breach = what
         action = self.failsafe.fence_breached(self.now_s, what)
         if action is Action.HOLD or (action is Action.RTL and predict):
-            stop = self._last_inside
+            # Like PX4's navigator: hold where the breach was seen (just past the
+            # boundary), or with GF_PREDICT at the predicted stop point, a metre short.
+            stop = (a.x_m, a.y_m, a.z_m)
             if predict and speed > 0.5:  # the predicted stop point, a metre short of it
                 back = min(1.0, brake_distance_m)
                 stop = (x - a.vx_m_s / speed * back, y - a.vy_m_s / speed * back, a.z_m)
             self._switch(FlightMode.HOLD)
             self._nav.hold_at(*stop, emergency=True)
+            self._held_at_fence = True
 
     def update_position_validity(self, noaid_timeout_s: float) -> None:
         """After the GPS is lost, the estimate stays usable for EKF2_NOAID_TOUT."""
