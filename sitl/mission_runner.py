@@ -91,9 +91,14 @@ class MissionRunner:
     # list management
 
     def load(self, items: tuple[MissionItem, ...]) -> None:
+        """A new mission list. Like PX4, it starts at the item the upload marked current
+        (else the first); a mission under way goes on at once with the new items."""
         self.items = items
-        self.current_seq = 0
-        self.state = MissionState.NOT_STARTED if items else MissionState.NO_MISSION
+        self.current_seq = next((i for i, item in enumerate(items) if item.current), 0)
+        if not items:
+            self.state = MissionState.NO_MISSION
+        elif self.state is not MissionState.ACTIVE:
+            self.state = MissionState.NOT_STARTED
         self._jumps_done.clear()
         self._item_started = False
         self._send_current()

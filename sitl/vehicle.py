@@ -36,7 +36,7 @@ from sitl.geofence import Geofence
 from sitl.land_detector import LandDetector
 from sitl.link import MavlinkLink
 from sitl.mission_items import FENCE, MISSION, MissionItem
-from sitl.mission_runner import MissionRunner
+from sitl.mission_runner import MissionRunner, MissionState
 from sitl.mission_transfer import MissionStore, MissionTransfer
 from sitl.navigator import Navigator
 from sitl.param_protocol import ParamProtocol
@@ -318,6 +318,7 @@ class SimVehicle:
         items = self.missions.get(mission_type)
         if mission_type == MISSION:
             self.mission_runner.load(items)
-            self.commander.mission_blocked_until_s = self.now_s + self.config.mission_holdoff_s
+            if self.mission_runner.state is not MissionState.ACTIVE:
+                self.commander.mission_blocked_until_s = self.now_s + self.config.mission_holdoff_s
         elif mission_type == FENCE:
             self.geofence.load(items)

@@ -514,8 +514,10 @@ class DroneLink:
             return float(await self._remote(f"get {name}", lambda: param.get_param_int(name)))
         return float(await self._remote(f"get {name}", lambda: param.get_param_float(name)))
 
-    async def upload_mission(self, items: Sequence[MissionItem]) -> None:
-        raw = [_to_raw(item) for item in items]
+    async def upload_mission(self, items: Sequence[MissionItem], current: int = 0) -> None:
+        """Upload `items`, the one at `current` marked current: PX4 starts (or, with a
+        mission under way, goes on at once) from it."""
+        raw = [_to_raw(item, item.seq == current) for item in items]
         mission = self._system.mission_raw
         await self._remote(
             "upload mission", lambda: mission.upload_mission(raw), self.settings.transfer_timeout_s
@@ -536,7 +538,7 @@ class DroneLink:
                 "clear fence", fence.clear_geofence, self.settings.transfer_timeout_s
             )
             return
-        raw = [_to_raw(item) for item in items]
+        raw = [_to_raw(item, item.seq == 0) for item in items]
         mission = self._system.mission_raw
         await self._remote(
             "upload fence", lambda: mission.upload_geofence(raw), self.settings.transfer_timeout_s
@@ -723,12 +725,12 @@ def _ready(state: DroneState) -> bool:
     return state.health.all_ok and state.home is not None and state.position is not None
 
 
-def _to_raw(item: MissionItem) -> RawMissionItem:
+def _to_raw(item: MissionItem, current: bool = False) -> RawMissionItem:
     return RawMissionItem(
         item.seq,
         int(item.frame),
         int(item.command),
-        1 if item.seq == 0 else 0,
+        1 if current else 0,
         1 if item.autocontinue else 0,
         float(item.param1),
         float(item.param2),
