@@ -25,7 +25,9 @@ class ActiveSortie:
     launched_by: str | None = None
     launched_at: str | None = None
     persisted: int = 0  # transitions already written to the store
-    transfers_saved: bool = False  # mission and fence, as uploaded and read back
+    #: The executor's `transfers_version` last written (mission and fence, as uploaded
+    #: and read back).
+    transfers_saved: int = 0
     #: The launch policy that sent it, and, while a policy holds it for the pilot, until
     #: when (UTC ISO 8601).
     policy: str | None = None

@@ -141,6 +141,8 @@ def interruption(
         return "it did not take off and reach the scene"
     if timeline.final_state is SortieState.FAULT:
         return f"it ended in fault: {timeline.reason}"
+    if any(e.kind == "retargeted" for e in events):
+        return "it was sent to another scene in flight"
     outbound = []
     for step in transitions:
         outbound.append(step.to_state)

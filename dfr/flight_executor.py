@@ -115,7 +115,9 @@ class FlightExecutor:
         if station_id is None:
             station_id = drone.station_id if isinstance(drone, FleetDrone) else profile.id
         self.sortie = Sortie(call_id, station_id)
-        self.tracker = SortieTracker(self.sortie, self.plan, route, self.settings.tracker)
+        # The dock: the station's, as a route re-planned in flight starts in the air.
+        dock = drone.station.position if isinstance(drone, FleetDrone) else None
+        self.tracker = SortieTracker(self.sortie, self.plan, route, self.settings.tracker, dock)
         self._drone = drone
         self._link: DroneLink | None = drone if isinstance(drone, DroneLink) else drone.link
         self._changed = asyncio.Event()
@@ -131,6 +133,10 @@ class FlightExecutor:
         self._fence_record: tuple[tuple[MissionItem, ...], tuple[MissionItem, ...]] = ((), ())
         self._mission_back: tuple[MissionItem, ...] | None = None
         self._read_back: asyncio.Task[None] | None = None
+        #: Bumped whenever `transfers` changes (the first upload, each retarget).
+        self.transfers_version = 0
+        self.retargets = 0
+        self._retargeting = asyncio.Lock()
 
     @classmethod
     def adopting(
@@ -154,6 +160,12 @@ class FlightExecutor:
     @property
     def state(self) -> SortieState:
         return self.sortie.state
+
+    @property
+    def position(self) -> GeoPoint | None:
+        """Where the drone is, as it last reported (None without a fix or a link)."""
+        fix = self._link.state.position if self._link is not None else None
+        return fix.point if fix is not None else None
 
     async def wait_for_state(self, *states: SortieState, timeout_s: float) -> SortieState:
         """Wait until the sortie is in one of `states`. Raises TimeoutError."""
@@ -391,6 +403,7 @@ class FlightExecutor:
             "fence": {"uploaded": fence_sent, "read_back": fence_back},
             "mission": {"uploaded": self.plan.mission, "read_back": held},
         }
+        self.transfers_version += 1
         self._notify_if_changed()
 
     async def _start_mission(self, link: DroneLink) -> None:
@@ -565,6 +578,113 @@ class FlightExecutor:
             await link.set_roi(self.route.point_of_interest)
         except LinkError as exc:
             self._record("roi_failed", Cause.PILOT, str(exc))
+
+    async def retarget(self, route: Route) -> None:
+        """Send the airborne drone to a new target without landing. `route` starts where
+        the drone is now and ends at the new target; the fence and mission built from it
+        go up, are verified (the vehicle's checksum, else read back) and read back for the
+        record, and the mission goes on from its first leg (the takeoff item is skipped).
+        The sortie is en route again; the on-scene time and the final return are as before.
+
+        Raises CommandNotAllowed (the sortie is not airborne), LinkError, or
+        PreflightFailed when the vehicle did not take the new plan: then it holds where it
+        is, and the pilot decides.
+        """
+        link = self._for_command("retarget")
+        plan = build_mission(route, self.profile, self.plan.on_scene_s, self.settings.flight)
+        first = plan.takeoff_index + 1
+        async with self._retargeting:
+            if self._read_back is not None and not self._read_back.done():
+                # The launch's read-back records the first plan; let it finish first.
+                with contextlib.suppress(LinkError):
+                    await self._read_back
+            previous = self.tracker.expected_mode
+            self.tracker.expect(FlightMode.MISSION)
+            try:
+                await link.upload_fence(plan.fence)
+                # Marked current, the first leg (not the takeoff) is where PX4 takes a
+                # mission uploaded in flight up, at once when one is under way.
+                await link.upload_mission(plan.mission, current=first)
+                if link.state.flight_mode is not FlightMode.MISSION:
+                    await self._resume_mission(link)
+                how = [
+                    await self._verify(link, "mission", plan.mission),
+                    await self._verify(link, "fence", plan.fence),
+                ]
+                state = await link.wait_for(
+                    lambda s: (
+                        s.flight_mode is FlightMode.MISSION
+                        and first <= s.mission_current <= plan.loiter_index
+                    ),
+                    self.settings.mission_start_timeout_wall_s,
+                    "the new mission under way",
+                )
+            except (LinkError, PreflightFailed) as exc:
+                self.tracker.expect(FlightMode.HOLD)
+                with contextlib.suppress(LinkError):
+                    await link.hold()
+                self._record("retarget_failed", Cause.DISPATCH, f"{exc}; holding")
+                self._notify_if_changed()
+                if isinstance(exc, WaitTimeout):
+                    raise PreflightFailed(f"the new mission did not start: {exc}") from exc
+                raise
+            except BaseException:
+                self.tracker.expect(previous)
+                raise
+            self.plan, self.route = plan, route
+            self.tracker.retarget(plan, route, state)
+            self.retargets += 1
+            target = route.target
+            self._record(
+                "retargeted",
+                Cause.DISPATCH,
+                f"new target {target.latitude_deg:.6f},{target.longitude_deg:.6f}:"
+                f" {len(plan.mission)} mission items ({how[0]}),"
+                f" {len(plan.fence)} fence items ({how[1]})",
+            )
+            if self.sortie.state in (S.ON_SCENE, S.RETURNING):
+                self._advance(S.EN_ROUTE, Cause.DISPATCH, "sent to a new scene", *_when(state))
+            self._notify_if_changed()
+            await self._record_retarget_transfers(link, plan)
+
+    async def _resume_mission(self, link: DroneLink) -> None:
+        """MISSION mode in flight (from return, hold...), retried while PX4 answers
+        "temporarily rejected" right after an upload."""
+        settings = self.settings
+        first_at_s = link.state.vehicle_time_s or 0.0
+        while True:
+            try:
+                await link.start_mission()
+                return
+            except CommandRefused as exc:
+                since = link.state.vehicle_time_s or 0.0
+                if since - first_at_s >= settings.mission_start_window_vehicle_s:
+                    raise PreflightFailed(f"MISSION mode refused: {exc}") from exc
+            await link.wait_for(
+                lambda s, t=since: (s.vehicle_time_s or 0.0) >= t + settings.start_retry_vehicle_s,
+                settings.mission_start_timeout_wall_s,
+                "vehicle clock",
+            )
+
+    async def _record_retarget_transfers(self, link: DroneLink, plan: MissionPlan) -> None:
+        """Keep what went up before under `mission_N`/`fence_N` (N: the plan it was, from
+        1) and record the new plan as uploaded and read back."""
+        back: dict[str, tuple[MissionItem, ...]] = {}
+        for kind, download in (("mission", link.download_mission), ("fence", link.download_fence)):
+            try:
+                back[kind] = tuple(await download())
+            except LinkError as exc:
+                self._record("read_back_failed", Cause.LINK, str(exc))
+                back[kind] = ()
+        transfers = dict(self.transfers)
+        for kind in ("mission", "fence"):
+            if kind in transfers:
+                transfers[f"{kind}_{self.retargets}"] = transfers[kind]
+        transfers["mission"] = {"uploaded": plan.mission, "read_back": back["mission"]}
+        transfers["fence"] = {"uploaded": plan.fence, "read_back": back["fence"]}
+        self.transfers = transfers
+        self.transfers_version += 1
+        self._notify_if_changed()
 
     async def return_home(self) -> None:
         link = self._for_command("return")

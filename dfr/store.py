@@ -274,6 +274,10 @@ class Conflict(StoreError):
     """The record is not in a state that allows the change."""
 
 
+class NotRetaskable(Conflict):
+    """The sortie is no longer in the air: its drone cannot be re-tasked."""
+
+
 class HoldKind(StrEnum):
     """What a hold on a sortie keeps: its record as evidence, or it out of the public log."""
 
@@ -374,6 +378,23 @@ class SortieRecord:
     policy: str | None = None  # the launch policy that sent it
     confirm_expires_at: str | None = None  # held for the pilot by a policy: until when
     events: tuple[SortieEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Retasked:
+    """A flying sortie moved to another call (`Store.retask`): the sortie and the call
+    as they are now, and the call it served before with what it was, for an undo."""
+
+    sortie: SortieRecord
+    call: CallRecord
+    previous: CallRecord | None
+    previous_status: str | None
+    previous_route: dict
+    previous_eta_s: float | None
+
+
+#: Sortie states (as stored) in which the drone is in the air and may be re-tasked.
+RETASKABLE_STATES = ("en_route", "on_scene", "returning")
 
 
 @dataclass(frozen=True, slots=True)
@@ -749,6 +770,108 @@ class Store:
                     " VALUES (?, ?, ?, ?, ?)",
                     (sortie_id, utc_now(), state, vehicle_s, cause),
                 )
+
+        await self._run_conn(work)
+
+    async def retask(
+        self, sortie_id: int, call_id: int, actor: str, eta_s: float | None, route: dict
+    ) -> Retasked:
+        """Atomically move a flying sortie to another open call: that call is dispatched;
+        the call it served, if its drone had not yet left it (en route or on scene), is
+        open again ("new") for another drone. Raises NotRetaskable (the sortie is not in
+        the air), Conflict (the call is no longer open), NotFound."""
+
+        def work(c: sqlite3.Connection) -> Retasked:
+            with _transaction(c):
+                call = _get_call(c, call_id)
+                if call.status not in OPEN_CALL_STATES:
+                    raise Conflict(f"call {call_id} is {call.status}")
+                sortie = _get_sortie(c, sortie_id)
+                if sortie.state not in RETASKABLE_STATES:
+                    raise NotRetaskable(f"sortie {sortie_id} is {sortie.state}")
+                previous = None if sortie.call_id is None else _get_call(c, sortie.call_id)
+                c.execute(
+                    "UPDATE sorties SET call_id = ?, eta_s = ?, route = ? WHERE id = ?",
+                    (call_id, eta_s, json.dumps(route), sortie_id),
+                )
+                c.execute("UPDATE calls SET status = 'dispatched' WHERE id = ?", (call_id,))
+                why = f"re-tasked to call {call_id} by {actor}"
+                if previous is not None:
+                    why = f"re-tasked from call {previous.id} to call {call_id} by {actor}"
+                    if previous.status == "dispatched" and sortie.state != "returning":
+                        c.execute("UPDATE calls SET status = 'new' WHERE id = ?", (previous.id,))
+                        details = {"sortie_id": sortie_id, "retasked_to_call": call_id}
+                        _audit(c, actor, "call.new", f"call:{previous.id}", details)
+                c.execute(
+                    "INSERT INTO sortie_events (sortie_id, at, state, cause) VALUES (?, ?, ?, ?)",
+                    (sortie_id, utc_now(), sortie.state, why),
+                )
+                _audit(
+                    c,
+                    actor,
+                    "sortie.retask",
+                    f"sortie:{sortie_id}",
+                    {
+                        "from_call_id": sortie.call_id,
+                        "to_call_id": call_id,
+                        "drone_id": sortie.drone_id,
+                        "sortie_state": sortie.state,
+                        "eta_s": eta_s,
+                    },
+                )
+                return Retasked(
+                    _get_sortie(c, sortie_id),
+                    _get_call(c, call_id),
+                    None if previous is None else _get_call(c, previous.id),
+                    None if previous is None else previous.status,
+                    sortie.route,
+                    sortie.eta_s,
+                )
+
+        return await self._run_conn(work)
+
+    async def undo_retask(self, retasked: Retasked, actor: str, cause: str) -> None:
+        """The drone did not take the new mission in flight: the sortie serves its call
+        again, and the call it was moved to is open again."""
+        sortie_id = retasked.sortie.id
+        previous = retasked.previous
+
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                c.execute(
+                    "UPDATE sorties SET call_id = ?, eta_s = ?, route = ? WHERE id = ?",
+                    (
+                        None if previous is None else previous.id,
+                        retasked.previous_eta_s,
+                        json.dumps(retasked.previous_route),
+                        sortie_id,
+                    ),
+                )
+                c.execute(
+                    "UPDATE calls SET status = 'new' WHERE id = ? AND status = 'dispatched'",
+                    (retasked.call.id,),
+                )
+                if previous is not None and retasked.previous_status is not None:
+                    c.execute(
+                        "UPDATE calls SET status = ? WHERE id = ?",
+                        (retasked.previous_status, previous.id),
+                    )
+                details = {"call_id": retasked.call.id, "cause": cause}
+                _audit(c, actor, "sortie.retask_undone", f"sortie:{sortie_id}", details)
+
+        await self._run_conn(work)
+
+    async def record_sortie_route(self, sortie_id: int, route: dict) -> None:
+        """The route a sortie flies now (GeoJSON, `Route.as_geojson()`): replaced when the
+        drone is sent to a new target in flight; what a restart follows the drone by."""
+
+        def work(c: sqlite3.Connection) -> None:
+            with _transaction(c):
+                updated = c.execute(
+                    "UPDATE sorties SET route = ? WHERE id = ?", (json.dumps(route), sortie_id)
+                ).rowcount
+                if updated != 1:
+                    raise NotFound(f"no sortie {sortie_id}")
 
         await self._run_conn(work)
 

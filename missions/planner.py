@@ -122,10 +122,13 @@ class RoutePlanner:
         route = self._route(path, scene, standoff)
         return RoutePlan(self.fenced(route) if with_fence else route)
 
-    def fenced(self, route: Route) -> Route:
-        """The route with its vehicle fence: the area and the keep-out zones near it."""
+    def fenced(self, route: Route, home: GeoPoint | None = None) -> Route:
+        """The route with its vehicle fence: the area and the keep-out zones near it, and
+        near the straight way back to `home` when given (a route that starts in the air)."""
         frame = self.airspace.frame
         xy = [frame.to_xy(w.point) for w in route.waypoints]
+        if home is not None:
+            xy.append(frame.to_xy(home))
         near = LineString(xy) if len(xy) > 1 else Point(xy[0])
         return replace(route, fence=self._fence(near))
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from missions.drone_state import DroneState, FlightMode, LandedState, Severity
+from missions.geo import GeoPoint
 from missions.mission_plan import MissionPlan
 from missions.route import Route
 from missions.sortie import Cause, Sortie, SortieState
@@ -79,11 +80,19 @@ class SortieTracker:
     """Feeds a `Sortie` from telemetry. One per sortie."""
 
     def __init__(
-        self, sortie: Sortie, plan: MissionPlan, route: Route, settings: TrackerSettings
+        self,
+        sortie: Sortie,
+        plan: MissionPlan,
+        route: Route,
+        settings: TrackerSettings,
+        dock: GeoPoint | None = None,
     ) -> None:
         self.sortie = sortie
         self.plan = plan
         self.route = route
+        #: Where the drone lands at the end: the station (by default the route's start;
+        #: a route given in flight, `retarget`, starts in the air).
+        self.dock = dock if dock is not None else route.waypoints[0].point
         self.settings = settings
         self.expected_mode: FlightMode | None = None
         self._last_mode: FlightMode | None = None
@@ -133,6 +142,13 @@ class SortieTracker:
             else:
                 cause, why = Cause.FAILSAFE, "a failsafe while no server watched"
             sortie.advance(S.RETURNING, cause, f"found returning ({why})", t, wall)
+
+    def retarget(self, plan: MissionPlan, route: Route, state: DroneState) -> None:
+        """Track a new mission uploaded in flight (see `FlightExecutor.retarget`) from
+        `state`, which reports the vehicle already on it."""
+        self.plan = plan
+        self.route = route
+        self._last_progress = state.mission_current
 
     def expect(self, mode: FlightMode | None) -> None:
         """Note that we commanded `mode`, so seeing it is not a failsafe."""
@@ -222,7 +238,7 @@ class SortieTracker:
         # moves its home to wherever it lands and disarms (HomePosition, COM_HOME_EN).
         away_m = state.distance_home_m
         if state.position is not None:
-            away_m = state.position.point.distance_m(self.route.waypoints[0].point)
+            away_m = state.position.point.distance_m(self.dock)
         sortie.advance(S.LANDED, Cause.TELEMETRY, "on the ground, disarmed", t, wall)
         if away_m is not None and away_m <= self.settings.dock_radius_m:
             sortie.advance(S.DOCKED, Cause.DOCK, f"{away_m:.1f} m from the dock", t, wall)

@@ -224,3 +224,37 @@ async def test_the_pilot_lands_the_drone_where_it_is_on_px4() -> None:
     assert down.position is not None
     assert down.position.point.distance_m(HOME) > 150.0
     assert [e.kind for e in result.events if e.cause is Cause.PILOT] == ["pilot_land"]
+
+
+async def test_a_drone_sent_to_new_scenes_in_flight_on_px4() -> None:
+    """En route, then again while returning: PX4 takes the new mission and fence in
+    flight, flies to each new scene without landing, and comes home."""
+    from tests.flight.test_retarget import route_from
+
+    first_scene, second_scene = offset(HOME, 500.0, 600.0), offset(HOME, 200.0, -400.0)
+    async with px4() as (_, link):
+        ex = executor(link, straight_route(HOME, north_m=1200.0), on_scene_s=5.0)
+        async with asyncio.TaskGroup() as tg:
+            flight = tg.create_task(ex.run())
+            await reach(ex, S.EN_ROUTE, vehicle_s=30.0)
+            await until(link, "cruised", lambda s: _speed(s) > 8.0, 40.0)
+            await ex.retarget(route_from(ex.position, first_scene))  # type: ignore[arg-type]
+            assert ex.state is S.EN_ROUTE
+            await reach(ex, S.ON_SCENE, vehicle_s=120.0)
+            assert link.state.position is not None
+            assert link.state.position.point.distance_m(first_scene) < 20.0
+
+            await reach(ex, S.RETURNING, vehicle_s=60.0)
+            await ex.retarget(route_from(ex.position, second_scene))  # type: ignore[arg-type]
+            assert ex.state is S.EN_ROUTE
+            await reach(ex, S.ON_SCENE, vehicle_s=120.0)
+            assert link.state.position.point.distance_m(second_scene) < 20.0
+            result = await flight
+    assert result.final_state is S.DOCKED
+    assert [e.kind for e in result.events].count("retargeted") == 2
+    assert set(ex.transfers) >= {"mission", "fence", "mission_1", "mission_2"}
+    for kind in ("mission", "fence"):
+        sent, back = ex.transfers[kind]["uploaded"], ex.transfers[kind]["read_back"]
+        assert back
+        assert not item_differences(sent, back), kind
+    assert not [e for e in result.events if e.kind in ("failsafe", "retarget_failed")]
