@@ -118,6 +118,10 @@ class AutoLaunch:
         why_not = [f"{e.station_id}: {e.reason}" for e in rec.excluded]
         who = Principal(policy.actor, Role.DISPATCHER)
         for candidate in rec.candidates:
+            if candidate.airborne:
+                # Re-tasking a drone in flight is a dispatcher's decision, never a policy's.
+                why_not.append(f"{candidate.station_id}: in flight on another call")
+                continue
             unready = self._unready(candidate.station_id)
             if unready is not None:
                 why_not.append(f"{candidate.station_id}: {unready}")

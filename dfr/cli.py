@@ -257,6 +257,15 @@ def _parser() -> argparse.ArgumentParser:
     bl.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(func=_bench_launch)
+    br = bsub.add_parser(
+        "retask", help="urgent call dispatched → a drone flying another call re-tasked, x1"
+    )
+    deployment_arg(br)
+    br.add_argument("--rounds", type=int, default=3)
+    br.add_argument("--px4", action="store_true", help="on PX4 SITL (needs DFR_PX4_DIR)")
+    br.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
+    br.add_argument("--json", action="store_true")
+    br.set_defaults(func=_bench_retask)
     bal = bsub.add_parser(
         "autolaunch",
         help="gunshot alert POSTed to the server → a policy's drone armed, mission started, x1",
@@ -689,6 +698,14 @@ def _bench_launch(args: argparse.Namespace) -> int:
     vehicles = vehicles_for(True, 1.0, args.port_base, px4=args.px4)
     assert vehicles is not None  # the benchmark always runs its own vehicles
     return bench_launch(args, vehicles)
+
+
+def _bench_retask(args: argparse.Namespace) -> int:
+    from dfr.bench_retask import main as bench_retask
+
+    vehicles = vehicles_for(True, 1.0, args.port_base, px4=args.px4)
+    assert vehicles is not None  # the benchmark always runs its own vehicles
+    return bench_retask(args, vehicles)
 
 
 def _bench_autolaunch(args: argparse.Namespace) -> int:

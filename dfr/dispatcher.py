@@ -18,13 +18,22 @@ from dataclasses import dataclass, replace
 from dfr.deployment import Deployment
 from dfr.eta import EtaParameters
 from dfr.eta_calibration import DroneEta
-from dfr.recommend import Candidate, DroneAvailability, ExclusionKind, Recommendation, recommend
+from dfr.recommend import (
+    AirborneDrone,
+    Candidate,
+    DroneAvailability,
+    ExclusionKind,
+    Recommendation,
+    recommend,
+)
 from dfr.store import (
     OPEN_CALL_STATES,
     CallRecord,
     Conflict,
     NewCall,
     NotFound,
+    NotRetaskable,
+    Retasked,
     SortieRecord,
     Store,
 )
@@ -32,6 +41,7 @@ from missions.geo import GeoPoint
 
 AvailabilityFn = Callable[[], Mapping[str, DroneAvailability]]
 DroneEtaFn = Callable[[], Mapping[str, DroneEta]]
+AirborneFn = Callable[[], Mapping[str, AirborneDrone]]
 
 
 class DispatchError(Exception):
@@ -62,6 +72,8 @@ class DispatchResult:
     recommendation: Recommendation
     sortie: SortieRecord | None = None
     candidate: Candidate | None = None
+    #: A drone re-tasked in flight: the call it served before, as it was then.
+    retasked_from: Retasked | None = None
 
     @property
     def queued(self) -> bool:
@@ -78,14 +90,17 @@ class Dispatcher:
         availability: AvailabilityFn | None = None,
         params: EtaParameters | None = None,
         drone_eta: DroneEtaFn | None = None,
+        airborne: AirborneFn | None = None,
     ) -> None:
         """`drone_eta` gives each drone's own ETA figures (`dfr.fleet_eta`); drones it
-        leaves out are ranked by `params`, by default the deployment's."""
+        leaves out are ranked by `params`, by default the deployment's. `airborne`: the
+        drones flying sorties, by station id, which a call may re-task."""
         self.deployment = deployment
         self.store = store
         self.params = params or deployment.eta
         self._availability = availability
         self._drone_eta = drone_eta
+        self._airborne = airborne
         self._serving = asyncio.Lock()
 
     async def start(self) -> None:
@@ -114,15 +129,24 @@ class Dispatcher:
             out[station.id] = state
         return out
 
-    async def recommend(self, scene: GeoPoint) -> Recommendation:
+    async def recommend(self, scene: GeoPoint, priority: int | None = None) -> Recommendation:
+        """Rank the stations for `scene`; with a call's `priority`, drones in the air that
+        could be re-tasked to it are ranked too."""
         drone_eta = self._drone_eta() if self._drone_eta is not None else None
+        airborne = self._airborne() if self._airborne is not None else None
         return recommend(
-            self.deployment, scene, await self.availability(), self.params, drone_eta=drone_eta
+            self.deployment,
+            scene,
+            await self.availability(),
+            self.params,
+            drone_eta=drone_eta,
+            airborne=airborne,
+            priority=priority,
         )
 
     async def recommend_call(self, call_id: int) -> Recommendation:
         call = await self.store.get_call(call_id)
-        return await self.recommend(GeoPoint(call.latitude_deg, call.longitude_deg))
+        return await self.recommend(GeoPoint(call.latitude_deg, call.longitude_deg), call.priority)
 
     async def dispatch(
         self,
@@ -132,14 +156,16 @@ class Dispatcher:
         *,
         queue: bool = True,
         policy: str | None = None,
+        retask: bool = True,
     ) -> DispatchResult:
         """Send the best (or the chosen) station's drone to a call.
 
         With no station chosen, a call nobody can serve now is queued (`queue=False`:
         left as it is, the result saying why in its recommendation). `policy`: the launch
-        policy sending it. Raises DroneTaken, StationUnavailable, UnknownStation,
-        Unservable, and the store's NotFound/Conflict (a call already dispatched or
-        closed).
+        policy sending it. `retask=False`: only docked drones, never one in flight (the
+        queue served with nobody clicking). Raises DroneTaken, StationUnavailable,
+        UnknownStation, Unservable, and the store's NotFound/Conflict (a call already
+        dispatched or closed).
         """
         call = await self.store.get_call(call_id)
         if call.status not in OPEN_CALL_STATES:
@@ -149,6 +175,8 @@ class Dispatcher:
         if station_id is not None:
             return await self._dispatch_to(call, rec, station_id, actor, policy)
         for candidate in rec.candidates:
+            if candidate.airborne and not retask:
+                continue
             result = await self._reserve(call, rec, candidate, actor, policy)
             if result is not None:
                 return result
@@ -192,6 +220,8 @@ class Dispatcher:
         actor: str,
         policy: str | None = None,
     ) -> DispatchResult | None:
+        if candidate.retask_sortie_id is not None:
+            return await self._retask(call, rec, candidate, actor)
         sortie = await self.store.reserve(
             candidate.drone_id,
             candidate.station_id,
@@ -207,6 +237,28 @@ class Dispatcher:
         call = await self.store.get_call(call.id)
         return DispatchResult(call, rec, sortie, candidate)
 
+    async def _retask(
+        self, call: CallRecord, rec: Recommendation, candidate: Candidate, actor: str
+    ) -> DispatchResult | None:
+        """Move the flying sortie to this call in the store (the flight follows, see
+        `SortieRunner.retask`); None when the sortie is no longer the one to re-task."""
+        assert candidate.retask_sortie_id is not None
+        try:
+            retasked = await self.store.retask(
+                candidate.retask_sortie_id,
+                call.id,
+                actor,
+                eta_s=round(candidate.eta_s, 2),
+                route=candidate.route.as_geojson(),
+            )
+        except NotRetaskable:
+            return None
+        station = self.deployment.station(candidate.station_id)
+        fenced = self.deployment.planner.fenced(candidate.route, home=station.position)
+        return DispatchResult(
+            retasked.call, rec, retasked.sortie, replace(candidate, route=fenced), retasked
+        )
+
     async def release(
         self, sortie_id: int, final_state: str, actor: str, cause: str = ""
     ) -> list[DispatchResult]:
@@ -221,7 +273,7 @@ class Dispatcher:
         async with self._serving:
             for call in await self.store.queued_calls():
                 try:
-                    result = await self.dispatch(call.id, actor)
+                    result = await self.dispatch(call.id, actor, retask=False)
                 except (Unservable, Conflict, NotFound):
                     continue
                 if not result.queued:

@@ -63,17 +63,25 @@ def corner_speed_fraction(turn_deg: float) -> float:
 
 
 def profile_time_s(
-    legs_m: Sequence[float], turns_deg: Sequence[float], speed_m_s: float, accel_m_s2: float
+    legs_m: Sequence[float],
+    turns_deg: Sequence[float],
+    speed_m_s: float,
+    accel_m_s2: float,
+    start_m_s: float = 0.0,
 ) -> float:
-    """Time to fly `legs_m` from rest to rest with corner slow-downs (trapezoids).
+    """Time to fly `legs_m` to rest with corner slow-downs (trapezoids), from rest or
+    from `start_m_s` along the first leg.
 
     >>> round(profile_time_s([1500.0], [], 19.9, 2.1), 1)
-    84.8
+    84.9
+    >>> round(profile_time_s([1500.0], [], 19.9, 2.1, start_m_s=19.9), 1)
+    80.1
     """
     if not legs_m or sum(legs_m) <= 0:
         return 0.0
-    # Speed limit at each vertex: rest at both ends, corner speed between.
-    limit = [0.0, *(speed_m_s * corner_speed_fraction(t) for t in turns_deg), 0.0]
+    # Speed limit at each vertex: at rest at the end, corner speed between.
+    start = min(max(start_m_s, 0.0), speed_m_s)
+    limit = [start, *(speed_m_s * corner_speed_fraction(t) for t in turns_deg), 0.0]
     v = list(limit)
     for i, d in enumerate(legs_m):  # forward: cannot accelerate faster than `accel`
         v[i + 1] = min(v[i + 1], math.sqrt(v[i] ** 2 + 2 * accel_m_s2 * d))
@@ -130,6 +138,39 @@ def return_time_s(route: Route, drone: DroneProfile, params: EtaParameters) -> f
     )
     land_speed = min(params.land_speed_m_s, drone.descent_m_s)
     return horizontal_s + route.cruise_altitude_m / land_speed
+
+
+#: Dispatch to the new mission under way for a drone already flying: the mission and
+#: fence uploaded and verified in flight (no arming, no takeoff).
+RETASK_LATENCY_S = 1.0
+
+
+def airborne_estimate(
+    route: Route,
+    drone: DroneProfile,
+    params: EtaParameters,
+    along_m_s: float,
+    altitude_m: float,
+) -> EtaBreakdown:
+    """Time to the scene for a drone already in the air at the start of `route`, moving
+    at `along_m_s` along its first leg (negative: away from it, so it brakes first and
+    flies back what it drifted), at `altitude_m` above its home."""
+    legs = route_legs_m(route)
+    a = params.horizontal_accel_m_s2
+    brake_s = 0.0
+    if along_m_s < 0 and legs:
+        brake_s = -along_m_s / a
+        legs = [legs[0] + along_m_s**2 / (2 * a), *legs[1:]]
+    horizontal_s = brake_s + profile_time_s(
+        legs, route.turn_angles_deg, drone.cruise_speed_m_s, a, start_m_s=max(along_m_s, 0.0)
+    )
+    climb_s = max(route.cruise_altitude_m - altitude_m, 0.0) / drone.climb_m_s
+    return EtaBreakdown(
+        launch_s=RETASK_LATENCY_S,
+        takeoff_s=0.0,
+        cruise_s=max(horizontal_s, climb_s),
+        settle_s=params.arrival_settle_s,
+    )
 
 
 def straight_line_time_s(distance_m: float, drone: DroneProfile, params: EtaParameters) -> float:

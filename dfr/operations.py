@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -38,12 +39,19 @@ from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.auto_launch import AutoLaunch
-from dfr.console_views import call_event, drone_json, share_link_view, streams_of_call
+from dfr.console_views import (
+    call_event,
+    drone_json,
+    share_link_view,
+    sortie_event,
+    streams_of_call,
+)
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
 from dfr.eido_intake import EidoIntake, EidoResult
 from dfr.events import Event, EventBus
 from dfr.evidence import export_package
+from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
 from dfr.loop_lag import LoopLag
@@ -51,7 +59,7 @@ from dfr.officer_requests import OfficerRequests
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
 from dfr.purposes import LaunchPurpose, purposes_json
-from dfr.recommend import DroneAvailability, Recommendation
+from dfr.recommend import AirborneDrone, DroneAvailability, Recommendation
 from dfr.retention import RetentionJob
 from dfr.services import Services
 from dfr.settings import Settings
@@ -75,7 +83,10 @@ from missions.profile import Station
 from missions.qgc_plan import export_plan
 from missions.route import Fence
 from missions.sortie import FINAL_STATES
+from stations.drone_link import LinkError
 from stations.fleet import Fleet
+
+log = logging.getLogger(__name__)
 
 
 class OperationsError(Exception):
@@ -130,6 +141,7 @@ class Operations:
             self._store,
             availability=self._availability,
             drone_eta=self.eta.current,
+            airborne=self._airborne,
         )
         self.dock = DockPreparation(
             self._fleet,
@@ -431,14 +443,31 @@ class Operations:
         return replace(result, call=await self.auto_launch.consider(result.call))
 
     async def retarget_airborne_drone(self, active: ActiveSortie, scene: GeoPoint) -> bool:
-        """The one seam for re-tasking a drone in flight to its call's new scene (an EIDO
-        update moved it); True when the drone was re-tasked.
-
-        In-flight re-tasking is not built yet: this queues nothing and returns False, so
-        the pilot's alert says "scene moved N m — re-plan with Reposition" and the pilot
-        sends the drone there (`POST /api/drones/{id}/commands`, reposition). Whoever
-        builds re-tasking replaces this body; its callers stay as they are."""
-        return False
+        """Send the drone flying `active` to its call's new scene without landing (an EIDO
+        update moved it): a route from where it is, the fence and mission uploaded,
+        verified and under way (`FlightExecutor.retarget`); the sortie's route is stored
+        for a restart to follow. True when the drone flies there now; False (the pilot's
+        alert advises a reposition) when it is not airborne, no route is permitted from
+        where it is, or the vehicle did not take the new plan (it then holds)."""
+        executor = active.executor
+        here = executor.position if executor is not None else None
+        if executor is None or here is None or not executor.sortie.airborne:
+            return False
+        planner = self.deployment.planner
+        plan = planner.plan(here, scene, with_fence=False)
+        if plan.route is None:
+            log.warning("sortie %d: no route to the new scene: %s", active.record.id, plan.reason)
+            return False
+        route = planner.fenced(plan.route, home=active.station.position)
+        try:
+            await executor.retarget(route)
+        except (CommandNotAllowed, LinkError, PreflightFailed) as exc:
+            log.warning("sortie %d: not retargeted: %s", active.record.id, exc)
+            return False
+        active.route = route
+        await self._store.record_sortie_route(active.record.id, route.as_geojson())
+        self.bus.publish(sortie_event(active, str(executor.state)))
+        return True
 
     async def close_call(self, call_id: int, actor: str) -> CallRecord:
         async with self._store.attempt(
@@ -473,9 +502,35 @@ class Operations:
             )
             if not result.queued or policy is None:
                 self.bus.publish(call_event(result.call))
-            if not result.queued:
+            if result.retasked_from is not None:
+                await self.runner.retask(result, who)
+            elif not result.queued:
                 await self.runner.start(result, who, policy)
         return result
+
+    def _airborne(self) -> dict[str, AirborneDrone]:
+        """Drones flying sorties this server follows, by station id (re-task candidates)."""
+        out = {}
+        for active in self.board:
+            executor = active.executor
+            if executor is None or not executor.sortie.airborne:
+                continue
+            state = self._fleet.state(active.station.id)
+            fix, velocity = state.position, state.velocity
+            if fix is None or velocity is None or state.battery_pct is None:
+                continue
+            out[active.station.id] = AirborneDrone(
+                sortie_id=active.record.id,
+                sortie_state=str(executor.state),
+                call_id=active.call.id,
+                call_priority=active.call.priority,
+                position=fix.point,
+                altitude_m=fix.relative_altitude_m,
+                velocity_north_m_s=velocity.north_m_s,
+                velocity_east_m_s=velocity.east_m_s,
+                battery_pct=state.battery_pct,
+            )
+        return out
 
     async def _policy_dispatch(
         self, call_id: int, who: Principal, policy: LaunchPolicy, station_id: str

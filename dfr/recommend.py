@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dfr.deployment import Deployment
-from dfr.eta import EtaBreakdown, EtaParameters, estimate, return_time_s, straight_line_time_s
+from dfr.eta import (
+    EtaBreakdown,
+    EtaParameters,
+    airborne_estimate,
+    estimate,
+    profile_time_s,
+    return_time_s,
+    straight_line_time_s,
+)
 from dfr.eta_calibration import DroneEta
 from missions.geo import GeoPoint
 from missions.profile import Station
@@ -30,6 +39,31 @@ ALL_READY = DroneAvailability()
 
 
 @dataclass(frozen=True, slots=True)
+class AirborneDrone:
+    """A drone flying a sortie that could be re-tasked: where it is and what it does."""
+
+    sortie_id: int
+    sortie_state: str  # "en_route", "on_scene", "returning"
+    call_id: int | None
+    call_priority: int | None
+    position: GeoPoint
+    altitude_m: float  # above its home
+    velocity_north_m_s: float
+    velocity_east_m_s: float
+    battery_pct: float
+
+    def retaskable_for(self, priority: int | None) -> bool:
+        """Returning from a call, or on scene at one less urgent than `priority`."""
+        if self.sortie_state == "returning":
+            return True
+        return (
+            self.sortie_state == "on_scene"
+            and priority is not None
+            and (self.call_priority is None or priority < self.call_priority)
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     station_id: str
     drone_id: str
@@ -41,11 +75,21 @@ class Candidate:
     #: Whether the ETA comes from figures fitted to this drone's own flights, and how many.
     eta_calibrated: bool = False
     eta_flights: int = 0
+    #: Already flying this sortie: dispatching it re-tasks the drone in flight.
+    retask_sortie_id: int | None = None
+    retask_from_call_id: int | None = None
+
+    @property
+    def airborne(self) -> bool:
+        return self.retask_sortie_id is not None
 
     def as_json(self) -> dict:
         return {
             "station_id": self.station_id,
             "drone_id": self.drone_id,
+            "airborne": self.airborne,
+            "retask_sortie_id": self.retask_sortie_id,
+            "retask_from_call_id": self.retask_from_call_id,
             "eta_s": round(self.eta_s, 1),
             "eta_calibrated": self.eta_calibrated,
             "eta_flights": self.eta_flights,
@@ -152,13 +196,17 @@ def recommend(
     params: EtaParameters | None = None,
     on_scene_s: float | None = None,
     drone_eta: Mapping[str, DroneEta] | None = None,
+    airborne: Mapping[str, AirborneDrone] | None = None,
+    priority: int | None = None,
 ) -> Recommendation:
     """Rank the deployment's stations for a call at `scene`.
 
     `availability` is keyed by station id; a station missing from it is taken
     as ready (docked, healthy, full battery). `drone_eta` is each drone's own ETA
     figures, by drone id; a drone missing from it is ranked by `params` (by default
-    the deployment's).
+    the deployment's). `airborne`, by station id: drones flying a sortie; one that
+    is returning, or on scene at a call less urgent than `priority`, is ranked from
+    where it is, as it moves, with the battery it has left.
     """
     default = DroneEta(params or deployment.eta)
     on_scene_s = deployment.defaults.on_scene_s if on_scene_s is None else on_scene_s
@@ -167,7 +215,18 @@ def recommend(
     for station in deployment.stations:
         state = (availability or {}).get(station.id, ALL_READY)
         eta = (drone_eta or {}).get(station.drone.id, default)
-        result = _assess(deployment, station, state, scene, eta, on_scene_s)
+        flying = (airborne or {}).get(station.id)
+        if flying is not None and state.sortie_id is not None and state.online:
+            result = (
+                _assess_airborne(deployment, station, flying, scene, eta, on_scene_s)
+                if flying.retaskable_for(priority)
+                else Exclusion(
+                    station.id, station.drone.id, ExclusionKind.ON_SORTIE,
+                    {"sortie_id": state.sortie_id},
+                )
+            )  # fmt: skip
+        else:
+            result = _assess(deployment, station, state, scene, eta, on_scene_s)
         (candidates if isinstance(result, Candidate) else excluded).append(result)
     candidates.sort(key=lambda c: (c.eta_s, c.station_id))
     return Recommendation(scene, tuple(candidates), tuple(excluded))
@@ -244,3 +303,70 @@ def _assess(
         eta_calibrated=drone_eta.calibrated,
         eta_flights=drone_eta.flights,
     )
+
+
+def _assess_airborne(
+    deployment: Deployment,
+    station: Station,
+    flying: AirborneDrone,
+    scene: GeoPoint,
+    drone_eta: DroneEta,
+    on_scene_s: float,
+) -> Candidate | Exclusion:
+    """A flying drone: a route from where it is, the time from its present velocity, and
+    the battery it has left for the way there, the time on scene and the way home."""
+    drone = station.drone
+    params = drone_eta.params
+    reserve = deployment.defaults.reserve_pct
+
+    def out(kind: ExclusionKind, **facts: float | int | str) -> Exclusion:
+        return Exclusion(station.id, drone.id, kind, facts)
+
+    plan = deployment.planner.plan(flying.position, scene, with_fence=False)
+    if plan.route is None:
+        return out(ExclusionKind.NO_ROUTE, planner_reason=plan.reason or "no permitted route")
+    route = plan.route
+    eta = airborne_estimate(
+        route, drone, params, _along_first_leg(flying, route), flying.altitude_m
+    )
+    home_m = scene.distance_m(station.position)
+    back_s = profile_time_s(
+        [home_m], [], drone.cruise_speed_m_s, params.horizontal_accel_m_s2
+    ) + route.cruise_altitude_m / min(params.land_speed_m_s, drone.descent_m_s)
+    needed_pct = 100.0 * (eta.flight_s + on_scene_s + back_s) / drone.endurance_s
+    if flying.battery_pct - needed_pct < reserve:
+        return out(
+            ExclusionKind.LOW_BATTERY,
+            battery_pct=flying.battery_pct,
+            required_pct=needed_pct + reserve,
+            on_scene_s=on_scene_s,
+            reserve_pct=reserve,
+        )
+    return Candidate(
+        station_id=station.id,
+        drone_id=drone.id,
+        eta_s=eta.total_s,
+        distance_m=route.length_m,
+        route=route,
+        eta=eta,
+        battery_needed_pct=needed_pct,
+        eta_calibrated=drone_eta.calibrated,
+        eta_flights=drone_eta.flights,
+        retask_sortie_id=flying.sortie_id,
+        retask_from_call_id=flying.call_id,
+    )
+
+
+def _along_first_leg(flying: AirborneDrone, route: Route) -> float:
+    """The drone's speed along the route's first leg (negative: moving away from it)."""
+    start, end = route.waypoints[0].point, route.waypoints[1].point
+    north = (end.latitude_deg - start.latitude_deg) * 111_320.0
+    east = (
+        (end.longitude_deg - start.longitude_deg)
+        * 111_320.0
+        * math.cos(math.radians(start.latitude_deg))
+    )
+    length = math.hypot(north, east)
+    if length < 1e-6:
+        return 0.0
+    return (flying.velocity_north_m_s * north + flying.velocity_east_m_s * east) / length

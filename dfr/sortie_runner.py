@@ -34,17 +34,23 @@ from dfr.deployment import Deployment
 from dfr.dispatcher import Dispatcher, DispatchResult
 from dfr.dock_prep import DockedSetup
 from dfr.events import Event, EventBus
+from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.flight_executor import ExecutorSettings, FlightExecutor, FlightResult
 from dfr.launch_policies import LaunchMode, LaunchPolicy, OnTimeout
 from dfr.store import CallRecord, SortieRecord, Store
 from missions.geo import GeoPoint
 from missions.profile import Station
 from missions.sortie import SortieState
+from stations.drone_link import LinkError
 from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
 SYSTEM = Principal("system", Role.DISPATCHER)
+
+
+class RetaskFailed(Exception):
+    """A drone in flight did not take the new mission; it serves its call as before."""
 
 
 class LaunchNotPending(Exception):
@@ -57,6 +63,8 @@ class SortieVideo(Protocol):
     async def sortie_started(self, drone_id: str, call_id: int, sortie_id: int) -> None: ...
 
     async def sortie_ended(self, drone_id: str, sortie_id: int) -> dict[str, Any] | None: ...
+
+    def sortie_call_changed(self, drone_id: str, call_id: int) -> None: ...
 
 
 FlightListener = Callable[[ActiveSortie, FlightResult], None]
@@ -279,6 +287,73 @@ class SortieRunner:
         )
         self._spawn(self._fly(active), f"sortie {active.record.id}")
 
+    async def retask(self, result: DispatchResult, who: Principal) -> None:
+        """A flying drone was moved to another call in the store (`Dispatcher`): send it
+        there in flight. The sortie, its video and share links now serve the new call,
+        the call it left is told, and the pilot is alerted. When the vehicle does not
+        take the new mission the store is put back and RetaskFailed is raised."""
+        retasked, candidate = result.retasked_from, result.candidate
+        assert retasked is not None
+        assert candidate is not None
+        active = self.board.get(retasked.sortie.id)
+        executor = active.executor if active is not None else None
+        try:
+            if active is None or executor is None:
+                raise CommandNotAllowed("the sortie is no longer flying")
+            await executor.retarget(candidate.route)
+        except (CommandNotAllowed, LinkError, PreflightFailed) as exc:
+            await self.store.undo_retask(retasked, who.name, str(exc))
+            if retasked.previous is not None:
+                self.bus.publish(call_event(await self.store.get_call(retasked.previous.id)))
+            self.bus.publish(call_event(await self.store.get_call(result.call.id)))
+            if active is not None and executor is not None and executor.sortie.airborne:
+                self.bus.publish(
+                    Event(
+                        "alert",
+                        {
+                            "severity": "critical",
+                            "kind": "retask_failed",
+                            "station_id": active.station.id,
+                            "drone_id": active.station.drone.id,
+                            "sortie_id": active.record.id,
+                            "call_id": result.call.id,
+                            "message": f"{active.station.drone.id} was not re-tasked to call"
+                            f" {result.call.id} ({exc}): it holds; resume or return it",
+                        },
+                    )
+                )
+            raise RetaskFailed(
+                f"drone {candidate.drone_id} did not take the new mission in flight: {exc}"
+            ) from exc
+        active.call, active.route, active.eta_s = result.call, candidate.route, candidate.eta_s
+        active.record = retasked.sortie
+        if self.video is not None:
+            self.video.sortie_call_changed(active.station.drone.id, result.call.id)
+        self._streams_changed()  # the call's video is this drone's now
+        left = retasked.previous
+        if left is not None:
+            self.bus.publish(call_event(left))
+        message = f"{active.station.drone.id} re-tasked in flight to call {result.call.id}"
+        if left is not None:
+            message += f" (it left call {left.id}"
+            message += ", which is open again)" if left.status == "new" else ")"
+        self.bus.publish(
+            Event(
+                "alert",
+                {
+                    "severity": "warning",
+                    "kind": "retasked",
+                    "station_id": active.station.id,
+                    "drone_id": active.station.drone.id,
+                    "sortie_id": active.record.id,
+                    "call_id": result.call.id,
+                    "from_call_id": None if left is None else left.id,
+                    "message": message,
+                },
+            )
+        )
+        self._publish_sortie(active, str(executor.state))
+
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
@@ -396,7 +471,8 @@ class SortieRunner:
         executor = active.executor
         if executor is None:
             return
-        if executor.transfers and not active.transfers_saved:
+        version = executor.transfers_version
+        if executor.transfers and active.transfers_saved != version:
             await self.store.record_transfers(
                 active.record.id,
                 {
@@ -404,7 +480,7 @@ class SortieRunner:
                     for kind, ways in executor.transfers.items()
                 },
             )
-            active.transfers_saved = True  # a failed write is tried again next round
+            active.transfers_saved = version  # a failed write is tried again next round
         transitions = list(executor.sortie.transitions)
         for t in transitions[active.persisted :]:
             await self.store.record_sortie_state(

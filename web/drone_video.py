@@ -140,6 +140,10 @@ class DroneVideo:
         except VideoError as exc:
             log.error("%s: recording for sortie %d did not start: %s", drone_id, sortie_id, exc)
 
+    def sortie_call_changed(self, drone_id: str, call_id: int) -> None:
+        """The drone was re-tasked in flight: its stream (and recording) serves this call."""
+        self.services.catalog.get(drone_id).call_id = str(call_id)
+
     async def sortie_ended(self, drone_id: str, sortie_id: int) -> dict[str, Any] | None:
         """Finish the sortie's recording; returns its manifest."""
         try:

@@ -25,7 +25,7 @@ from dfr.login_guard import LoginRefused
 from dfr.officer_requests import AskedTooSoon, FixRefused, NotYourRequest, RequestOpen
 from dfr.operations import BadWebhookToken, NoPurpose, UnknownStationId, WebhooksOff
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
-from dfr.sortie_runner import LaunchNotPending
+from dfr.sortie_runner import LaunchNotPending, RetaskFailed
 from dfr.store import Conflict, NotFound
 from dfr.video_views import TooManyViewers
 from missions.geo import CoordinateError
@@ -45,6 +45,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (StationUnavailable, 409),
     (NotFlying, 409),
     (LaunchNotPending, 409),
+    (RetaskFailed, 409),
     (FlightError, 409),
     # 429, not 503: this caller holds its share of viewers (RFC 6585, too many requests
     # from one user); 503 says the server cannot take more (RFC 9110), which the WHEP draft

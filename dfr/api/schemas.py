@@ -211,6 +211,11 @@ class EidoOut(BaseModel):
 class CandidateOut(BaseModel):
     station_id: str
     drone_id: str
+    airborne: bool = Field(
+        False, description="already flying a sortie: dispatching it re-tasks it in flight"
+    )
+    retask_sortie_id: int | None = Field(None, description="the sortie it flies now")
+    retask_from_call_id: int | None = Field(None, description="the call it serves now")
     eta_s: float
     eta_calibrated: bool = Field(
         description="the ETA comes from figures fitted to this drone's own flights "
@@ -302,6 +307,9 @@ class DispatchOut(BaseModel):
     sortie: SortieOut | None = None
     station_id: str | None = None
     eta_s: float | None = None
+    retasked_from_call_id: int | None = Field(
+        None, description="a drone re-tasked in flight: the call it served before"
+    )
     recommendation: RecommendationOut
 
 

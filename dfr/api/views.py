@@ -43,5 +43,10 @@ def dispatch_out(result: DispatchResult) -> DispatchOut:
         sortie=sortie_out(result.sortie) if result.sortie else None,
         station_id=result.candidate.station_id if result.candidate else None,
         eta_s=round(result.candidate.eta_s, 1) if result.candidate else None,
+        retasked_from_call_id=(
+            result.retasked_from.previous.id
+            if result.retasked_from is not None and result.retasked_from.previous is not None
+            else None
+        ),
         recommendation=recommendation_out(result.recommendation),
     )

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from missions.geo import GeoPoint
 from tests.api.conftest import WEBHOOK_TOKEN, login
-from tests.api.test_api_flight import wait_for
+from tests.api.test_api_flight import drone, wait_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eido"
 EIDO = {"Content-Type": "application/emergency.eido+json", "X-DFR-Token": WEBHOOK_TOKEN}
@@ -111,7 +112,9 @@ def test_refusals_say_why_and_store_nothing(client, body, headers, status, words
     assert client.get("/api/calls", headers=disp).json() == before
 
 
-def test_a_moved_scene_alerts_the_pilot_of_the_drone_flying_there(client) -> None:
+def test_a_moved_scene_sends_the_drone_flying_there_to_it(client) -> None:
+    """The update re-plans the airborne drone to the new scene without landing (mission
+    and fence replaced in flight) and tells the pilot; the sortie flies on from there."""
     disp, pilot = login(client, "disp"), login(client, "pilot")
     incident = "urn:emergency:uid:incidentid:f1:pueblo-ecc.co.us"
     call = post(client, document("point", incident)).json()["call"]
@@ -133,7 +136,10 @@ def test_a_moved_scene_alerts_the_pilot_of_the_drone_flying_there(client) -> Non
             message = ws.receive_json()
     assert moved.status_code == 200, moved.text
     update = moved.json()
-    expected = f"call {call['id']}: scene moved {update['moved_m']:.0f} m — re-plan with Reposition"
+    expected = (
+        f"call {call['id']}: scene moved {update['moved_m']:.0f} m"
+        " — the drone is re-tasked to the new scene"
+    )
     assert update["alert"] == expected
     assert message["message"] == expected
     assert (message["kind"], message["drone_id"], message["sortie_id"]) == (
@@ -144,15 +150,16 @@ def test_a_moved_scene_alerts_the_pilot_of_the_drone_flying_there(client) -> Non
     audit = client.get("/api/audit", headers=disp).json()
     recorded = [e for e in audit if e["action"] == "call.scene_moved"]
     assert recorded[-1]["subject"] == f"sortie:{sortie_id}"
-    assert recorded[-1]["details"]["retargeted"] is False
-    # The pilot does as told: the drone goes to the new scene.
-    command = {
-        "command": "reposition",
-        "latitude_deg": 38.2572,
-        "longitude_deg": -104.6052,
-    }
-    sent = client.post(f"/api/drones/{drone_id}/commands", json=command, headers=pilot)
-    assert sent.status_code == 200, sent.text
+    assert recorded[-1]["details"]["retargeted"] is True
+    # It flies on to the new scene (not the old one) and is on scene there.
+    new_scene = GeoPoint(38.2572, -104.6052)
+    wait_for(
+        lambda: client.get(f"/api/sorties/{sortie_id}", headers=disp).json(),
+        lambda s: s["state"] == "on_scene",
+        what="on scene at the new scene",
+    )
+    here = drone(client, disp, drone_id)
+    assert GeoPoint(here["latitude_deg"], here["longitude_deg"]).distance_m(new_scene) < 40.0
     home = client.post(
         f"/api/drones/{drone_id}/commands", json={"command": "return"}, headers=pilot
     )

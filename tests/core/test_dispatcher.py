@@ -175,3 +175,35 @@ async def test_store_close_twice_is_safe(tmp_path: Path) -> None:
     await store.start()
     await store.close()
     await store.close()
+
+
+async def test_a_flying_drone_is_re_tasked_by_a_dispatch_never_by_the_queue(
+    tmp_path, pueblo
+) -> None:
+    from dfr.recommend import AirborneDrone
+
+    async with Store.open(tmp_path / "dfr.sqlite") as store:
+        busy = {"hq": DroneAvailability(), "bessemer": DroneAvailability(online=False)}
+        busy["eastside"] = DroneAvailability(online=False)
+        flying: dict[str, AirborneDrone] = {}
+        d = Dispatcher(pueblo, store, availability=lambda: busy, airborne=lambda: flying)
+        await d.start()
+        first = await d.create_call(DOWNTOWN, "disp1")
+        sent = await d.dispatch(first.id, "disp1", "hq")
+        assert sent.sortie is not None
+        for state in ("launching", "en_route", "on_scene", "returning"):
+            await store.record_sortie_state(sent.sortie.id, state)
+        flying["hq"] = AirborneDrone(
+            sortie_id=sent.sortie.id, sortie_state="returning", call_id=first.id,
+            call_priority=2, position=pueblo.station("hq").position, altitude_m=60.0,
+            velocity_north_m_s=0.0, velocity_east_m_s=0.0, battery_pct=90.0,
+        )  # fmt: skip
+        queued = await d.create_call(NewCall(38.2600, -104.6000, 1, "cad", "queued"), "disp1")
+        await store.set_call_status(queued.id, "queued", "disp1")
+        assert await d.serve_queue("system") == []  # nobody clicked: no re-task
+        assert (await store.get_call(queued.id)).status == "queued"
+        result = await d.dispatch(queued.id, "disp1")  # a dispatcher's click does
+        assert result.retasked_from is not None
+        assert result.sortie is not None
+        assert result.sortie.id == sent.sortie.id
+        assert result.sortie.call_id == queued.id

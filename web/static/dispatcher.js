@@ -160,7 +160,16 @@ function stationName(id) {
 }
 
 function candidateLine(c) {
-  return `${km(c.distance_m)} route · battery ${pct(c.battery_needed_pct)}${c.standoff ? " · stand-off" : ""}`;
+  // A drone in the air: dispatching it re-tasks it in flight, from where it is now.
+  const flying = c.airborne
+    ? ` · in flight${c.retask_from_call_id ? ` (now on call ${c.retask_from_call_id})` : ""}, re-tasked without landing`
+    : "";
+  return `${km(c.distance_m)} route · battery ${pct(c.battery_needed_pct)}${c.standoff ? " · stand-off" : ""}${flying}`;
+}
+
+function sendLabel(c) {
+  const verb = c.airborne ? `Re-task ${c.drone_id} (in flight)` : `Send ${stationName(c.station_id)}`;
+  return `${verb} — ETA ${eta(c.eta_s)}`;
 }
 
 function renderRecommendation(call) {
@@ -191,13 +200,13 @@ function renderRecommendation(call) {
         padding: [90, 90], maxZoom: 15,
       });
     }
-    const label = `Send ${stationName(best.station_id)} — ETA ${eta(best.eta_s)}`;
+    const label = sendLabel(best);
     box.append(
       h("div", { class: "best" },
         h("div", { class: "best-head" }, "Recommended"),
         h("button", {
           class: "go block", id: "send-best", type: "button", disabled: !canSend || state.sending,
-          "data-station-id": best.station_id, "data-eta-s": best.eta_s,
+          "data-station-id": best.station_id, "data-eta-s": best.eta_s, "data-airborne": String(best.airborne),
           onclick: () => send(call.id, best.station_id),
         }, label),
         h("div", { class: "muted" }, `${best.drone_id} · ${candidateLine(best)}`),
@@ -216,7 +225,7 @@ function renderRecommendation(call) {
     box.append(h("h3", { class: "sub" }, "Alternatives"), h("ul", { class: "alt-list", id: "alternatives" },
       ...alternatives.map((c) => h("li", { "data-station-id": c.station_id },
         h("span", {},
-          h("strong", {}, stationName(c.station_id)), ` — ETA ${eta(c.eta_s)}`,
+          h("strong", {}, c.airborne ? `${c.drone_id} (in flight)` : stationName(c.station_id)), ` — ETA ${eta(c.eta_s)}`,
           h("br"), h("span", { class: "muted" }, candidateLine(c))),
         h("button", {
           class: "small", type: "button", disabled: !canSend || state.sending,
