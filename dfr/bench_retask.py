@@ -3,9 +3,10 @@ flying another one on its new mission, at speed factor 1.
 
 The server's own operations service on the built-in simulator or PX4 SITL. Each round
 dispatches a low-priority call 300 m from the first station, waits until its drone is
-on scene, then creates a priority-1 call 400 m beyond it and dispatches it: the
-recommender ranks the flying drone first, the store moves its sortie to the new call,
-and its fence and mission are replaced in flight. The figure is wall time from just
+on scene (`--on-scene-s`, 60 by default, planned there), then creates a priority-1
+call 400 m beyond it and dispatches it: the recommender ranks the flying drone first,
+the store moves its sortie to the new call, and its fence and mission are replaced in
+flight. The figure is wall time from just
 before the dispatch request to the executor's "retargeted" (fence and mission uploaded
 and verified, the new mission under way). Then the drone is sent home and docks.
 """
@@ -49,14 +50,17 @@ def _away(point: GeoPoint, bearing_deg: float, metres: float) -> GeoPoint:
 
 
 async def measure(
-    deployment: Deployment, vehicles: VehicleProvider, rounds: int
+    deployment: Deployment, vehicles: VehicleProvider, rounds: int, on_scene_s: float
 ) -> tuple[Retask, ...]:
     out: list[Retask] = []
     with tempfile.TemporaryDirectory(prefix="dfr-bench-retask-") as tmp:
         users = Path(tmp) / "users.toml"
         users.write_text("# nobody logs in to a benchmark\n")
         settings = Settings(state_dir=Path(tmp), users_file=users, secret_key="bench")
-        planned = replace(deployment, launch_policy="immediate")
+        # PX4 SITL's battery drops to half within a minute of arming: with the deployment's
+        # long time on scene a flying drone would not have the battery for a new call.
+        defaults = deployment.defaults.model_copy(update={"on_scene_s": on_scene_s})
+        planned = replace(deployment, launch_policy="immediate", defaults=defaults)
         async with (
             open_services(settings, planned, vehicles) as services,
             Operations.running(services, settings) as ops,
@@ -81,7 +85,12 @@ async def measure(
                 dispatched_at = datetime.now(UTC)
                 result = await ops.dispatch(urgent.id, _BENCH)
                 if result.retasked_from is None or result.candidate is None:
-                    raise RuntimeError(f"round {n}: the flying drone was not re-tasked")
+                    ranked = result.recommendation.as_json()
+                    for c in ranked["candidates"]:
+                        c.pop("route")
+                    raise RuntimeError(
+                        f"round {n}: the flying drone was not re-tasked; ranked: {ranked}"
+                    )
                 done = next(e for e in executor.sortie.events if e.kind == "retargeted")
                 out.append(
                     Retask(
@@ -102,7 +111,7 @@ async def measure(
 def main(args: argparse.Namespace, vehicles: VehicleProvider) -> int:
     deployment = load_deployment(args.deployment)
     label = "PX4 SITL" if args.px4 else "built-in simulator"
-    retasks = asyncio.run(measure(deployment, vehicles, args.rounds))
+    retasks = asyncio.run(measure(deployment, vehicles, args.rounds, args.on_scene_s))
     walls = sorted(r.dispatch_to_under_way_wall_s for r in retasks)
     summary = {"retasks": len(walls), "p50_s": percentile(walls, 0.5), "max_s": walls[-1]}
     if args.json:

@@ -262,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     deployment_arg(br)
     br.add_argument("--rounds", type=int, default=3)
+    br.add_argument("--on-scene-s", type=float, default=60.0, help="time planned on scene")
     br.add_argument("--px4", action="store_true", help="on PX4 SITL (needs DFR_PX4_DIR)")
     br.add_argument("--port-base", type=int, default=14540, help="UDP port of drone 0")
     br.add_argument("--json", action="store_true")
