@@ -284,24 +284,8 @@ def _assess(
             needed_pct=needed_pct,
             reserve_pct=reserve,
         )
-    if state.battery_pct - needed_pct < reserve:
-        return out(
-            ExclusionKind.LOW_BATTERY,
-            battery_pct=state.battery_pct,
-            required_pct=needed_pct + reserve,
-            on_scene_s=on_scene_s,
-            reserve_pct=reserve,
-        )
-    return Candidate(
-        station_id=station.id,
-        drone_id=drone.id,
-        eta_s=eta.total_s,
-        distance_m=route.length_m,
-        route=route,
-        eta=eta,
-        battery_needed_pct=needed_pct,
-        eta_calibrated=drone_eta.calibrated,
-        eta_flights=drone_eta.flights,
+    return _with_battery(
+        deployment, station, drone_eta, route, eta, needed_pct, state.battery_pct, on_scene_s
     )
 
 
@@ -317,14 +301,10 @@ def _assess_airborne(
     the battery it has left for the way there, the time on scene and the way home."""
     drone = station.drone
     params = drone_eta.params
-    reserve = deployment.defaults.reserve_pct
-
-    def out(kind: ExclusionKind, **facts: float | int | str) -> Exclusion:
-        return Exclusion(station.id, drone.id, kind, facts)
-
     plan = deployment.planner.plan(flying.position, scene, with_fence=False)
     if plan.route is None:
-        return out(ExclusionKind.NO_ROUTE, planner_reason=plan.reason or "no permitted route")
+        reason = {"planner_reason": plan.reason or "no permitted route"}
+        return Exclusion(station.id, drone.id, ExclusionKind.NO_ROUTE, reason)
     route = plan.route
     eta = airborne_estimate(
         route, drone, params, _along_first_leg(flying, route), flying.altitude_m
@@ -334,17 +314,37 @@ def _assess_airborne(
         [home_m], [], drone.cruise_speed_m_s, params.horizontal_accel_m_s2
     ) + route.cruise_altitude_m / min(params.land_speed_m_s, drone.descent_m_s)
     needed_pct = 100.0 * (eta.flight_s + on_scene_s + back_s) / drone.endurance_s
-    if flying.battery_pct - needed_pct < reserve:
-        return out(
-            ExclusionKind.LOW_BATTERY,
-            battery_pct=flying.battery_pct,
-            required_pct=needed_pct + reserve,
-            on_scene_s=on_scene_s,
-            reserve_pct=reserve,
-        )
+    return _with_battery(
+        deployment, station, drone_eta, route, eta, needed_pct, flying.battery_pct, on_scene_s,
+        retask_sortie_id=flying.sortie_id, retask_from_call_id=flying.call_id,
+    )  # fmt: skip
+
+
+def _with_battery(
+    deployment: Deployment,
+    station: Station,
+    drone_eta: DroneEta,
+    route: Route,
+    eta: EtaBreakdown,
+    needed_pct: float,
+    battery_pct: float,
+    on_scene_s: float,
+    **retask: int | None,
+) -> Candidate | Exclusion:
+    """The candidate, or LOW_BATTERY when `battery_pct` less what the flight needs leaves
+    less than the reserve."""
+    reserve = deployment.defaults.reserve_pct
+    if battery_pct - needed_pct < reserve:
+        facts = {
+            "battery_pct": battery_pct,
+            "required_pct": needed_pct + reserve,
+            "on_scene_s": on_scene_s,
+            "reserve_pct": reserve,
+        }
+        return Exclusion(station.id, station.drone.id, ExclusionKind.LOW_BATTERY, facts)
     return Candidate(
         station_id=station.id,
-        drone_id=drone.id,
+        drone_id=station.drone.id,
         eta_s=eta.total_s,
         distance_m=route.length_m,
         route=route,
@@ -352,8 +352,7 @@ def _assess_airborne(
         battery_needed_pct=needed_pct,
         eta_calibrated=drone_eta.calibrated,
         eta_flights=drone_eta.flights,
-        retask_sortie_id=flying.sortie_id,
-        retask_from_call_id=flying.call_id,
+        **retask,  # type: ignore[arg-type]
     )
 
 
