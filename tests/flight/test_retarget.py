@@ -13,7 +13,7 @@ from missions.geo import GeoPoint
 from missions.mission_plan import item_differences
 from missions.sortie import Cause, SortieState
 from sitl.vehicle import SimVehicle
-from stations.drone_link import DroneLink
+from stations.drone_link import DroneLink, LinkError, LinkSettings
 from tests.flight.conftest import HOME, executor, offset, reach, straight_route
 
 S = SortieState
@@ -100,3 +100,33 @@ async def test_a_drone_on_its_dock_is_not_retargeted(link: DroneLink) -> None:
     with pytest.raises(CommandNotAllowed):
         await ex.retarget(straight_route(HOME, north_m=300.0))
     assert ex.transfers == {}
+
+
+async def test_a_retarget_the_vehicle_never_gets_leaves_the_sortie_as_it_was(
+    vehicle: SimVehicle,
+) -> None:
+    """The link drops during the upload: retarget raises, says so on the sortie, and the
+    sortie keeps its plan and its state; when the link is back the vehicle still flies
+    its first mission (or holds, if the hold got through)."""
+    settings = LinkSettings(transfer_timeout_s=2.0, command_timeout_s=1.0)
+    async with DroneLink.connect("north-drone", vehicle.mavlink_address, settings) as link:
+        await link.wait_ready(timeout_s=10.0)
+        ex = executor(link, straight_route(HOME, north_m=1500.0), on_scene_s=5.0)
+        async with asyncio.TaskGroup() as tg:
+            flight = tg.create_task(ex.run())
+            await reach(ex, S.EN_ROUTE, vehicle_s=30.0)
+            first_mission = ex.plan.mission
+            here = ex.position
+            assert here is not None
+            vehicle.faults.link_loss(True)
+            with pytest.raises(LinkError):
+                await ex.retarget(route_from(here, offset(HOME, 400.0, 600.0)))
+            assert ex.plan.mission == first_mission
+            # Still on its way, or already coming home by PX4's own link-loss action.
+            assert ex.state in (S.EN_ROUTE, S.RETURNING)
+            assert [e.kind for e in ex.sortie.events].count("retarget_failed") == 1
+            assert "retargeted" not in [e.kind for e in ex.sortie.events]
+            vehicle.faults.link_loss(False)
+            await ex.return_home()
+            result = await flight
+    assert result.final_state is S.DOCKED
