@@ -136,8 +136,22 @@ def return_time_s(route: Route, drone: DroneProfile, params: EtaParameters) -> f
         drone.cruise_speed_m_s,
         params.horizontal_accel_m_s2,
     )
-    land_speed = min(params.land_speed_m_s, drone.descent_m_s)
-    return horizontal_s + route.cruise_altitude_m / land_speed
+    return horizontal_s + _landing_s(route.cruise_altitude_m, drone, params)
+
+
+def straight_return_time_s(
+    distance_m: float, altitude_m: float, drone: DroneProfile, params: EtaParameters
+) -> float:
+    """Time home in a straight line over `distance_m` (PX4's RTL), then land from
+    `altitude_m`."""
+    horizontal_s = profile_time_s(
+        [distance_m], [], drone.cruise_speed_m_s, params.horizontal_accel_m_s2
+    )
+    return horizontal_s + _landing_s(altitude_m, drone, params)
+
+
+def _landing_s(altitude_m: float, drone: DroneProfile, params: EtaParameters) -> float:
+    return altitude_m / min(params.land_speed_m_s, drone.descent_m_s)
 
 
 #: Dispatch to the new mission under way for a drone already flying: the mission and

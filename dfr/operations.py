@@ -267,8 +267,8 @@ class Operations:
     # -- views --------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        drones = {s.drone.id: self._fleet.drone(s.id).online for s in self.deployment.stations}
         available = fleet_availability(self._fleet)
+        drones = {s.drone.id: available[s.id].online for s in self.deployment.stations}
 
         def ready(station_id: str) -> bool:
             a = available[station_id]

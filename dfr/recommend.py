@@ -13,9 +13,9 @@ from dfr.eta import (
     EtaParameters,
     airborne_estimate,
     estimate,
-    profile_time_s,
     return_time_s,
     straight_line_time_s,
+    straight_return_time_s,
 )
 from dfr.eta_calibration import DroneEta
 from missions.geo import GeoPoint
@@ -309,10 +309,9 @@ def _assess_airborne(
     eta = airborne_estimate(
         route, drone, params, _along_first_leg(flying, route), flying.altitude_m
     )
-    home_m = scene.distance_m(station.position)
-    back_s = profile_time_s(
-        [home_m], [], drone.cruise_speed_m_s, params.horizontal_accel_m_s2
-    ) + route.cruise_altitude_m / min(params.land_speed_m_s, drone.descent_m_s)
+    back_s = straight_return_time_s(
+        scene.distance_m(station.position), route.cruise_altitude_m, drone, params
+    )
     needed_pct = 100.0 * (eta.flight_s + on_scene_s + back_s) / drone.endurance_s
     return _with_battery(
         deployment, station, drone_eta, route, eta, needed_pct, flying.battery_pct, on_scene_s,
@@ -359,13 +358,9 @@ def _with_battery(
 def _along_first_leg(flying: AirborneDrone, route: Route) -> float:
     """The drone's speed along the route's first leg (negative: moving away from it)."""
     start, end = route.waypoints[0].point, route.waypoints[1].point
-    north = (end.latitude_deg - start.latitude_deg) * 111_320.0
-    east = (
-        (end.longitude_deg - start.longitude_deg)
-        * 111_320.0
-        * math.cos(math.radians(start.latitude_deg))
-    )
-    length = math.hypot(north, east)
-    if length < 1e-6:
+    if start.distance_m(end) < 0.01:
         return 0.0
-    return (flying.velocity_north_m_s * north + flying.velocity_east_m_s * east) / length
+    bearing = math.radians(start.bearing_deg(end))
+    return flying.velocity_north_m_s * math.cos(bearing) + flying.velocity_east_m_s * math.sin(
+        bearing
+    )
