@@ -852,8 +852,10 @@ class Store:
                     (retasked.call.id,),
                 )
                 if previous is not None and retasked.previous_status is not None:
+                    # Only what the re-task opened: a call closed or sent another drone
+                    # since stays as it is.
                     c.execute(
-                        "UPDATE calls SET status = ? WHERE id = ?",
+                        "UPDATE calls SET status = ? WHERE id = ? AND status = 'new'",
                         (retasked.previous_status, previous.id),
                     )
                 details = {"call_id": retasked.call.id, "cause": cause}

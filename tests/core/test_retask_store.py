@@ -55,3 +55,14 @@ async def test_a_sortie_on_the_ground_is_not_retaskable(tmp_path) -> None:
         with pytest.raises(NotRetaskable):
             await store.retask(sortie.id, other.id, "disp", 42.0, {})
         assert (await store.get_call(other.id)).status == "new"
+
+
+async def test_an_undo_leaves_a_call_closed_meanwhile_closed(tmp_path) -> None:
+    async with Store.open(tmp_path / "dfr.sqlite") as store:
+        first, sortie = await flying_sortie(store, "on_scene")
+        urgent = await store.add_call(NewCall(38.25, -104.61, 1, "cad", "shots"), "d")
+        retasked = await store.retask(sortie.id, urgent.id, "disp", 42.0, {})
+        await store.set_call_status(first.id, "closed", "disp")
+        await store.undo_retask(retasked, "disp", "the vehicle refused the mission")
+        assert (await store.get_call(first.id)).status == "closed"
+        assert (await store.get_sortie(sortie.id)).call_id == first.id
