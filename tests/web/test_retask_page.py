@@ -4,13 +4,12 @@ for an urgent one as "in flight", and one click sends it there without landing."
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.web.conftest import Browser, LiveServer, running_server
+from tests.web.test_transparency import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -25,14 +24,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-def wait_for(fetch, done, what: str, timeout_s: float = 120.0) -> Any:  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while not done(value := fetch()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {value}"
-        time.sleep(0.5)
-    return value
-
-
 def call_at(server: LiveServer, where: tuple[float, float], priority: int, summary: str) -> dict:
     body = {"latitude_deg": where[0], "longitude_deg": where[1], "priority": priority}
     return server.api("POST", "/api/calls", json={**body, "summary": summary})
@@ -43,7 +34,9 @@ def test_the_dispatcher_re_tasks_a_drone_in_flight(browser: Browser, server: Liv
     sent = server.api("POST", f"/api/calls/{noise['id']}/dispatch")
     sortie_id, drone_id = sent["sortie"]["id"], sent["sortie"]["drone_id"]
     path = f"/api/sorties/{sortie_id}"
-    wait_for(lambda: server.api("GET", path), lambda s: s["state"] == "on_scene", "on scene")
+    wait_until(
+        lambda: server.api("GET", path), lambda s: s["state"] == "on_scene", "on scene", 120.0
+    )
 
     page = browser.new_page()
     browser.login(page, "dispatcher")
@@ -60,10 +53,11 @@ def test_the_dispatcher_re_tasks_a_drone_in_flight(browser: Browser, server: Liv
     send.click()
 
     # The same flight now serves the urgent call; the one it left is open again.
-    sortie = wait_for(
+    sortie = wait_until(
         lambda: server.api("GET", path),
         lambda s: s["call_id"] == shots["id"] and s["state"] == "on_scene",
         "on scene at the urgent call",
+        120.0,
     )
     lon, lat, _ = sortie["route"]["coordinates"][-1]
     assert abs(lat - SHOTS[0]) < 0.001
