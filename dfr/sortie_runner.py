@@ -307,20 +307,14 @@ class SortieRunner:
                 self.bus.publish(call_event(await self.store.get_call(retasked.previous.id)))
             self.bus.publish(call_event(await self.store.get_call(result.call.id)))
             if active is not None and executor is not None and executor.sortie.airborne:
-                self.bus.publish(
-                    Event(
-                        "alert",
-                        {
-                            "severity": "critical",
-                            "kind": "retask_failed",
-                            "station_id": active.station.id,
-                            "drone_id": active.station.drone.id,
-                            "sortie_id": active.record.id,
-                            "call_id": result.call.id,
-                            "message": f"{active.station.drone.id} was not re-tasked to call"
-                            f" {result.call.id} ({exc}): it holds; resume or return it",
-                        },
-                    )
+                self._alert(
+                    "critical",
+                    (active.station.id, active.station.drone.id),
+                    result.call.id,
+                    f"{active.station.drone.id} was not re-tasked to call {result.call.id}"
+                    f" ({exc}): it holds; resume or return it",
+                    kind="retask_failed",
+                    sortie_id=active.record.id,
                 )
             raise RetaskFailed(
                 f"drone {candidate.drone_id} did not take the new mission in flight: {exc}"
@@ -337,22 +331,25 @@ class SortieRunner:
         if left is not None:
             message += f" (it left call {left.id}"
             message += ", which is open again)" if left.status == "new" else ")"
-        self.bus.publish(
-            Event(
-                "alert",
-                {
-                    "severity": "warning",
-                    "kind": "retasked",
-                    "station_id": active.station.id,
-                    "drone_id": active.station.drone.id,
-                    "sortie_id": active.record.id,
-                    "call_id": result.call.id,
-                    "from_call_id": None if left is None else left.id,
-                    "message": message,
-                },
-            )
+        self._alert(
+            "warning",
+            (active.station.id, active.station.drone.id),
+            result.call.id,
+            message,
+            kind="retasked",
+            sortie_id=active.record.id,
+            from_call_id=None if left is None else left.id,
         )
         self._publish_sortie(active, str(executor.state))
+
+    def _alert(
+        self, severity: str, drone: tuple[str, str], call_id: int | None, message: str, **more: Any
+    ) -> None:
+        """An alert for the consoles about a drone (station id, drone id) and `call_id`."""
+        about = {"station_id": drone[0], "drone_id": drone[1], "call_id": call_id}
+        self.bus.publish(
+            Event("alert", {"severity": severity, **about, **more, "message": message})
+        )
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -432,18 +429,7 @@ class SortieRunner:
             call = await self.store.set_call_status(active.call.id, "queued", "system")
             self.bus.publish(call_event(call))
             message += f"; call {call.id} is back in the queue"
-        self.bus.publish(
-            Event(
-                "alert",
-                {
-                    "severity": "critical",
-                    "station_id": station.id,
-                    "drone_id": station.drone.id,
-                    "call_id": active.call.id,
-                    "message": message,
-                },
-            )
-        )
+        self._alert("critical", (station.id, station.drone.id), active.call.id, message)
 
     async def _policy_launch_aborted(self, active: ActiveSortie, result: FlightResult) -> None:
         """A person aborted a policy's launch before the scene saw the drone: the call
@@ -549,18 +535,8 @@ class SortieRunner:
         call = await self.store.withdraw(record.id, f"policy:{record.policy}", cause, "expired")
         if call is not None:
             self.bus.publish(call_event(call))
-        self.bus.publish(
-            Event(
-                "alert",
-                {
-                    "severity": "warning",
-                    "station_id": record.station_id,
-                    "drone_id": record.drone_id,
-                    "call_id": record.call_id,
-                    "message": f"sortie {record.id}: {cause}",
-                },
-            )
-        )
+        drone = (record.station_id, record.drone_id)
+        self._alert("warning", drone, record.call_id, f"sortie {record.id}: {cause}")
         await self.serve_queue("system")
 
     async def close_inherited(
@@ -587,18 +563,8 @@ class SortieRunner:
                 self.bus.publish(call_event(call))
                 alerts.append(f"call {call.id} never saw the drone and is back in the queue")
         if alerts:
-            self.bus.publish(
-                Event(
-                    "alert",
-                    {
-                        "severity": "warning",
-                        "station_id": station.id,
-                        "drone_id": station.drone.id,
-                        "call_id": record.call_id,
-                        "message": f"sortie {record.id}: " + "; ".join(alerts),
-                    },
-                )
-            )
+            message = f"sortie {record.id}: " + "; ".join(alerts)
+            self._alert("warning", (station.id, station.drone.id), record.call_id, message)
         await self.serve_queue("system")
         if final_state is SortieState.DOCKED:
             self._prepare_dock(station)
