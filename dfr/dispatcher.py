@@ -250,6 +250,7 @@ class Dispatcher:
                 actor,
                 eta_s=round(candidate.eta_s, 2),
                 route=candidate.route.as_geojson(),
+                from_call_id=candidate.retask_from_call_id,
             )
         except NotRetaskable:
             return None

@@ -774,12 +774,19 @@ class Store:
         await self._run_conn(work)
 
     async def retask(
-        self, sortie_id: int, call_id: int, actor: str, eta_s: float | None, route: dict
+        self,
+        sortie_id: int,
+        call_id: int,
+        actor: str,
+        eta_s: float | None,
+        route: dict,
+        from_call_id: int | None,
     ) -> Retasked:
-        """Atomically move a flying sortie to another open call: that call is dispatched;
-        the call it served, if its drone had not yet left it (en route or on scene), is
-        open again ("new") for another drone. Raises NotRetaskable (the sortie is not in
-        the air), Conflict (the call is no longer open), NotFound."""
+        """Atomically move a flying sortie from `from_call_id` (the call it served when it
+        was ranked) to another open call: that call is dispatched; the call it served, if
+        its drone had not yet left it (en route or on scene), is open again ("new") for
+        another drone. Raises NotRetaskable (the sortie is not in the air, or another
+        dispatch moved it meanwhile), Conflict (the call is no longer open), NotFound."""
 
         def work(c: sqlite3.Connection) -> Retasked:
             with _transaction(c):
@@ -789,6 +796,8 @@ class Store:
                 sortie = _get_sortie(c, sortie_id)
                 if sortie.state not in RETASKABLE_STATES:
                     raise NotRetaskable(f"sortie {sortie_id} is {sortie.state}")
+                if sortie.call_id != from_call_id:
+                    raise NotRetaskable(f"sortie {sortie_id} now serves call {sortie.call_id}")
                 previous = None if sortie.call_id is None else _get_call(c, sortie.call_id)
                 c.execute(
                     "UPDATE sorties SET call_id = ?, eta_s = ?, route = ? WHERE id = ?",

@@ -26,7 +26,9 @@ async def test_a_flying_sortie_moves_to_the_urgent_call(tmp_path, state, left_op
     async with Store.open(tmp_path / "dfr.sqlite") as store:
         first, sortie = await flying_sortie(store, state)
         urgent = await store.add_call(NewCall(38.25, -104.61, 1, "cad", "shots"), "d")
-        retasked = await store.retask(sortie.id, urgent.id, "disp", 42.0, {"type": "Point"})
+        retasked = await store.retask(
+            sortie.id, urgent.id, "disp", 42.0, {"type": "Point"}, first.id
+        )
         assert retasked.sortie.call_id == urgent.id
         assert retasked.sortie.route == {"type": "Point"}
         assert retasked.call.status == "dispatched"
@@ -39,7 +41,12 @@ async def test_a_flying_sortie_moves_to_the_urgent_call(tmp_path, state, left_op
         assert audit[-1].details["to_call_id"] == urgent.id
         # A call already taken cannot take it, and a landed sortie cannot be moved.
         with pytest.raises(Conflict):
-            await store.retask(sortie.id, urgent.id, "disp", 42.0, {})
+            await store.retask(sortie.id, urgent.id, "disp", 42.0, {}, urgent.id)
+        # Ranked while it served the first call, another dispatch moved it meanwhile.
+        third = await store.add_call(NewCall(38.25, -104.62, 1, "cad", "crash"), "d")
+        with pytest.raises(NotRetaskable):
+            await store.retask(sortie.id, third.id, "disp", 42.0, {}, first.id)
+        assert (await store.get_call(third.id)).status == "new"
 
         await store.undo_retask(retasked, "disp", "the vehicle refused the mission")
         assert (await store.get_sortie(sortie.id)).call_id == first.id
@@ -50,10 +57,10 @@ async def test_a_flying_sortie_moves_to_the_urgent_call(tmp_path, state, left_op
 
 async def test_a_sortie_on_the_ground_is_not_retaskable(tmp_path) -> None:
     async with Store.open(tmp_path / "dfr.sqlite") as store:
-        _, sortie = await flying_sortie(store, "launching")
+        first, sortie = await flying_sortie(store, "launching")
         other = await store.add_call(NewCall(38.25, -104.61, 1, "cad", "shots"), "d")
         with pytest.raises(NotRetaskable):
-            await store.retask(sortie.id, other.id, "disp", 42.0, {})
+            await store.retask(sortie.id, other.id, "disp", 42.0, {}, first.id)
         assert (await store.get_call(other.id)).status == "new"
 
 
@@ -61,7 +68,7 @@ async def test_an_undo_leaves_a_call_closed_meanwhile_closed(tmp_path) -> None:
     async with Store.open(tmp_path / "dfr.sqlite") as store:
         first, sortie = await flying_sortie(store, "on_scene")
         urgent = await store.add_call(NewCall(38.25, -104.61, 1, "cad", "shots"), "d")
-        retasked = await store.retask(sortie.id, urgent.id, "disp", 42.0, {})
+        retasked = await store.retask(sortie.id, urgent.id, "disp", 42.0, {}, first.id)
         await store.set_call_status(first.id, "closed", "disp")
         await store.undo_retask(retasked, "disp", "the vehicle refused the mission")
         assert (await store.get_call(first.id)).status == "closed"
