@@ -48,8 +48,17 @@ async def fly(ops: Operations, scene: tuple[float, float], hold: bool = False) -
     async with asyncio.timeout(wall_s(400.0)):
         while (state := (await ops.get_sortie(sortie_id)).state) not in FINAL_STATES:  # noqa: ASYNC110 - a database row
             await asyncio.sleep(0.1)
+        # The row says docked as soon as the vehicle is down; the runner learns from the
+        # flight after that and audits the release last.
+        while not await released(ops, sortie_id):  # noqa: ASYNC110 - an audit row
+            await asyncio.sleep(0.1)
     assert state == "docked"
     return sortie_id
+
+
+async def released(ops: Operations, sortie_id: int) -> bool:
+    entries = await ops.audit_log(500, 0)
+    return any(e.action == "sortie.release" and e.subject == f"sortie:{sortie_id}" for e in entries)
 
 
 async def test_a_drones_flights_calibrate_the_eta_it_is_ranked_by(tmp_path: Path) -> None:
