@@ -70,7 +70,17 @@ class SortieBoard:
         return next((a for a in self if a.station.id == station_id), None)
 
     def for_call(self, call_id: int) -> ActiveSortie | None:
-        return next((a for a in self if a.call.id == call_id), None)
+        """The sortie serving the call now. A call under overwatch may have two: the
+        drone on scene and its relief; the relief serves it from when it is on scene."""
+        mine = [a for a in self if a.call.id == call_id]
+        on_scene = [a for a in mine if a.state == "on_scene"]
+        if on_scene:
+            return max(on_scene, key=lambda a: a.record.id)
+        return min(mine, key=lambda a: a.record.id, default=None)
+
+    def of_call(self, call_id: int) -> list[ActiveSortie]:
+        """Every sortie flying for the call (more than one under overwatch)."""
+        return [a for a in self if a.call.id == call_id]
 
     def call_served_by(self, station_id: str) -> CallRecord | None:
         """The call the station's drone is flying for (or about to), if any."""

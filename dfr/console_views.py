@@ -86,9 +86,12 @@ def drone_json(
     }
 
 
-def streams_of_call(streams: list[dict[str, Any]], call_id: int) -> list[dict[str, Any]]:
-    """The video streams a share link for `call_id` may see: those serving that call."""
-    return [s for s in streams if s["call_id"] == call_id]
+def streams_of_call(
+    streams: list[dict[str, Any]], call_id: int, station_id: str | None
+) -> list[dict[str, Any]]:
+    """The video stream a share link for `call_id` may see: that of the drone serving
+    the call now (`station_id`; under overwatch, the relief once it is on scene)."""
+    return [s for s in streams if s["call_id"] == call_id and s["station_id"] == station_id]
 
 
 def share_link_view(event: Event, call_id: int, station_id: str | None) -> Event | None:
@@ -100,5 +103,6 @@ def share_link_view(event: Event, call_id: int, station_id: str | None) -> Event
         mine = [d for d in event.data["drones"] if d["station_id"] == station_id]
         return Event("telemetry", {**event.data, "drones": mine})
     if event.kind == "streams":
-        return Event("streams", {"streams": streams_of_call(event.data["streams"], call_id)})
+        streams = streams_of_call(event.data["streams"], call_id, station_id)
+        return Event("streams", {"streams": streams})
     return event if event.data.get("call_id") == call_id else None

@@ -332,6 +332,22 @@ class OfficerRequestsSection(_Strict):
     follow_max_from_scene_m: Annotated[float, Field(gt=0, le=20000, allow_inf_nan=False)] = 1500.0
 
 
+class OverwatchSection(_Strict):
+    """`[overwatch]`: calls kept watched drone after drone until closed (`dfr.overwatch`).
+    A call is kept so when flagged, or when its priority is listed here."""
+
+    #: Calls of these priorities are kept under overwatch without being flagged.
+    priorities: list[Annotated[int, Field(ge=1, le=9)]] = Field(default_factory=list, max_length=9)
+    #: The relief is due on scene this long before the drone it relieves must leave.
+    handover_s: Annotated[float, Field(ge=0, le=600, allow_inf_nan=False)] = 60.0
+    #: The relief watches from this far from the scene, away from the other drone and its
+    #: way home, so the two never share a point in the sky.
+    separation_m: Annotated[float, Field(ge=10, le=300, allow_inf_nan=False)] = 40.0
+
+    def covers(self, priority: int, flagged: bool) -> bool:
+        return flagged or priority in self.priorities
+
+
 class DroneSection(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     mavlink: str = Field(min_length=1)
@@ -363,6 +379,7 @@ class DeploymentFile(_Strict):
     eido: EidoSection = EidoSection()
     auto_launch: AutoLaunchSection = AutoLaunchSection()
     officer_requests: OfficerRequestsSection = OfficerRequestsSection()
+    overwatch: OverwatchSection = OverwatchSection()
     launch_policies: list[LaunchPolicySection] = Field(default_factory=list, max_length=100)
     stations: list[StationSection] = Field(min_length=1)
 
@@ -416,6 +433,8 @@ class Deployment:
     launch_policies: LaunchPolicies = LaunchPolicies()
     #: Officers' "drone to me": the fix it needs, how the drone follows them.
     officer_requests: OfficerRequestsSection = OfficerRequestsSection()
+    #: Calls kept watched drone after drone until closed.
+    overwatch: OverwatchSection = OverwatchSection()
     #: The deployment's local time (`[deployment] time_zone`).
     time_zone: tzinfo = UTC
 
@@ -593,6 +612,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         retention=spec.retention,
         eido=spec.eido,
         officer_requests=spec.officer_requests,
+        overwatch=spec.overwatch,
         launch_policies=policies,
         time_zone=time_zone,
     )

@@ -686,11 +686,12 @@ class FlightExecutor:
         self.transfers_version += 1
         self._notify_if_changed()
 
-    async def return_home(self) -> None:
+    async def return_home(self, cause: Cause = Cause.PILOT, why: str = "pilot: return") -> None:
+        """Fly home now (the pilot's command, or `cause`: e.g. overwatch handing over)."""
         link = self._for_command("return")
-        await self._command("return", FlightMode.RETURN_TO_LAUNCH, link.return_to_launch())
+        await self._command("return", FlightMode.RETURN_TO_LAUNCH, link.return_to_launch(), cause)
         if self.sortie.state in (S.EN_ROUTE, S.ON_SCENE):
-            self._advance(S.RETURNING, Cause.PILOT, "pilot: return", *_when(link.state))
+            self._advance(S.RETURNING, cause, why, *_when(link.state))
 
     async def land(self) -> None:
         """Land where the drone is."""
@@ -727,7 +728,13 @@ class FlightExecutor:
             raise CommandNotAllowed(f"{name}: no link to the drone")
         return self._link
 
-    async def _command(self, name: str, mode: FlightMode | None, call: Awaitable[None]) -> None:
+    async def _command(
+        self,
+        name: str,
+        mode: FlightMode | None,
+        call: Awaitable[None],
+        cause: Cause = Cause.PILOT,
+    ) -> None:
         previous = self.tracker.expected_mode
         self.tracker.expect(mode)
         try:
@@ -735,7 +742,7 @@ class FlightExecutor:
         except BaseException:
             self.tracker.expect(previous)
             raise
-        self._record(f"pilot_{name.split()[0]}", Cause.PILOT, name)
+        self._record(f"{cause}_{name.split()[0]}", cause, name)
         self._notify_if_changed()
 
     def _check_abort(self) -> None:

@@ -56,6 +56,7 @@ from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
 from dfr.loop_lag import LoopLag
 from dfr.officer_requests import OfficerRequests
+from dfr.overwatch import Overwatch
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
 from dfr.purposes import LaunchPurpose, purposes_json
@@ -164,6 +165,19 @@ class Operations:
             on_flight_ended=on_flight_ended,
             on_streams_changed=self.publish_streams,
             learn=self._learn_eta,
+            on_scene_s=lambda active: self.overwatch.on_scene_s(active),
+        )
+        self.overwatch = Overwatch(
+            self.deployment,
+            self._store,
+            self.board,
+            self.dispatcher,
+            self.bus,
+            state=self._fleet.state,
+            params=lambda drone_id: self.eta.of(drone_id).params,
+            launch=self.runner.start,
+            withdraw=self.runner.withdraw,
+            serving_changed=lambda call_id: self.publish_streams(),
         )
         self.recovery = SortieRecovery(
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
@@ -230,6 +244,7 @@ class Operations:
                 record_tracks(ops.board, ops._fleet, ops._store), name="flight tracks"
             )
             retention = group.create_task(ops.retention.run(), name="retention")
+            overwatch = group.create_task(ops.overwatch.run(), name="overwatch")
             for station in ops.deployment.stations:
                 ops.dock.start(station)
             try:
@@ -239,6 +254,7 @@ class Operations:
                 lag.cancel()
                 track.cancel()
                 retention.cancel()
+                overwatch.cancel()
 
     @property
     def fleet(self) -> Fleet:
@@ -354,7 +370,9 @@ class Operations:
     def video_streams(self, who: Principal) -> list[dict[str, Any]]:
         """Signed-in consoles see every stream; a share link its call's drone's only."""
         streams = self.all_video_streams()
-        return streams if who.call_id is None else streams_of_call(streams, who.call_id)
+        if who.call_id is None:
+            return streams
+        return streams_of_call(streams, who.call_id, self._station_serving(who.call_id))
 
     def may_watch(self, who: Principal, stream_id: str) -> bool:
         return any(s["stream_id"] == stream_id for s in self.video_streams(who))
@@ -474,6 +492,20 @@ class Operations:
             actor, "call.closed", f"call:{call_id}", audit_accepted=False
         ):
             record = await self._store.set_call_status(call_id, "closed", actor)
+        self.bus.publish(call_event(record))
+        await self.overwatch.call_closed(record)
+        return record
+
+    async def set_overwatch(self, call_id: int, on: bool, actor: str) -> CallRecord:
+        """Keep a call watched drone after drone until it is closed (or stop). Raises
+        NotFound, Conflict (a closed call)."""
+        async with self._store.attempt(
+            actor, "call.overwatch", f"call:{call_id}", {"overwatch": on}, audit_accepted=False
+        ):
+            record = await self._store.set_call_overwatch(call_id, on, actor)
+        for active in self.board:
+            if active.call.id == call_id:
+                active.call = record
         self.bus.publish(call_event(record))
         return record
 

@@ -91,7 +91,10 @@ class SortieRunner:
         on_flight_ended: FlightListener | None = None,
         on_streams_changed: Callable[[], None] | None = None,
         learn: FlightLearner | None = None,
+        on_scene_s: Callable[[ActiveSortie], float] | None = None,
     ) -> None:
+        """`on_scene_s`: how long a sortie stays on scene (by default the deployment's
+        `on_scene_s`; a call under overwatch as long as the battery allows)."""
         self.deployment = deployment
         self.store = store
         self.dispatcher = dispatcher
@@ -102,6 +105,7 @@ class SortieRunner:
         self.video = video
         self.on_flight_ended = on_flight_ended
         self._learn = learn
+        self._on_scene_s = on_scene_s or (lambda active: deployment.defaults.on_scene_s)
         self._prepare_dock = prepare_dock
         self._claim_dock = claim_dock
         self._streams_changed = on_streams_changed or (lambda: None)
@@ -279,7 +283,7 @@ class SortieRunner:
             self.fleet.drone(active.station.id),
             active.route,
             active.station.drone,
-            self.deployment.defaults.on_scene_s,
+            self._on_scene_s(active),
             call_id=str(active.call.id),
             station_id=active.station.id,
             settings=self.executor_settings,

@@ -61,6 +61,7 @@ from dfr.audit_signing import (
     read_checkpoints,
 )
 from missions.geo import GeoPoint
+from missions.sortie import FINAL_STATES
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ CREATE TABLE IF NOT EXISTS calls (
     policy TEXT,  -- the launch policy that took the call (dfr.auto_launch), if any
     policy_outcome TEXT,  -- what came of it: launched, awaiting_pilot, expired, left, ...
     policy_reason TEXT,  -- why, in a sentence the consoles show
-    requester TEXT  -- the officer who asked for a drone ("drone to me"), if one did
+    requester TEXT,  -- the officer who asked for a drone ("drone to me"), if one did
+    overwatch INTEGER NOT NULL DEFAULT 0  -- 1: kept watched, drone after drone (dfr.overwatch)
 );
 CREATE TABLE IF NOT EXISTS drones (
     drone_id TEXT PRIMARY KEY,
@@ -107,7 +109,8 @@ CREATE TABLE IF NOT EXISTS sorties (
     launched_by TEXT,
     launched_at TEXT,
     policy TEXT,  -- the launch policy that sent it (its actor is policy:<name>)
-    confirm_expires_at TEXT  -- held for the pilot by a policy: until when (UTC)
+    confirm_expires_at TEXT,  -- held for the pilot by a policy: until when (UTC)
+    relieves INTEGER  -- overwatch: the sortie on scene this one takes over from
 );
 CREATE TABLE IF NOT EXISTS sortie_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -253,6 +256,8 @@ ADDED_COLUMNS = (
     ("calls", "requester", "TEXT"),
     ("sorties", "policy", "TEXT"),
     ("sorties", "confirm_expires_at", "TEXT"),
+    ("calls", "overwatch", "INTEGER NOT NULL DEFAULT 0"),
+    ("sorties", "relieves", "INTEGER"),
 )
 
 ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
@@ -260,6 +265,8 @@ ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "inter
 OPEN_CALL_STATES = ("new", "queued")
 #: A sortie in these has its drone reserved but has not launched.
 UNLAUNCHED_STATES = ("reserved", "awaiting_pilot")
+#: A sortie in these is over (its drone released).
+FINAL_SORTIE_STATES = tuple(sorted(str(state) for state in FINAL_STATES))
 
 
 class StoreError(Exception):
@@ -308,6 +315,7 @@ class NewCall:
     confidence: float | None = None  # a gunshot sensor's, 0..1
     rounds: int | None = None  # the rounds a gunshot sensor counted
     requester: str | None = None  # the officer who asked for a drone ("drone to me")
+    overwatch: bool = False  # kept watched, drone after drone, until closed (dfr.overwatch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +341,8 @@ class CallRecord:
     policy_reason: str | None = None
     #: The officer who asked for a drone to come to them (dfr.officer_requests).
     requester: str | None = None
+    #: Kept watched until closed: a relief drone launched before each one must leave.
+    overwatch: bool = False
 
 
 class VersionOutcome(StrEnum):
@@ -377,6 +387,7 @@ class SortieRecord:
     launched_at: str | None = None
     policy: str | None = None  # the launch policy that sent it
     confirm_expires_at: str | None = None  # held for the pilot by a policy: until when
+    relieves: int | None = None  # overwatch: the sortie on scene it takes over from
     events: tuple[SortieEvent, ...] = ()
 
 
@@ -614,7 +625,7 @@ class Store:
             rows = c.execute(
                 f"SELECT * FROM calls WHERE {where} ORDER BY id LIMIT ?", (*args, limit)
             ).fetchall()
-            return [CallRecord(**dict(r)) for r in rows]
+            return [_call(r) for r in rows]
 
         return await self._run_conn(work)
 
@@ -625,7 +636,7 @@ class Store:
                 "SELECT * FROM calls WHERE status = 'queued' ORDER BY priority, id"
             ).fetchall()
         )
-        return [CallRecord(**dict(r)) for r in rows]
+        return [_call(r) for r in rows]
 
     async def set_call_status(self, call_id: int, status: str, actor: str) -> CallRecord:
         def work(c: sqlite3.Connection) -> CallRecord:
@@ -750,6 +761,93 @@ class Store:
                     details["policy"] = policy
                 _audit(c, actor, "sortie.dispatch", f"sortie:{sortie_id}", details)
             return _get_sortie(c, sortie_id)
+
+        return await self._run_conn(work)
+
+    async def reserve_relief(
+        self,
+        drone_id: str,
+        station_id: str,
+        relieves: int,
+        actor: str,
+        eta_s: float | None = None,
+        route: dict | None = None,
+    ) -> SortieRecord | None:
+        """Atomically take a free drone to relieve sortie `relieves` over its call (kept
+        under overwatch, `dfr.overwatch`); None when the drone is already taken. The
+        call stays dispatched. Raises NotFound, and Conflict when that sortie no longer
+        serves a call in progress or already has a relief."""
+
+        def work(c: sqlite3.Connection) -> SortieRecord | None:
+            with _transaction(c):
+                relieved = _get_sortie(c, relieves)
+                if relieved.call_id is None or relieved.state in FINAL_SORTIE_STATES:
+                    raise Conflict(f"sortie {relieves} serves no call any more")
+                call = _get_call(c, relieved.call_id)
+                if call.status != "dispatched":
+                    raise Conflict(f"call {call.id} is {call.status}")
+                if c.execute(
+                    "SELECT 1 FROM sorties WHERE relieves = ? AND state NOT IN"
+                    f" ({','.join('?' * len(FINAL_SORTIE_STATES))})",
+                    (relieves, *FINAL_SORTIE_STATES),
+                ).fetchone():
+                    raise Conflict(f"sortie {relieves} already has a relief")
+                taken = c.execute(
+                    "UPDATE drones SET sortie_id = -1 WHERE drone_id = ? AND sortie_id IS NULL",
+                    (drone_id,),
+                )
+                if taken.rowcount != 1:
+                    return None
+                now = utc_now()
+                cur = c.execute(
+                    "INSERT INTO sorties (call_id, drone_id, station_id, state, created_at,"
+                    " created_by, eta_s, route, relieves)"
+                    " VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?)",
+                    (
+                        call.id,
+                        drone_id,
+                        station_id,
+                        now,
+                        actor,
+                        eta_s,
+                        json.dumps(route or {}),
+                        relieves,
+                    ),
+                )
+                sortie_id = int(cur.lastrowid or 0)
+                c.execute(
+                    "UPDATE drones SET sortie_id = ? WHERE drone_id = ?", (sortie_id, drone_id)
+                )
+                c.execute(
+                    "INSERT INTO sortie_events (sortie_id, at, state, cause)"
+                    " VALUES (?, ?, 'reserved', ?)",
+                    (sortie_id, now, f"relieves sortie {relieves} over call {call.id}"),
+                )
+                details = {
+                    "call_id": call.id,
+                    "drone_id": drone_id,
+                    "station_id": station_id,
+                    "eta_s": eta_s,
+                    "relieves": relieves,
+                    "relieved_drone_id": relieved.drone_id,
+                }
+                _audit(c, actor, "sortie.relief", f"sortie:{sortie_id}", details)
+            return _get_sortie(c, sortie_id)
+
+        return await self._run_conn(work)
+
+    async def set_call_overwatch(self, call_id: int, overwatch: bool, actor: str) -> CallRecord:
+        """Keep a call under overwatch (or stop). Raises NotFound, and Conflict for a
+        closed call."""
+
+        def work(c: sqlite3.Connection) -> CallRecord:
+            with _transaction(c):
+                call = _get_call(c, call_id)
+                if call.status == "closed":
+                    raise Conflict(f"call {call_id} is closed")
+                c.execute("UPDATE calls SET overwatch = ? WHERE id = ?", (int(overwatch), call_id))
+                _audit(c, actor, "call.overwatch", f"call:{call_id}", {"overwatch": overwatch})
+                return _get_call(c, call_id)
 
         return await self._run_conn(work)
 
@@ -1042,7 +1140,7 @@ class Store:
             row = c.execute(
                 "SELECT * FROM calls WHERE requester = ? ORDER BY id DESC LIMIT 1", (requester,)
             ).fetchone()
-            return CallRecord(**dict(row)) if row is not None else None
+            return _call(row) if row is not None else None
 
         return await self._run_conn(work)
 
@@ -1655,8 +1753,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
         " summary, external_id, call_type, purpose, location_uncertainty_m,"
-        " source_updated_at, confidence, rounds, requester)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " source_updated_at, confidence, rounds, requester, overwatch)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             utc_now(),
             call.latitude_deg,
@@ -1672,6 +1770,7 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
             call.confidence,
             call.rounds,
             call.requester,
+            int(call.overwatch),
         ),
     )
     call_id = int(cur.lastrowid or 0)
@@ -1695,6 +1794,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
         details["rounds"] = call.rounds
     if call.requester is not None:
         details["requester"] = call.requester
+    if call.overwatch:
+        details["overwatch"] = True
     _audit(c, actor, "call.create", f"call:{call_id}", details)
     return _get_call(c, call_id)
 
@@ -1911,7 +2012,13 @@ def _get_call(c: sqlite3.Connection, call_id: int) -> CallRecord:
     row = c.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone()
     if row is None:
         raise NotFound(f"no call {call_id}")
-    return CallRecord(**dict(row))
+    return _call(row)
+
+
+def _call(row: sqlite3.Row) -> CallRecord:
+    data = dict(row)
+    data["overwatch"] = bool(data["overwatch"])
+    return CallRecord(**data)
 
 
 def _hold_name(kind: HoldKind) -> str:

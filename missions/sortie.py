@@ -43,6 +43,7 @@ class Cause(StrEnum):
     GEOFENCE = "geofence"
     PREFLIGHT = "preflight"
     DOCK = "dock"
+    OVERWATCH = "overwatch"  # a call kept watched: a relief took over, the drone goes home
 
 
 S = SortieState

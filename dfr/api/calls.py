@@ -26,6 +26,7 @@ from dfr.api.schemas import (
     DispatchIn,
     DispatchOut,
     GunshotAlertIn,
+    OverwatchIn,
     RecommendationOut,
     ShareLinkInfo,
     ShareLinkOut,
@@ -58,10 +59,22 @@ async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
             body.summary,
             body.external_id,
             body.call_type,
+            overwatch=body.overwatch,
         ),
         who.name,
     )
     return call_out(call)
+
+
+@router.put(
+    "/calls/{call_id}/overwatch",
+    response_model=CallOut,
+    responses=answers(400, 401, 403, 404, 409, 413, 422),
+)
+async def set_overwatch(call_id: CallId, body: OverwatchIn, ops: OpsDep, who: Sender) -> CallOut:
+    """Keep the call watched drone after drone until it is closed (or stop); 409 for a
+    closed call."""
+    return call_out(await ops.set_overwatch(call_id, body.overwatch, who.name))
 
 
 @router.get("/calls", response_model=list[CallOut], responses=answers(401, 422))

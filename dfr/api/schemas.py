@@ -86,6 +86,17 @@ class CallIn(_In):
     source: Literal["manual", "map", "cad", "gunshot"] = "manual"
     external_id: Text | None = Field(None, max_length=100)
     call_type: CallType | None = None
+    overwatch: bool = Field(
+        False, description="keep the call watched, drone after drone, until it is closed"
+    )
+
+
+class OverwatchIn(_In):
+    overwatch: bool = Field(
+        description="true: keep the call watched, a relief drone launched before each one "
+        "must leave, until the call is closed; false: the drone on scene leaves when its "
+        "mission says"
+    )
 
 
 Accuracy = Annotated[
@@ -190,6 +201,11 @@ class CallOut(BaseModel):
     policy_reason: str | None = Field(None, description="why, in a sentence")
     requester: str | None = Field(
         None, description='officer requests ("drone to me"): the officer who asked'
+    )
+    overwatch: bool = Field(
+        False,
+        description="flagged to be kept watched drone after drone until closed (calls of "
+        "the priorities in the deployment's [overwatch] section are kept so too)",
     )
 
 
