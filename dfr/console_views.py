@@ -43,6 +43,8 @@ def sortie_event(active: ActiveSortie, state: str) -> Event:
                 "purpose": call.purpose,
                 "policy": active.policy,
                 "confirm_expires_at": active.confirm_expires_at,
+                # Overwatch: the sortie on scene this one relieves.
+                "relieves": active.record.relieves,
             },
         },
     )

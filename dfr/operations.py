@@ -656,6 +656,11 @@ class Operations:
         return export_plan(items("mission"), items("fence"), home, speed)
 
     async def sortie_for_call(self, call_id: int) -> SortieRecord | None:
+        """The sortie serving the call now (under overwatch, not a relief still on its
+        way), else the call's latest."""
+        serving = self.board.for_call(call_id)
+        if serving is not None:
+            return await self._store.get_sortie(serving.record.id)
         return await self._store.latest_sortie_for_call(call_id)
 
     async def command(self, drone_id: str, body: PilotCommand, who: Principal) -> dict[str, Any]:

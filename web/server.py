@@ -170,6 +170,8 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
     stream_id = request.path_params.get("stream_id")
     if principal.call_id is None:
         return  # a console watches every stream; an unknown one is the relay's 404
+    if request.method == "DELETE":
+        return  # hanging up a session is always allowed (the drone may serve another call now)
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
         raise Denied(403, "you may watch only the drone flying for your call", principal.name)
 

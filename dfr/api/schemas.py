@@ -314,6 +314,9 @@ class SortieOut(BaseModel):
         description="held for the pilot by a policy: when its confirmation runs out (UTC); "
         "then it launches or expires as the policy says",
     )
+    relieves: int | None = Field(
+        None, description="overwatch: the sortie on scene this one was sent to relieve"
+    )
     events: list[SortieEventOut]
 
 

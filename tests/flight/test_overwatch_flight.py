@@ -17,21 +17,11 @@ from dfr.store import NewCall
 from missions.geo import GeoPoint
 from missions.sortie import Cause, SortieState
 from tests import simulator
-from tests.deployments import edited_pueblo
+from tests.deployments import short_battery_pueblo
 from tests.flight.conftest import eventually, wall_s
 
 PILOT = Principal("pilot", Role.PILOT)
 SCENE = (38.2560, -104.6080)  # 1.1 km from hq, 2 km from bessemer
-
-
-def short_battery_pueblo(folder: Path) -> Path:
-    """Pueblo with drones of 600 s endurance (so a watch lasts minutes, not half an
-    hour) and a 30 s handover."""
-    path = edited_pueblo(folder)
-    text = path.read_text().replace("endurance_s = 2400", "endurance_s = 600")
-    text = text.replace("on_scene_s = 600", "on_scene_s = 60")
-    path.write_text(text + "\n[overwatch]\nhandover_s = 30\nseparation_m = 40\n")
-    return path
 
 
 async def test_a_relief_takes_over_a_call_kept_under_overwatch(tmp_path: Path) -> None:

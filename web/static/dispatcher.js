@@ -416,6 +416,10 @@ function renderDetail() {
   }
   body.push(renderShare(call));
   if (canSend && call.status !== "closed") {
+    body.push(h("label", { class: "overwatch-toggle", title: "A relief drone launches before each one must leave, until the call is closed" },
+      h("input", { type: "checkbox", id: "call-overwatch", checked: call.overwatch,
+        onchange: (event) => setOverwatch(call.id, event.target) }),
+      " Keep watched (overwatch)"));
     body.push(h("div", { class: "detail-actions" },
       h("button", { class: "small", type: "button", id: "close-call", onclick: () => closeCall(call.id) }, "Close call")));
   }
@@ -487,6 +491,20 @@ async function closeCall(callId) {
   }
 }
 
+async function setOverwatch(callId, box) {
+  box.disabled = true;
+  try {
+    const call = await api(`/api/calls/${callId}/overwatch`, { method: "PUT", body: { overwatch: box.checked } });
+    state.calls.set(call.id, call);
+    toast(call.overwatch ? `Call #${callId} is kept watched: a relief goes before each drone must leave`
+      : `Call #${callId} is no longer kept watched`, "info");
+  } catch {
+    box.checked = !box.checked; // shown by api()
+  } finally {
+    box.disabled = false;
+  }
+}
+
 function openCreateForm(latlng) {
   if (!canCreate) return;
   const form = document.createElement("form");
@@ -507,6 +525,7 @@ function openCreateForm(latlng) {
     </select>
     <label for="new-call-summary">Summary</label>
     <input id="new-call-summary" name="summary" maxlength="500" placeholder="e.g. shots fired, 2 subjects" autocomplete="off">
+    <label class="overwatch-toggle"><input type="checkbox" id="new-call-overwatch" name="overwatch"> Keep watched (overwatch)</label>
     <div class="row"><button type="submit" class="primary" id="new-call-create">Create call</button>
     <button type="button" class="small" data-action="cancel">Cancel</button></div>`;
   const popup = L.popup({ minWidth: 260, maxWidth: 340, autoPanPadding: [40, 40] })
@@ -523,6 +542,7 @@ function openCreateForm(latlng) {
           latitude_deg: latlng.lat, longitude_deg: latlng.lng, source: "map",
           priority: Number(form.priority.value), summary: form.summary.value.trim(),
           ...(form.callType.value ? { call_type: form.callType.value } : {}),
+          overwatch: form.overwatch.checked,
         },
       });
       dfrMap.map.closePopup(popup);

@@ -18,6 +18,7 @@ const state = {
   drone: null,
   me: null, // [lat, lon] of the officer, when the phone shares it
   streams: [],
+  relieved: new Set(), // sorties a relief took this call over from (overwatch)
   player: null,
   playerStream: null,
   userMovedMapAt: 0,
@@ -110,7 +111,10 @@ function updateVideo() {
   const box = document.getElementById("video-box");
   const label = document.getElementById("video-state");
   const droneId = state.sortie && state.sortie.drone_id;
-  const stream = state.streams.find((s) => (droneId ? s.drone_id === droneId : true));
+  // The server sends this page the stream serving its call (under overwatch it moves to
+  // the relief drone once that is on scene); a console's list has every drone's.
+  const stream = state.streams.find((s) => s.call_id === state.callId)
+    || state.streams.find((s) => (droneId ? s.drone_id === droneId : true));
   if (state.player && (!stream || stream.stream_id !== state.playerStream)) {
     state.player.stop();
     state.player = null;
@@ -150,7 +154,15 @@ function onTelemetry({ drones = [] }) {
 }
 
 function onSortie({ sortie }) {
-  if (sortie.call_id !== state.callId) return;
+  if (sortie.call_id !== state.callId || state.relieved.has(sortie.id)) return;
+  const current = state.sortie;
+  if (current && current.id !== sortie.id && sortie.relieves === current.id && !sortieStates.hasEnded(current.state)) {
+    // Overwatch: a relief on its way. It takes over the call once it is on scene; the
+    // drone it relieves then flies home and this page no longer follows it.
+    if (sortie.state !== "on_scene") return;
+    state.relieved.add(current.id);
+    state.drone = null;
+  }
   const changed = !state.sortie || state.sortie.state !== sortie.state || state.sortie.id !== sortie.id;
   state.sortie = { ...(state.sortie && state.sortie.id === sortie.id ? state.sortie : {}), ...sortie };
   renderStatus();

@@ -57,6 +57,9 @@ export function playWhep(video, whepUrl, { token = currentToken(), onState = () 
     },
   };
   activePlayers.add(player);
+  // A player taking over an element (another drone's stream) must not count, or show as
+  // its own, the frames the previous one still delivers while it hangs up.
+  video.srcObject = null;
   video.muted = true;
   video.playsInline = true;
   video.autoplay = true;
