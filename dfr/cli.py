@@ -124,6 +124,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="HH:MM: judge launch policies' hours at this local time (default: now)",
     )
+    sc.add_argument(
+        "--overwatch-min",
+        type=float,
+        default=None,
+        metavar="MIN",
+        help="instead of the calls: keep one call watched this many minutes (overwatch) and "
+        "report the gap in coverage",
+    )
     sc.add_argument("--json", action="store_true")
     sc.set_defaults(func=_scenario)
 
@@ -492,6 +500,43 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overwatch_scenario(
+    args: argparse.Namespace, deployment: Deployment, vehicles: VehicleProvider
+) -> int:
+    import asyncio
+
+    from dfr.scenario_overwatch import run_overwatch
+
+    if not 0 < args.overwatch_min <= 24 * 60:
+        print("dfr: error: --overwatch-min must be within (0, 1440]", file=sys.stderr)
+        return 2
+    result = asyncio.run(run_overwatch(deployment, vehicles, args.speed, args.overwatch_min))
+    if args.json:
+        print(json.dumps(result.as_json()))
+        return 0
+    print(
+        f"{deployment.name}: one call kept watched {args.overwatch_min:g} min, speed"
+        f" x{args.speed:g}, times in vehicle seconds since the call"
+    )
+    print(
+        f"  {'sortie':>6} {'drone':<8} {'relieves':>8} {'arrived':>8} {'left':>8}"
+        f" {'battery':>8}  why"
+    )
+    for s in result.shifts:
+        print(
+            f"  {s.sortie_id:>6} {s.drone_id:<8} {s.relieves or '-':>8} {s.arrived_s:>8.0f}"
+            f" {_f(s.left_s, 0):>8} {_f(s.battery_left_pct, 0):>7}%  {s.why_left}"
+        )
+    spare = _f(result.min_spare_s, 0)
+    print(
+        f"  watched {result.watch_s:.0f} s with {len(result.shifts)} drone(s), {result.handovers}"
+        f" handover(s) (relieved with at least {spare} s to spare); gap in coverage"
+        f" {result.gap_s:.0f} s"
+        f" (target: none); every drone docked: {'yes' if result.all_docked else 'NO'}"
+    )
+    return 0 if result.gap_s == 0 and result.all_docked else 1
+
+
 def _scenario(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -501,6 +546,8 @@ def _scenario(args: argparse.Namespace) -> int:
     path = args.calls or deployment.source.parent / "calls.csv"
     vehicles = vehicles_for(True, args.speed, args.port_base, px4=args.px4)
     assert vehicles is not None  # a scenario always runs its own vehicles
+    if args.overwatch_min is not None:
+        return _overwatch_scenario(args, deployment, vehicles)
     try:
         calls = read_calls(path)
         result = asyncio.run(

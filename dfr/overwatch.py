@@ -40,6 +40,7 @@ from dfr.overwatch_plan import (
     return_threshold_pct,
     time_left_s,
 )
+from dfr.recommend import Recommendation
 from dfr.store import CallRecord, Conflict, NotFound, Store
 from missions.drone_state import DroneState
 from missions.geo import GeoPoint
@@ -151,61 +152,70 @@ class Overwatch:
         on_scene = [a for a in sorties if _state(a) is SortieState.ON_SCENE]
         for watcher in on_scene:
             watch = self._watches.setdefault(watcher.record.id, _Watch())
-            relief = next((a for a in sorties if a.record.relieves == watcher.record.id), None)
             if watch.handed_over:
                 continue
-            if relief is not None:
-                if _state(relief) is SortieState.ON_SCENE:
-                    await self._hand_over(call, watcher, relief)
-                continue
-            await self._keep_watching(call, watcher, watch)
+            left = await self._time_left(call, watcher, watch)
+            if left is None:
+                continue  # no fix yet, or sent home at its return threshold
+            relief = next((a for a in sorties if a.record.relieves == watcher.record.id), None)
+            if relief is None:
+                await self._plan_relief(call, watcher, watch, left)
+            elif _state(relief) is SortieState.ON_SCENE:
+                await self._hand_over(call, watcher, relief, left)
 
-    async def _keep_watching(self, call: CallRecord, watcher: ActiveSortie, watch: _Watch) -> None:
+    async def _time_left(
+        self, call: CallRecord, watcher: ActiveSortie, watch: _Watch
+    ) -> float | None:
+        """Vehicle seconds the drone may still stay; None when unknown, or when it is at
+        its return threshold (it is then sent home, relief or not)."""
         state = self._state(watcher.station.id)
-        executor = watcher.executor
-        assert executor is not None
         if state.battery_pct is not None and state.vehicle_time_s is not None:
             watch.battery.add(state.vehicle_time_s, state.battery_pct)
-        position = state.position.point if state.position is not None else None
-        if position is None:
-            return
+        if state.position is None:
+            return None
         drone = watcher.station.drone
         threshold = return_threshold_pct(
             drone.endurance_s,
             self.deployment.defaults.reserve_pct,
-            self._way_home_s(watcher, position),
+            self._way_home_s(watcher, state.position.point),
         )
         if state.battery_pct is not None and state.battery_pct <= threshold:
             why = f"battery {state.battery_pct:.0f} %: at its return threshold ({threshold:.0f} %)"
-            await self._send_home(call, watcher, watch, why)
-            return
-        left = time_left_s(
+            await self._send_home(call, watcher, watch, why, 0.0)
+            return None
+        return time_left_s(
             _loiter_left_s(watcher, state),
             state.battery_pct,
             threshold,
             watch.battery.drain_pct_per_s,
             drone.endurance_s,
         )
+
+    async def _plan_relief(
+        self, call: CallRecord, watcher: ActiveSortie, watch: _Watch, left: float
+    ) -> None:
+        """Launch the relief when it is due; alert once when no drone can go."""
+        position = self._state(watcher.station.id).position
+        assert position is not None
         scene = GeoPoint(call.latitude_deg, call.longitude_deg)
-        chosen = await self._best_relief(scene, watcher, position)
+        chosen = await self._best_relief(scene, watcher, position.point)
         if chosen is None:
             if not watch.alerted_no_relief:
                 watch.alerted_no_relief = True
                 self._alert(
                     "warning",
                     watcher,
-                    f"no drone can relieve {drone.id} over call {call.id} now"
+                    f"no drone can relieve {watcher.station.drone.id} over call {call.id} now"
                     f" ({left:.0f} s left on scene); overwatch keeps looking",
                 )
             return
-        point, result = chosen
-        candidate = result.candidates[0]
-        if relief_due(left, candidate.eta_s, self.settings.handover_s, LOOK_SLACK_S):
-            await self._send_relief(call, watcher, point, result, left)
+        point, rec = chosen
+        if relief_due(left, rec.candidates[0].eta_s, self.settings.handover_s, LOOK_SLACK_S):
+            await self._send_relief(call, watcher, point, rec, left)
 
     async def _best_relief(
         self, scene: GeoPoint, watcher: ActiveSortie, position: GeoPoint
-    ) -> tuple[GeoPoint, Any] | None:
+    ) -> tuple[GeoPoint, Recommendation] | None:
         """The point the relief watches from and the recommendation for it (its best
         docked drone first); None when no point has a drone that can go."""
         planner = self.deployment.planner
@@ -230,7 +240,12 @@ class Overwatch:
         return None
 
     async def _send_relief(
-        self, call: CallRecord, watcher: ActiveSortie, point: GeoPoint, rec: Any, left_s: float
+        self,
+        call: CallRecord,
+        watcher: ActiveSortie,
+        point: GeoPoint,
+        rec: Recommendation,
+        left_s: float,
     ) -> None:
         for candidate in rec.candidates:
             try:
@@ -262,15 +277,15 @@ class Overwatch:
             return
 
     async def _hand_over(
-        self, call: CallRecord, watcher: ActiveSortie, relief: ActiveSortie
+        self, call: CallRecord, watcher: ActiveSortie, relief: ActiveSortie, left: float
     ) -> None:
         watch = self._watches.setdefault(watcher.record.id, _Watch())
-        why = f"relieved by {relief.station.drone.id} over call {call.id}"
-        if await self._send_home(call, watcher, watch, why):
+        why = f"relieved by {relief.station.drone.id} over call {call.id}, {left:.0f} s to spare"
+        if await self._send_home(call, watcher, watch, why, left):
             self._serving_changed(call.id)
 
     async def _send_home(
-        self, call: CallRecord, watcher: ActiveSortie, watch: _Watch, why: str
+        self, call: CallRecord, watcher: ActiveSortie, watch: _Watch, why: str, left_s: float
     ) -> bool:
         """Send the watching drone home; False (the pilot alerted) when it did not take
         the command: the next look tries again."""
@@ -278,7 +293,7 @@ class Overwatch:
         assert executor is not None
         drone_id = watcher.station.drone.id
         try:
-            await executor.return_home(Cause.OVERWATCH, f"overwatch: {why}")
+            await executor.return_home(Cause.OVERWATCH, why)
         except (CommandNotAllowed, LinkError, TimeoutError) as exc:
             self._alert("critical", watcher, f"{drone_id}: {why}, but the return failed: {exc}")
             return False
@@ -287,7 +302,7 @@ class Overwatch:
             OVERWATCH.name,
             "sortie.overwatch_return",
             f"sortie:{watcher.record.id}",
-            {"call_id": call.id, "why": why},
+            {"call_id": call.id, "why": why, "time_left_s": round(left_s, 1)},
         )
         self._alert("info", watcher, f"{drone_id} returns home: {why}")
         return True
@@ -306,7 +321,7 @@ class Overwatch:
                     else:
                         await self._withdraw(active.record.id, OVERWATCH.name, "call closed")
                 elif executor.state in (SortieState.EN_ROUTE, SortieState.ON_SCENE):
-                    await executor.return_home(Cause.OVERWATCH, "overwatch: the call is closed")
+                    await executor.return_home(Cause.OVERWATCH, "the call is closed")
                     self._alert(
                         "info",
                         active,

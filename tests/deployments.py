@@ -24,11 +24,11 @@ def edited_pueblo(folder: Path, pattern: str = "", replacement: str = "") -> Pat
     return toml
 
 
-def short_battery_pueblo(folder: Path) -> Path:
-    """Pueblo with drones of 600 s endurance (so an overwatch relief is due within
+def short_battery_pueblo(folder: Path, endurance_s: int = 600) -> Path:
+    """Pueblo with drones of `endurance_s` (so an overwatch relief is due within
     minutes, not half an hour), 60 s on scene by default and a 30 s overwatch handover."""
     path = edited_pueblo(folder)
-    text = path.read_text().replace("endurance_s = 2400", "endurance_s = 600")
+    text = path.read_text().replace("endurance_s = 2400", f"endurance_s = {endurance_s}")
     text = text.replace("on_scene_s = 600", "on_scene_s = 60")
     path.write_text(text + "\n[overwatch]\nhandover_s = 30\nseparation_m = 40\n")
     return path
