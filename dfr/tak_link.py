@@ -20,8 +20,8 @@ deployment file's). The server's certificate is verified against the CA given, a
 name against the URL's host.
 
 Errors: whatever pytak, ssl or the socket raise while connecting or sending ends the
-connection and is kept in `TakLinkStatus.last_error`; nothing ends `run()` but
-cancellation.
+connection and is kept, described (`describe`), in `TakLinkStatus.last_error`; nothing
+ends `run()` but cancellation.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 import warnings
 from collections import deque
@@ -66,6 +67,7 @@ class TakLinkStatus:
     """What the link is doing, for logs, health and tests."""
 
     connected: bool = False
+    attempts: int = 0  # connections tried
     connections: int = 0  # connections made (a TLS server may still refuse the certificate)
     sent: int = 0  # events handed to pytak's TX worker
     dropped: int = 0  # tracks dropped: the outbox was full, or they went stale waiting
@@ -169,10 +171,8 @@ class TakLink:
             try:
                 await self._session()
                 why = "the server closed the connection"
-            except (OSError, TimeoutError, EOFError, ConnectionError) as exc:
-                why = f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # noqa: BLE001 - pytak raises ValueError, SyntaxError...
-                why = f"{type(exc).__name__}: {exc}"
+                why = describe(exc)
             self.status.connected = False
             self.status.last_error = why[:500]
             if time.monotonic() - started >= self.link.lasted_s:
@@ -189,6 +189,7 @@ class TakLink:
             delay_s = min(delay_s * 2, self.link.reconnect_max_s)
 
     async def _session(self) -> None:
+        self.status.attempts += 1
         async with asyncio.timeout(self.link.connect_timeout_s):
             reader, writer = await pytak.protocol_factory(self._config)
         try:
@@ -210,6 +211,21 @@ class TakLink:
                 task.result()  # raises what ended the connection
         finally:
             await _close(writer)
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, in dfr's words: pytak wraps a server certificate that does not
+    verify in a SyntaxError advising to turn verification off, which dfr never does."""
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = cause.verify_message or str(cause)
+        return f"the TAK server's certificate does not verify against [tak] ca_cert: {why}"
+    if isinstance(exc, TimeoutError):
+        return "no connection within the connect timeout"
+    text = f"{type(exc).__name__}: {exc}"
+    if cause is not None:
+        text += f" ({type(cause).__name__}: {cause})"
+    return text
 
 
 async def _drain(reader: asyncio.StreamReader) -> None:
