@@ -30,10 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dfr import cot
@@ -72,8 +71,8 @@ class TakOut:
         self.link = TakLink(settings, link, on_connected=self.announce)
         self._source = source
         self._prefix = settings.uid_prefix
-        self._period_s = 1.0 / settings.track_rate_hz
-        self._next_track_s: dict[str, float] = {}
+        self._min_gap = timedelta(seconds=0.9 / settings.track_rate_hz)
+        self._last_track_at: dict[str, datetime] = {}
         self._calls: dict[int, dict[str, Any]] = {}
         self._interests: dict[str, _Interest] = {}
 
@@ -129,12 +128,13 @@ class TakOut:
         if not drone.get("online") or lat is None or lon is None:
             return
         drone_id = drone["id"]
-        now_s = time.monotonic()
-        due_s = self._next_track_s.get(drone_id)
-        # A tenth of a period early still counts: telemetry comes at its own rate.
-        if due_s is not None and now_s < due_s - 0.1 * self._period_s:
+        last = self._last_track_at.get(drone_id)
+        # By the telemetry's own clock, so tracks are spaced as their samples are; a
+        # tenth of a period early still counts (telemetry comes at its own rate), and a
+        # clock set back starts again.
+        if last is not None and last <= at < last + self._min_gap:
             return
-        self._next_track_s[drone_id] = max((due_s or now_s) + self._period_s, now_s)
+        self._last_track_at[drone_id] = at
         data = cot.drone_track(self._track(drone, lat, lon), at, self.settings.track_stale_s)
         self.link.outbox.put(data, track=True, stale_s=self.settings.track_stale_s)
 

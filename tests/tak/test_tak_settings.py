@@ -3,6 +3,9 @@ found next to the deployment, and refused with the field named when it is wrong.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,3 +154,19 @@ def test_pytak_reads_the_settings_from_a_section_not_the_environment(
     udp = TakSettings(url="udp://239.2.3.1:6969")
     assert pytak_config(udp)["COT_URL"] == "udp+wo://239.2.3.1:6969"  # send only
     assert "PYTAK_TLS_CLIENT_CERT" not in pytak_config(udp)
+
+
+def test_dfr_check_shows_the_tak_settings(tmp_path: Path) -> None:
+    dfr = shutil.which("dfr", path=str(Path(sys.executable).parent)) or "dfr"
+    toml = with_tak(tmp_path, TLS + '[tak.video_rtsp]\n"dfr-2" = "rtsp://v.example.org/2"\n')
+    out = subprocess.run(
+        [dfr, "check", "--deployment", str(toml)], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        "TAK out (Cursor on Target): tls://tak.example.org:8089 (client certificate dfr.pem, "
+        "key dfr.key, CA ca.pem); tracks 1 Hz, stale 5 s; calls stale 600 s; "
+        "uids dfr-pueblo-police-department.*; video of: dfr-2"
+    ) in out.stdout
+    off = subprocess.run([dfr, "check"], capture_output=True, text=True, timeout=300)
+    assert "TAK out: off (no [tak] section)" in off.stdout
