@@ -17,7 +17,7 @@ cannot carry are dropped), and its `<point>` is written here with 8 decimals of 
                   for (without it, ATAK only marks the item stale)
 
 Heights: `hae` carries what the vehicle reports above mean sea level (PX4's AMSL); the
-geoid's separation from the ellipsoid (some 15-30 m over the US) is not applied, as dfr
+geoid's separation from the ellipsoid (tens of metres over the US) is not applied, as dfr
 has no geoid model. An unknown height or error is 9999999, CoT's "unknown".
 """
 

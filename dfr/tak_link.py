@@ -220,8 +220,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(cause, ssl.SSLCertVerificationError):
         why = cause.verify_message or str(cause)
         return f"the TAK server's certificate does not verify against [tak] ca_cert: {why}"
-    if isinstance(exc, TimeoutError):
-        return "no connection within the connect timeout"
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "timed out (connecting, or the server stopped answering)"
     text = f"{type(exc).__name__}: {exc}"
     if cause is not None:
         text += f" ({type(cause).__name__}: {cause})"

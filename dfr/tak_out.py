@@ -159,13 +159,13 @@ class TakOut:
         now = datetime.now(UTC)
         if sortie["state"] in POINT_OF_INTEREST_STATES and target is not None:
             lon, lat = target
-            interest = _Interest(lat, lon, sortie.get("id"), sortie.get("call_id"))
-            self._interests[drone_id] = interest
-            self._send_interest(drone_id, interest, now)
+            looking = _Interest(lat, lon, sortie.get("id"), sortie.get("call_id"))
+            self._interests[drone_id] = looking
+            self._send_interest(drone_id, looking, now)
             return
-        interest = self._interests.pop(drone_id, None)
-        if interest is not None:
-            poi = self._point_of_interest(drone_id, interest)
+        looked = self._interests.pop(drone_id, None)
+        if looked is not None:
+            poi = self._point_of_interest(drone_id, looked)
             self.link.outbox.put(cot.point_of_interest(poi, now, 0.0))
             self.link.outbox.put(cot.deletion(poi.uid, cot.POINT_OF_INTEREST_TYPE, now, poi.point))
 
