@@ -442,6 +442,10 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  launch policy {p.name!r}: {sources}{where}{hours}, {p.mode}{then}")
     if policies:
         print(f"  at most {policies.max_concurrent} policy launch(es) in flight at once")
+    if d.tak is not None:
+        print(f"  TAK out (Cursor on Target): {d.tak.describe()}")
+    else:
+        print("  TAK out: off (no [tak] section)")
     return 0
 
 

@@ -3,12 +3,14 @@ them an officer's share link (one call) may see."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any
 
 from dfr.active_sorties import ActiveSortie
 from dfr.events import Event
 from dfr.store import CallRecord
+from missions.drone_state import VelocityNed
 from missions.profile import Station
 from stations.fleet import FleetDrone
 
@@ -40,6 +42,12 @@ def sortie_event(active: ActiveSortie, state: str) -> Event:
                 "altitude_m": active.route.cruise_altitude_m,
                 "altitude_limit": active.route.altitude_limit,
                 "scene": [call.longitude_deg, call.latitude_deg],
+                # Where the camera looks (the mission's ROI): the scene, also when the
+                # drone holds at a stand-off point.
+                "point_of_interest": [
+                    active.route.point_of_interest.longitude_deg,
+                    active.route.point_of_interest.latitude_deg,
+                ],
                 "purpose": call.purpose,
                 "policy": active.policy,
                 "confirm_expires_at": active.confirm_expires_at,
@@ -77,8 +85,10 @@ def drone_json(
         "latitude_deg": pos.latitude_deg if pos else None,
         "longitude_deg": pos.longitude_deg if pos else None,
         "relative_altitude_m": pos.relative_altitude_m if pos else None,
+        "altitude_amsl_m": pos.absolute_altitude_m if pos else None,
         "heading_deg": s.heading_deg,
         "ground_speed_m_s": s.ground_speed_m_s,
+        "course_deg": course_deg(s.velocity),
         "vehicle_time_s": s.vehicle_time_s,
         "status_text": s.status_texts[-1].text if s.status_texts else None,
         "sortie_id": active.record.id if active else None,
@@ -86,6 +96,17 @@ def drone_json(
         "call_id": active.call.id if active else None,
         "reason": a.reason,
     }
+
+
+def course_deg(velocity: VelocityNed | None) -> float | None:
+    """The direction of travel over the ground, degrees true (None when not moving).
+
+    >>> course_deg(VelocityNed(north_m_s=0.0, east_m_s=-5.0, down_m_s=0.0))
+    270.0
+    """
+    if velocity is None or velocity.ground_speed_m_s < 0.1:
+        return None
+    return math.degrees(math.atan2(velocity.east_m_s, velocity.north_m_s)) % 360.0
 
 
 def streams_of_call(

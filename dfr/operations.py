@@ -11,8 +11,8 @@ Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
 policies, put each new call to), `PilotCommands`, `OfficerRequests` (officers'
 "drone to me" and follow me), `EidoIntake` (CAD incidents
 as EIDOs), `DockPreparation`,
-`push_telemetry`, the `SortieBoard` of active sorties and the `EventBus` to
-the consoles.
+`push_telemetry`, the `SortieBoard` of active sorties, the `EventBus` to
+the consoles and, with a `[tak]` server, `TakOut` (Cursor on Target from that bus).
 
 Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
 
@@ -77,6 +77,7 @@ from dfr.store import (
     TrackPoint,
     VersionOutcome,
 )
+from dfr.tak_out import TakOut
 from dfr.telemetry_push import push_telemetry
 from missions.geo import GeoPoint
 from missions.mission_plan import MissionItem
@@ -205,6 +206,8 @@ class Operations:
         self.access = Access(services.users, services.tokens, self._store, services.refusals)
         self.public_log = PublicLog(self._store, self.deployment)
         self.loop_lag = LoopLag()
+        #: Cursor on Target out, while running with a deployment that has `[tak]`.
+        self.tak: TakOut | None = None
         self.retention = RetentionJob(
             self._store,
             self._recordings_dir,
@@ -234,8 +237,10 @@ class Operations:
             ops.runner.running(),
             ops.recovery.running(),
             ops.dock.running(),
+            ops._tak_out(settings) as tak,
             asyncio.TaskGroup() as group,
         ):
+            ops.tak = tak
             push = group.create_task(
                 push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
             )
@@ -255,6 +260,18 @@ class Operations:
                 track.cancel()
                 retention.cancel()
                 overwatch.cancel()
+
+    def _tak_out(self, settings: Settings) -> contextlib.AbstractAsyncContextManager[TakOut | None]:
+        """Cursor on Target out to the deployment's `[tak]` server; none without one."""
+        tak = self.deployment.tak
+        if tak is None:
+            return contextlib.nullcontext(None)
+        return TakOut.running(
+            tak, settings.tak_link_settings(), self.bus, self._open_calls, self.deployment.name
+        )
+
+    async def _open_calls(self) -> list[CallRecord]:
+        return await self._store.list_calls(["new", "queued", "dispatched"])
 
     @property
     def fleet(self) -> Fleet:

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dfr.eido_subscriber import SubscriberSettings
 from dfr.flight_executor import ExecutorSettings
+from dfr.tak_link import TakLinkSettings
 from missions.mission_plan import FlightSettings
 from stations.drone_link import LinkSettings
 from stations.fleet import FleetSettings
@@ -40,6 +41,12 @@ class Settings(BaseSettings):
     eido_subscribe_token: str | None = None
     eido_reconnect_min_s: float = Field(1.0, gt=0)
     eido_reconnect_max_s: float = Field(60.0, gt=0)
+    #: The passphrase of the deployment's [tak] client key (none: the key is not
+    #: encrypted), and the delays between attempts to reach the TAK server: doubling
+    #: from the first to the last.
+    tak_key_passphrase: str | None = Field(None, repr=False)
+    tak_reconnect_min_s: float = Field(1.0, gt=0)
+    tak_reconnect_max_s: float = Field(60.0, gt=0)
 
     #: Request bodies larger than this are refused (413) while they are read.
     json_body_limit_bytes: int = Field(64 * 1024, ge=1024)
@@ -110,6 +117,14 @@ class Settings(BaseSettings):
             token=self.eido_subscribe_token,
             reconnect_min_s=self.eido_reconnect_min_s,
             reconnect_max_s=max(self.eido_reconnect_min_s, self.eido_reconnect_max_s),
+        )
+
+    def tak_link_settings(self) -> TakLinkSettings:
+        """The TAK link's settings (the deployment's [tak] says where to)."""
+        return TakLinkSettings(
+            key_passphrase=self.tak_key_passphrase,
+            reconnect_min_s=self.tak_reconnect_min_s,
+            reconnect_max_s=max(self.tak_reconnect_min_s, self.tak_reconnect_max_s),
         )
 
     @property
