@@ -65,7 +65,13 @@ from dfr.retention import RetentionJob
 from dfr.services import Services
 from dfr.settings import Settings
 from dfr.sortie_recovery import SortieRecovery
-from dfr.sortie_runner import FlightListener, LaunchNotPending, SortieRunner, SortieVideo
+from dfr.sortie_runner import (
+    FlightListener,
+    LaunchNotPending,
+    RetaskFailed,
+    SortieRunner,
+    SortieVideo,
+)
 from dfr.sortie_track import record_tracks
 from dfr.store import (
     AuditEntry,
@@ -535,9 +541,32 @@ class Operations:
     ) -> DispatchResult:
         """Send a drone to a call: the chosen station's, else the best one's (none free:
         the call is queued). A launch `policy` (`who` is then its actor) never queues a
-        call, and launches or holds the drone as the policy's mode says."""
+        call, and launches or holds the drone as the policy's mode says.
+
+        When the best was a drone in flight that did not take the new mission (the
+        pilot is alerted, it holds), the call goes to the best drone on its dock instead
+        (or is queued), the result saying why in `retask_failed`. A chosen station's
+        refusal is the caller's to see: RetaskFailed."""
+        try:
+            return await self._dispatch(call_id, who, station_id, policy, retask=True)
+        except RetaskFailed as exc:
+            if station_id is not None:
+                raise
+            result = await self._dispatch(call_id, who, None, policy, retask=False)
+            return replace(result, retask_failed=str(exc))
+
+    async def _dispatch(
+        self,
+        call_id: int,
+        who: Principal,
+        station_id: str | None,
+        policy: LaunchPolicy | None,
+        retask: bool,
+    ) -> DispatchResult:
         # Accepted, the store audits the reservation (or the call queued) as it makes it.
-        asked = {"station_id": station_id}
+        asked: dict[str, Any] = {"station_id": station_id}
+        if not retask:
+            asked["in_flight"] = False  # after a re-task the vehicle refused
         subject = f"call:{call_id}"
         async with self._store.attempt(
             who.name, "sortie.dispatch", subject, asked, audit_accepted=False
@@ -548,6 +577,7 @@ class Operations:
                 station_id,
                 queue=policy is None,
                 policy=policy.name if policy is not None else None,
+                retask=retask,
             )
             if not result.queued or policy is None:
                 self.bus.publish(call_event(result.call))
