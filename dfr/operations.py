@@ -55,7 +55,7 @@ from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
 from dfr.loop_lag import LoopLag
-from dfr.officer_requests import OfficerRequests
+from dfr.officer_requests import NotYourRequest, OfficerRequests
 from dfr.overwatch import Overwatch
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
@@ -76,6 +76,7 @@ from dfr.sortie_track import record_tracks
 from dfr.store import (
     AuditEntry,
     CallRecord,
+    Conflict,
     HoldKind,
     HoldRecord,
     NewCall,
@@ -90,7 +91,7 @@ from missions.mission_plan import MissionItem
 from missions.profile import Station
 from missions.qgc_plan import export_plan
 from missions.route import Fence
-from missions.sortie import FINAL_STATES
+from missions.sortie import FINAL_STATES, Cause, SortieState
 from stations.drone_link import LinkError
 from stations.fleet import Fleet
 
@@ -517,6 +518,31 @@ class Operations:
             record = await self._store.set_call_status(call_id, "closed", actor)
         self.bus.publish(call_event(record))
         await self.overwatch.call_closed(record)
+        return record
+
+    async def cancel_officer_request(self, officer: str, call_id: int) -> CallRecord:
+        """The officer who asked for a drone no longer needs it: a launch held for the
+        pilot is withdrawn, one still on its dock is aborted, a drone in the air flies
+        home, and the call is closed. Raises NotYourRequest, NotFound, Conflict (closed)."""
+        subject = f"call:{call_id}"
+        async with self._store.attempt(officer, "officer.cancel", subject, audit_accepted=False):
+            call = await self._store.get_call(call_id)
+            if call.requester != officer:
+                raise NotYourRequest(f"call {call_id} is not your request")
+            if call.status == "closed":
+                raise Conflict(f"call {call_id} is closed")
+            why = f"cancelled by officer {officer}, who asked for it"
+            for active in self.board.of_call(call_id):
+                executor = active.executor
+                if executor is None:
+                    await self.runner.withdraw(active.record.id, officer, why)
+                elif executor.state is SortieState.LAUNCHING:
+                    await executor.abort()
+                elif executor.state in (SortieState.EN_ROUTE, SortieState.ON_SCENE):
+                    await executor.return_home(Cause.DISPATCH, why)
+            record = await self._store.set_call_status(call_id, "closed", officer)
+            await self._store.audit(officer, "officer.cancel", subject, {"why": why})
+        self.bus.publish(call_event(record))
         return record
 
     async def set_overwatch(self, call_id: int, on: bool, actor: str) -> CallRecord:
