@@ -38,6 +38,7 @@ from dfr.launch_policies import (
     PolicyArea,
     PolicyError,
 )
+from dfr.web_origins import web_origin
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.geo import GeoPoint, LocalFrame
 from missions.mission_plan import FlightSettings, LinkLossAction
@@ -332,6 +333,27 @@ class OfficerRequestsSection(_Strict):
     follow_max_from_scene_m: Annotated[float, Field(gt=0, le=20000, allow_inf_nan=False)] = 1500.0
 
 
+class VideoSection(_Strict):
+    """`[video]`: who may play the drones' live video (WHEP) from pages on other servers.
+
+    A player on another origin (an RTCC's or a neighbouring agency's own tool) asks the
+    browser for CORS; dfr answers it only for the origins listed here, each as
+    scheme://host[:port] ("https://rtcc.example.gov"): never `*`, no wildcards, no paths.
+    The viewer still needs a token (a session's or a share link's) to watch.
+    """
+
+    cors_origins: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        written = [web_origin(text) for text in origins]
+        for origin in written:
+            if written.count(origin) > 1:
+                raise ValueError(f"origin {origin!r} is listed twice")
+        return written
+
+
 class DroneSection(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     mavlink: str = Field(min_length=1)
@@ -363,6 +385,7 @@ class DeploymentFile(_Strict):
     eido: EidoSection = EidoSection()
     auto_launch: AutoLaunchSection = AutoLaunchSection()
     officer_requests: OfficerRequestsSection = OfficerRequestsSection()
+    video: VideoSection = VideoSection()
     launch_policies: list[LaunchPolicySection] = Field(default_factory=list, max_length=100)
     stations: list[StationSection] = Field(min_length=1)
 
@@ -418,6 +441,8 @@ class Deployment:
     officer_requests: OfficerRequestsSection = OfficerRequestsSection()
     #: The deployment's local time (`[deployment] time_zone`).
     time_zone: tzinfo = UTC
+    #: Live video for other origins' players (`[video] cors_origins`).
+    video: VideoSection = VideoSection()
 
     def public_category(self, call_type: str | None) -> str:
         """The public flight log's category for a call of `call_type` (the default
@@ -595,6 +620,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         officer_requests=spec.officer_requests,
         launch_policies=policies,
         time_zone=time_zone,
+        video=spec.video,
     )
 
 
