@@ -40,6 +40,7 @@ from dfr.launch_policies import (
     PolicyArea,
     PolicyError,
 )
+from dfr.web_origins import web_origin
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.geo import GeoPoint, LocalFrame
 from missions.mission_plan import FlightSettings, LinkLossAction
@@ -475,6 +476,27 @@ class TakSettings:
         )
 
 
+class VideoSection(_Strict):
+    """`[video]`: who may play the drones' live video (WHEP) from pages on other servers.
+
+    A player on another origin (an RTCC's or a neighbouring agency's own tool) asks the
+    browser for CORS; dfr answers it only for the origins listed here, each as
+    scheme://host[:port] ("https://rtcc.example.gov"): never `*`, no wildcards, no paths.
+    The viewer still needs a token (a session's or a share link's) to watch.
+    """
+
+    cors_origins: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        written = [web_origin(text) for text in origins]
+        for origin in written:
+            if written.count(origin) > 1:
+                raise ValueError(f"origin {origin!r} is listed twice")
+        return written
+
+
 class DroneSection(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     mavlink: str = Field(min_length=1)
@@ -508,6 +530,7 @@ class DeploymentFile(_Strict):
     officer_requests: OfficerRequestsSection = OfficerRequestsSection()
     overwatch: OverwatchSection = OverwatchSection()
     tak: TakSection | None = None
+    video: VideoSection = VideoSection()
     launch_policies: list[LaunchPolicySection] = Field(default_factory=list, max_length=100)
     stations: list[StationSection] = Field(min_length=1)
 
@@ -567,6 +590,8 @@ class Deployment:
     time_zone: tzinfo = UTC
     #: Cursor on Target out to a TAK server (`[tak]`); None: nothing is sent.
     tak: TakSettings | None = None
+    #: Live video for other origins' players (`[video] cors_origins`).
+    video: VideoSection = VideoSection()
 
     def public_category(self, call_type: str | None) -> str:
         """The public flight log's category for a call of `call_type` (the default
@@ -746,6 +771,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         launch_policies=policies,
         time_zone=time_zone,
         tak=_tak(path, spec) if spec.tak is not None else None,
+        video=spec.video,
     )
 
 
