@@ -718,37 +718,21 @@ class Store:
                         raise NotFound(f"no call {call_id}")
                     if row["status"] not in OPEN_CALL_STATES:
                         raise Conflict(f"call {call_id} is {row['status']}")
-                taken = c.execute(
-                    "UPDATE drones SET sortie_id = -1 WHERE drone_id = ? AND sortie_id IS NULL",
-                    (drone_id,),
+                sortie_id = _take_drone(
+                    c,
+                    {
+                        "call_id": call_id,
+                        "drone_id": drone_id,
+                        "station_id": station_id,
+                        "created_by": actor,
+                        "eta_s": eta_s,
+                        "route": json.dumps(route or {}),
+                        "policy": policy,
+                    },
+                    f"dispatched by {actor}",
                 )
-                if taken.rowcount != 1:
+                if sortie_id is None:
                     return None
-                now = utc_now()
-                cur = c.execute(
-                    "INSERT INTO sorties (call_id, drone_id, station_id, state, created_at,"
-                    " created_by, eta_s, route, policy)"
-                    " VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?)",
-                    (
-                        call_id,
-                        drone_id,
-                        station_id,
-                        now,
-                        actor,
-                        eta_s,
-                        json.dumps(route or {}),
-                        policy,
-                    ),
-                )
-                sortie_id = int(cur.lastrowid or 0)
-                c.execute(
-                    "UPDATE drones SET sortie_id = ? WHERE drone_id = ?", (sortie_id, drone_id)
-                )
-                c.execute(
-                    "INSERT INTO sortie_events (sortie_id, at, state, cause)"
-                    " VALUES (?, ?, 'reserved', ?)",
-                    (sortie_id, now, f"dispatched by {actor}"),
-                )
                 if call_id is not None:
                     c.execute("UPDATE calls SET status = 'dispatched' WHERE id = ?", (call_id,))
                 details: dict[str, Any] = {
@@ -792,37 +776,21 @@ class Store:
                     (relieves, *FINAL_SORTIE_STATES),
                 ).fetchone():
                     raise Conflict(f"sortie {relieves} already has a relief")
-                taken = c.execute(
-                    "UPDATE drones SET sortie_id = -1 WHERE drone_id = ? AND sortie_id IS NULL",
-                    (drone_id,),
+                sortie_id = _take_drone(
+                    c,
+                    {
+                        "call_id": call.id,
+                        "drone_id": drone_id,
+                        "station_id": station_id,
+                        "created_by": actor,
+                        "eta_s": eta_s,
+                        "route": json.dumps(route or {}),
+                        "relieves": relieves,
+                    },
+                    f"relieves sortie {relieves} over call {call.id}",
                 )
-                if taken.rowcount != 1:
+                if sortie_id is None:
                     return None
-                now = utc_now()
-                cur = c.execute(
-                    "INSERT INTO sorties (call_id, drone_id, station_id, state, created_at,"
-                    " created_by, eta_s, route, relieves)"
-                    " VALUES (?, ?, ?, 'reserved', ?, ?, ?, ?, ?)",
-                    (
-                        call.id,
-                        drone_id,
-                        station_id,
-                        now,
-                        actor,
-                        eta_s,
-                        json.dumps(route or {}),
-                        relieves,
-                    ),
-                )
-                sortie_id = int(cur.lastrowid or 0)
-                c.execute(
-                    "UPDATE drones SET sortie_id = ? WHERE drone_id = ?", (sortie_id, drone_id)
-                )
-                c.execute(
-                    "INSERT INTO sortie_events (sortie_id, at, state, cause)"
-                    " VALUES (?, ?, 'reserved', ?)",
-                    (sortie_id, now, f"relieves sortie {relieves} over call {call.id}"),
-                )
                 details = {
                     "call_id": call.id,
                     "drone_id": drone_id,
@@ -1747,6 +1715,31 @@ def audit_in(
     """Append an audit entry in the caller's transaction: for a store section whose change
     is audited with it."""
     _audit(c, actor, action, subject, details, outcome, reason)
+
+
+def _take_drone(c: sqlite3.Connection, sortie: dict[str, Any], cause: str) -> int | None:
+    """Reserve `sortie["drone_id"]` if it is free and insert the sortie (`sortie`: its
+    columns), reserved, with its first event; its id, None when the drone is taken."""
+    taken = c.execute(
+        "UPDATE drones SET sortie_id = -1 WHERE drone_id = ? AND sortie_id IS NULL",
+        (sortie["drone_id"],),
+    )
+    if taken.rowcount != 1:
+        return None
+    now = utc_now()
+    row = {**sortie, "state": "reserved", "created_at": now}
+    columns = ", ".join(row)  # the callers' own column names, never input
+    cur = c.execute(
+        f"INSERT INTO sorties ({columns}) VALUES ({', '.join('?' * len(row))})",
+        tuple(row.values()),
+    )
+    sortie_id = int(cur.lastrowid or 0)
+    c.execute("UPDATE drones SET sortie_id = ? WHERE drone_id = ?", (sortie_id, sortie["drone_id"]))
+    c.execute(
+        "INSERT INTO sortie_events (sortie_id, at, state, cause) VALUES (?, ?, 'reserved', ?)",
+        (sortie_id, now, cause),
+    )
+    return sortie_id
 
 
 def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord:

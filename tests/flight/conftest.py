@@ -7,13 +7,19 @@ with its 50 Hz streams at 10 Hz (vehicle time) to spare the CPU.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dfr.deployment import Deployment
 from dfr.flight_executor import ExecutorSettings, FlightExecutor
+from dfr.operations import Operations
+from dfr.services import open_services
+from dfr.settings import Settings
 from missions.geo import GeoPoint
 from missions.profile import DroneProfile, Station
 from missions.route import Fence, FencePolygon, Route, Waypoint
@@ -133,3 +139,21 @@ def straight_route(
         point_of_interest=scene,
         cruise_altitude_m=cruise_altitude_m,
     )
+
+
+@contextlib.asynccontextmanager
+async def operations_on_simulator(
+    tmp_path: Path, deployment: Deployment
+) -> AsyncIterator[tuple[Operations, simulator.InProcessVehicles]]:
+    """The server's operations service (SQLite store in `tmp_path`, no users) over the
+    deployment's drones simulated in this process, every dock prepared."""
+    users = tmp_path / "users.toml"
+    users.write_text("# no users\n")
+    settings = Settings(state_dir=tmp_path / "state", users_file=users, secret_key="test")
+    vehicles = simulator.InProcessVehicles(SIM_SPEED)
+    async with (
+        open_services(settings, deployment, vehicles) as services,
+        Operations.running(services, settings) as ops,
+    ):
+        await ops.wait_docks_prepared(wall_s(60.0))
+        yield ops, vehicles

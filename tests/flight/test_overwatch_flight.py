@@ -10,15 +10,11 @@ from pathlib import Path
 
 from dfr.auth import Principal, Role
 from dfr.deployment import load_deployment
-from dfr.operations import Operations
-from dfr.services import open_services
-from dfr.settings import Settings
 from dfr.store import NewCall
 from missions.geo import GeoPoint
 from missions.sortie import Cause, SortieState
-from tests import simulator
 from tests.deployments import short_battery_pueblo
-from tests.flight.conftest import eventually, wall_s
+from tests.flight.conftest import eventually, operations_on_simulator, wall_s
 
 PILOT = Principal("pilot", Role.PILOT)
 SCENE = (38.2560, -104.6080)  # 1.1 km from hq, 2 km from bessemer
@@ -26,15 +22,7 @@ SCENE = (38.2560, -104.6080)  # 1.1 km from hq, 2 km from bessemer
 
 async def test_a_relief_takes_over_a_call_kept_under_overwatch(tmp_path: Path) -> None:
     deployment = load_deployment(short_battery_pueblo(tmp_path))
-    users = tmp_path / "users.toml"
-    users.write_text("# no users\n")
-    settings = Settings(state_dir=tmp_path / "state", users_file=users, secret_key="test")
-    vehicles = simulator.InProcessVehicles(simulator.SPEED_FACTOR)
-    async with (
-        open_services(settings, deployment, vehicles) as services,
-        Operations.running(services, settings) as ops,
-    ):
-        await ops.wait_docks_prepared(wall_s(60.0))
+    async with operations_on_simulator(tmp_path, deployment) as (ops, vehicles):
         call = await ops.create_call(NewCall(*SCENE, 1, "test", overwatch=True), PILOT.name)
         assert call.overwatch
         result = await ops.dispatch(call.id, PILOT, "hq")

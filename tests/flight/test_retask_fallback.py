@@ -11,16 +11,12 @@ from pathlib import Path
 from dfr.auth import Principal, Role
 from dfr.deployment import load_deployment
 from dfr.flight_errors import CommandNotAllowed
-from dfr.operations import Operations
 from dfr.pilot_commands import PilotCommand
-from dfr.services import open_services
-from dfr.settings import Settings
 from dfr.store import NewCall
 from missions.sortie import SortieState
 from stations.drone_link import LinkError
-from tests import simulator
 from tests.deployments import edited_pueblo
-from tests.flight.conftest import eventually, wall_s
+from tests.flight.conftest import eventually, operations_on_simulator, wall_s
 
 PILOT = Principal("pilot", Role.PILOT)
 NOISE = (38.2590, -104.6050)
@@ -29,15 +25,7 @@ SHOTS = (38.2620, -104.6010)  # ~500 m from the noise complaint
 
 async def test_a_refused_retask_sends_the_next_drone_on_its_dock(tmp_path: Path) -> None:
     deployment = load_deployment(edited_pueblo(tmp_path))
-    users = tmp_path / "users.toml"
-    users.write_text("# no users\n")
-    settings = Settings(state_dir=tmp_path / "state", users_file=users, secret_key="test")
-    vehicles = simulator.InProcessVehicles(simulator.SPEED_FACTOR)
-    async with (
-        open_services(settings, deployment, vehicles) as services,
-        Operations.running(services, settings) as ops,
-    ):
-        await ops.wait_docks_prepared(wall_s(60.0))
+    async with operations_on_simulator(tmp_path, deployment) as (ops, vehicles):
         noise = await ops.create_call(NewCall(*NOISE, 3, "test", "loud party"), PILOT.name)
         first = await ops.dispatch(noise.id, PILOT, "hq")
         assert first.sortie is not None
