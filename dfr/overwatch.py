@@ -141,8 +141,10 @@ class Overwatch:
             if sortie_id not in self._board:
                 del self._watches[sortie_id]
         for call_id, sorties in by_call.items():
+            if not any(self.covers(a.call) for a in sorties):
+                continue  # as the board knows the call (flagging it updates the board)
             try:
-                call = await self._store.get_call(call_id)
+                call = await self._store.get_call(call_id)  # closed meanwhile?
             except NotFound:
                 continue
             if call.status == "dispatched" and self.covers(call):
