@@ -32,6 +32,10 @@ def test_the_officers_video_follows_the_call_to_the_relief(
 ) -> None:
     body = {"latitude_deg": SCENE[0], "longitude_deg": SCENE[1], "priority": 1}
     call = server.api("POST", "/api/calls", json={**body, "summary": SUMMARY})
+    wall = browser.new_page()
+    browser.login(wall, "rtcc")
+    wall.click("[data-console=wall]")
+    wall.wait_for_selector("#conn[data-state=live]")
 
     page = browser.new_page()
     browser.login(page, "dispatcher")
@@ -69,6 +73,13 @@ def test_the_officers_video_follows_the_call_to_the_relief(
     assert phone.inner_text("#officer-status") == "ON SCENE"
     phone.wait_for_selector(f"#map [data-drone='{relief}']")
     browser.screenshot(phone, "officer-phone-overwatch-relief")
+
+    # The wall, open all along, shows the relief's stream for the call.
+    wall.bring_to_front()
+    tile = f".wall-tile[data-drone-id='{relief}']"
+    wall.wait_for_selector(f"{tile} .tile-call:has-text('Call #{call['id']}')")
+    wait_for_video(wall, server, relief, f"{tile} video")
+    browser.screenshot(wall, "wall-overwatch-relief")
 
     sorties = server.api("GET", "/api/sorties")
     mine = {s["drone_id"]: s for s in sorties if s["call_id"] == call["id"]}
