@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from dfr.camera_file import CameraFileError, load_cameras
+from dfr.camera_views import CAMERA_STREAM_PREFIX, camera_of_stream
 from dfr.eta import EtaParameters
 from dfr.eta_calibration import CalibrationPolicy
 from dfr.launch_policies import (
@@ -738,6 +739,12 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
     time_zone = zone_named(spec.deployment.time_zone)
     cameras, camera_files = CameraRegistry(), ()
     if spec.cameras is not None:
+        taken = [s.drone.id for s in spec.stations if camera_of_stream(s.drone.id) is not None]
+        if taken:
+            raise DeploymentError(
+                f"{path}: drone id {taken[0]!r}: ids starting {CAMERA_STREAM_PREFIX!r} name "
+                "the fixed cameras' streams; rename the drone"
+            )
         cameras, camera_file = _cameras(path, spec, airspace.frame)
         camera_files = (camera_file,)
     policies = LaunchPolicies(

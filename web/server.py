@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from dfr.active_sorties import SortieBoard
-from dfr.api import audit_checkpoints, calls, eido, fleet, holds, misc, officer, public, ws
+from dfr.api import audit_checkpoints, calls, cameras, eido, fleet, holds, misc, officer, public, ws
 from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import Denied, PrincipalDep, client_address
 from dfr.api.errors import answers, install_error_handlers
@@ -32,7 +32,8 @@ from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
 from dfr.video_views import VideoViews
-from web.drone_video import DroneVideo
+from web.camera_video import CameraStreams
+from web.drone_video import DroneVideo, VideoSettings
 from web.video.whep import ViewerTicket, whep_router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -79,6 +80,9 @@ def create_app(
                 ) as drone_video,
                 Operations.running(services, settings, board, drone_video) as ops,
             ):
+                video.catalog.provide(
+                    CameraStreams(live.cameras, VideoSettings.of(settings).stream).stream_for
+                )
                 for manifest in drone_video.recovered:
                     await ops.record_recording(manifest)
                 app.state.ops = ops
@@ -108,7 +112,18 @@ def create_app(
         sdp_limit_bytes=settings.sdp_body_limit_bytes,
     )
     app.add_middleware(LoginThrottle)  # outermost: a throttled guess costs nothing more
-    for module in (misc, audit_checkpoints, calls, eido, fleet, holds, officer, public, ws):
+    for module in (
+        misc,
+        audit_checkpoints,
+        calls,
+        cameras,
+        eido,
+        fleet,
+        holds,
+        officer,
+        public,
+        ws,
+    ):
         app.include_router(module.router)
     app.include_router(
         whep_router(video.relay, admission=admit_viewer),

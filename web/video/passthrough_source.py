@@ -199,7 +199,7 @@ class PassthroughSource:
                 timeout=(self._open_timeout_s, self._read_timeout_s),
             )
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceOpenError(f"{self.description}: {exc}") from exc
+            raise SourceOpenError(f"{self.description}: {self._scrubbed(exc)}") from None
         if not container.streams.video:
             container.close()
             raise SourceOpenError(f"{self.description}: no video stream")
@@ -233,11 +233,17 @@ class PassthroughSource:
                 if frame is not None:
                     return frame, i420
 
+    def _scrubbed(self, exc: Exception) -> str:
+        # FFmpeg's messages name the URL, with any password in it: never pass that on.
+        parts = urlsplit(self._url)
+        text = str(exc).replace(self._url, self.description)
+        return text.replace(parts.password, "***") if parts.password else text
+
     def _next_packet(self) -> av.Packet:
         try:
             return self._demux_next()
         except av.error.FFmpegError as exc:
-            raise SourceEndedError(f"{self.description}: {exc}") from exc
+            raise SourceEndedError(f"{self.description}: {self._scrubbed(exc)}") from None
 
     def _demux_next(self) -> av.Packet:
         assert self._packets is not None

@@ -8,7 +8,8 @@
 
 Errors are JSON `{"detail": ...}`: 400 bad offer, 404 unknown stream or
 session, 406 no common codec, 410 stream ended, 413 offer too large, 415 not
-application/sdp, 503 too many viewers of the stream.
+application/sdp, 502 an on-demand stream's feed (a fixed camera's) could not be opened,
+503 too many viewers of the stream.
 
 An application that wants to know who watches passes `admission`: asked for a
 `ViewerTicket` before an offer is looked at (it may refuse by raising, which the
@@ -31,6 +32,7 @@ from web.video.errors import (
     OfferTooLargeError,
     RelayError,
     RelayFullError,
+    SourceError,
     StreamClosedError,
     UnknownSessionError,
     UnknownStreamError,
@@ -51,6 +53,7 @@ _STATUS: list[tuple[type[VideoError], int]] = [
     (RelayFullError, 503),
     (StreamClosedError, 410),
     (RelayError, 400),
+    (SourceError, 502),
 ]
 
 
@@ -163,6 +166,7 @@ def whep_router(
                     410: "the stream has ended",
                     413: "the offer is too large",
                     415: "the offer is not sent as application/sdp",
+                    502: "the camera's feed could not be opened",
                     503: "the stream has its maximum number of viewers",
                 }
             ),
