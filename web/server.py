@@ -73,7 +73,11 @@ def create_app(
             live = services.deployment
             async with (
                 VideoViews.running(
-                    services.store, board, services.refusals, settings.max_viewers_per_token
+                    services.store,
+                    board,
+                    services.refusals,
+                    settings.max_viewers_per_token,
+                    settings.max_camera_viewers_per_token,
                 ) as views,
                 DroneVideo.running(
                     settings, live, services.fleet, board.call_served_by, video
