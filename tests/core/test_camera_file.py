@@ -115,3 +115,21 @@ def test_a_deployment_with_a_bad_camera_file_names_both(tmp_path):
         load_deployment(deployment_with_cameras(tmp_path, 'file = "cameras.csv"'))
     with pytest.raises(DeploymentError, match="no such file|cannot read"):
         load_deployment(deployment_with_cameras(tmp_path, 'file = "missing.csv"'))
+
+
+def test_with_cameras_a_drone_id_may_not_look_like_a_camera_stream(tmp_path):
+    write(tmp_path, HEADER, GOOD)
+    path = deployment_with_cameras(tmp_path, 'file = "cameras.csv"')
+    path.write_text(path.read_text().replace('id = "dfr-1"', 'id = "cam-1"', 1))
+    with pytest.raises(DeploymentError, match="drone id 'cam-1'"):
+        load_deployment(path)
+
+
+def test_the_benchmark_measures_build_and_queries():
+    from dfr.bench_cameras import describe, run
+
+    result = run(cameras=300, queries=40, size_km=2)
+    assert result["cameras"] == 300
+    assert result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["mean_found"] > 0
+    assert "300 cameras over 2 x 2 km" in describe(result)
