@@ -170,7 +170,6 @@ def _camera(row: dict[str, str], path: Path, line: int) -> FixedCamera:
         fov_deg=fov,
         range_m=range_m,
         source=source,
-        source_shown=redact_url(source) if "@" in source or "?" in source else source,
         agency=agency,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dfr.camera_file import redact_url
 from missions.cameras import CameraRegistry, CameraSighting
 from missions.geo import GeoPoint
 
@@ -49,7 +50,7 @@ def sighting_view(sighting: CameraSighting) -> dict[str, Any]:
         "fov_deg": camera.fov_deg,
         "range_m": camera.range_m,
         "agency": camera.agency,
-        "source": camera.source_shown or camera.source,
+        "source": redact_url(camera.source),
         "distance_m": round(sighting.distance_m, 1),
         "bearing_deg": round(sighting.bearing_deg, 1),
         "stream_id": stream_id,

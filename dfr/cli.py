@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dfr.camera_file import redact_url
 from dfr.deployment import Deployment, DeploymentError, load_deployment
 from dfr.services import VehicleProvider
 from dfr.settings import Settings
@@ -470,7 +471,7 @@ def _print_cameras(d: Deployment) -> None:
         )
         print(
             f"    {camera.id}: {camera.name} at {p.latitude_deg:.5f}, {p.longitude_deg:.5f}; "
-            f"{view}, {camera.range_m:g} m; {camera.source_shown}"
+            f"{view}, {camera.range_m:g} m; {redact_url(camera.source)}"
         )
     if len(d.cameras) > 10:
         print(f"    ... and {len(d.cameras) - 10} more")

@@ -42,8 +42,8 @@ class CameraError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class FixedCamera:
-    """One registered camera. `source` is the URL its video is read from (it may carry
-    credentials: show `source_shown` instead)."""
+    """One registered camera. `source` is the URL its video is read from; it may carry
+    credentials, so it is shown only redacted (dfr.camera_file.redact_url)."""
 
     id: str
     name: str
@@ -52,7 +52,6 @@ class FixedCamera:
     fov_deg: float
     range_m: float
     source: str
-    source_shown: str = ""
     agency: str | None = None
 
     def __post_init__(self) -> None:

@@ -43,5 +43,6 @@ class CameraStreams:
             loop=is_file,  # a recorded clip stands in for a camera that never stops
             reconnect_s=None,
             open_timeout_s=OPEN_TIMEOUT_S,
+            kind=f"camera {camera.id!r} feed",
         )
         return VideoStream(stream_id, source, self._settings)

@@ -34,7 +34,7 @@ def test_a_good_file_loads(tmp_path):
     assert dome is not None
     assert dome.heading_deg == 270
     assert dome.source == "rtsp://admin:pw@10.1.2.3:554/s"
-    assert dome.source_shown == "rtsp://admin:***@10.1.2.3:554/s"
+    assert redact_url(dome.source) == "rtsp://admin:***@10.1.2.3:554/s"
     assert registry.get("cam1").agency == "Pueblo PD"
     assert registry.get("file3").source == f"file:{tmp_path / 'clips' / 'test.mp4'}"
 

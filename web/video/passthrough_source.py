@@ -57,7 +57,8 @@ class PassthroughSource:
     live feeds. `loop` restarts a file at its end. `reconnect_s` (default:
     2 s for network feeds, None for files) keeps trying a feed that is down or
     drops, every so many seconds, instead of ending: a docked drone's camera is
-    off until launch. Timestamps continue across reconnections and loops.
+    off until launch. Timestamps continue across reconnections and loops. `kind` names
+    the feed in messages ("drone feed", "camera feed").
     """
 
     def __init__(
@@ -70,8 +71,10 @@ class PassthroughSource:
         open_timeout_s: float = 10.0,
         read_timeout_s: float = 5.0,
         reconnect_s: float | None | Literal["auto"] = "auto",
+        kind: str = "drone feed",
     ) -> None:
         self._url = str(url)
+        self._kind = kind
         scheme = urlsplit(self._url).scheme
         is_file = scheme in ("", "file") or len(scheme) == 1  # a drive letter
         self._realtime = is_file if realtime is None else realtime
@@ -104,7 +107,7 @@ class PassthroughSource:
         # Never show credentials embedded in an RTSP URL.
         host = parts.hostname or ""
         where = f"{parts.scheme}://{host}{parts.path}" if parts.scheme else self._url
-        return f"drone feed {where}"
+        return f"{self._kind} {where}"
 
     async def open(self) -> None:
         """Connect; raises SourceOpenError, unless reconnecting, which retries in `read`."""
