@@ -20,7 +20,7 @@ False
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,28 +134,13 @@ class CameraRegistry:
         """The `limit` nearest cameras that see `scene`, nearest first (ties by id)."""
         if self._tree is None or limit <= 0:
             return []
-        x, y = self._frame.to_xy(scene)
-        near = self._tree.query(shapely.Point(x, y))
-        if not len(near):
-            return []
-        forward, _, distance = WGS84_GEOD.inv(
-            self._lon[near],
-            self._lat[near],
-            np.full(len(near), scene.longitude_deg),
-            np.full(len(near), scene.latitude_deg),
-        )
-        bearing = np.asarray(forward) % 360.0
-        distance = np.asarray(distance)
+        # The squares holding the scene: the only cameras that may reach it.
+        near = self._tree.query(shapely.Point(*self._frame.to_xy(scene)))
+        distance, bearing = self._measure(near, scene)
         off = np.abs((bearing - self._heading[near] + 180.0) % 360.0 - 180.0)
-        seen = (distance <= self._range[near]) & (
-            (self._half_fov[near] >= 180.0) | (off <= self._half_fov[near])
-        )
-        found = [
-            CameraSighting(self._cameras[i], float(d), float(b))
-            for i, d, b in zip(near[seen], distance[seen], bearing[seen], strict=True)
-        ]
-        found.sort(key=lambda s: (s.distance_m, s.camera.id))
-        return found[:limit]
+        half_fov = self._half_fov[near]
+        seen = (distance <= self._range[near]) & ((half_fov >= 180.0) | (off <= half_fov))
+        return self._nearest_first(near[seen], distance[seen], bearing[seen], limit)
 
     def nearest(
         self, point: GeoPoint, limit: int = 10, within_m: float = 2000.0
@@ -168,28 +153,28 @@ class CameraRegistry:
         reach = within_m * (1 + _MARGIN_FRACTION) + _MARGIN_M
         # Each square holds its camera, so a camera within `within_m` has its square in the box.
         near = self._tree.query(shapely.box(x - reach, y - reach, x + reach, y + reach))
-        found = _measured(self._cameras, near, self._lon, self._lat, point)
-        found = [s for s in found if s.distance_m <= within_m]
+        distance, bearing = self._measure(near, point)
+        close = distance <= within_m
+        return self._nearest_first(near[close], distance[close], bearing[close], limit)
+
+    def _measure(self, indices: np.ndarray, point: GeoPoint) -> tuple[np.ndarray, np.ndarray]:
+        """Geodesic distance (m) and bearing (deg) from each camera of `indices` to `point`."""
+        if not len(indices):
+            return np.empty(0), np.empty(0)
+        forward, _, distance = WGS84_GEOD.inv(
+            self._lon[indices],
+            self._lat[indices],
+            np.full(len(indices), point.longitude_deg),
+            np.full(len(indices), point.latitude_deg),
+        )
+        return np.asarray(distance), np.asarray(forward) % 360.0
+
+    def _nearest_first(
+        self, indices: np.ndarray, distance: np.ndarray, bearing: np.ndarray, limit: int
+    ) -> list[CameraSighting]:
+        found = [
+            CameraSighting(self._cameras[i], float(d), float(b))
+            for i, d, b in zip(indices, distance, bearing, strict=True)
+        ]
         found.sort(key=lambda s: (s.distance_m, s.camera.id))
         return found[:limit]
-
-
-def _measured(
-    cameras: Sequence[FixedCamera],
-    indices: np.ndarray,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    point: GeoPoint,
-) -> list[CameraSighting]:
-    if not len(indices):
-        return []
-    forward, _, distance = WGS84_GEOD.inv(
-        lon[indices],
-        lat[indices],
-        np.full(len(indices), point.longitude_deg),
-        np.full(len(indices), point.latitude_deg),
-    )
-    return [
-        CameraSighting(cameras[i], float(d), float(b) % 360.0)
-        for i, d, b in zip(indices, np.asarray(distance), np.asarray(forward), strict=True)
-    ]
