@@ -3,6 +3,7 @@ closed after the last; a feed that cannot be opened refuses the viewer cleanly."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import http.server
@@ -114,3 +115,28 @@ async def test_a_camera_whose_feed_cannot_be_opened_refuses_cleanly(
         )
         assert unknown.status_code == 404
         assert len(services(app).catalog) == 0
+
+
+async def test_viewers_arriving_together_open_the_camera_once(
+    loopback_socket: socket.socket, tmp_path: Path
+) -> None:
+    write_h264_clip(tmp_path / "camera.ts", frames=90, gop=15)
+    cameras = CameraRegistry(
+        parse_cameras(f"{HEADER}\nc1,One,38.26,-104.61,0,360,100,file:camera.ts", tmp_path / "c")
+    )
+    built: list[str] = []
+
+    def counted(stream_id: str):
+        stream = CameraStreams(cameras, StreamSettings()).stream_for(stream_id)
+        if stream is not None:
+            built.append(stream_id)
+        return stream
+
+    app = create_video_app([], relay_settings=loopback_relay_settings(), recordings_dir=tmp_path)
+    services(app).catalog.provide(counted)
+    async with live_server(app, loopback_socket) as url, httpx.AsyncClient() as client:
+        viewers = await asyncio.gather(*(watch(f"{url}/whep/cam-c1", client) for _ in range(3)))
+        assert built == ["cam-c1"]
+        assert len(services(app).relay.sessions("cam-c1")) == 3
+        await asyncio.gather(*(v.close(client) for v in viewers))
+        await until(lambda: len(services(app).catalog) == 0)
