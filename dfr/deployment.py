@@ -737,7 +737,8 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         )
         stations.append(Station(s.id, s.name, point, s.alt_m, profile))
     time_zone = zone_named(spec.deployment.time_zone)
-    cameras, camera_files = CameraRegistry(), ()
+    cameras = CameraRegistry()
+    camera_files: tuple[Path, ...] = ()
     if spec.cameras is not None:
         taken = [s.drone.id for s in spec.stations if camera_of_stream(s.drone.id) is not None]
         if taken:
