@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Leaflet for the pages and ESLint for their code, from the npm registry (never a CDN at run time).
+# Leaflet for the pages, ESLint for their code, and the third-party WHEP players (with esbuild)
+# for the cross-origin video test, from the npm registry (never a CDN at run time).
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \

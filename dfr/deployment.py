@@ -42,6 +42,7 @@ from dfr.launch_policies import (
     PolicyArea,
     PolicyError,
 )
+from dfr.web_origins import web_origin
 from missions.airspace import Airspace, AirspaceError, parse_airspace
 from missions.cameras import CameraRegistry
 from missions.geo import GeoPoint, LocalFrame
@@ -478,6 +479,27 @@ class TakSettings:
         )
 
 
+class VideoSection(_Strict):
+    """`[video]`: who may play the drones' live video (WHEP) from pages on other servers.
+
+    A player on another origin (an RTCC's or a neighbouring agency's own tool) asks the
+    browser for CORS; dfr answers it only for the origins listed here, each as
+    scheme://host[:port] ("https://rtcc.example.gov"): never `*`, no wildcards, no paths.
+    The viewer still needs a token (a session's or a share link's) to watch.
+    """
+
+    cors_origins: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        written = [web_origin(text) for text in origins]
+        for origin in written:
+            if written.count(origin) > 1:
+                raise ValueError(f"origin {origin!r} is listed twice")
+        return written
+
+
 class CamerasSection(_Strict):
     """`[cameras]`: the fixed cameras shown beside the drones (see dfr.camera_file)."""
 
@@ -520,6 +542,7 @@ class DeploymentFile(_Strict):
     officer_requests: OfficerRequestsSection = OfficerRequestsSection()
     overwatch: OverwatchSection = OverwatchSection()
     tak: TakSection | None = None
+    video: VideoSection = VideoSection()
     cameras: CamerasSection | None = None
     launch_policies: list[LaunchPolicySection] = Field(default_factory=list, max_length=100)
     stations: list[StationSection] = Field(min_length=1)
@@ -580,6 +603,8 @@ class Deployment:
     time_zone: tzinfo = UTC
     #: Cursor on Target out to a TAK server (`[tak]`); None: nothing is sent.
     tak: TakSettings | None = None
+    #: Live video for other origins' players (`[video] cors_origins`).
+    video: VideoSection = VideoSection()
     #: The fixed cameras (`[cameras] file`), indexed for "which see this scene".
     cameras: CameraRegistry = field(default_factory=CameraRegistry)
     #: How many covering cameras a call shows at most.
@@ -774,6 +799,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         launch_policies=policies,
         time_zone=time_zone,
         tak=_tak(path, spec) if spec.tak is not None else None,
+        video=spec.video,
         cameras=cameras,
         cameras_per_call=spec.cameras.per_call if spec.cameras is not None else 4,
     )

@@ -74,6 +74,9 @@ class DispatchResult:
     candidate: Candidate | None = None
     #: A drone re-tasked in flight: the call it served before, as it was then.
     retasked_from: Retasked | None = None
+    #: The drone in flight ranked best did not take the new mission (why): this result
+    #: is the next best on its dock (or the call queued).
+    retask_failed: str | None = None
 
     @property
     def queued(self) -> bool:

@@ -56,7 +56,7 @@ from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
 from dfr.loop_lag import LoopLag
-from dfr.officer_requests import OfficerRequests
+from dfr.officer_requests import NotYourRequest, OfficerRequests
 from dfr.overwatch import Overwatch
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
@@ -66,11 +66,18 @@ from dfr.retention import RetentionJob
 from dfr.services import Services
 from dfr.settings import Settings
 from dfr.sortie_recovery import SortieRecovery
-from dfr.sortie_runner import FlightListener, LaunchNotPending, SortieRunner, SortieVideo
+from dfr.sortie_runner import (
+    FlightListener,
+    LaunchNotPending,
+    RetaskFailed,
+    SortieRunner,
+    SortieVideo,
+)
 from dfr.sortie_track import record_tracks
 from dfr.store import (
     AuditEntry,
     CallRecord,
+    Conflict,
     HoldKind,
     HoldRecord,
     NewCall,
@@ -85,7 +92,7 @@ from missions.mission_plan import MissionItem
 from missions.profile import Station
 from missions.qgc_plan import export_plan
 from missions.route import Fence
-from missions.sortie import FINAL_STATES
+from missions.sortie import FINAL_STATES, Cause, SortieState
 from stations.drone_link import LinkError
 from stations.fleet import Fleet
 
@@ -525,6 +532,31 @@ class Operations:
         await self.overwatch.call_closed(record)
         return record
 
+    async def cancel_officer_request(self, officer: str, call_id: int) -> CallRecord:
+        """The officer who asked for a drone no longer needs it: a launch held for the
+        pilot is withdrawn, one still on its dock is aborted, a drone in the air flies
+        home, and the call is closed. Raises NotYourRequest, NotFound, Conflict (closed)."""
+        subject = f"call:{call_id}"
+        async with self._store.attempt(officer, "officer.cancel", subject, audit_accepted=False):
+            call = await self._store.get_call(call_id)
+            if call.requester != officer:
+                raise NotYourRequest(f"call {call_id} is not your request")
+            if call.status == "closed":
+                raise Conflict(f"call {call_id} is closed")
+            why = f"cancelled by officer {officer}, who asked for it"
+            for active in self.board.of_call(call_id):
+                executor = active.executor
+                if executor is None:
+                    await self.runner.withdraw(active.record.id, officer, why)
+                elif executor.state is SortieState.LAUNCHING:
+                    await executor.abort()
+                elif executor.state in (SortieState.EN_ROUTE, SortieState.ON_SCENE):
+                    await executor.return_home(Cause.DISPATCH, why)
+            record = await self._store.set_call_status(call_id, "closed", officer)
+            await self._store.audit(officer, "officer.cancel", subject, {"why": why})
+        self.bus.publish(call_event(record))
+        return record
+
     async def set_overwatch(self, call_id: int, on: bool, actor: str) -> CallRecord:
         """Keep a call watched drone after drone until it is closed (or stop). Raises
         NotFound, Conflict (a closed call)."""
@@ -547,9 +579,32 @@ class Operations:
     ) -> DispatchResult:
         """Send a drone to a call: the chosen station's, else the best one's (none free:
         the call is queued). A launch `policy` (`who` is then its actor) never queues a
-        call, and launches or holds the drone as the policy's mode says."""
+        call, and launches or holds the drone as the policy's mode says.
+
+        When the best was a drone in flight that did not take the new mission (the
+        pilot is alerted, it holds), the call goes to the best drone on its dock instead
+        (or is queued), the result saying why in `retask_failed`. A chosen station's
+        refusal is the caller's to see: RetaskFailed."""
+        try:
+            return await self._dispatch(call_id, who, station_id, policy, retask=True)
+        except RetaskFailed as exc:
+            if station_id is not None:
+                raise
+            result = await self._dispatch(call_id, who, None, policy, retask=False)
+            return replace(result, retask_failed=str(exc))
+
+    async def _dispatch(
+        self,
+        call_id: int,
+        who: Principal,
+        station_id: str | None,
+        policy: LaunchPolicy | None,
+        retask: bool,
+    ) -> DispatchResult:
         # Accepted, the store audits the reservation (or the call queued) as it makes it.
-        asked = {"station_id": station_id}
+        asked: dict[str, Any] = {"station_id": station_id}
+        if not retask:
+            asked["in_flight"] = False  # after a re-task the vehicle refused
         subject = f"call:{call_id}"
         async with self._store.attempt(
             who.name, "sortie.dispatch", subject, asked, audit_accepted=False
@@ -560,6 +615,7 @@ class Operations:
                 station_id,
                 queue=policy is None,
                 policy=policy.name if policy is not None else None,
+                retask=retask,
             )
             if not result.queued or policy is None:
                 self.bus.publish(call_event(result.call))

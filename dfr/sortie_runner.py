@@ -39,6 +39,7 @@ from dfr.flight_executor import ExecutorSettings, FlightExecutor, FlightResult
 from dfr.launch_policies import LaunchMode, LaunchPolicy, OnTimeout
 from dfr.store import CallRecord, SortieRecord, Store
 from missions.geo import GeoPoint
+from missions.mission_plan import MavCmd
 from missions.profile import Station
 from missions.sortie import SortieState
 from stations.drone_link import LinkError
@@ -507,11 +508,14 @@ class SortieRunner:
             policy=record.policy,
             claimed=True,
         )
+        # The loiter the vehicle flies is the one uploaded (an overwatch sortie's is as
+        # long as its battery allowed), not the deployment's default.
+        on_scene_s = planned_loiter_s(await self.store.transfers(record.id))
         active.executor = FlightExecutor.adopting(
             self.fleet.drone(station.id),
             route,
             station.drone,
-            self.deployment.defaults.on_scene_s,
+            self.deployment.defaults.on_scene_s if on_scene_s is None else on_scene_s,
             str(call.id),
             recorded,
             self.executor_settings,
@@ -572,3 +576,13 @@ class SortieRunner:
         await self.serve_queue("system")
         if final_state is SortieState.DOCKED:
             self._prepare_dock(station)
+
+
+def planned_loiter_s(transfers: dict[str, dict[str, list]]) -> float | None:
+    """The on-scene time of the mission a sortie flies (its last one: re-targets are
+    kept as `mission_1`...), from what was uploaded; None when unknown."""
+    ways = transfers.get("mission", {})
+    for item in reversed(ways.get("read_back", ways.get("uploaded", []))):
+        if item.get("command") == MavCmd.NAV_LOITER_TIME:
+            return float(item.get("param1", 0.0))
+    return None

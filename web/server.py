@@ -35,6 +35,7 @@ from dfr.video_views import VideoViews
 from web.camera_video import CameraStreams
 from web.drone_video import DroneVideo, VideoSettings
 from web.video.whep import ViewerTicket, whep_router
+from web.video.whep_cors import WhepCors
 
 STATIC_DIR = Path(__file__).parent / "static"
 PAGES = {
@@ -115,7 +116,9 @@ def create_app(
         json_limit_bytes=settings.json_body_limit_bytes,
         sdp_limit_bytes=settings.sdp_body_limit_bytes,
     )
-    app.add_middleware(LoginThrottle)  # outermost: a throttled guess costs nothing more
+    app.add_middleware(LoginThrottle)  # a throttled guess costs nothing more
+    # Outermost, so that every WHEP answer to a listed origin says so, a 401 or 413 too.
+    app.add_middleware(WhepCors, origins=planned.video.cors_origins)
     for module in (
         misc,
         audit_checkpoints,
@@ -130,9 +133,13 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(
-        whep_router(video.relay, admission=admit_viewer),
-        dependencies=[Depends(whep_access)],
-        responses=answers(401, 403, 422, 429),
+        whep_router(
+            video.relay,
+            admission=admit_viewer,
+            offer_dependencies=[Depends(whep_access)],
+            offer_responses=answers(401, 403, 429),
+        ),
+        responses=answers(422),
     )
 
     vendor = leaflet_dir()
@@ -189,8 +196,6 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
     stream_id = request.path_params.get("stream_id")
     if principal.call_id is None:
         return  # a console watches every stream; an unknown one is the relay's 404
-    if request.method == "DELETE":
-        return  # hanging up a session is always allowed (the drone may serve another call now)
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
         raise Denied(403, "you may watch only the drone flying for your call", principal.name)
 

@@ -55,6 +55,18 @@ async def open_request(ops: OpsDep, who: Officer) -> CallOut | None:
 
 
 @router.post(
+    "/requests/{call_id}/cancel",
+    response_model=CallOut,
+    responses=answers(401, 403, 404, 409, 422),
+)
+async def cancel_request(call_id: CallId, ops: OpsDep, who: Officer) -> CallOut:
+    """You no longer need the drone you asked for: a launch held for the pilot is
+    withdrawn, a drone on its way or on scene flies home, and the call is closed (409
+    once closed; 403 for a call you did not ask for)."""
+    return call_out(await ops.cancel_officer_request(who.name, call_id))
+
+
+@router.post(
     "/requests/{call_id}/position",
     response_model=FollowOut,
     responses=answers(400, 401, 403, 404, 413, 422, 503),

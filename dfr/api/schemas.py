@@ -329,6 +329,11 @@ class DispatchOut(BaseModel):
     retasked_from_call_id: int | None = Field(
         None, description="a drone re-tasked in flight: the call it served before"
     )
+    retask_failed: str | None = Field(
+        None,
+        description="the drone in flight ranked best did not take the new mission (why; it "
+        "holds for the pilot): the drone sent is the next best on its dock, or the call queued",
+    )
     recommendation: RecommendationOut
 
 

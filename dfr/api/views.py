@@ -48,5 +48,6 @@ def dispatch_out(result: DispatchResult) -> DispatchOut:
             if result.retasked_from is not None and result.retasked_from.previous is not None
             else None
         ),
+        retask_failed=result.retask_failed,
         recommendation=recommendation_out(result.recommendation),
     )

@@ -21,7 +21,12 @@ from tests.api.conftest import PASSWORDS, ROLES, login, make_settings, wait_read
 from tests.api.test_api_flight import wait_for
 from tests.deployments import edited_pueblo
 
-OFFICERS = {"ofc-reyes": "reyes-pw", "ofc-kim": "kim-pw"}
+OFFICERS = {
+    "ofc-reyes": "reyes-pw",
+    "ofc-kim": "kim-pw",
+    "ofc-lee": "lee-pw",
+    "ofc-diaz": "diaz-pw",
+}
 SCENE = {"latitude_deg": 38.2500, "longitude_deg": -104.6065}  # 550 m north of a helipad
 HELIPAD = {"latitude_deg": 38.2455, "longitude_deg": -104.6065}  # St. Mary-Corwin: no-fly
 FOLLOW_INTERVAL_S = 2
@@ -235,3 +240,55 @@ def test_drone_to_me_flies_and_follows_the_officer_within_bounds(client) -> None
     soon_again = client.post("/api/officer/requests", json=fix(SCENE), headers=ofc)
     assert soon_again.status_code == 429
     assert int(soon_again.headers["Retry-After"]) >= 1
+
+
+def test_an_officer_cancels_a_request_no_longer_needed(client) -> None:
+    """Held for the pilot, the launch is withdrawn; in the air, the drone flies home; the
+    call is closed either way. Only the officer who asked may, and only once."""
+    pilot, lee, diaz = (
+        login(client, "pilot"),
+        officer(client, "ofc-lee"),
+        officer(client, "ofc-diaz"),
+    )
+    held = client.post("/api/officer/requests", json=fix(moved(SCENE, -200.0)), headers=lee).json()
+    cancel = f"/api/officer/requests/{held['id']}/cancel"
+    assert client.post(cancel, headers=diaz).status_code == 403  # not diaz's request
+    assert client.post(cancel, headers=pilot).status_code == 403  # officers only
+    sortie = client.get(f"/api/calls/{held['id']}/sortie", headers=lee).json()
+    assert sortie["state"] == "awaiting_pilot"
+    done = client.post(cancel, headers=lee)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "closed"
+    assert client.get(f"/api/sorties/{sortie['id']}", headers=pilot).json()["state"] == "aborted"
+    assert client.post(cancel, headers=lee).status_code == 409  # closed already
+    assert client.get("/api/officer/requests/open", headers=lee).json() is None
+
+    flying = client.post("/api/officer/requests", json=fix(moved(SCENE, 200.0)), headers=diaz)
+    call = flying.json()
+    sortie = client.get(f"/api/calls/{call['id']}/sortie", headers=diaz).json()
+    assert client.post(f"/api/sorties/{sortie['id']}/confirm", headers=pilot).status_code == 200
+    wait_for(
+        lambda: client.get(f"/api/sorties/{sortie['id']}", headers=pilot).json(),
+        lambda s: s["state"] in ("en_route", "on_scene"),
+        timeout_s=120.0,
+        what="the drone in the air",
+    )
+    closed = client.post(f"/api/officer/requests/{call['id']}/cancel", headers=diaz)
+    assert closed.status_code == 200, closed.text
+    home = wait_for(
+        lambda: client.get(f"/api/sorties/{sortie['id']}", headers=pilot).json(),
+        lambda s: s["state"] in ("returning", "docked"),
+        timeout_s=60.0,
+        what="the drone on its way home",
+    )
+    assert any("cancelled by officer ofc-diaz" in e["cause"] for e in home["events"])
+    audit = client.get("/api/audit?limit=2000", headers=login(client, "admin")).json()
+    cancels = [(e["actor"], e["subject"]) for e in audit if e["action"] == "officer.cancel"]
+    assert ("ofc-lee", f"call:{held['id']}") in cancels
+    assert ("ofc-diaz", f"call:{call['id']}") in cancels
+    wait_for(
+        lambda: client.get(f"/api/sorties/{sortie['id']}", headers=pilot).json(),
+        lambda s: s["state"] == "docked",
+        timeout_s=180.0,
+        what="the drone back on its dock",
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 from pathlib import Path
 
 import pytest
 
+from dfr import web_origins
 from dfr.deployment import DeploymentError, load_deployment
 from missions.mission_plan import LinkLossAction
 from tests.core.conftest import ORIGIN, feature, polygon, square, write_deployment
@@ -227,3 +229,51 @@ def test_bad_public_log_settings_name_the_field(builtin_files, old, new, expecte
         load_deployment(toml)
     for part in expected:
         assert part in str(err.value)
+
+
+def test_video_origins_are_written_as_browsers_send_them(builtin_files) -> None:
+    toml, _ = builtin_files
+    _edit(
+        toml,
+        "[defaults]",
+        '[video]\ncors_origins = ["https://RTCC.example.gov:443", "http://127.0.0.1:8080"]\n\n'
+        "[defaults]",
+    )
+    origins = load_deployment(toml).video.cors_origins
+    assert origins == ["https://rtcc.example.gov", "http://127.0.0.1:8080"]
+
+
+def test_a_deployment_lists_no_video_origin_unless_told(pueblo) -> None:
+    assert pueblo.video.cors_origins == []
+
+
+@pytest.mark.parametrize(
+    ("origins", "expected"),
+    [
+        ('["*"]', ["'*' would let every web page", "list each origin"]),
+        ('["https://*.example.gov"]', ["no wildcards"]),
+        ('["https://rtcc.example.gov/"]', ["no path", "write 'https://rtcc.example.gov'"]),
+        ('["https://rtcc.example.gov/player"]', ["no path"]),
+        ('["rtcc.example.gov"]', ["not an origin", "scheme://host[:port]"]),
+        ('["ftp://rtcc.example.gov"]', ["not an origin"]),
+        ('["null"]', ["names no one"]),
+        ('["https://me:pw@rtcc.example.gov"]', ["no user name or password"]),
+        ('["https://rtcc.example.gov:70000"]', ["not an origin"]),
+        ('["https://a.gov", "https://A.gov:443"]', ["'https://a.gov' is listed twice"]),
+        ('"https://a.gov"', ["valid list"]),
+    ],
+)
+def test_bad_video_origins_name_the_field_and_why(builtin_files, origins, expected) -> None:
+    toml, _ = builtin_files
+    _edit(toml, "[defaults]", f"[video]\ncors_origins = {origins}\n\n[defaults]")
+    with pytest.raises(DeploymentError) as err:
+        load_deployment(toml)
+    message = str(err.value)
+    assert str(toml) in message
+    assert "video.cors_origins" in message
+    for part in expected:
+        assert part in message
+
+
+def test_the_origin_examples_hold() -> None:
+    assert doctest.testmod(web_origins).failed == 0

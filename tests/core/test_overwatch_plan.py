@@ -65,3 +65,18 @@ def test_the_relief_watches_clear_of_the_other_drone_and_its_way_home(
     # The best is (to the metre) as clear of the way home as any of the candidates.
     assert clear[0] >= min(max(clear), 80.0) - 1.0
     assert watcher.distance_m(best) >= 20.0 or max(clear) < 20.0
+
+
+def test_a_restarted_server_reads_the_loiter_the_vehicle_flies() -> None:
+    """An adopted sortie keeps the on-scene time that was uploaded (an overwatch
+    sortie's is as long as its battery allowed), not the deployment's default."""
+    from dfr.sortie_runner import planned_loiter_s
+    from missions.mission_plan import MavCmd
+
+    loiter = {"seq": 3, "command": int(MavCmd.NAV_LOITER_TIME), "param1": 1532.5}
+    rtl = {"seq": 4, "command": int(MavCmd.NAV_RETURN_TO_LAUNCH)}
+    assert planned_loiter_s({"mission": {"uploaded": [loiter, rtl]}}) == 1532.5
+    read_back = {**loiter, "param1": 1532.0}
+    both = {"mission": {"uploaded": [loiter], "read_back": [read_back, rtl]}}
+    assert planned_loiter_s(both) == 1532.0
+    assert planned_loiter_s({"fence": {"uploaded": []}}) is None

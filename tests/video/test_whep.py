@@ -73,8 +73,9 @@ async def test_http_errors(video_server: tuple[str, FastAPI]) -> None:
         assert (await client.delete("/whep/drone-1/no-such-session")).status_code == 404
         patch = await client.patch("/whep/drone-1/x", content="a=candidate", headers=sdp)
         assert patch.status_code == 405
-        assert patch.headers["allow"] == "DELETE"
+        assert patch.headers["allow"] == "GET, DELETE, OPTIONS"
         options = await client.options("/whep/drone-1")
+        assert options.status_code == 200
         assert options.headers["accept-post"] == "application/sdp"
 
 
@@ -232,8 +233,10 @@ async def test_a_viewer_joining_mid_stream_gets_a_picture_at_once(
         await asyncio.sleep(1.0)
         joined_s = time.monotonic()
         late = await watch(url, client, decode=True)
-        await until(lambda: late.report.decoded_frames > 0, timeout_s=5)
-        assert time.monotonic() - joined_s < 1.5
+        await until(lambda: late.report.decoded_frames > 0, timeout_s=10)
+        # Long before the next periodic keyframe (how fast is the video benchmark's
+        # question; a loaded 2-core machine can take a few seconds to decode the first).
+        assert time.monotonic() - joined_s < 10.0
         await late.close(client)
         await first.close(client)
 
@@ -256,3 +259,76 @@ async def test_a_drone_feed_reaches_viewers_without_re_encoding(
         assert info.native_codec == "h264"
         assert info.encoders == 0
         await viewer.close(client)
+
+
+def media_sections(sdp: str) -> list[tuple[str, list[str]]]:
+    """Each m= section of `sdp`: its kind and its lines."""
+    sections: list[tuple[str, list[str]]] = []
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            sections.append((line[2:].split()[0], []))
+        elif sections:
+            sections[-1][1].append(line)
+    return sections
+
+
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+@pytest.mark.parametrize(
+    ("video", "audio"),
+    [
+        ("recvonly", None),
+        ("recvonly", "sendrecv"),
+        ("recvonly", "recvonly"),
+        ("sendrecv", "sendrecv"),
+    ],
+)
+async def test_every_answered_section_is_sendonly_and_rtcp_mux_only(
+    video_server: tuple[str, FastAPI], codec: str, video: str, audio: str | None
+) -> None:
+    """The WHEP draft: an answer is sendonly whatever the offer says (recvonly, or
+    sendrecv as some players offer), and marks each bundled section rtcp-mux-only."""
+    base_url, _ = video_server
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        viewer = await watch(
+            f"{base_url}/whep/drone-1",
+            client,
+            codec=codec,
+            decode=True,
+            video_direction=video,
+            audio_direction=audio,
+        )
+        await until(lambda: viewer.report.decoded_frames > 0)
+        assert viewer.report.codec == codec
+        assert viewer.answer_sdp is not None
+        sections = media_sections(viewer.answer_sdp)
+        assert [kind for kind, _ in sections] == ["video"] + (["audio"] if audio else [])
+        for kind, lines in sections:
+            assert "a=sendonly" in lines, kind
+            assert "a=rtcp-mux" in lines, kind
+            assert "a=rtcp-mux-only" in lines, kind
+        # One media stream: every section names the same one.
+        streams = {
+            line.split()[0] for _, lines in sections for line in lines if line.startswith("a=msid:")
+        }
+        assert len(streams) == 1
+        await viewer.close(client)
+
+
+async def test_get_answers_2xx_without_content(video_server: tuple[str, FastAPI]) -> None:
+    base_url, _ = video_server
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        for method in ("GET", "HEAD"):
+            endpoint = await client.request(method, "/whep/drone-1")
+            assert endpoint.status_code == 200
+            assert endpoint.content == b""
+            assert endpoint.headers["content-type"] == "application/sdp"
+        viewer = await watch(f"{base_url}/whep/drone-1", client)
+        assert viewer.session_url is not None
+        session = await client.get(viewer.session_url)
+        assert (session.status_code, session.content) == (200, b"")
+        options = await client.options(viewer.session_url)
+        assert options.status_code == 200
+        assert "DELETE" in options.headers["allow"]
+        session_url = viewer.session_url
+        await viewer.close(client)
+        assert (await client.get(session_url)).status_code == 404

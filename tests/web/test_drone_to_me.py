@@ -102,10 +102,13 @@ def test_drone_to_me_launches_arrives_and_follows(
     assert abs(target - walked["latitude"]) < 1e-9
     assert "Drone follows you" in page.inner_text("#follow-message")
     officer_phone.screenshot(page, "officer-follow-me")
-    server.api(
-        "POST",
-        f"/api/drones/{sortie['drone_id']}/commands",
-        role="pilot",
-        json={"command": "return"},
-    )
+
+    # No longer needed: one tap (and a confirmation) sends the drone home and closes the
+    # request; the page offers "Drone to me" again.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-request")
+    page.wait_for_selector("#drone-to-me:not([hidden])", timeout=30_000)
+    assert server.api("GET", f"/api/calls/{call_id}")["status"] == "closed"
+    home = server.api("GET", f"/api/sorties/{sortie['id']}")
+    assert home["state"] in ("returning", "landed", "docked"), home
     officer_phone.assert_clean()

@@ -523,6 +523,7 @@ async function send(callId, stationId) {
     });
     state.calls.set(result.call.id, result.call);
     if (result.sortie) mergeSortie(result.sortie);
+    if (result.retask_failed) toast(`${result.retask_failed}; the next drone on its dock was sent instead`, "warning");
     if (result.queued) toast(`Call #${callId} queued: no drone free yet`, "info");
     else toast(`Sent ${stationName(result.station_id)} to call #${callId} — ETA ${eta(result.eta_s)}`, "ok");
   } catch (error) {

@@ -259,9 +259,26 @@ function showRequestPanel() {
 
 let followWatch = null;
 
+function offerCancel() {
+  const button = document.getElementById("cancel-request");
+  button.addEventListener("click", async () => {
+    if (!confirm("Send the drone home and close your request?")) return;
+    button.disabled = true;
+    try {
+      await api(`/api/officer/requests/${state.callId}/cancel`, { method: "POST", quiet: true });
+    } catch (error) {
+      say("follow-message", error.detail || String(error), "error");
+      button.disabled = false;
+      return;
+    }
+    location.reload(); // no request open: the page offers "Drone to me" again
+  });
+}
+
 function startFollow() {
   const box = document.getElementById("follow-box");
   box.hidden = false;
+  offerCancel();
   const toggle = document.getElementById("follow-me");
   const send = async (position, follow) => {
     const fix = fixOf(position);

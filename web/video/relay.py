@@ -122,6 +122,7 @@ class _Session:
     created_s: float
     lane: ViewerLane | None = None  # once negotiated
     on_end: SessionEnded | None = None  # once answered
+    silence: IdleTrack | None = None  # the audio track of a viewer that offered audio
 
 
 _DEFAULT_HOST_ADDRESSES = aioice.ice.get_host_addresses
@@ -167,6 +168,33 @@ def offered_codecs(offer_sdp: str) -> tuple[VideoCodec, ...]:
         if name is not None and name not in found:
             found.append(name)
     return tuple(found)
+
+
+def _offers_audio(offer_sdp: str) -> bool:
+    """Whether the offer has an audio section that can receive (parsed before)."""
+    description = aiortc_sdp.SessionDescription.parse(offer_sdp)
+    return any(
+        m.kind == "audio" and m.direction in (None, "sendrecv", "recvonly")
+        for m in description.media
+    )
+
+
+def whep_answer(answer_sdp: str) -> str:
+    r"""aiortc's answer with `a=rtcp-mux-only` beside each `a=rtcp-mux`.
+
+    The WHEP draft (section "SDP Bundle") asks endpoints to mark every bundled media
+    section so; RFC 8858 keeps the attribute for offers, and browsers read an answer's
+    as the harmless statement it is here: the relay never sends RTCP on its own port.
+
+    >>> whep_answer("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtcp-mux\r\na=sendonly\r\n")
+    'm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtcp-mux\r\na=rtcp-mux-only\r\na=sendonly\r\n'
+    """
+    lines = []
+    for line in answer_sdp.splitlines():
+        lines.append(line)
+        if line == "a=rtcp-mux":
+            lines.append("a=rtcp-mux-only")
+    return "\r\n".join(lines) + "\r\n"
 
 
 def _relay_codec(mime_type: str, parameters: Mapping[str, object]) -> VideoCodec | None:
@@ -313,7 +341,8 @@ class VideoRelay:
         if self.settings.ice_addresses is not None:
             offer_sdp = _filter_candidates(offer_sdp, self.settings.ice_addresses)
         stream = self.catalog.get(stream_id)
-        session_id = secrets.token_urlsafe(12)
+        # The session's URL is its credential (see web.video.whep): unguessable, 128 bits.
+        session_id = secrets.token_urlsafe(16)
         key = (stream_id, codec)
         if stream.settings.encode_mode == "per_viewer":
             key += (session_id,)
@@ -340,6 +369,10 @@ class VideoRelay:
         pc.on("connectionstatechange", self._wakeup.set)
         logger.info("viewer %s joined %s (%s)", session.session_id, stream_id, codec)
         return WhepAnswer(stream_id, session.session_id, answer_sdp, codec)
+
+    def has_session(self, stream_id: str, session_id: str) -> bool:
+        session = self._sessions.get(session_id)
+        return session is not None and session.stream_id == stream_id
 
     async def close_session(self, stream_id: str, session_id: str) -> None:
         """Hang up on one viewer; raises UnknownSessionError."""
@@ -368,11 +401,16 @@ class VideoRelay:
         # aiortc settles the codec in setRemoteDescription, so preferences go first.
         transceiver.setCodecPreferences(_capabilities(session.codec))
         fanout.prepare(transceiver.sender)
+        if _offers_audio(offer_sdp):
+            # Left to itself aiortc answers an audio section it has no track for with
+            # recvonly (or inactive); WHEP wants every answered section sendonly.
+            session.silence = IdleTrack("audio")
+            pc.addTransceiver(session.silence, direction="sendonly")
         async with asyncio.timeout(self.settings.negotiation_timeout_s):
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
         session.lane = fanout.join(transceiver, track)
-        return str(pc.localDescription.sdp)
+        return whep_answer(str(pc.localDescription.sdp))
 
     async def _discard(self, session: _Session) -> None:
         self._sessions.pop(session.session_id, None)
@@ -387,6 +425,8 @@ class VideoRelay:
                 # Nobody left to send to: let the stream stop encoding for it.
                 del self._fanouts[session.fanout_key]
                 await fanout.close()
+        if session.silence is not None:
+            session.silence.stop()
         try:
             async with asyncio.timeout(self.settings.close_timeout_s):
                 await session.pc.close()

@@ -71,12 +71,14 @@ def ntp_time() -> int:
 
 class IdleTrack(MediaStreamTrack):
     """The track a viewer's sender holds: the fan-out sends, so recv() only
-    waits for the viewer to leave."""
+    waits for the viewer to leave. An audio one stands for the sound dfr does
+    not have, so that a viewer offering audio gets a `sendonly` audio section."""
 
     kind = "video"
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "video") -> None:
         super().__init__()
+        self.kind = kind
         self._stopped = asyncio.Event()
 
     async def recv(self) -> None:  # type: ignore[override]

@@ -1,15 +1,27 @@
 """WHEP signalling (WebRTC-HTTP Egress Protocol) for the relay, as a FastAPI router.
 
-    POST   /whep/{stream_id}               SDP offer in, 201 + SDP answer + Location
-    DELETE /whep/{stream_id}/{session_id}  leave: 204
-    PATCH  /whep/{stream_id}/{session_id}  405: no trickle ICE, the offer carries
-                                           every candidate
-    OPTIONS /whep/{stream_id}              204 with Accept-Post
+    POST    /whep/{stream_id}               SDP offer in, 201 + SDP answer + Location
+    GET     /whep/{stream_id}               200, no content (HEAD too: Content-Type
+                                            application/sdp says "a WHEP endpoint")
+    OPTIONS /whep/{stream_id}               200 with Accept-Post (a CORS preflight)
+    DELETE  /whep/{stream_id}/{session_id}  leave: 204
+    GET     /whep/{stream_id}/{session_id}  200 while the session lives, no content
+    PATCH   /whep/{stream_id}/{session_id}  405: no trickle ICE, the offer carries
+                                            every candidate
+    OPTIONS /whep/{stream_id}/{session_id}  200 (a CORS preflight)
 
-Errors are JSON `{"detail": ...}`: 400 bad offer, 404 unknown stream or
-session, 406 no common codec, 410 stream ended, 413 offer too large, 415 not
-application/sdp, 502 an on-demand stream's feed (a fixed camera's) could not be opened,
-503 too many viewers of the stream.
+This follows draft-ietf-wish-whep-03: GET answers 2xx without content, OPTIONS
+answers 200 with `Accept-Post`, the answer's media sections are `sendonly` with
+`rtcp-mux-only` (the relay's). Errors are JSON `{"detail": ...}`: 400 bad offer,
+404 unknown stream or session, 406 no common codec, 410 stream ended, 413 offer
+too large, 415 not application/sdp, 502 an on-demand stream's feed (a fixed camera's)
+could not be opened, 503 too many viewers of the stream.
+
+Only the offer asks who is watching (`offer_dependencies`). A session's URL (the
+answer's `Location`) is the session's own credential: its id is 128 random bits,
+it can only end that one session, never open another, and it dies with the session.
+So a player that sent its token in the query (`?token=`, as share links and some
+players do) can still end its session, and no token is ever copied into a URL.
 
 An application that wants to know who watches passes `admission`: asked for a
 `ViewerTicket` before an offer is looked at (it may refuse by raising, which the
@@ -19,10 +31,10 @@ answered or refused and, once, when and why the session ended.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request, Response, params
 from fastapi.responses import JSONResponse
 
 from web.video.errors import (
@@ -42,6 +54,9 @@ from web.video.relay import VideoRelay
 
 SDP_MEDIA_TYPE = "application/sdp"
 _MAX_OFFER_BYTES = 64 * 1024
+_ENDPOINT_METHODS = "GET, HEAD, POST, OPTIONS"
+_SESSION_METHODS = "GET, DELETE, OPTIONS"
+_NO_CONTENT = "no content: a WHEP resource has no representation"
 
 _STATUS: list[tuple[type[VideoError], int]] = [
     (UnknownStreamError, 404),
@@ -132,26 +147,50 @@ async def _offer_of(request: Request) -> str:
 
 
 def whep_router(
-    relay: VideoRelay, prefix: str = "/whep", admission: ViewerAdmission | None = None
+    relay: VideoRelay,
+    prefix: str = "/whep",
+    admission: ViewerAdmission | None = None,
+    offer_dependencies: Sequence[params.Depends] = (),
+    offer_responses: dict[int | str, dict[str, Any]] | None = None,
 ) -> APIRouter:
     """WHEP endpoints for `relay`'s streams, to mount in an application; `admission`
-    admits (and follows) each viewer, see the module docstring."""
+    admits (and follows) each viewer, see the module docstring.
+
+    `offer_dependencies` (who may watch) and `offer_responses` (what they answer) apply to
+    the offer alone: a CORS preflight, a GET and a session's own URL need no token.
+    """
     router = APIRouter(prefix=prefix, tags=["video"])
 
     @router.options(
         "/{stream_id}",
-        status_code=204,
         response_class=Response,
-        responses={204: {"description": "Accept-Post names the offer's media type"}},
+        responses={200: {"description": "Accept-Post names the offer's media type"}},
     )
     async def whep_options(stream_id: str) -> Response:
-        return Response(status_code=204, headers={"Accept-Post": SDP_MEDIA_TYPE})
+        return Response(headers={"Accept-Post": SDP_MEDIA_TYPE, "Allow": _ENDPOINT_METHODS})
+
+    @router.get(
+        "/{stream_id}",
+        response_class=Response,
+        responses={200: {"description": _NO_CONTENT, "content": _SDP}},
+    )
+    async def whep_endpoint(stream_id: str) -> Response:
+        return _empty_sdp()
+
+    @router.head(
+        "/{stream_id}",
+        response_class=Response,
+        responses={200: {"description": _NO_CONTENT, "content": _SDP}},
+    )
+    async def whep_endpoint_head(stream_id: str) -> Response:
+        return _empty_sdp()
 
     @router.post(
         "/{stream_id}",
         status_code=201,
         name="whep_offer",
         response_class=Response,
+        dependencies=list(offer_dependencies),
         responses={
             201: {
                 "description": "the SDP answer; Location names the session",
@@ -170,6 +209,7 @@ def whep_router(
                     503: "the stream has its maximum number of viewers",
                 }
             ),
+            **(offer_responses or {}),
         },
         openapi_extra={"requestBody": {"required": True, "content": _SDP}},
     )
@@ -185,6 +225,8 @@ def whep_router(
             ticket.release()  # cancelled or crashed: nothing was answered
             raise
         await ticket.started()
+        # The session's URL is all it takes to end it (see the module docstring): no token
+        # goes into it, so a player that sent one in the query leaks none here.
         location = request.url_for(
             "whep_session", stream_id=stream_id, session_id=answer.session_id
         ).path
@@ -194,6 +236,27 @@ def whep_router(
             media_type=SDP_MEDIA_TYPE,
             headers={"Location": location, "X-Video-Codec": answer.codec},
         )
+
+    @router.options(
+        "/{stream_id}/{session_id}",
+        response_class=Response,
+        responses={200: {"description": "Allow names what a session answers"}},
+    )
+    async def whep_session_options(stream_id: str, session_id: str) -> Response:
+        return Response(headers={"Allow": _SESSION_METHODS})
+
+    @router.get(
+        "/{stream_id}/{session_id}",
+        response_class=Response,
+        responses={
+            200: {"description": _NO_CONTENT, "content": _SDP},
+            **_errors({404: "no such stream or session"}),
+        },
+    )
+    async def whep_session_get(stream_id: str, session_id: str) -> Response:
+        if not relay.has_session(stream_id, session_id):
+            return error_response(UnknownSessionError(stream_id, session_id))
+        return _empty_sdp()
 
     @router.delete(
         "/{stream_id}/{session_id}",
@@ -219,7 +282,13 @@ def whep_router(
         return JSONResponse(
             {"detail": "trickle ICE is not supported; send every candidate in the offer"},
             status_code=405,
-            headers={"Allow": "DELETE"},
+            headers={"Allow": _SESSION_METHODS},
         )
 
     return router
+
+
+def _empty_sdp() -> Response:
+    """What a GET or HEAD of a WHEP resource answers: no representation (the draft), and
+    the media type an offer is sent as, which tells players that this is a WHEP endpoint."""
+    return Response(status_code=200, media_type=SDP_MEDIA_TYPE)

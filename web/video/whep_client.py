@@ -94,11 +94,18 @@ class WhepViewer:
         window: _Window | None = None,
         timeout_s: float = 10.0,
         lose_packets: int = 0,
+        video_direction: str = "recvonly",
+        audio_direction: str | None = None,
     ) -> None:
         """`lose_packets`: a decoding viewer throws away that many media packets,
-        one every few frames once it has started, as a lossy network would."""
+        one every few frames once it has started, as a lossy network would.
+        `video_direction` and `audio_direction` (None: no audio section) are what the
+        offer says of each, as players differ: recvonly, or sendrecv."""
         self._url = whep_url
         self._codec = codec
+        self._video_direction = video_direction
+        self._audio_direction = audio_direction
+        self.answer_sdp: str | None = None
         self._window = window or _Window()
         self._timeout_s = timeout_s
         self.report = ViewerReport(index=index, decode=decode)
@@ -115,7 +122,9 @@ class WhepViewer:
     async def connect(self, client: httpx.AsyncClient) -> None:
         """Offer, post, answer; raises httpx.HTTPError or RuntimeError on refusal."""
         pc = self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        transceiver = pc.addTransceiver("video", direction="recvonly")
+        transceiver = pc.addTransceiver("video", direction=self._video_direction)
+        if self._audio_direction is not None:
+            pc.addTransceiver("audio", direction=self._audio_direction)
         if self._codec:
             wanted = (f"video/{self._codec}", "video/rtx")
             capabilities = RTCRtpReceiver.getCapabilities("video")
@@ -136,6 +145,7 @@ class WhepViewer:
                 raise RuntimeError(f"WHEP {response.status_code}: {response.text}")
             self.session_url = urljoin(self._url, response.headers["location"])
             self.report.codec = response.headers.get("x-video-codec")
+            self.answer_sdp = response.text
             await pc.setRemoteDescription(RTCSessionDescription(response.text, "answer"))
         if self.report.decode:
             track = transceiver.receiver.track
