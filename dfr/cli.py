@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dfr.camera_file import redact_url
 from dfr.deployment import Deployment, DeploymentError, load_deployment
 from dfr.services import VehicleProvider
 from dfr.settings import Settings
@@ -199,6 +200,12 @@ def _parser() -> argparse.ArgumentParser:
     br.add_argument("--calls", type=int, default=1000)
     br.add_argument("--json", action="store_true")
     br.set_defaults(func=_bench_recommend)
+    bc = bsub.add_parser("cameras", help="covering-camera query over 10,000 fixed cameras")
+    bc.add_argument("--cameras", type=int, default=10_000)
+    bc.add_argument("--queries", type=int, default=2000)
+    bc.add_argument("--size-km", type=float, default=20.0, help="width of the square city")
+    bc.add_argument("--json", action="store_true")
+    bc.set_defaults(func=_bench_cameras)
     ba = bsub.add_parser("abuse", help="health and dispatch during a login flood and 10 MB bodies")
     ba.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     ba.add_argument(
@@ -446,7 +453,28 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  TAK out (Cursor on Target): {d.tak.describe()}")
     else:
         print("  TAK out: off (no [tak] section)")
+    _print_cameras(d)
     return 0
+
+
+def _print_cameras(d: Deployment) -> None:
+    """What `dfr check` says of the fixed cameras: how many, and the first few (their
+    sources with any password redacted)."""
+    if not len(d.cameras):
+        print("  fixed cameras: none (no [cameras] file)")
+        return
+    print(f"  fixed cameras: {len(d.cameras)}, up to {d.cameras_per_call} shown per call")
+    for camera in list(d.cameras)[:10]:
+        p = camera.position
+        view = (
+            "dome" if camera.fov_deg >= 360 else f"{camera.heading_deg:g}° ±{camera.fov_deg / 2:g}°"
+        )
+        print(
+            f"    {camera.id}: {camera.name} at {p.latitude_deg:.5f}, {p.longitude_deg:.5f}; "
+            f"{view}, {camera.range_m:g} m; {redact_url(camera.source)}"
+        )
+    if len(d.cameras) > 10:
+        print(f"    ... and {len(d.cameras) - 10} more")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -821,6 +849,14 @@ def _bench_fidelity(args: argparse.Namespace) -> int:
         px4_speed_factor=args.speed,
         sim_runs=args.sim_runs,
     )
+
+
+def _bench_cameras(args: argparse.Namespace) -> int:
+    from dfr.bench_cameras import describe, run
+
+    result = run(cameras=args.cameras, queries=args.queries, size_km=args.size_km)
+    print(json.dumps(result) if args.json else describe(result))
+    return 0
 
 
 def _bench_recommend(args: argparse.Namespace) -> int:

@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from dfr.camera_file import CameraFileError, load_cameras
+from dfr.camera_views import CAMERA_STREAM_PREFIX, camera_of_stream
 from dfr.eta import EtaParameters
 from dfr.eta_calibration import CalibrationPolicy
 from dfr.launch_policies import (
@@ -42,6 +44,7 @@ from dfr.launch_policies import (
 )
 from dfr.web_origins import web_origin
 from missions.airspace import Airspace, AirspaceError, parse_airspace
+from missions.cameras import CameraRegistry
 from missions.geo import GeoPoint, LocalFrame
 from missions.mission_plan import FlightSettings, LinkLossAction
 from missions.planner import PlannerSettings, RoutePlanner
@@ -497,6 +500,15 @@ class VideoSection(_Strict):
         return written
 
 
+class CamerasSection(_Strict):
+    """`[cameras]`: the fixed cameras shown beside the drones (see dfr.camera_file)."""
+
+    #: The CSV file of cameras, relative to the deployment file.
+    file: Annotated[str, Field(min_length=1, max_length=500)]
+    #: How many covering cameras a call shows at most, nearest first.
+    per_call: Annotated[int, Field(ge=1, le=16)] = 4
+
+
 class DroneSection(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     mavlink: str = Field(min_length=1)
@@ -531,6 +543,7 @@ class DeploymentFile(_Strict):
     overwatch: OverwatchSection = OverwatchSection()
     tak: TakSection | None = None
     video: VideoSection = VideoSection()
+    cameras: CamerasSection | None = None
     launch_policies: list[LaunchPolicySection] = Field(default_factory=list, max_length=100)
     stations: list[StationSection] = Field(min_length=1)
 
@@ -592,6 +605,10 @@ class Deployment:
     tak: TakSettings | None = None
     #: Live video for other origins' players (`[video] cors_origins`).
     video: VideoSection = VideoSection()
+    #: The fixed cameras (`[cameras] file`), indexed for "which see this scene".
+    cameras: CameraRegistry = field(default_factory=CameraRegistry)
+    #: How many covering cameras a call shows at most.
+    cameras_per_call: int = 4
 
     def public_category(self, call_type: str | None) -> str:
         """The public flight log's category for a call of `call_type` (the default
@@ -745,6 +762,17 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         )
         stations.append(Station(s.id, s.name, point, s.alt_m, profile))
     time_zone = zone_named(spec.deployment.time_zone)
+    cameras = CameraRegistry()
+    camera_files: tuple[Path, ...] = ()
+    if spec.cameras is not None:
+        taken = [s.drone.id for s in spec.stations if camera_of_stream(s.drone.id) is not None]
+        if taken:
+            raise DeploymentError(
+                f"{path}: drone id {taken[0]!r}: ids starting {CAMERA_STREAM_PREFIX!r} name "
+                "the fixed cameras' streams; rename the drone"
+            )
+        cameras, camera_file = _cameras(path, spec, airspace.frame)
+        camera_files = (camera_file,)
     policies = LaunchPolicies(
         tuple(_policy(path, airspace, p) for p in spec.launch_policies),
         spec.auto_launch.max_concurrent,
@@ -761,7 +789,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         tile_url=spec.deployment.tile_url,
         eta=spec.eta.parameters,
         eta_calibration=spec.eta.calibration,
-        files=(path, airspace_path),
+        files=(path, airspace_path, *camera_files),
         public_log=spec.public_log,
         public_categories=spec.public_categories,
         retention=spec.retention,
@@ -772,7 +800,19 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         time_zone=time_zone,
         tak=_tak(path, spec) if spec.tak is not None else None,
         video=spec.video,
+        cameras=cameras,
+        cameras_per_call=spec.cameras.per_call if spec.cameras is not None else 4,
     )
+
+
+def _cameras(path: Path, spec: DeploymentFile, frame: LocalFrame) -> tuple[CameraRegistry, Path]:
+    """The cameras of `[cameras] file`, found next to the deployment file."""
+    assert spec.cameras is not None
+    file = (path.parent / spec.cameras.file).resolve()
+    try:
+        return load_cameras(file, frame), file
+    except CameraFileError as exc:
+        raise DeploymentError(f"{path}: field 'cameras.file': {exc}") from exc
 
 
 def _tak(path: Path, spec: DeploymentFile) -> TakSettings:

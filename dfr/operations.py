@@ -39,6 +39,7 @@ from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.auto_launch import AutoLaunch
+from dfr.camera_views import covering_views, nearby_views
 from dfr.console_views import (
     call_event,
     drone_json,
@@ -437,6 +438,17 @@ class Operations:
 
     async def get_call(self, call_id: int) -> CallRecord:
         return await self._store.get_call(call_id)
+
+    async def call_cameras(self, call_id: int) -> list[dict[str, Any]]:
+        """The fixed cameras whose view covers the call's scene, nearest first (at most
+        the deployment's `[cameras] per_call`); raises NotFound."""
+        call = await self._store.get_call(call_id)
+        scene = GeoPoint(call.latitude_deg, call.longitude_deg)
+        return covering_views(self.deployment.cameras, scene, self.deployment.cameras_per_call)
+
+    def cameras_near(self, point: GeoPoint, within_m: float, limit: int) -> list[dict[str, Any]]:
+        """The fixed cameras within `within_m` of `point`, nearest first."""
+        return nearby_views(self.deployment.cameras, point, within_m, limit)
 
     async def recommend_call(self, call_id: int) -> Recommendation:
         return await self.dispatcher.recommend_call(call_id)

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     refusal_audit_window_s: float = Field(60.0, gt=0)
     #: Live video viewers (WHEP sessions) one session or share link may hold at once.
     max_viewers_per_token: int = Field(4, ge=1)
+    #: Fixed cameras' viewers one session may hold at once, besides the drones' (the wall
+    #: shows up to `[cameras] per_call` cameras for each call a drone serves).
+    max_camera_viewers_per_token: int = Field(16, ge=1)
     #: The audit chain's last entry is signed every this many entries (and at start and
     #: stop): a checkpoint in the database and in <state_dir>/audit-checkpoints.jsonl.
     audit_checkpoint_every: int = Field(100, ge=1)

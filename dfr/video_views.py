@@ -1,6 +1,7 @@
 """Who watches the drones' live video: each view stored from when to when, with who
 (name, role, share link), which drone, the call and sortie it served and the client's
-address, and how many viewers one token may hold at once.
+address, and how many viewers one token may hold at once (drones and fixed cameras
+counted apart: the wall shows a call's cameras beside its drone).
 
     async with VideoViews.running(store, board, refusals, max_per_token=4) as views:
         ticket = await views.admit(principal, "dfr-1", "10.0.0.7")  # or TooManyViewers
@@ -27,6 +28,7 @@ from collections.abc import AsyncIterator
 
 from dfr.active_sorties import SortieBoard
 from dfr.auth import Principal
+from dfr.camera_views import camera_of_stream
 from dfr.refusal_log import RefusalLog
 from dfr.store import REFUSED, NewVideoView, Store, StoreError, VideoViewRecord
 from missions.sortie import FINAL_STATES
@@ -99,23 +101,34 @@ class VideoViews:
     """The record of who watches, and the per-token cap; see the module docstring."""
 
     def __init__(
-        self, store: Store, board: SortieBoard, refusals: RefusalLog, max_per_token: int
+        self,
+        store: Store,
+        board: SortieBoard,
+        refusals: RefusalLog,
+        max_per_token: int,
+        max_cameras_per_token: int = 16,
     ) -> None:
         self._store = store
         self._board = board
         self.refusals = refusals
         self.max_per_token = max_per_token
+        self.max_cameras_per_token = max_cameras_per_token
         self._held: Counter[str] = Counter()  # viewers per token, negotiating included
         self._open: set[ViewerTicket] = set()
 
     @classmethod
     @contextlib.asynccontextmanager
     async def running(
-        cls, store: Store, board: SortieBoard, refusals: RefusalLog, max_per_token: int
+        cls,
+        store: Store,
+        board: SortieBoard,
+        refusals: RefusalLog,
+        max_per_token: int,
+        max_cameras_per_token: int = 16,
     ) -> AsyncIterator[VideoViews]:
         """End the views a crashed server left open, then serve; end those still open
         when the block exits (the relay ends its own viewers before)."""
-        views = cls(store, board, refusals, max_per_token)
+        views = cls(store, board, refusals, max_per_token, max_cameras_per_token)
         left = await store.end_open_video_views(ENDED_BY_RESTART)
         if left:
             log.warning("%d video view(s) left open by the last run ended now", len(left))
@@ -136,13 +149,16 @@ class VideoViews:
         return self._held[_token_of(who)]
 
     async def admit(self, who: Principal, stream_id: str, address: str) -> ViewerTicket:
-        """A slot for one more viewer of `stream_id` (a drone's id), once `who` may watch
-        it. Raises TooManyViewers (audited, within the refusal log's bound)."""
-        token = _token_of(who)
-        if self._held[token] >= self.max_per_token:
+        """A slot for one more viewer of `stream_id` (a drone's id, or a fixed camera's
+        `cam-` stream), once `who` may watch it. Raises TooManyViewers (audited, within
+        the refusal log's bound)."""
+        camera = camera_of_stream(stream_id) is not None
+        token = _token_of(who) + (" cameras" if camera else "")
+        limit = self.max_cameras_per_token if camera else self.max_per_token
+        if self._held[token] >= limit:
             reason = (
                 f"this {'share link' if who.share_link else 'session'} already"
-                f" has {self.max_per_token} video viewers open: close one first"
+                f" has {limit} {'camera' if camera else 'video'} viewers open: close one first"
             )
             subject = f"stream:{stream_id}"
             await self.refusals.record(

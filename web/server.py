@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from dfr.active_sorties import SortieBoard
-from dfr.api import audit_checkpoints, calls, eido, fleet, holds, misc, officer, public, ws
+from dfr.api import audit_checkpoints, calls, cameras, eido, fleet, holds, misc, officer, public, ws
 from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import Denied, PrincipalDep, client_address
 from dfr.api.errors import answers, install_error_handlers
@@ -32,7 +32,8 @@ from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
 from dfr.video_views import VideoViews
-from web.drone_video import DroneVideo
+from web.camera_video import CameraStreams
+from web.drone_video import DroneVideo, VideoSettings
 from web.video.whep import ViewerTicket, whep_router
 from web.video.whep_cors import WhepCors
 
@@ -73,13 +74,20 @@ def create_app(
             live = services.deployment
             async with (
                 VideoViews.running(
-                    services.store, board, services.refusals, settings.max_viewers_per_token
+                    services.store,
+                    board,
+                    services.refusals,
+                    settings.max_viewers_per_token,
+                    settings.max_camera_viewers_per_token,
                 ) as views,
                 DroneVideo.running(
                     settings, live, services.fleet, board.call_served_by, video
                 ) as drone_video,
                 Operations.running(services, settings, board, drone_video) as ops,
             ):
+                video.catalog.provide(
+                    CameraStreams(live.cameras, VideoSettings.of(settings).stream).stream_for
+                )
                 for manifest in drone_video.recovered:
                     await ops.record_recording(manifest)
                 app.state.ops = ops
@@ -111,7 +119,18 @@ def create_app(
     app.add_middleware(LoginThrottle)  # a throttled guess costs nothing more
     # Outermost, so that every WHEP answer to a listed origin says so, a 401 or 413 too.
     app.add_middleware(WhepCors, origins=planned.video.cors_origins)
-    for module in (misc, audit_checkpoints, calls, eido, fleet, holds, officer, public, ws):
+    for module in (
+        misc,
+        audit_checkpoints,
+        calls,
+        cameras,
+        eido,
+        fleet,
+        holds,
+        officer,
+        public,
+        ws,
+    ):
         app.include_router(module.router)
     app.include_router(
         whep_router(

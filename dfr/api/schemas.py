@@ -574,3 +574,21 @@ class PublicLogOut(BaseModel):
     held_back: int = Field(description="flights old enough to publish that are held back")
     months: list[PublicMonthOut]
     flights: list[PublicFlightOut]
+
+
+class CameraOut(BaseModel):
+    """A fixed camera near a point or covering a call's scene."""
+
+    id: str
+    name: str
+    latitude_deg: float
+    longitude_deg: float
+    heading_deg: float = Field(description="where it looks, degrees clockwise from north")
+    fov_deg: float = Field(description="how wide it sees, degrees (360: a dome)")
+    range_m: float = Field(description="how far it sees, metres")
+    agency: str | None = None
+    source: str = Field(description="where its video is read from, any password redacted")
+    distance_m: float = Field(description="from the camera to the point asked about, metres")
+    bearing_deg: float = Field(description="from the camera to the point, clockwise from north")
+    stream_id: str = Field(description="its live stream: cam-<id>, opened while watched")
+    whep_url: str = Field(description="WHEP endpoint of its live video (consoles only)")

@@ -112,3 +112,24 @@ def test_check_refuses_a_key_given_in_both_units(tmp_path) -> None:
     out = run("check", "--deployment", str(path))
     assert out.returncode == 2
     assert "both 'climb_ms' and 'climb_m_s'" in out.stderr
+
+
+def test_check_lists_the_fixed_cameras_without_their_passwords(tmp_path) -> None:
+    path = edited_pueblo(tmp_path, r"^# \[cameras\]$", '[cameras]\nfile = "cams.csv"')
+    (tmp_path / "cams.csv").write_text(
+        "id,name,lat,lon,heading_deg,fov_deg,range_m,source\n"
+        "union-4th,Union Ave,38.2656,-104.6152,90,70,300,rtsp://viewer:hunter2@10.0.0.7/s1\n"
+    )
+    ok = run("check", "--deployment", str(path))
+    assert ok.returncode == 0, ok.stderr
+    assert "fixed cameras: 1, up to 4 shown per call" in ok.stdout
+    assert "union-4th: Union Ave" in ok.stdout
+    assert "rtsp://viewer:***@10.0.0.7/s1" in ok.stdout
+    (tmp_path / "cams.csv").write_text(
+        "id,name,lat,lon,heading_deg,fov_deg,range_m,source\n"
+        "union-4th,Union Ave,38.2656,-104.6152,90,70,300,ftp://viewer:hunter2@10.0.0.7/s1\n"
+    )
+    bad = run("check", "--deployment", str(path))
+    assert bad.returncode == 2
+    assert "cams.csv: line 2: field 'source'" in bad.stderr
+    assert "hunter2" not in bad.stdout + bad.stderr

@@ -1,6 +1,7 @@
 // The dispatcher console: the call queue, the recommended station with its ETA and route,
 // one-click dispatch, live drones and sorties, calls created on the map, officer links,
-// and what the launch policies did with each call (auto-launched, held, left, expired).
+// what the launch policies did with each call (auto-launched, held, left, expired), and
+// the fixed cameras whose view covers the selected call's scene, each with a player.
 
 import { askReason, serverAlert, toast } from "/static/alerts.js";
 import { api } from "/static/api.js";
@@ -11,6 +12,7 @@ import {
 } from "/static/format.js";
 import { callMarkerHtml, DfrMap } from "/static/map.js";
 import { policyNote, secondsLeft, sensorFacts, startCountdowns } from "/static/policy.js";
+import { playWhep } from "/static/video.js";
 
 const STATUS_RANK = { new: 0, queued: 1, dispatched: 2, closed: 3 };
 // A launch policy sent (or holds) a drone for the call: nobody clicked Send.
@@ -121,11 +123,94 @@ async function selectCall(callId) {
   renderCallMarkers();
   renderDetail();
   const call = state.calls.get(callId);
+  loadCameras(call ? callId : null);
   if (!call) return;
   dfrMap.map.panInside([call.latitude_deg, call.longitude_deg], { padding: [80, 80] });
   state.zoomToRoute = callId;
   if (call.status === "dispatched") await refreshSortie(callId);
   else await loadRecommendation(callId);
+}
+
+// ---------------------------------------------------------------- fixed cameras
+
+// Kept out of the call detail, which is redrawn often: a player there would restart.
+const cameras = { callId: null, list: null, players: new Map() }; // stream id → player
+
+function stopCameraPlayers() {
+  for (const player of cameras.players.values()) player.stop();
+  cameras.players.clear();
+}
+
+async function loadCameras(callId) {
+  if (cameras.callId !== callId) {
+    stopCameraPlayers();
+    cameras.callId = callId;
+    cameras.list = null;
+    renderCameras();
+  }
+  if (!callId) return;
+  let list;
+  try {
+    list = await api(`/api/calls/${callId}/cameras`, { quiet: true });
+  } catch {
+    list = [];
+  }
+  if (cameras.callId !== callId) return;
+  if (JSON.stringify(list) === JSON.stringify(cameras.list)) return;
+  stopCameraPlayers();
+  cameras.list = list;
+  renderCameras();
+}
+
+function metres(m) {
+  return m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`;
+}
+
+function toggleCamera(camera, item, button) {
+  const playing = cameras.players.get(camera.stream_id);
+  if (playing) {
+    playing.stop();
+    cameras.players.delete(camera.stream_id);
+    item.querySelector(".video-box")?.remove();
+    button.textContent = "Play";
+    return;
+  }
+  const video = h("video", { muted: true, playsinline: true, autoplay: true });
+  const status = h("div", { class: "video-state" }, "Connecting…");
+  const box = h("div", { class: "video-box", "data-state": "connecting" }, video, status);
+  item.append(box);
+  button.textContent = "Stop";
+  cameras.players.set(camera.stream_id, playWhep(video, camera.whep_url, {
+    retryMs: 15000,
+    onState: (s, error) => {
+      box.dataset.state = s;
+      status.textContent = {
+        connecting: "Connecting…",
+        reconnecting: `Camera unavailable — retrying${error ? ` (${error})` : ""}`,
+        ended: "Camera not available",
+      }[s] || "";
+    },
+  }));
+}
+
+function renderCameras() {
+  const panel = document.getElementById("call-cameras");
+  const list = cameras.list;
+  panel.classList.toggle("hidden", !cameras.callId || list == null);
+  if (!list) return;
+  const items = list.map((camera) => {
+    const button = h("button", { class: "small", type: "button" }, "Play");
+    const item = h("li", { "data-camera-id": camera.id, "data-stream-id": camera.stream_id },
+      h("div", { class: "camera-row" },
+        h("span", { class: "camera-name" }, h("strong", {}, camera.name),
+          h("span", { class: "muted" }, ` · ${metres(camera.distance_m)}`)),
+        button));
+    button.addEventListener("click", () => toggleCamera(camera, item, button));
+    return item;
+  });
+  panel.replaceChildren(h("h2", {}, "Cameras on the scene"),
+    items.length ? h("ol", { class: "camera-list", id: "camera-list" }, ...items)
+      : h("p", { class: "muted" }, "No fixed camera sees this call's scene."));
 }
 
 async function loadRecommendation(callId) {
@@ -635,6 +720,9 @@ function onCall({ call }) {
   renderCallMarkers();
   if (call.id === state.selected) {
     if (call.status !== "dispatched" && state.recommendationFor !== call.id) loadRecommendation(call.id);
+    if (before && (before.latitude_deg !== call.latitude_deg || before.longitude_deg !== call.longitude_deg)) {
+      loadCameras(call.id); // the scene moved: other cameras may see it
+    }
     renderDetail();
   }
 }

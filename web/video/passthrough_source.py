@@ -57,7 +57,8 @@ class PassthroughSource:
     live feeds. `loop` restarts a file at its end. `reconnect_s` (default:
     2 s for network feeds, None for files) keeps trying a feed that is down or
     drops, every so many seconds, instead of ending: a docked drone's camera is
-    off until launch. Timestamps continue across reconnections and loops.
+    off until launch. Timestamps continue across reconnections and loops. `kind` names
+    the feed in messages ("drone feed", "camera feed").
     """
 
     def __init__(
@@ -70,8 +71,10 @@ class PassthroughSource:
         open_timeout_s: float = 10.0,
         read_timeout_s: float = 5.0,
         reconnect_s: float | None | Literal["auto"] = "auto",
+        kind: str = "drone feed",
     ) -> None:
         self._url = str(url)
+        self._kind = kind
         scheme = urlsplit(self._url).scheme
         is_file = scheme in ("", "file") or len(scheme) == 1  # a drive letter
         self._realtime = is_file if realtime is None else realtime
@@ -104,7 +107,7 @@ class PassthroughSource:
         # Never show credentials embedded in an RTSP URL.
         host = parts.hostname or ""
         where = f"{parts.scheme}://{host}{parts.path}" if parts.scheme else self._url
-        return f"drone feed {where}"
+        return f"{self._kind} {where}"
 
     async def open(self) -> None:
         """Connect; raises SourceOpenError, unless reconnecting, which retries in `read`."""
@@ -199,7 +202,7 @@ class PassthroughSource:
                 timeout=(self._open_timeout_s, self._read_timeout_s),
             )
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceOpenError(f"{self.description}: {exc}") from exc
+            raise SourceOpenError(f"{self.description}: {self._scrubbed(exc)}") from None
         if not container.streams.video:
             container.close()
             raise SourceOpenError(f"{self.description}: no video stream")
@@ -233,11 +236,17 @@ class PassthroughSource:
                 if frame is not None:
                     return frame, i420
 
+    def _scrubbed(self, exc: Exception) -> str:
+        # FFmpeg's messages name the URL, with any password in it: never pass that on.
+        parts = urlsplit(self._url)
+        text = str(exc).replace(self._url, self.description)
+        return text.replace(parts.password, "***") if parts.password else text
+
     def _next_packet(self) -> av.Packet:
         try:
             return self._demux_next()
         except av.error.FFmpegError as exc:
-            raise SourceEndedError(f"{self.description}: {exc}") from exc
+            raise SourceEndedError(f"{self.description}: {self._scrubbed(exc)}") from None
 
     def _demux_next(self) -> av.Packet:
         assert self._packets is not None

@@ -15,6 +15,7 @@ once, whether the viewer left, was reaped or the relay stopped.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
@@ -239,6 +240,7 @@ class VideoRelay:
         self._fanouts: dict[_FanoutKey, RtpFanout] = {}
         self._wakeup = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
+        self._opening: collections.Counter[str] = collections.Counter()
 
     async def start(self) -> None:
         if self._reaper is None:
@@ -305,11 +307,34 @@ class VideoRelay:
         self, stream_id: str, offer_sdp: str, on_end: SessionEnded | None = None
     ) -> WhepAnswer:
         """Answer a viewer's SDP offer and start sending; `on_end` is awaited with the
-        reason once the session ends (never when this raises).
+        reason once the session ends (never when this raises). An on-demand stream (a
+        fixed camera's) is opened for its first viewer and closed after its last.
 
         Raises UnknownStreamError, InvalidOfferError, NoCommonCodecError,
-        RelayFullError or StreamClosedError; on any error nothing is kept.
+        RelayFullError, StreamClosedError or SourceOpenError; on any error nothing is kept.
         """
+        self._opening[stream_id] += 1
+        try:
+            await self.catalog.ensure(stream_id)
+            return await self._open_session(stream_id, offer_sdp, on_end)
+        finally:
+            self._opening[stream_id] -= 1
+            if not self._opening[stream_id]:
+                del self._opening[stream_id]
+            await self._release_if_unwatched(stream_id)
+
+    async def _release_if_unwatched(self, stream_id: str) -> None:
+        """Close an on-demand stream nobody watches or is about to."""
+        if stream_id in self._opening or not self.catalog.on_demand(stream_id):
+            return
+        if any(s.stream_id == stream_id for s in self._sessions.values()):
+            return
+        await self.catalog.release(stream_id)
+        logger.info("stream %s closed: its last viewer left", stream_id)
+
+    async def _open_session(
+        self, stream_id: str, offer_sdp: str, on_end: SessionEnded | None
+    ) -> WhepAnswer:
         codec = self.choose_codec(stream_id, offer_sdp)
         if len(self.sessions(stream_id)) >= self.settings.max_viewers_per_stream:
             raise RelayFullError(f"stream {stream_id!r} has its maximum of viewers")
@@ -413,6 +438,8 @@ class VideoRelay:
                 await on_end(reason)
             except Exception:  # the listener's trouble must not stop the relay's reaping
                 logger.exception("viewer %s: its end was not reported", session.session_id)
+        if reason != RELAY_STOPPED:
+            await self._release_if_unwatched(session.stream_id)
 
     def _negotiating(self, key: _FanoutKey) -> bool:
         return any(s.fanout_key == key and s.lane is None for s in self._sessions.values())

@@ -14,7 +14,8 @@ This follows draft-ietf-wish-whep-03: GET answers 2xx without content, OPTIONS
 answers 200 with `Accept-Post`, the answer's media sections are `sendonly` with
 `rtcp-mux-only` (the relay's). Errors are JSON `{"detail": ...}`: 400 bad offer,
 404 unknown stream or session, 406 no common codec, 410 stream ended, 413 offer
-too large, 415 not application/sdp, 503 too many viewers of the stream.
+too large, 415 not application/sdp, 502 an on-demand stream's feed (a fixed camera's)
+could not be opened, 503 too many viewers of the stream.
 
 Only the offer asks who is watching (`offer_dependencies`). A session's URL (the
 answer's `Location`) is the session's own credential: its id is 128 random bits,
@@ -43,6 +44,7 @@ from web.video.errors import (
     OfferTooLargeError,
     RelayError,
     RelayFullError,
+    SourceError,
     StreamClosedError,
     UnknownSessionError,
     UnknownStreamError,
@@ -66,6 +68,7 @@ _STATUS: list[tuple[type[VideoError], int]] = [
     (RelayFullError, 503),
     (StreamClosedError, 410),
     (RelayError, 400),
+    (SourceError, 502),
 ]
 
 
@@ -202,6 +205,7 @@ def whep_router(
                     410: "the stream has ended",
                     413: "the offer is too large",
                     415: "the offer is not sent as application/sdp",
+                    502: "the camera's feed could not be opened",
                     503: "the stream has its maximum number of viewers",
                 }
             ),
