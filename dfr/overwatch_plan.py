@@ -89,17 +89,24 @@ def time_left_s(
 ) -> float:
     """Seconds until a drone on scene leaves: its mission's loiter left (`planned_left_s`,
     None when unknown), or sooner when its battery reaches `threshold_pct` at the rate it
-    drains (until measured: the drone's endurance on a full battery).
+    drains (until measured: the drone's endurance on a full battery; measured not to
+    drain: no sooner).
 
     >>> time_left_s(600.0, 80.0, 30.0, 0.1, 2000.0)
     500.0
     >>> time_left_s(300.0, 80.0, 30.0, None, 2000.0)
     300.0
+    >>> time_left_s(300.0, 50.0, 30.0, 0.0, 2000.0)  # reads flat (a simulator's floor)
+    300.0
     """
     left = math.inf if planned_left_s is None else max(planned_left_s, 0.0)
-    if battery_pct is not None:
-        rate = drain_pct_per_s if drain_pct_per_s else 100.0 / endurance_s
-        left = min(left, max(battery_pct - threshold_pct, 0.0) / rate)
+    if battery_pct is None:
+        return left
+    if battery_pct <= threshold_pct:
+        return 0.0
+    rate = 100.0 / endurance_s if drain_pct_per_s is None else drain_pct_per_s
+    if rate > 0.0:  # a battery measured not to drain (yet) sets no limit of its own
+        left = min(left, (battery_pct - threshold_pct) / rate)
     return left
 
 
