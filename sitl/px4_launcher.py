@@ -53,6 +53,19 @@ __all__ = [
 PX4_DIR_ENV = "DFR_PX4_DIR"
 READY_MARKER = "Startup script returned successfully"
 DEFAULT_PARAMS: Mapping[str, float] = {"SIH_KDV": 0.3}
+
+
+def battery_params(endurance_s: float) -> dict[str, float]:
+    """PX4's simulated battery drained over the drone's endurance while armed, down to
+    empty (PX4's defaults empty it to half within a minute, then hold it there; it is
+    full again at each disarm, as a dock that swaps batteries would leave it).
+
+    >>> battery_params(2400.0)
+    {'SIM_BAT_DRAIN': 2400.0, 'SIM_BAT_MIN_PCT': 0.0}
+    """
+    return {"SIM_BAT_DRAIN": endurance_s, "SIM_BAT_MIN_PCT": 0.0}
+
+
 STOP_TIMEOUT_S = 5.0
 
 
@@ -154,8 +167,10 @@ async def px4_sitl(
     build_dir: Path | None = None,
     workdir_root: Path | None = None,
     startup_timeout_s: float = 60.0,
+    instance_params: Sequence[Mapping[str, float]] | None = None,
 ) -> AsyncIterator[list[str]]:
     """Run one PX4 SIH instance per (home, home altitude AMSL); yield MAVSDK addresses.
+    `instance_params`: each instance's own boot parameters (then `params`, for all).
 
     Working directories go under `workdir_root` (kept, with each instance's px4.log)
     or a temporary directory removed afterwards. Raises Px4NotFound without a build,
@@ -171,13 +186,14 @@ async def px4_sitl(
         processes: list[asyncio.subprocess.Process] = []
         try:
             for plan in plans:
+                own = instance_params[plan.instance] if instance_params is not None else {}
                 log = (plan.workdir / "px4.log").open("wb")
                 try:
                     processes.append(
                         await asyncio.create_subprocess_exec(
                             *px4_command(build, plan),
                             cwd=plan.workdir,
-                            env=px4_environment(plan, speed_factor, params),
+                            env=px4_environment(plan, speed_factor, {**own, **(params or {})}),
                             stdin=asyncio.subprocess.DEVNULL,
                             stdout=log,
                             stderr=asyncio.subprocess.STDOUT,
@@ -205,7 +221,8 @@ async def px4_stations(
     build_dir: Path | None = None,
     startup_timeout_s: float = 60.0,
 ) -> AsyncIterator[list[Station]]:
-    """One PX4 instance per station (at its dock); yields the stations re-addressed to them."""
+    """One PX4 instance per station (at its dock); yields the stations re-addressed to them.
+    Each instance's simulated battery lasts its drone's endurance (`battery_params`)."""
     homes = [(s.position, s.ground_alt_amsl_m) for s in stations]
     async with px4_sitl(
         homes,
@@ -213,6 +230,7 @@ async def px4_stations(
         params=params,
         build_dir=build_dir,
         startup_timeout_s=startup_timeout_s,
+        instance_params=[battery_params(s.drone.endurance_s) for s in stations],
     ) as addresses:
         yield [
             replace(s, drone=replace(s.drone, mavlink=address))
