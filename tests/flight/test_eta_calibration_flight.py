@@ -13,14 +13,11 @@ from dfr.deployment import load_deployment
 from dfr.eta import estimate
 from dfr.operations import Operations
 from dfr.pilot_commands import PilotCommand
-from dfr.services import open_services
-from dfr.settings import Settings
 from dfr.store import NewCall
 from missions.geo import GeoPoint
 from missions.sortie import FINAL_STATES, SortieState
-from tests import simulator
 from tests.deployments import edited_pueblo
-from tests.flight.conftest import SIM_SPEED, eventually, wall_s
+from tests.flight.conftest import SIM_SPEED, eventually, operations_on_simulator, wall_s
 
 PILOT = Principal("pilot", Role.PILOT)
 SCENES = ((38.2590, -104.6050), (38.2735, -104.6020), (38.2610, -104.5990))
@@ -66,15 +63,7 @@ async def test_a_drones_flights_calibrate_the_eta_it_is_ranked_by(tmp_path: Path
     path.write_text(path.read_text().replace("on_scene_s = 600", "on_scene_s = 5"))
     deployment = load_deployment(path)
     assert deployment.eta_calibration.min_flights == 2
-    users = tmp_path / "users.toml"
-    users.write_text("# no users\n")
-    settings = Settings(state_dir=tmp_path / "state", users_file=users, secret_key="test")
-    vehicles = simulator.InProcessVehicles(SIM_SPEED)
-    async with (
-        open_services(settings, deployment, vehicles) as services,
-        Operations.running(services, settings) as ops,
-    ):
-        await ops.wait_docks_prepared(wall_s(60.0))
+    async with operations_on_simulator(tmp_path, deployment) as (ops, _):
         with ops.bus.subscribe() as events:
             await fly(ops, SCENES[0])
             first = ops.eta.of("dfr-1")

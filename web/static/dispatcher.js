@@ -12,7 +12,7 @@ import {
 } from "/static/format.js";
 import { callMarkerHtml, DfrMap } from "/static/map.js";
 import { policyNote, secondsLeft, sensorFacts, startCountdowns } from "/static/policy.js";
-import { playWhep } from "/static/video.js";
+import { playCamera } from "/static/video.js";
 
 const STATUS_RANK = { new: 0, queued: 1, dispatched: 2, closed: 3 };
 // A launch policy sent (or holds) a drone for the call: nobody clicked Send.
@@ -180,17 +180,7 @@ function toggleCamera(camera, item, button) {
   const box = h("div", { class: "video-box", "data-state": "connecting" }, video, status);
   item.append(box);
   button.textContent = "Stop";
-  cameras.players.set(camera.stream_id, playWhep(video, camera.whep_url, {
-    retryMs: 15000,
-    onState: (s, error) => {
-      box.dataset.state = s;
-      status.textContent = {
-        connecting: "Connecting…",
-        reconnecting: `Camera unavailable — retrying${error ? ` (${error})` : ""}`,
-        ended: "Camera not available",
-      }[s] || "";
-    },
-  }));
+  cameras.players.set(camera.stream_id, playCamera(video, camera.whep_url, box, status));
 }
 
 function renderCameras() {

@@ -140,3 +140,19 @@ export function playWhep(video, whepUrl, { token = currentToken(), onState = () 
   start();
   return player;
 }
+
+/** Play a fixed camera's stream in `video`, its state in `box` and `status`; a camera
+ * that cannot be reached is tried again every 15 s. Returns the player. */
+export function playCamera(video, whepUrl, box, status) {
+  return playWhep(video, whepUrl, {
+    retryMs: 15000,
+    onState: (s, error) => {
+      box.dataset.state = s;
+      status.textContent = {
+        connecting: "Connecting…",
+        reconnecting: `Camera unavailable — retrying${error ? ` (${error})` : ""}`,
+        ended: "Camera not available",
+      }[s] || "";
+    },
+  });
+}

@@ -6,7 +6,7 @@ import { api } from "/static/api.js";
 import { startConsole } from "/static/console.js";
 import { h } from "/static/dom.js";
 import { chip, droneState } from "/static/format.js";
-import { playWhep } from "/static/video.js";
+import { playCamera, playWhep } from "/static/video.js";
 
 const state = {
   calls: new Map(),
@@ -16,9 +16,6 @@ const state = {
   callCameras: new Map(), // call id → the cameras covering it (GET /api/calls/{id}/cameras)
   cameraTiles: new Map(), // camera stream id → {element, player, callId}
 };
-
-// A camera whose feed is down is tried again now and then, not every few seconds.
-const CAMERA_RETRY_MS = 15000;
 
 function layout() {
   const wall = document.getElementById("wall");
@@ -51,17 +48,7 @@ function addCameraTile(camera, callId) {
     class: "wall-tile camera-tile", "data-stream-id": camera.stream_id, "data-camera-id": camera.id,
     "data-call-id": String(callId),
   }, label, box);
-  const player = playWhep(video, camera.whep_url, {
-    retryMs: CAMERA_RETRY_MS,
-    onState: (s, error) => {
-      box.dataset.state = s;
-      status.textContent = {
-        connecting: "Connecting…",
-        reconnecting: `Camera unavailable — retrying${error ? ` (${error})` : ""}`,
-        ended: "Camera not available",
-      }[s] || "";
-    },
-  });
+  const player = playCamera(video, camera.whep_url, box, status);
   state.cameraTiles.set(camera.stream_id, { element, player, callId });
   return element;
 }
