@@ -116,9 +116,18 @@ def test_flights_are_published_with_their_category_and_nothing_private(client) -
             timeout_s=150,
             what=f"{name} back",
         )
+    # The row says docked as soon as the vehicle is down; its recording is saved and
+    # audited before the drone is released, which is audited last.
+    audit = wait_for(
+        lambda: client.get("/api/audit", params={"limit": 5000}, headers=admin).json(),
+        lambda entries: (
+            {f"sortie:{s}" for s in sorties.values()}
+            <= {e["subject"] for e in entries if e["action"] == "sortie.release"}
+        ),
+        what="both drones released",
+    )
 
     # The purpose is in the audit with the call the launch made.
-    audit = client.get("/api/audit", params={"limit": 5000}, headers=admin).json()
     created = next(e for e in audit if e["subject"] == f"call:{training['call']['id']}")
     assert (created["action"], created["actor"], created["details"]["purpose"]) == (
         "call.create",
