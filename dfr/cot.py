@@ -16,9 +16,9 @@ cannot carry are dropped), and its `<point>` is written here with 8 decimals of 
                   `<__forcedelete/>`, which ATAK's CotDeleteImporter removes the map item
                   for (without it, ATAK only marks the item stale)
 
-Heights: `hae` carries what the vehicle reports above mean sea level (PX4's AMSL); the
-geoid's separation from the ellipsoid (tens of metres over the US) is not applied, as dfr
-has no geoid model. An unknown height or error is 9999999, CoT's "unknown".
+Heights: `hae` is height above the WGS84 ellipsoid; callers convert the vehicle's height
+above mean sea level with the deployment's geoid height (`[tak] geoid_height_m`, see
+dfr.tak_out). An unknown height or error is 9999999, CoT's "unknown".
 """
 
 from __future__ import annotations

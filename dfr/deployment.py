@@ -383,6 +383,11 @@ class TakSection(_Strict):
     uid_prefix: UidPrefix | None = None
     #: Drone id → the RTSP URL of its video, sent as a `__video` element on its track.
     video_rtsp: dict[str, Annotated[str, Field(max_length=2000)]] = Field(default_factory=dict)
+    #: The geoid's height above the WGS84 ellipsoid where the drones fly (EGM96's N, in
+    #: metres; around -20 over Colorado, -30 over the East Coast): CoT's `hae` is
+    #: height above the ellipsoid, the vehicles report height above mean sea level, and
+    #: hae = AMSL + N. Across one city N varies by a metre or two at most.
+    geoid_height_m: Annotated[float, Field(ge=-110, le=90, allow_inf_nan=False)] = 0.0
 
     @field_validator("url")
     @classmethod
@@ -450,6 +455,7 @@ class TakSettings:
     call_stale_s: float = 600.0
     uid_prefix: str = "dfr"
     video_rtsp: Mapping[str, str] = field(default_factory=dict)
+    geoid_height_m: float = 0.0
 
     @property
     def scheme(self) -> str:
@@ -846,6 +852,7 @@ def _tak(path: Path, spec: DeploymentFile) -> TakSettings:
         call_stale_s=tak.call_stale_s,
         uid_prefix=tak.uid_prefix or default_uid_prefix(spec.deployment.name),
         video_rtsp=dict(tak.video_rtsp),
+        geoid_height_m=tak.geoid_height_m,
     )
 
 

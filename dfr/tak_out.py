@@ -212,12 +212,18 @@ class TakOut:
         return cot.DroneTrack(
             uid=self._uid("drone", drone_id),
             callsign=drone_id,
-            point=cot.CotPoint(lat, lon, altitude if altitude is not None else cot.UNKNOWN),
+            point=cot.CotPoint(lat, lon, self._hae(altitude)),
             course_deg=course,
             speed_m_s=speed,
             remarks=self._drone_remarks(drone),
             video=video,
         )
+
+    def _hae(self, altitude_amsl_m: float | None) -> float:
+        """Height above the WGS84 ellipsoid, from the vehicle's height above mean sea level."""
+        if altitude_amsl_m is None:
+            return cot.UNKNOWN
+        return altitude_amsl_m + self.settings.geoid_height_m
 
     def _drone_remarks(self, drone: dict[str, Any]) -> str:
         if drone.get("sortie_state"):

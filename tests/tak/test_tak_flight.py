@@ -32,6 +32,7 @@ DISPATCHER = Principal("disp", Role.DISPATCHER)
 RTSP = "rtsp://video.example.org:8554/live/dfr-1"
 SCENE = (38.2612345, -104.6123456)  # near station hq, whose drone is dfr-1
 NOTE = 'caller: man with a <knife> & "a dog"'
+GEOID_HEIGHT_M = -20.5  # EGM96 geoid height, roughly that of Colorado
 
 
 def with_tak(pki: Pki, port: int) -> Deployment:
@@ -42,6 +43,7 @@ def with_tak(pki: Pki, port: int) -> Deployment:
         ca_cert=pki.ca_cert,
         uid_prefix="test",
         video_rtsp={"dfr-1": RTSP},
+        geoid_height_m=GEOID_HEIGHT_M,
     )
     return replace(load_deployment(), tak=tak)
 
@@ -142,7 +144,9 @@ async def test_a_dispatched_drone_its_call_and_its_camera_reach_the_tak_server(
         assert abs(lon - sample["longitude_deg"]) <= 1e-6  # type: ignore[operator]
         point = track.event.find("point")
         assert point is not None
-        assert abs(float(point.get("hae", "nan")) - sample["altitude_amsl_m"]) < 0.01  # type: ignore[operator]
+        # Height above the ellipsoid: the vehicle's above mean sea level, plus the geoid's.
+        hae = float(point.get("hae", "nan"))
+        assert abs(hae - (sample["altitude_amsl_m"] + GEOID_HEIGHT_M)) < 0.01  # type: ignore[operator]
         video = track.event.find("detail/__video")
         assert video is not None
         assert video.get("url") == RTSP

@@ -48,6 +48,7 @@ def test_a_tls_server_with_a_client_certificate_loads_with_defaults(tmp_path: Pa
     assert (tak.track_rate_hz, tak.track_stale_s, tak.call_stale_s) == (1.0, 5.0, 600.0)
     assert tak.uid_prefix == "dfr-pueblo-police-department"
     assert tak.video_rtsp == {}
+    assert tak.geoid_height_m == 0.0
     assert "tls://tak.example.org:8089" in tak.describe()
 
 
@@ -59,6 +60,7 @@ track_rate_hz = 2
 track_stale_s = 3
 call_stale_s = 120
 uid_prefix = "pueblo-dfr"
+geoid_height_m = -21.4
 [tak.video_rtsp]
 "dfr-1" = "rtsp://video.example.org:8554/dfr-1"
 """
@@ -67,6 +69,7 @@ uid_prefix = "pueblo-dfr"
     assert tak.address == "239.2.3.1:6969"  # the scheme's port when none is given
     assert (tak.track_rate_hz, tak.track_stale_s, tak.call_stale_s) == (2.0, 3.0, 120.0)
     assert tak.uid_prefix == "pueblo-dfr"
+    assert tak.geoid_height_m == -21.4
     assert tak.video_rtsp == {"dfr-1": "rtsp://video.example.org:8554/dfr-1"}
     assert "video of: dfr-1" in tak.describe()
 
@@ -100,6 +103,8 @@ def test_a_pkcs12_certificate_needs_no_separate_key(tmp_path: Path) -> None:
             ["track_stale_s (5) is shorter", "10 s"],
         ),
         ("[tak]\n", "[tak]\ncall_stale_s = 1\n", ["tak.call_stale_s"]),
+        ("[tak]\n", "[tak]\ngeoid_height_m = 300\n", ["tak.geoid_height_m"]),
+        ("[tak]\n", "[tak]\ngeoid_height_m = inf\n", ["tak.geoid_height_m"]),
         ("[tak]\n", '[tak]\nuid_prefix = "has space"\n', ["tak.uid_prefix"]),
         ("[tak]\n", "[tak]\ncolour = 1\n", ["tak.colour", "unknown key"]),
         (
