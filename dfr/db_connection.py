@@ -175,7 +175,7 @@ def table_columns(conn: Connection, table: str) -> set[str]:
             (table,),
         ).fetchall()
         return {r[0] for r in rows}
-    return {r["name"] for r in conn.execute(f"PRAGMA table_info({table})")}
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}  # (cid, name, ...)
 
 
 def json_int_equals(conn: Connection, column: str, key: str) -> str:
