@@ -522,6 +522,9 @@ def _serve(args: argparse.Namespace) -> int:
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     deployment = load_deployment(settings.deployment)  # fail early, with the file's name
+    if (refused := _unusable_database(settings)) is not None:
+        print(f"dfr: error: {refused}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -700,6 +703,23 @@ def _no_database(settings: Settings) -> bool:
         return False
     print(f"dfr: error: no database at {settings.database_path}", file=sys.stderr)
     return True
+
+
+def _unusable_database(settings: Settings) -> str | None:
+    """Why the server cannot start on its database (unreachable, or newer than this
+    dfr), None when it can; a new SQLite file is fine."""
+    from dfr.db_admin import database_version
+    from dfr.db_connection import DatabaseError, describe
+    from dfr.store_schema import LATEST, newer_schema_message
+
+    target = settings.database_target
+    if not settings.database_is_postgres and not settings.database_path.exists():
+        return None
+    try:
+        version = database_version(target)
+    except DatabaseError as exc:
+        return f"cannot open the database {describe(target)}: {exc}"
+    return f"{describe(target)}: {newer_schema_message(version)}" if version > LATEST else None
 
 
 def _db_migrate(args: argparse.Namespace) -> int:

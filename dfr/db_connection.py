@@ -83,8 +83,10 @@ class PgConnection:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # No server-side prepared statements: a `SELECT *` prepared before another server
+        # migrated the schema would fail ("cached plan must not change result type").
         self._conn = psycopg.connect(
-            url, autocommit=True, row_factory=_rows, application_name="dfr"
+            url, autocommit=True, row_factory=_rows, application_name="dfr", prepare_threshold=None
         )
         self.total_changes = 0
 

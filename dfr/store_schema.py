@@ -270,6 +270,13 @@ def schema_version(c: Connection) -> int:
     return c.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
 
 
+def newer_schema_message(found: int) -> str:
+    return (
+        f"the database's schema is version {found}, newer than this dfr knows ({LATEST}):"
+        " run the dfr that wrote it, or a newer one"
+    )
+
+
 def migrate(c: Connection, applied_at: str, target: int = LATEST) -> tuple[int, int]:
     """Apply the steps the database lacks, up to `target`, in one writing transaction;
     returns (version found, version now). Raises NewerSchema for a database newer than
@@ -278,10 +285,7 @@ def migrate(c: Connection, applied_at: str, target: int = LATEST) -> tuple[int, 
     try:
         found = schema_version(c)
         if found > LATEST:
-            raise NewerSchema(
-                f"the database's schema is version {found}, newer than this dfr knows"
-                f" ({LATEST}): run the dfr that wrote it, or a newer one"
-            )
+            raise NewerSchema(newer_schema_message(found))
         run_schema(c, VERSION_TABLE)
         for step in STEPS:
             if found < step.version <= target:

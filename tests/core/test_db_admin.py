@@ -66,3 +66,27 @@ async def test_a_postgresql_database_is_migrated_and_dumped_and_the_dump_restore
     monkeypatch.setenv("PATH", str(tmp_path))  # no pg_dump on it
     assert main(["db", "backup", "--database", postgres_url, "--out", str(tmp_path / "x")]) == 2
     assert "install Debian's postgresql-client" in capsys.readouterr().err
+
+
+async def test_the_server_refuses_a_newer_database_and_an_unreachable_one(
+    tmp_path: Path, capsys
+) -> None:
+    db = tmp_path / "dfr.sqlite"
+    async with Store.open(db):
+        pass
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO schema_version (version, summary, applied_at) VALUES (?, 'later', 't')",
+            (LATEST + 1,),
+        )
+    conn.close()
+    serve = ["serve", "--state-dir", str(tmp_path / "state"), "--no-sim"]
+    assert main([*serve, "--database", str(db)]) == 2
+    assert f"version {LATEST + 1}, newer than this dfr knows ({LATEST})" in capsys.readouterr().err
+    assert main(["db", "migrate", "--database", str(db)]) == 2
+    assert "newer than this dfr knows" in capsys.readouterr().err
+    nobody = "postgresql://dfr:secret@127.0.0.1:1/dfr"
+    assert main([*serve, "--database", nobody]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the database postgresql://dfr:***@127.0.0.1:1/dfr" in err
+    assert "secret" not in err
