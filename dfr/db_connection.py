@@ -32,9 +32,12 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 WRITE_LOCK_KEY = 0x646672
 
 #: What either database raises.
-DatabaseError: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+DatabaseError: tuple[type[sqlite3.Error], type[psycopg.Error]] = (sqlite3.Error, psycopg.Error)
 #: A refused write: a constraint or an append-only trigger.
-IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
+IntegrityError: tuple[type[sqlite3.IntegrityError], type[psycopg.IntegrityError]] = (
+    sqlite3.IntegrityError,
+    psycopg.IntegrityError,
+)
 _CURSORS = (sqlite3.Cursor, psycopg.Cursor)
 
 
@@ -90,12 +93,12 @@ class PgConnection:
         )
         self.total_changes = 0
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Row]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:  # a cursor, as sqlite3's
         cur = self._conn.execute(translate(sql, bool(params)), tuple(params) or None)
         self._count(cur)
         return cur
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Row]:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
         cur = self._conn.cursor()
         cur.executemany(translate(sql, True), [tuple(r) for r in rows])
         self._count(cur)

@@ -1507,7 +1507,7 @@ def _no_cursor_escapes(
     using the connection (SQLite answered "bad parameter or other API misuse")."""
 
     def work(c: Connection) -> T:
-        result = fn(c)
+        result: Any = fn(c)
         if is_cursor(result):
             result.close()
             return None  # type: ignore[return-value]
