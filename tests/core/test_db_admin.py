@@ -4,6 +4,7 @@ SQLite file the previous release wrote, and on PostgreSQL (a dump that restores)
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -90,3 +91,15 @@ async def test_the_server_refuses_a_newer_database_and_an_unreachable_one(
     err = capsys.readouterr().err
     assert "cannot open the database postgresql://dfr:***@127.0.0.1:1/dfr" in err
     assert "secret" not in err
+
+
+async def test_audit_verify_and_retention_read_a_postgresql_database(
+    postgres_url: str, capsys
+) -> None:
+    async with Store.open(postgres_url) as store:
+        await store.add_call(NewCall(38.26, -104.6, summary="x"), "disp")
+    assert main(["audit", "verify", "--database", postgres_url]) == 0
+    assert "intact" in capsys.readouterr().out.lower()
+    dry_run = ["retention", "run", "--dry-run", "--database", postgres_url, "--json"]
+    assert await asyncio.to_thread(main, dry_run) == 0  # the command runs its own loop
+    assert json.loads(capsys.readouterr().out)["records"] == []
