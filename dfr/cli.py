@@ -257,6 +257,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=_bench_audit)
+    bst = bsub.add_parser(
+        "store", help="a dispatch cycle's cost on SQLite and PostgreSQL, one store and several"
+    )
+    bst.add_argument("--postgres", default=None, help="postgresql://… (its rows stay) to compare")
+    bst.add_argument("--cycles", type=int, default=300, help="dispatch cycles each way")
+    bst.add_argument("--stores", type=int, default=4, help="stores sharing the database at once")
+    bst.set_defaults(func=_bench_store)
     bf = bsub.add_parser(
         "fidelity", help="the simulator against PX4 SITL (flown now, or recorded), per call"
     )
@@ -839,6 +846,13 @@ def _retention_run(args: argparse.Namespace) -> int:
     for failure in result.failed:
         print(f"  FAILED {failure}")
     return 1 if result.failed else 0
+
+
+def _bench_store(args: argparse.Namespace) -> int:
+    from dfr.bench_store import print_result, run
+
+    print_result(run(args.postgres, args.cycles, args.stores))
+    return 0
 
 
 def _bench_audit(args: argparse.Namespace) -> int:
