@@ -7,7 +7,8 @@ starting together upgrade it once. Step 1 is the schema of the last release that
 versions: a file that release (or an older one) wrote has no `schema_version`, is taken
 as version 0 and brought up by step 1, which creates what it lacks and adds the columns
 older files lack (`ADDED_COLUMNS`). A new change of the schema is a new step at the end
-of `STEPS`; a database newer than the last step is refused (`NewerSchema`).
+of `STEPS`; a database newer than the last step is refused (`NewerSchema`). (A store
+section, `dfr.eta_store`, still creates its own tables when it attaches, if missing.)
 """
 
 from __future__ import annotations
@@ -286,7 +287,8 @@ def migrate(c: Connection, applied_at: str, target: int = LATEST) -> tuple[int, 
         found = schema_version(c)
         if found > LATEST:
             raise NewerSchema(newer_schema_message(found))
-        run_schema(c, VERSION_TABLE)
+        if found < target:
+            run_schema(c, VERSION_TABLE)
         for step in STEPS:
             if found < step.version <= target:
                 step.apply(c)
