@@ -23,11 +23,15 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(STAMP) node_modules/.installed
 
-# Debian's Chromium for the browser tests (never a downloaded browser).
+# Debian's Chromium for the browser tests (never a downloaded browser), and Debian's
+# PostgreSQL for the store's tests on it (they start a cluster of their own: no service).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium'"; fi; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "postgresql missing: run 'sudo apt-get install postgresql'"; fi; }
 
 demo: install
 	$(BIN)/dfr serve

@@ -38,6 +38,14 @@ from dfr.audit_signing import (
     SigningKeyError,
     read_checkpoints,
 )
+from dfr.db_connection import (
+    Connection,
+    DatabaseError,
+    connect,
+    describe,
+    is_postgres,
+    table_columns,
+)
 
 #: Entries read on each side of the first one that fails, to tell what was done to it.
 WINDOW = 2000
@@ -54,14 +62,16 @@ class VerifyError(Exception):
 
 
 def verify(
-    database: Path, checkpoints_file: Path | None = None, public_keys: Sequence[PublicKey] = ()
+    database: Path | str,
+    checkpoints_file: Path | None = None,
+    public_keys: Sequence[PublicKey] = (),
 ) -> Report:
-    """Check the audit log in `database` (opened read-only), with the checkpoints of the
-    database and of `checkpoints_file`, their signatures with `public_keys` (a checkpoint
-    holds when one of them signed it; none given: not checked, and said so). Raises
-    VerifyError when a file cannot be read."""
+    """Check the audit log in `database` (an SQLite file or a PostgreSQL URL, opened
+    read-only), with the checkpoints of the database and of `checkpoints_file`, their
+    signatures with `public_keys` (a checkpoint holds when one of them signed it; none
+    given: not checked, and said so). Raises VerifyError when a file cannot be read."""
     file_checkpoints: list[Checkpoint] | None = None
-    report = Report(str(database), key_ids=[k.key_id for k in public_keys])
+    report = Report(describe(str(database)), key_ids=[k.key_id for k in public_keys])
     if checkpoints_file is not None:
         try:
             file_checkpoints, wrong = read_checkpoints(checkpoints_file)
@@ -119,7 +129,7 @@ class _Walk:
     hashes: dict[int, str | None] = field(default_factory=dict)  # of the entries signed
 
 
-def _walk(conn: sqlite3.Connection, signed: set[int]) -> _Walk:
+def _walk(conn: Connection, signed: set[int]) -> _Walk:
     """One pass in id order: count, and note each entry whose hash, link or id fails."""
     walk = _Walk()
     prev_id, prev_hash = 0, GENESIS_HASH
@@ -164,7 +174,7 @@ class _Row:
             return None
 
 
-def _diagnose(conn: sqlite3.Connection, failing_id: int) -> Problem:
+def _diagnose(conn: Connection, failing_id: int) -> Problem:
     """What was done at the first entry that fails: read the entries around it, find
     where each was chained and which id its hash was made with."""
     earlier = conn.execute(_ROWS + " WHERE id < ? ORDER BY id DESC LIMIT ?", (failing_id, WINDOW))
@@ -258,7 +268,7 @@ def _row(r: Sequence) -> _Row:
     return _Row(r[0], (r[1], r[2], r[3], r[4], r[5], r[6], r[7]), r[8], r[9])
 
 
-def _chained_after_the_fact(conn: sqlite3.Connection) -> list[str]:
+def _chained_after_the_fact(conn: Connection) -> list[str]:
     row = conn.execute(
         "SELECT id, at, details FROM audit WHERE action = 'audit.chained' AND actor = 'system'"
         " ORDER BY id LIMIT 1"
@@ -411,10 +421,14 @@ def _compare_sources(
 # -- reading ------------------------------------------------------------------------------
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    """Without a write-ahead log beside it (a server stopped cleanly leaves none), the file
-    is opened immutable: nothing is written, not even SQLite's shared-memory file, so a
-    copy on write-protected media will do. With one, read-only, taking what it holds."""
+def _open_read_only(database: Path | str) -> Connection:
+    """A PostgreSQL database is read in read-only transactions. An SQLite file without a
+    write-ahead log beside it (a server stopped cleanly leaves none) is opened immutable:
+    nothing is written, not even SQLite's shared-memory file, so a copy on
+    write-protected media will do. With one, read-only, taking what it holds."""
+    if is_postgres(str(database)):
+        return _open_postgres(str(database))
+    path = Path(database)
     if not path.is_file():
         raise VerifyError(f"{path}: no such database file")
     wal = path.with_name(path.name + "-wal")
@@ -436,14 +450,25 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _database_checkpoints(conn: sqlite3.Connection) -> list[Checkpoint]:
+def _open_postgres(url: str) -> Connection:
     try:
-        rows = conn.execute(
-            "SELECT entry_id, head_hash, at, kind, key_id, signature FROM audit_checkpoints"
-            " ORDER BY id"
-        ).fetchall()
-    except sqlite3.OperationalError:  # no such table: no checkpoints
+        conn = connect(url)
+        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        columns = table_columns(conn, "audit")
+    except DatabaseError as exc:
+        raise VerifyError(f"{describe(url)}: cannot read it: {exc}") from exc
+    if not {"prev_hash", "hash"} <= columns:
+        conn.close()
+        raise VerifyError(f"{describe(url)}: no chained audit table: not a dfr database")
+    return conn
+
+
+def _database_checkpoints(conn: Connection) -> list[Checkpoint]:
+    if not table_columns(conn, "audit_checkpoints"):  # no checkpoints
         return []
+    rows = conn.execute(
+        "SELECT entry_id, head_hash, at, kind, key_id, signature FROM audit_checkpoints ORDER BY id"
+    ).fetchall()
     return [Checkpoint(*r) for r in rows]
 
 

@@ -70,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dfr", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
+    def database_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--database",
+            default=None,
+            help="postgresql://user@host/db or an SQLite file"
+            " (default: DFR_DATABASE, else the state dir's dfr.sqlite)",
+        )
+
     def deployment_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--deployment",
@@ -103,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     v.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
     v.add_argument("--state-dir", type=Path, default=None, help="database, users, recordings")
+    database_arg(v)
     v.add_argument("--speed", type=float, default=None, help="simulated drones' speed factor")
     v.add_argument("--no-sim", action="store_true", help="connect to real drones, start none")
     v.set_defaults(func=_serve)
@@ -142,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     ee.add_argument("--sortie", type=int, required=True)
     ee.add_argument("--out", type=Path, required=True)
     ee.add_argument("--state-dir", type=Path, default=None, help="default: DFR_STATE_DIR or var")
+    database_arg(ee)
     deployment_arg(ee)
     ee.set_defaults(func=_evidence_export)
     ev = esub.add_parser("verify", help="check a package: signature, every file, nothing added")
@@ -165,7 +175,9 @@ def _parser() -> argparse.ArgumentParser:
         " exit status 0 when intact, 1 when not",
     )
     where = av.add_mutually_exclusive_group()
-    where.add_argument("--database", type=Path, help="a dfr database file (or a copy of one)")
+    where.add_argument(
+        "--database", help="a dfr database file (or a copy of one), or a postgresql:// URL"
+    )
     where.add_argument(
         "--state-dir",
         type=Path,
@@ -190,9 +202,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     rr.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
     rr.add_argument("--state-dir", type=Path, default=None, help="default: DFR_STATE_DIR or var")
+    database_arg(rr)
     deployment_arg(rr)
     rr.add_argument("--json", action="store_true")
     rr.set_defaults(func=_retention_run)
+
+    d = sub.add_parser("db", help="the store's database: migrate, back up (before an upgrade)")
+    dsub = d.add_subparsers(dest="db", required=True)
+    dm = dsub.add_parser(
+        "migrate", help="bring its schema up to this release's; prints the versions (idempotent)"
+    )
+    db_backup = dsub.add_parser(
+        "backup", help="a consistent copy, while the server runs (PostgreSQL: pg_dump)"
+    )
+    db_backup.add_argument("--out", type=Path, required=True, help="the copy (a new file)")
+    for sp in (dm, db_backup):
+        database_arg(sp)
+        sp.add_argument("--state-dir", type=Path, default=None, help="default: DFR_STATE_DIR")
+    dm.set_defaults(func=_db_migrate)
+    db_backup.set_defaults(func=_db_backup)
 
     b = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = b.add_subparsers(dest="bench", required=True)
@@ -229,6 +257,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     bu.add_argument("--json", action="store_true")
     bu.set_defaults(func=_bench_audit)
+    bst = bsub.add_parser(
+        "store", help="a dispatch cycle's cost on SQLite and PostgreSQL, one store and several"
+    )
+    bst.add_argument("--postgres", default=None, help="postgresql://… (its rows stay) to compare")
+    bst.add_argument("--cycles", type=int, default=300, help="dispatch cycles each way")
+    bst.add_argument("--stores", type=int, default=4, help="stores sharing the database at once")
+    bst.set_defaults(func=_bench_store)
     bf = bsub.add_parser(
         "fidelity", help="the simulator against PX4 SITL (flown now, or recorded), per call"
     )
@@ -352,12 +387,11 @@ def _evidence_export(args: argparse.Namespace) -> int:
     from dfr.evidence import export_package
     from dfr.store import NotFound, Store
 
-    overrides = {"state_dir": args.state_dir} if args.state_dir else {}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _settings(args)
     deployment = load_deployment(args.deployment or settings.deployment)
 
     async def run() -> Path:
-        async with Store.open(settings.database_path) as store:
+        async with Store.open(settings.database_target) as store:
             actor = f"cli:{getpass.getuser()}"
             subject = f"sortie:{args.sortie}"
             async with store.attempt(actor, "evidence.export", subject, {"out": args.out.name}):
@@ -369,8 +403,7 @@ def _evidence_export(args: argparse.Namespace) -> int:
                     settings.audit_signing_key_path,
                 )
 
-    if not settings.database_path.exists():
-        print(f"dfr: error: no database at {settings.database_path}", file=sys.stderr)
+    if _no_database(settings):
         return 2
     try:
         made = asyncio.run(run())
@@ -490,11 +523,15 @@ def _serve(args: argparse.Namespace) -> int:
         "host": args.host,
         "port": args.port,
         "state_dir": args.state_dir,
+        "database": args.database,
         "sim_speed_factor": args.speed,
         "simulate": False if args.no_sim else None,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     deployment = load_deployment(settings.deployment)  # fail early, with the file's name
+    if (refused := _unusable_database(settings)) is not None:
+        print(f"dfr: error: {refused}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -661,6 +698,71 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings, with the command's --state-dir and --database."""
+    overrides = {"state_dir": args.state_dir, "database": getattr(args, "database", None)}
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _no_database(settings: Settings) -> bool:
+    """Say so, and True, when the SQLite file is missing (a URL is tried as it is)."""
+    if settings.database_is_postgres or settings.database_path.exists():
+        return False
+    print(f"dfr: error: no database at {settings.database_path}", file=sys.stderr)
+    return True
+
+
+def _unusable_database(settings: Settings) -> str | None:
+    """Why the server cannot start on its database (unreachable, or newer than this
+    dfr), None when it can; a new SQLite file is fine."""
+    from dfr.db_admin import database_version
+    from dfr.db_connection import DatabaseError, describe
+    from dfr.store_schema import LATEST, newer_schema_message
+
+    target = settings.database_target
+    if not settings.database_is_postgres and not settings.database_path.exists():
+        return None
+    try:
+        version = database_version(target)
+    except DatabaseError as exc:
+        return f"cannot open the database {describe(target)}: {exc}"
+    return f"{describe(target)}: {newer_schema_message(version)}" if version > LATEST else None
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    from dfr.db_admin import AdminError, migrate_database
+    from dfr.db_connection import DatabaseError, describe
+    from dfr.store_schema import LATEST
+
+    settings = _settings(args)
+    target = settings.database_target
+    try:
+        before, now = migrate_database(target)
+    except (AdminError, *DatabaseError) as exc:
+        print(f"dfr: error: {exc}", file=sys.stderr)
+        return 2
+    what = "up to date" if before == now else "migrated"
+    print(f"{describe(target)}: schema version {before} -> {now} ({what}; this dfr: {LATEST})")
+    return 0
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    from dfr.db_admin import AdminError, backup_database, database_version
+    from dfr.db_connection import DatabaseError, describe
+
+    settings = _settings(args)
+    target = settings.database_target
+    try:
+        version = database_version(target)
+        backup_database(target, args.out)
+    except (AdminError, *DatabaseError) as exc:
+        print(f"dfr: error: {exc}", file=sys.stderr)
+        return 2
+    size = args.out.stat().st_size
+    print(f"{describe(target)} (schema version {version}) backed up to {args.out}: {size} bytes")
+    return 0
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from dfr.audit_verify import VerifyError, read_public_key, verify
 
@@ -668,7 +770,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     key_beside_database = False
     if database is None:
         settings = Settings(state_dir=args.state_dir) if args.state_dir else Settings()
-        database = settings.database_path
+        database = settings.database_target
         if checkpoints is None and settings.audit_checkpoints_path.exists():
             checkpoints = settings.audit_checkpoints_path
         if not key_paths and settings.audit_public_key_path.exists():
@@ -694,15 +796,13 @@ def _retention_run(args: argparse.Namespace) -> int:
     from dfr.retention import RetentionResult, run_retention
     from dfr.store import Store
 
-    overrides = {"state_dir": args.state_dir} if args.state_dir else {}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _settings(args)
     deployment = load_deployment(args.deployment or settings.deployment)
-    if not settings.database_path.exists():
-        print(f"dfr: error: no database at {settings.database_path}", file=sys.stderr)
+    if _no_database(settings):
         return 2
 
     async def run() -> RetentionResult:
-        async with Store.open(settings.database_path) as store:
+        async with Store.open(settings.database_target) as store:
             return await run_retention(
                 store,
                 settings.recordings_dir,
@@ -746,6 +846,13 @@ def _retention_run(args: argparse.Namespace) -> int:
     for failure in result.failed:
         print(f"  FAILED {failure}")
     return 1 if result.failed else 0
+
+
+def _bench_store(args: argparse.Namespace) -> int:
+    from dfr.bench_store import print_result, run
+
+    print_result(run(args.postgres, args.cycles, args.stores))
+    return 0
 
 
 def _bench_audit(args: argparse.Namespace) -> int:

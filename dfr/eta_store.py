@@ -15,9 +15,9 @@ A change of a drone's figures is audited (`eta.calibration`, actor `system`, sub
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 
+from dfr.db_connection import Connection
 from dfr.eta_calibration import DroneEta, FlownSample
 from dfr.store import Store, audit_in, transaction, utc_now
 
@@ -77,7 +77,7 @@ class EtaStore:
     async def add_sample(self, sample: FlownSample, keep: int) -> list[FlownSample]:
         """Store a drone's new sample, keep its last `keep`; returns those, oldest first."""
 
-        def work(c: sqlite3.Connection) -> list[FlownSample]:
+        def work(c: Connection) -> list[FlownSample]:
             with transaction(c):
                 c.execute(
                     f"INSERT INTO eta_samples ({_SAMPLE_COLUMNS}, flown_at)"
@@ -111,7 +111,7 @@ class EtaStore:
     async def sample_counts(self) -> dict[str, int]:
         """How many samples each drone has kept."""
 
-        def work(c: sqlite3.Connection) -> dict[str, int]:
+        def work(c: Connection) -> dict[str, int]:
             rows = c.execute("SELECT drone_id, COUNT(*) FROM eta_samples GROUP BY drone_id")
             return {r[0]: r[1] for r in rows}
 
@@ -120,7 +120,7 @@ class EtaStore:
     async def calibrations(self) -> dict[str, SavedCalibration]:
         """Every calibrated drone's stored figures, by drone id."""
 
-        def work(c: sqlite3.Connection) -> dict[str, SavedCalibration]:
+        def work(c: Connection) -> dict[str, SavedCalibration]:
             rows = c.execute(
                 "SELECT drone_id, launch_latency_s, horizontal_accel_m_s2, flights, updated_at"
                 " FROM eta_calibrations"
@@ -133,7 +133,7 @@ class EtaStore:
         """Store the drone's new figures (not calibrated: back to the deployment's), audited
         with what they were."""
 
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with transaction(c):
                 if now.calibrated:
                     c.execute(
@@ -159,7 +159,7 @@ class EtaStore:
         await self._store.run_section(work)
 
 
-def _samples(c: sqlite3.Connection, drone_id: str) -> list[FlownSample]:
+def _samples(c: Connection, drone_id: str) -> list[FlownSample]:
     rows = c.execute(
         f"SELECT {_SAMPLE_COLUMNS} FROM eta_samples WHERE drone_id = ? ORDER BY id", (drone_id,)
     )

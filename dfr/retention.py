@@ -16,13 +16,13 @@ import asyncio
 import hashlib
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dfr.db_connection import DatabaseError
 from dfr.deployment import RetentionSection
 from dfr.store import REFUSED, FlightRecords, HoldKind, Store, StoreError
 from missions.sortie import FINAL_STATES
@@ -207,7 +207,7 @@ class RetentionJob:
                 self.last = await run_retention(
                     self._store, self._recordings_dir, self._policy, self._clock()
                 )
-            except (StoreError, sqlite3.Error, OSError):
+            except (StoreError, *DatabaseError, OSError):
                 log.exception("retention run failed; trying again in %.0f s", self._interval_s)
             else:
                 log.info(

@@ -73,7 +73,7 @@ async def open_services(
     users, tokens = open_accounts(settings)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(
-            Store.open(settings.database_path, audit_checkpoints(settings))
+            Store.open(settings.database_target, audit_checkpoints(settings))
         )
         refusals = await stack.enter_async_context(
             RefusalLog.running(

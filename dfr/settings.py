@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dfr.db_connection import is_postgres
 from dfr.eido_subscriber import SubscriberSettings
 from dfr.flight_executor import ExecutorSettings
 from dfr.tak_link import TakLinkSettings
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
 
     deployment: Path | None = None  # None: the built-in Pueblo deployment
     state_dir: Path = Path("var")  # SQLite file, users file, secret key, recordings
+    #: The store: a PostgreSQL URL (postgresql://…: one database several servers share) or
+    #: an SQLite file; None: <state_dir>/dfr.sqlite. The other files stay in state_dir.
+    database: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
@@ -80,8 +84,20 @@ class Settings(BaseSettings):
     video_height: int = 720
 
     @property
+    def database_target(self) -> str:
+        """What `Store.open` takes: the PostgreSQL URL, or the SQLite file's path."""
+        return self.database or str(self.database_path)
+
+    @property
     def database_path(self) -> Path:
+        """The SQLite file: the one `database` names, or <state_dir>/dfr.sqlite."""
+        if self.database and not is_postgres(self.database):
+            return Path(self.database)
         return self.state_dir / "dfr.sqlite"
+
+    @property
+    def database_is_postgres(self) -> bool:
+        return self.database is not None and is_postgres(self.database)
 
     @property
     def recordings_dir(self) -> Path:

@@ -1,12 +1,15 @@
-"""The embedded store: calls, drone reservations, sorties, video views, evidence and
-publication holds and the audit log in SQLite (WAL).
+"""The store: calls, drone reservations, sorties, video views, evidence and publication
+holds and the audit log, in an SQLite file (WAL; the embedded default) or in PostgreSQL
+(`postgresql://…`: one database several servers share), through `dfr.db_connection`.
+The schema and its versioned migrations are in `dfr.store_schema`.
 
 All SQL lives here, or in a store section: a module that keeps a table of its own
 on this store's connection (`dfr.eta_store`), through `Store.run_section`, `transaction`
 and `audit_in`. Every method runs on one worker thread that owns the
 connection, so the event loop never blocks on the database. Several processes
-may share one file: reservations are single `BEGIN IMMEDIATE` transactions, so
-two dispatchers never get the same drone.
+may share one file (or database): reservations are single writing transactions
+(`BEGIN IMMEDIATE`, or PostgreSQL's advisory write lock), so two dispatchers never get
+the same drone.
 
 Every audit entry carries its outcome: `accepted` (done), `refused` (dfr said no:
 a rule, the vehicle, a throttle, a wrong password; `reason` is what the client was
@@ -39,7 +42,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -60,205 +62,24 @@ from dfr.audit_signing import (
     append_checkpoints,
     read_checkpoints,
 )
+from dfr.db_connection import (
+    Connection,
+    DatabaseError,
+    Dialect,
+    begin_write,
+    connect,
+    describe,
+    dialect_of,
+    is_cursor,
+    is_postgres,
+    json_int_equals,
+)
+from dfr.store_schema import NewerSchema, migrate
 from missions.geo import GeoPoint
 from missions.sortie import FINAL_STATES
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    latitude_deg REAL NOT NULL,
-    longitude_deg REAL NOT NULL,
-    priority INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    summary TEXT NOT NULL DEFAULT '',
-    external_id TEXT,
-    status TEXT NOT NULL DEFAULT 'new',
-    call_type TEXT,  -- the caller's kind of incident (CAD's type code), lower case
-    purpose TEXT,  -- a launch without a call: why it flies (dfr.purposes)
-    location_uncertainty_m REAL,  -- radius around the position the scene may be in
-    source_updated_at TEXT,  -- the sender's version of the call (an EIDO's, UTC): see
-                             -- Store.take_call_version
-    confidence REAL,  -- a gunshot sensor's confidence, 0..1
-    rounds INTEGER,  -- and the rounds it counted
-    policy TEXT,  -- the launch policy that took the call (dfr.auto_launch), if any
-    policy_outcome TEXT,  -- what came of it: launched, awaiting_pilot, expired, left, ...
-    policy_reason TEXT,  -- why, in a sentence the consoles show
-    requester TEXT,  -- the officer who asked for a drone ("drone to me"), if one did
-    overwatch INTEGER NOT NULL DEFAULT 0  -- 1: kept watched, drone after drone (dfr.overwatch)
-);
-CREATE TABLE IF NOT EXISTS drones (
-    drone_id TEXT PRIMARY KEY,
-    station_id TEXT NOT NULL,
-    sortie_id INTEGER,
-    out_of_service TEXT  -- why a person must look at it first; NULL: in service
-);
-CREATE TABLE IF NOT EXISTS sorties (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id INTEGER REFERENCES calls(id),
-    drone_id TEXT NOT NULL,
-    station_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    eta_s REAL,
-    route TEXT NOT NULL DEFAULT '{}',
-    launched_by TEXT,
-    launched_at TEXT,
-    policy TEXT,  -- the launch policy that sent it (its actor is policy:<name>)
-    confirm_expires_at TEXT,  -- held for the pilot by a policy: until when (UTC)
-    relieves INTEGER  -- overwatch: the sortie on scene this one takes over from
-);
-CREATE TABLE IF NOT EXISTS sortie_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sortie_id INTEGER NOT NULL REFERENCES sorties(id),
-    at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    vehicle_s REAL,
-    cause TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    subject TEXT NOT NULL DEFAULT '',
-    details TEXT NOT NULL DEFAULT '{}',
-    outcome TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL DEFAULT '',
-    prev_hash TEXT,  -- the hash of the entry before (dfr.audit_chain); 64 zeros for the first
-    hash TEXT  -- SHA-256 of this entry's canonical JSON, prev_hash included
-);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TABLE IF NOT EXISTS audit_checkpoints (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    entry_id INTEGER NOT NULL,  -- the audit entry signed: the log's last entry then
-    head_hash TEXT NOT NULL,  -- its hash
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,  -- start, interval, stop
-    key_id TEXT NOT NULL,  -- SHA-256 of the signing key's public half
-    signature TEXT NOT NULL  -- Ed25519, base64 (dfr.audit_signing)
-);
-CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
-BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
-BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
-CREATE INDEX IF NOT EXISTS calls_status ON calls(status, priority, id);
-CREATE INDEX IF NOT EXISTS calls_external ON calls(source, external_id);
-CREATE TABLE IF NOT EXISTS share_links (
-    id TEXT PRIMARY KEY,
-    call_id INTEGER NOT NULL REFERENCES calls(id),
-    issued_by TEXT NOT NULL,
-    issued_at TEXT NOT NULL,
-    revoked_at TEXT,
-    revoked_by TEXT
-);
-CREATE TABLE IF NOT EXISTS revoked_sessions (
-    session_id TEXT PRIMARY KEY,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sortie_transfers (
-    sortie_id INTEGER NOT NULL REFERENCES sorties(id),
-    kind TEXT NOT NULL,       -- mission | fence
-    direction TEXT NOT NULL,  -- uploaded | read_back
-    items TEXT NOT NULL,      -- JSON list of MAVLink items
-    at TEXT NOT NULL,
-    PRIMARY KEY (sortie_id, kind, direction)
-);
-CREATE TABLE IF NOT EXISTS sortie_track (
-    sortie_id INTEGER NOT NULL REFERENCES sorties(id),
-    at TEXT NOT NULL,
-    vehicle_s REAL,
-    lat REAL NOT NULL,
-    lon REAL NOT NULL,
-    alt_amsl_m REAL NOT NULL,
-    alt_above_station_m REAL NOT NULL,
-    heading_deg REAL,
-    ground_speed_m_s REAL,
-    flight_mode TEXT NOT NULL,
-    battery_pct REAL,
-    target_lat REAL,
-    target_lon REAL
-);
-CREATE INDEX IF NOT EXISTS sortie_track_by_sortie ON sortie_track(sortie_id, at);
-CREATE TABLE IF NOT EXISTS video_views (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    principal TEXT NOT NULL,
-    role TEXT NOT NULL,
-    share_link_id TEXT,
-    stream_id TEXT NOT NULL,
-    call_id INTEGER,
-    sortie_id INTEGER,
-    address TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    end_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS video_views_stream ON video_views(stream_id, started_at);
-CREATE INDEX IF NOT EXISTS video_views_call ON video_views(call_id);
-CREATE INDEX IF NOT EXISTS video_views_sortie ON video_views(sortie_id);
-CREATE INDEX IF NOT EXISTS video_views_open ON video_views(ended_at) WHERE ended_at IS NULL;
-CREATE TRIGGER IF NOT EXISTS video_views_no_delete BEFORE DELETE ON video_views
-BEGIN SELECT RAISE(ABORT, 'video views are kept'); END;
-CREATE TRIGGER IF NOT EXISTS video_views_fixed BEFORE UPDATE OF id, principal, role,
-    share_link_id, stream_id, call_id, sortie_id, address, started_at ON video_views
-BEGIN SELECT RAISE(ABORT, 'a video view is only ever ended'); END;
-CREATE TRIGGER IF NOT EXISTS video_views_end_once BEFORE UPDATE OF ended_at, end_reason
-    ON video_views WHEN OLD.ended_at IS NOT NULL
-BEGIN SELECT RAISE(ABORT, 'a video view ends once'); END;
-""" + "".join(
-    f"""
-CREATE TABLE IF NOT EXISTS {table} (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sortie_id INTEGER NOT NULL REFERENCES sorties(id),
-    placed_by TEXT NOT NULL,
-    placed_at TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    lifted_by TEXT,
-    lifted_at TEXT,
-    lift_reason TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS {table}_active ON {table}(sortie_id) WHERE lifted_at IS NULL;
-CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
-BEGIN SELECT RAISE(ABORT, 'holds are kept'); END;
-CREATE TRIGGER IF NOT EXISTS {table}_fixed BEFORE UPDATE OF id, sortie_id, placed_by,
-    placed_at, reason ON {table}
-BEGIN SELECT RAISE(ABORT, 'a hold is only ever lifted'); END;
-CREATE TRIGGER IF NOT EXISTS {table}_lift_once BEFORE UPDATE OF lifted_by, lifted_at,
-    lift_reason ON {table} WHEN OLD.lifted_at IS NOT NULL
-BEGIN SELECT RAISE(ABORT, 'a hold is lifted once'); END;
-"""
-    for table in ("evidence_holds", "publication_holds")
-)
-
-#: Columns added since the first release, for files made before them: (table, column, type).
-ADDED_COLUMNS = (
-    ("audit", "outcome", "TEXT NOT NULL DEFAULT ''"),
-    ("audit", "reason", "TEXT NOT NULL DEFAULT ''"),
-    ("audit", "prev_hash", "TEXT"),
-    ("audit", "hash", "TEXT"),
-    ("drones", "out_of_service", "TEXT"),
-    ("calls", "call_type", "TEXT"),
-    ("calls", "purpose", "TEXT"),
-    ("calls", "location_uncertainty_m", "REAL"),
-    ("calls", "source_updated_at", "TEXT"),
-    ("calls", "confidence", "REAL"),
-    ("calls", "rounds", "INTEGER"),
-    ("calls", "policy", "TEXT"),
-    ("calls", "policy_outcome", "TEXT"),
-    ("calls", "policy_reason", "TEXT"),
-    ("calls", "requester", "TEXT"),
-    ("sorties", "policy", "TEXT"),
-    ("sorties", "confirm_expires_at", "TEXT"),
-    ("calls", "overwatch", "INTEGER NOT NULL DEFAULT 0"),
-    ("sorties", "relieves", "INTEGER"),
-)
 
 ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
 
@@ -517,13 +338,17 @@ def utc_now() -> str:
 
 
 class Store:
-    """Async facade over one SQLite file. Use `async with Store.open(path) as store:`;
-    with `checkpoints`, the audit chain's head is signed as it grows."""
+    """Async facade over one database: an SQLite file, or PostgreSQL for a
+    `postgresql://` URL. Use `async with Store.open(path_or_url) as store:`; with
+    `checkpoints`, the audit chain's head is signed as it grows."""
 
     def __init__(self, path: Path | str, checkpoints: CheckpointPolicy | None = None) -> None:
-        self.path = str(path)
+        self.path = str(path)  # an SQLite file, or a PostgreSQL URL
+        self.dialect = Dialect.POSTGRESQL if is_postgres(self.path) else Dialect.SQLITE
+        #: The schema version the database had when opened, and has now.
+        self.schema_versions = (0, 0)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfr-store")
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._checkpoints = checkpoints
         self._signed_through = 0  # the audit entry the last checkpoint signed
         # The connection's total_changes at which the head may be due for a checkpoint:
@@ -562,7 +387,7 @@ class Store:
     async def add_call(self, call: NewCall, actor: str) -> CallRecord:
         """Store a call (and audit it) before anyone acknowledges it."""
 
-        def work(c: sqlite3.Connection) -> CallRecord:
+        def work(c: Connection) -> CallRecord:
             with _transaction(c):
                 return _insert_call(c, call, actor)
 
@@ -574,7 +399,7 @@ class Store:
         if call.external_id is None:
             raise ValueError("an external call needs its external_id")
 
-        def work(c: sqlite3.Connection) -> tuple[CallRecord, bool]:
+        def work(c: Connection) -> tuple[CallRecord, bool]:
             with _transaction(c):
                 row = c.execute(
                     "SELECT id FROM calls WHERE source = ? AND external_id = ? ORDER BY id LIMIT 1",
@@ -596,7 +421,7 @@ class Store:
         if call.external_id is None or call.source_updated_at is None:
             raise ValueError("a call version needs its external_id and source_updated_at")
 
-        def work(c: sqlite3.Connection) -> CallVersion:
+        def work(c: Connection) -> CallVersion:
             with _transaction(c):
                 row = c.execute(
                     "SELECT id FROM calls WHERE source = ? AND external_id = ? ORDER BY id LIMIT 1",
@@ -617,13 +442,13 @@ class Store:
         """Calls by id after `after_id` (a cursor), at most `limit` (-1: all)."""
         wanted = tuple(statuses) if statuses else None
 
-        def work(c: sqlite3.Connection) -> list[CallRecord]:
+        def work(c: Connection) -> list[CallRecord]:
             where, args = "id > ?", [after_id]
             if wanted:
                 where += f" AND status IN ({','.join('?' * len(wanted))})"
                 args += wanted
             rows = c.execute(
-                f"SELECT * FROM calls WHERE {where} ORDER BY id LIMIT ?", (*args, limit)
+                f"SELECT * FROM calls WHERE {where} ORDER BY id LIMIT ?", (*args, _at_most(limit))
             ).fetchall()
             return [_call(r) for r in rows]
 
@@ -639,7 +464,7 @@ class Store:
         return [_call(r) for r in rows]
 
     async def set_call_status(self, call_id: int, status: str, actor: str) -> CallRecord:
-        def work(c: sqlite3.Connection) -> CallRecord:
+        def work(c: Connection) -> CallRecord:
             with _transaction(c):
                 if (
                     c.execute(
@@ -659,7 +484,7 @@ class Store:
         """Make sure each (drone_id, station_id) has a row; existing rows keep their sortie."""
         items = list(drones)
 
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 c.executemany(
                     "INSERT INTO drones (drone_id, station_id) VALUES (?, ?)"
@@ -710,7 +535,7 @@ class Store:
         Raises Conflict when the call is no longer open (already dispatched or closed).
         """
 
-        def work(c: sqlite3.Connection) -> SortieRecord | None:
+        def work(c: Connection) -> SortieRecord | None:
             with _transaction(c):
                 if call_id is not None:
                     row = c.execute("SELECT status FROM calls WHERE id = ?", (call_id,)).fetchone()
@@ -762,7 +587,7 @@ class Store:
         call stays dispatched. Raises NotFound, and Conflict when that sortie no longer
         serves a call in progress or already has a relief."""
 
-        def work(c: sqlite3.Connection) -> SortieRecord | None:
+        def work(c: Connection) -> SortieRecord | None:
             with _transaction(c):
                 relieved = _get_sortie(c, relieves)
                 if relieved.call_id is None or relieved.state in FINAL_SORTIE_STATES:
@@ -808,7 +633,7 @@ class Store:
         """Keep a call under overwatch (or stop). Raises NotFound, and Conflict for a
         closed call."""
 
-        def work(c: sqlite3.Connection) -> CallRecord:
+        def work(c: Connection) -> CallRecord:
             with _transaction(c):
                 call = _get_call(c, call_id)
                 if call.status == "closed":
@@ -822,7 +647,7 @@ class Store:
     async def record_sortie_state(
         self, sortie_id: int, state: str, cause: str = "", vehicle_s: float | None = None
     ) -> None:
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 if (
                     c.execute(
@@ -854,7 +679,7 @@ class Store:
         another drone. Raises NotRetaskable (the sortie is not in the air, or another
         dispatch moved it meanwhile), Conflict (the call is no longer open), NotFound."""
 
-        def work(c: sqlite3.Connection) -> Retasked:
+        def work(c: Connection) -> Retasked:
             with _transaction(c):
                 call = _get_call(c, call_id)
                 if call.status not in OPEN_CALL_STATES:
@@ -911,7 +736,7 @@ class Store:
         sortie_id = retasked.sortie.id
         previous = retasked.previous
 
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 c.execute(
                     "UPDATE sorties SET call_id = ?, eta_s = ?, route = ? WHERE id = ?",
@@ -942,7 +767,7 @@ class Store:
         """The route a sortie flies now (GeoJSON, `Route.as_geojson()`): replaced when the
         drone is sent to a new target in flight; what a restart follows the drone by."""
 
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 updated = c.execute(
                     "UPDATE sorties SET route = ? WHERE id = ?", (json.dumps(route), sortie_id)
@@ -958,7 +783,7 @@ class Store:
         """A reserved sortie waits for the pilot's confirmation (a policy's: until
         `confirm_expires_at`, UTC ISO 8601)."""
 
-        def work(c: sqlite3.Connection) -> SortieRecord:
+        def work(c: Connection) -> SortieRecord:
             with _transaction(c):
                 updated = c.execute(
                     "UPDATE sorties SET state = 'awaiting_pilot', confirm_expires_at = ?"
@@ -987,7 +812,7 @@ class Store:
 
         Raises NotFound, and Conflict for a sortie already launched or ended."""
 
-        def work(c: sqlite3.Connection) -> CallRecord | None:
+        def work(c: Connection) -> CallRecord | None:
             with _transaction(c):
                 sortie = _get_sortie(c, sortie_id)
                 if sortie.launched_by is not None or sortie.state not in UNLAUNCHED_STATES:
@@ -1027,7 +852,7 @@ class Store:
         took it, None when none did), audited as `call.policy` with `audit_outcome`;
         `reopen`: a dispatched call is open ("new") again, in the same transaction."""
 
-        def work(c: sqlite3.Connection) -> CallRecord:
+        def work(c: Connection) -> CallRecord:
             with _transaction(c):
                 call = _get_call(c, call_id)
                 if reopen and call.status == "dispatched":
@@ -1041,7 +866,7 @@ class Store:
     async def mark_launched(self, sortie_id: int, actor: str) -> SortieRecord:
         """Record who launched a reserved sortie, and when (the audit log has it too)."""
 
-        def work(c: sqlite3.Connection) -> SortieRecord:
+        def work(c: Connection) -> SortieRecord:
             now = utc_now()
             with _transaction(c):
                 updated = c.execute(
@@ -1058,7 +883,7 @@ class Store:
     async def release(self, sortie_id: int, final_state: str, actor: str, cause: str = "") -> None:
         """End a sortie and free its drone for the next call."""
 
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 row = c.execute(
                     "SELECT drone_id FROM sorties WHERE id = ?", (sortie_id,)
@@ -1091,11 +916,11 @@ class Store:
         those in `not_in_states`."""
         skip = tuple(not_in_states)
 
-        def work(c: sqlite3.Connection) -> list[SortieRecord]:
+        def work(c: Connection) -> list[SortieRecord]:
             where = "id > ?" + (f" AND state NOT IN ({','.join('?' * len(skip))})" if skip else "")
             rows = c.execute(
                 f"SELECT id FROM sorties WHERE {where} ORDER BY id LIMIT ?",
-                (after_id, *skip, limit),
+                (after_id, *skip, _at_most(limit)),
             ).fetchall()
             return [_get_sortie(c, r["id"]) for r in rows]
 
@@ -1104,7 +929,7 @@ class Store:
     async def latest_call_requested_by(self, requester: str) -> CallRecord | None:
         """The last call `requester` (an officer) asked for, or None."""
 
-        def work(c: sqlite3.Connection) -> CallRecord | None:
+        def work(c: Connection) -> CallRecord | None:
             row = c.execute(
                 "SELECT * FROM calls WHERE requester = ? ORDER BY id DESC LIMIT 1", (requester,)
             ).fetchone()
@@ -1113,7 +938,7 @@ class Store:
         return await self._run_conn(work)
 
     async def latest_sortie_for_call(self, call_id: int) -> SortieRecord | None:
-        def work(c: sqlite3.Connection) -> SortieRecord | None:
+        def work(c: Connection) -> SortieRecord | None:
             row = c.execute(
                 "SELECT id FROM sorties WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)
             ).fetchone()
@@ -1132,7 +957,7 @@ class Store:
         outcome: str = ACCEPTED,
         reason: str = "",
     ) -> None:
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 _audit(c, actor, action, subject, details or {}, outcome, reason)
 
@@ -1174,7 +999,7 @@ class Store:
     # -- access -----------------------------------------------------------------
 
     async def add_share_link(self, link_id: str, call_id: int, issued_by: str) -> None:
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 _get_call(c, call_id)  # raises NotFound
                 c.execute(
@@ -1202,7 +1027,7 @@ class Store:
         return [ShareLinkRecord(**dict(r)) for r in rows]
 
     async def revoke_share_link(self, link_id: str, actor: str) -> ShareLinkRecord:
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 done = c.execute(
                     "UPDATE share_links SET revoked_at = ?, revoked_by = ?"
@@ -1219,10 +1044,11 @@ class Store:
         return found[0]
 
     async def revoke_session(self, session_id: str, actor: str) -> None:
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 c.execute(
-                    "INSERT OR IGNORE INTO revoked_sessions (session_id, at) VALUES (?, ?)",
+                    "INSERT INTO revoked_sessions (session_id, at) VALUES (?, ?)"
+                    " ON CONFLICT (session_id) DO NOTHING",
                     (session_id, utc_now()),
                 )
                 _audit(c, actor, "logout", "", {})
@@ -1238,7 +1064,7 @@ class Store:
     async def audit_log(self, limit: int = 500, after_id: int = 0) -> list[AuditEntry]:
         rows = await self._run_conn(
             lambda c: c.execute(
-                "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+                "SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?", (after_id, _at_most(limit))
             ).fetchall()
         )
         return [AuditEntry(**{**dict(r), "details": json.loads(r["details"])}) for r in rows]
@@ -1247,14 +1073,13 @@ class Store:
         """The entries about a sortie and its call, in order: by subject, or naming them
         in their details."""
 
-        def work(c: sqlite3.Connection) -> list[sqlite3.Row]:
-            return c.execute(
-                "SELECT * FROM audit WHERE subject IN (?, ?)"
-                " OR json_extract(details, '$.sortie_id') = ?"
-                " OR (? IS NOT NULL AND json_extract(details, '$.call_id') = ?)"
-                " ORDER BY id",
-                (f"sortie:{sortie_id}", f"call:{call_id}", sortie_id, call_id, call_id),
-            ).fetchall()
+        def work(c: Connection) -> list[Any]:
+            where = f"subject IN (?, ?) OR {json_int_equals(c, 'details', 'sortie_id')}"
+            args: list[Any] = [f"sortie:{sortie_id}", f"call:{call_id}", sortie_id]
+            if call_id is not None:
+                where += f" OR {json_int_equals(c, 'details', 'call_id')}"
+                args.append(call_id)
+            return c.execute(f"SELECT * FROM audit WHERE {where} ORDER BY id", args).fetchall()
 
         rows = await self._run_conn(work)
         return [AuditEntry(**{**dict(r), "details": json.loads(r["details"])}) for r in rows]
@@ -1268,7 +1093,7 @@ class Store:
             lambda c: c.execute(
                 f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE id > ?"
                 " ORDER BY id LIMIT ?",
-                (after_id, limit),
+                (after_id, _at_most(limit)),
             ).fetchall()
         )
         return [(r["id"], Checkpoint(*tuple(r)[1:])) for r in rows]
@@ -1292,11 +1117,12 @@ class Store:
     async def start_video_view(self, view: NewVideoView) -> VideoViewRecord:
         """Record that someone started watching (and audit it, in one transaction)."""
 
-        def work(c: sqlite3.Connection) -> VideoViewRecord:
+        def work(c: Connection) -> VideoViewRecord:
             with _transaction(c):
                 cur = c.execute(
                     "INSERT INTO video_views (principal, role, share_link_id, stream_id,"
-                    " call_id, sortie_id, address, started_at) VALUES (?,?,?,?,?,?,?,?)",
+                    " call_id, sortie_id, address, started_at) VALUES (?,?,?,?,?,?,?,?)"
+                    " RETURNING id",
                     (
                         view.principal,
                         view.role,
@@ -1308,7 +1134,7 @@ class Store:
                         utc_now(),
                     ),
                 )
-                view_id = int(cur.lastrowid or 0)
+                view_id = int(cur.fetchall()[0][0])
                 details = {
                     "view_id": view_id,
                     "call_id": view.call_id,
@@ -1324,7 +1150,7 @@ class Store:
     async def end_video_view(self, view_id: int, reason: str) -> VideoViewRecord | None:
         """Record that a view ended, and why; None when it had ended already."""
 
-        def work(c: sqlite3.Connection) -> VideoViewRecord | None:
+        def work(c: Connection) -> VideoViewRecord | None:
             with _transaction(c):
                 return _end_video_view(c, view_id, utc_now(), reason)
 
@@ -1333,7 +1159,7 @@ class Store:
     async def end_open_video_views(self, reason: str) -> list[VideoViewRecord]:
         """End every view still open (those a stopped server could not end), now."""
 
-        def work(c: sqlite3.Connection) -> list[VideoViewRecord]:
+        def work(c: Connection) -> list[VideoViewRecord]:
             now = utc_now()
             with _transaction(c):
                 rows = c.execute("SELECT id FROM video_views WHERE ended_at IS NULL").fetchall()
@@ -1346,7 +1172,8 @@ class Store:
         """Video views by id after `after_id` (a cursor), at most `limit` (-1: all)."""
         rows = await self._run_conn(
             lambda c: c.execute(
-                "SELECT * FROM video_views WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+                "SELECT * FROM video_views WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, _at_most(limit)),
             ).fetchall()
         )
         return [VideoViewRecord(**dict(r)) for r in rows]
@@ -1380,7 +1207,7 @@ class Store:
             " AND (s.ended_at IS NULL OR v.started_at < s.ended_at)"
             " AND (v.ended_at IS NULL OR v.ended_at > s.created_at))) ORDER BY v.id LIMIT ?"
         )
-        args = (*final_states, value, after_id, value, limit)
+        args = (*final_states, value, after_id, value, _at_most(limit))
         rows = await self._run_conn(lambda c: c.execute(sql, args).fetchall())
         return [VideoViewRecord(**dict(r)) for r in rows]
 
@@ -1395,7 +1222,10 @@ class Store:
         ]
         await self._run_conn(
             lambda c: c.executemany(
-                "INSERT OR REPLACE INTO sortie_transfers VALUES (?, ?, ?, ?, ?)", rows
+                "INSERT INTO sortie_transfers (sortie_id, kind, direction, items, at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (sortie_id, kind, direction)"
+                " DO UPDATE SET items = excluded.items, at = excluded.at",
+                rows,
             )
         )
 
@@ -1416,10 +1246,11 @@ class Store:
     async def add_track_points(self, points: Iterable[TrackPoint]) -> None:
         rows = [astuple(p) for p in points]
 
-        def work(c: sqlite3.Connection) -> None:
+        def work(c: Connection) -> None:
             with _transaction(c):
                 c.executemany(
-                    f"INSERT INTO sortie_track VALUES ({', '.join('?' * len(_TRACK_FIELDS))})",
+                    f"INSERT INTO sortie_track ({_TRACK_COLUMNS})"
+                    f" VALUES ({', '.join('?' * len(_TRACK_FIELDS))})",
                     rows,
                 )
 
@@ -1429,7 +1260,8 @@ class Store:
         """A sortie's track in time order (empty before launch)."""
         rows = await self._run_conn(
             lambda c: c.execute(
-                "SELECT * FROM sortie_track WHERE sortie_id = ? ORDER BY at, rowid", (sortie_id,)
+                f"SELECT {_TRACK_COLUMNS} FROM sortie_track WHERE sortie_id = ? ORDER BY at, rowid",
+                (sortie_id,),
             ).fetchall()
         )
         return [TrackPoint(*tuple(r)) for r in rows]
@@ -1442,17 +1274,17 @@ class Store:
         """Hold a sortie (audited with who and why). Raises NotFound for no such sortie,
         Conflict when one of this kind holds it already."""
 
-        def work(c: sqlite3.Connection) -> HoldRecord:
+        def work(c: Connection) -> HoldRecord:
             with _transaction(c):
                 _get_sortie(c, sortie_id)
                 if _active_hold(c, kind, sortie_id) is not None:
                     raise Conflict(f"sortie {sortie_id} has a {_hold_name(kind)} already")
                 cur = c.execute(
                     f"INSERT INTO {kind.table} (sortie_id, placed_by, placed_at, reason)"
-                    " VALUES (?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?) RETURNING id",
                     (sortie_id, actor, utc_now(), reason),
                 )
-                hold_id = int(cur.lastrowid or 0)
+                hold_id = int(cur.fetchall()[0][0])
                 details = {"hold_id": hold_id, "reason": reason}
                 _audit(c, actor, f"{kind}.place", f"sortie:{sortie_id}", details)
                 return _get_hold(c, kind, hold_id)
@@ -1465,7 +1297,7 @@ class Store:
         """Lift the sortie's hold of this kind (audited with who and why). Raises
         NotFound for no such sortie, Conflict when none holds it."""
 
-        def work(c: sqlite3.Connection) -> HoldRecord:
+        def work(c: Connection) -> HoldRecord:
             with _transaction(c):
                 _get_sortie(c, sortie_id)
                 hold = _active_hold(c, kind, sortie_id)
@@ -1516,7 +1348,8 @@ class Store:
             " (SELECT COUNT(*) FROM sortie_track t WHERE t.sortie_id = s.id) AS track_points,"
             " (SELECT COUNT(*) FROM sortie_transfers x WHERE x.sortie_id = s.id) AS transfers"
             f" FROM sorties s WHERE s.state IN ({','.join('?' * len(finals)) or 'NULL'}))"
-            " WHERE last_event_at < ? AND (track_points > 0 OR transfers > 0) ORDER BY sortie_id"
+            " AS f WHERE last_event_at < ? AND (track_points > 0 OR transfers > 0)"
+            " ORDER BY sortie_id"
         )
         rows = await self._run_conn(lambda c: c.execute(sql, (*finals, before_utc)).fetchall())
         return [FlightRecords(**dict(r)) for r in rows]
@@ -1528,7 +1361,7 @@ class Store:
         with `details` and the row counts) in one transaction; None, and nothing deleted,
         when an evidence hold holds the sortie now. Raises NotFound."""
 
-        def work(c: sqlite3.Connection) -> FlightRecords | None:
+        def work(c: Connection) -> FlightRecords | None:
             with _transaction(c):
                 sortie = _get_sortie(c, sortie_id)
                 if _active_hold(c, HoldKind.EVIDENCE, sortie_id) is not None:
@@ -1551,7 +1384,7 @@ class Store:
         """Sorties in one of `final_states`, by id, each with its call."""
         finals = tuple(final_states)
 
-        def work(c: sqlite3.Connection) -> list[tuple[SortieRecord, CallRecord | None]]:
+        def work(c: Connection) -> list[tuple[SortieRecord, CallRecord | None]]:
             rows = c.execute(
                 f"SELECT id FROM sorties WHERE state IN ({','.join('?' * len(finals)) or 'NULL'})"
                 " ORDER BY id",
@@ -1582,7 +1415,7 @@ class Store:
 
     # -- sections ---------------------------------------------------------------
 
-    async def run_section(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def run_section(self, work: Callable[[Connection], T]) -> T:
         """Run `work` with the connection on the store's thread, as the store's own methods
         run: for a store section. `work` writes inside `transaction(c)` and audits there
         with `audit_in`. Raises StoreError when the store is not open."""
@@ -1591,17 +1424,16 @@ class Store:
     # -- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> None:
-        conn = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.executescript(SCHEMA)
-        _add_new_columns(conn)
-        _chain_unchained_entries(conn)
+        conn = connect(self.path)
+        try:
+            self.schema_versions = migrate(conn, utc_now())
+            _chain_unchained_entries(conn)
+        except NewerSchema as exc:
+            conn.close()
+            raise StoreError(f"{describe(self.path)}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
         if self._checkpoints is not None:
             row = conn.execute("SELECT MAX(entry_id) FROM audit_checkpoints").fetchone()
             self._signed_through = row[0] or 0
@@ -1613,7 +1445,7 @@ class Store:
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    async def _run_conn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run_conn(self, fn: Callable[[Connection], T]) -> T:
         conn = self._conn
         if conn is None:
             raise StoreError("store is not open")
@@ -1622,21 +1454,21 @@ class Store:
             return await self._run(lambda: work(conn))
         return await self._run(lambda: self._then_checkpoint(work, conn))
 
-    def _then_checkpoint(self, fn: Callable[[sqlite3.Connection], T], c: sqlite3.Connection) -> T:
+    def _then_checkpoint(self, fn: Callable[[Connection], T], c: Connection) -> T:
         result = fn(c)
         if c.total_changes >= self._look_at_changes:
             self._try_checkpoint(c, INTERVAL)
         return result
 
-    def _try_checkpoint(self, c: sqlite3.Connection, kind: str) -> None:
+    def _try_checkpoint(self, c: Connection, kind: str) -> None:
         # What came before is committed and stands: a checkpoint that cannot be written
         # now is written later (the next one signs everything before it too).
         try:
             self._checkpoint(c, kind)
-        except (sqlite3.Error, OSError):
+        except (*DatabaseError, OSError):
             log.exception("could not write an audit checkpoint (%s)", kind)
 
-    def _checkpoint(self, c: sqlite3.Connection, kind: str) -> None:
+    def _checkpoint(self, c: Connection, kind: str) -> None:
         """Sign the chain's head: at start and stop always (when there is a head), else
         once it is `every` entries past the last one signed. Then copy the checkpoints
         the policy's file lacks into it (those a failed write left out too)."""
@@ -1651,8 +1483,8 @@ class Store:
         signed = policy.key.sign(head["id"], head["hash"], utc_now(), kind)
         with _transaction(c):
             c.execute(
-                f"INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS})"
-                " VALUES (NULL, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO audit_checkpoints (entry_id, head_hash, at, kind, key_id, signature)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 astuple(signed),
             )
         self._signed_through = max(self._signed_through, head["id"])
@@ -1668,15 +1500,15 @@ class Store:
 
 
 def _no_cursor_escapes(
-    fn: Callable[[sqlite3.Connection], T],
-) -> Callable[[sqlite3.Connection], T]:
+    fn: Callable[[Connection], T],
+) -> Callable[[Connection], T]:
     """`fn`, closing a cursor it returns on the store's thread: a cursor let out to the
     event loop is finalised there when it is dropped, while the store's thread may be
     using the connection (SQLite answered "bad parameter or other API misuse")."""
 
-    def work(c: sqlite3.Connection) -> T:
-        result = fn(c)
-        if isinstance(result, sqlite3.Cursor):
+    def work(c: Connection) -> T:
+        result: Any = fn(c)
+        if is_cursor(result):
             result.close()
             return None  # type: ignore[return-value]
         return result
@@ -1687,24 +1519,24 @@ def _no_cursor_escapes(
 class _transaction:
     """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error (autocommit connection)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+    def __enter__(self) -> Connection:
+        begin_write(self.conn)
         return self.conn
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def transaction(conn: sqlite3.Connection) -> _transaction:
+def transaction(conn: Connection) -> _transaction:
     """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error: for a store section's writes."""
     return _transaction(conn)
 
 
 def audit_in(
-    c: sqlite3.Connection,
+    c: Connection,
     actor: str,
     action: str,
     subject: str,
@@ -1717,7 +1549,7 @@ def audit_in(
     _audit(c, actor, action, subject, details, outcome, reason)
 
 
-def _take_drone(c: sqlite3.Connection, sortie: dict[str, Any], cause: str) -> int | None:
+def _take_drone(c: Connection, sortie: dict[str, Any], cause: str) -> int | None:
     """Reserve `sortie["drone_id"]` if it is free and insert the sortie (`sortie`: its
     columns), reserved, with its first event; its id, None when the drone is taken."""
     taken = c.execute(
@@ -1730,10 +1562,10 @@ def _take_drone(c: sqlite3.Connection, sortie: dict[str, Any], cause: str) -> in
     row = {**sortie, "state": "reserved", "created_at": now}
     columns = ", ".join(row)  # the callers' own column names, never input
     cur = c.execute(
-        f"INSERT INTO sorties ({columns}) VALUES ({', '.join('?' * len(row))})",
+        f"INSERT INTO sorties ({columns}) VALUES ({', '.join('?' * len(row))}) RETURNING id",
         tuple(row.values()),
     )
-    sortie_id = int(cur.lastrowid or 0)
+    sortie_id = int(cur.fetchall()[0][0])
     c.execute("UPDATE drones SET sortie_id = ? WHERE drone_id = ?", (sortie_id, sortie["drone_id"]))
     c.execute(
         "INSERT INTO sortie_events (sortie_id, at, state, cause) VALUES (?, ?, 'reserved', ?)",
@@ -1742,12 +1574,12 @@ def _take_drone(c: sqlite3.Connection, sortie: dict[str, Any], cause: str) -> in
     return sortie_id
 
 
-def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord:
+def _insert_call(c: Connection, call: NewCall, actor: str) -> CallRecord:
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
         " summary, external_id, call_type, purpose, location_uncertainty_m,"
         " source_updated_at, confidence, rounds, requester, overwatch)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             utc_now(),
             call.latitude_deg,
@@ -1766,7 +1598,7 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
             int(call.overwatch),
         ),
     )
-    call_id = int(cur.lastrowid or 0)
+    call_id = int(cur.fetchall()[0][0])
     details = {
         "lat": call.latitude_deg,
         "lon": call.longitude_deg,
@@ -1793,9 +1625,7 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
     return _get_call(c, call_id)
 
 
-def _apply_version(
-    c: sqlite3.Connection, stored: CallRecord, call: NewCall, actor: str
-) -> CallVersion:
+def _apply_version(c: Connection, stored: CallRecord, call: NewCall, actor: str) -> CallVersion:
     """Take `call` as a version of `stored` (see Store.take_call_version)."""
     subject = f"call:{stored.id}"
     seen = {"id": call.external_id, "version": call.source_updated_at}
@@ -1844,7 +1674,7 @@ def _apply_version(
 
 
 def _set_policy(
-    c: sqlite3.Connection,
+    c: Connection,
     call_id: int,
     policy: str | None,
     outcome: str,
@@ -1867,18 +1697,20 @@ def refusal_reason(exc: BaseException) -> str:
 
 
 _TRACK_FIELDS = fields(TrackPoint)
+#: sortie_track's columns, in TrackPoint's order.
+_TRACK_COLUMNS = (
+    "sortie_id, at, vehicle_s, lat, lon, alt_amsl_m, alt_above_station_m, heading_deg,"
+    " ground_speed_m_s, flight_mode, battery_pct, target_lat, target_lon"
+)
 
 
-def _add_new_columns(c: sqlite3.Connection) -> None:
-    with _transaction(c):
-        for table, column, kind in ADDED_COLUMNS:
-            present = {r["name"] for r in c.execute(f"PRAGMA table_info({table})")}
-            if column not in present:
-                c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+def _at_most(limit: int) -> int:
+    """A LIMIT for `limit` rows, -1 for all (PostgreSQL takes no negative LIMIT)."""
+    return limit if limit >= 0 else 2**62
 
 
 def _audit(
-    c: sqlite3.Connection,
+    c: Connection,
     actor: str,
     action: str,
     subject: str,
@@ -1889,7 +1721,7 @@ def _audit(
     """Append an entry, chained to the last one; only inside a transaction, which holds
     the write lock: no other writer (thread or process) can chain to the same entry.
     The id follows the highest ever given (sqlite_sequence), as AUTOINCREMENT would."""
-    last_id, prev_hash = c.execute(_AUDIT_HEAD).fetchone()
+    last_id, prev_hash = c.execute(_AUDIT_HEAD[dialect_of(c)]).fetchone()
     entry = (
         (last_id or 0) + 1,
         utc_now(),
@@ -1904,10 +1736,13 @@ def _audit(
     c.execute(_AUDIT_INSERT, (*entry, entry_hash(*entry)))
 
 
-_AUDIT_HEAD = (
-    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit'),"
-    " (SELECT hash FROM audit ORDER BY id DESC LIMIT 1)"
-)
+_AUDIT_HEAD = {
+    Dialect.SQLITE: "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit'),"
+    " (SELECT hash FROM audit ORDER BY id DESC LIMIT 1)",
+    # Entries are never deleted (a trigger refuses it): the highest id is the last given.
+    Dialect.POSTGRESQL: "SELECT (SELECT MAX(id) FROM audit),"
+    " (SELECT hash FROM audit ORDER BY id DESC LIMIT 1)",
+}
 _AUDIT_INSERT = (
     "INSERT INTO audit (id, at, actor, action, subject, details, outcome, reason, prev_hash,"
     " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -1915,7 +1750,7 @@ _AUDIT_INSERT = (
 _CHECKPOINT_COLUMNS = "id, entry_id, head_hash, at, kind, key_id, signature"
 
 
-def _chain_unchained_entries(c: sqlite3.Connection) -> None:
+def _chain_unchained_entries(c: Connection) -> None:
     """Chain the entries of a file written before the chain existed, once: when no entry
     has a hash yet and nothing was ever signed. Entries without one in a chained log are
     left as they are, for `dfr audit verify` to report: chaining them would vouch for
@@ -1932,10 +1767,14 @@ def _chain_unchained_entries(c: sqlite3.Connection) -> None:
         if not rows:
             return
         # The append-only trigger comes back as it was, in the same transaction.
-        (trigger,) = c.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_no_update'"
-        ).fetchone()
-        c.execute("DROP TRIGGER audit_no_update")
+        postgres = dialect_of(c) is Dialect.POSTGRESQL
+        if postgres:
+            c.execute("ALTER TABLE audit DISABLE TRIGGER audit_no_update")
+        else:
+            (trigger,) = c.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_no_update'"
+            ).fetchone()
+            c.execute("DROP TRIGGER audit_no_update")
         prev_hash = GENESIS_HASH
         chained = []
         for r in rows:
@@ -1943,7 +1782,7 @@ def _chain_unchained_entries(c: sqlite3.Connection) -> None:
             chained.append((prev_hash, digest, r["id"]))
             prev_hash = digest
         c.executemany("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", chained)
-        c.execute(trigger)
+        c.execute("ALTER TABLE audit ENABLE TRIGGER audit_no_update" if postgres else trigger)
         ids = [r["id"] for r in rows]
         details = {
             "entries": len(rows),
@@ -1964,7 +1803,7 @@ def _missing_ranges(ids: list[int]) -> list[list[int]]:
     return missing
 
 
-def _copy_missing_checkpoints(c: sqlite3.Connection, path: Path) -> int:
+def _copy_missing_checkpoints(c: Connection, path: Path) -> int:
     """Append to the checkpoints file those of the database it lacks (all of them to a new
     or lost file); returns the id of the database's last checkpoint. Lines that are not
     checkpoints are left as they are, for the verifier to report."""
@@ -1979,16 +1818,14 @@ def _copy_missing_checkpoints(c: sqlite3.Connection, path: Path) -> int:
     return rows[-1]["id"] if rows else 0
 
 
-def _get_video_view(c: sqlite3.Connection, view_id: int) -> VideoViewRecord:
+def _get_video_view(c: Connection, view_id: int) -> VideoViewRecord:
     row = c.execute("SELECT * FROM video_views WHERE id = ?", (view_id,)).fetchone()
     if row is None:
         raise NotFound(f"no video view {view_id}")
     return VideoViewRecord(**dict(row))
 
 
-def _end_video_view(
-    c: sqlite3.Connection, view_id: int, at: str, reason: str
-) -> VideoViewRecord | None:
+def _end_video_view(c: Connection, view_id: int, at: str, reason: str) -> VideoViewRecord | None:
     ended = c.execute(
         "UPDATE video_views SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
         (at, reason, view_id),
@@ -2001,14 +1838,14 @@ def _end_video_view(
     return view
 
 
-def _get_call(c: sqlite3.Connection, call_id: int) -> CallRecord:
+def _get_call(c: Connection, call_id: int) -> CallRecord:
     row = c.execute("SELECT * FROM calls WHERE id = ?", (call_id,)).fetchone()
     if row is None:
         raise NotFound(f"no call {call_id}")
     return _call(row)
 
 
-def _call(row: sqlite3.Row) -> CallRecord:
+def _call(row: Any) -> CallRecord:
     data = dict(row)
     data["overwatch"] = bool(data["overwatch"])
     return CallRecord(**data)
@@ -2018,19 +1855,19 @@ def _hold_name(kind: HoldKind) -> str:
     return {HoldKind.EVIDENCE: "evidence hold", HoldKind.PUBLICATION: "publication hold"}[kind]
 
 
-def _get_hold(c: sqlite3.Connection, kind: HoldKind, hold_id: int) -> HoldRecord:
+def _get_hold(c: Connection, kind: HoldKind, hold_id: int) -> HoldRecord:
     row = c.execute(f"SELECT * FROM {kind.table} WHERE id = ?", (hold_id,)).fetchone()
     return HoldRecord(kind, **dict(row))
 
 
-def _active_hold(c: sqlite3.Connection, kind: HoldKind, sortie_id: int) -> HoldRecord | None:
+def _active_hold(c: Connection, kind: HoldKind, sortie_id: int) -> HoldRecord | None:
     row = c.execute(
         f"SELECT * FROM {kind.table} WHERE sortie_id = ? AND lifted_at IS NULL", (sortie_id,)
     ).fetchone()
     return HoldRecord(kind, **dict(row)) if row is not None else None
 
 
-def _get_sortie(c: sqlite3.Connection, sortie_id: int) -> SortieRecord:
+def _get_sortie(c: Connection, sortie_id: int) -> SortieRecord:
     row = c.execute("SELECT * FROM sorties WHERE id = ?", (sortie_id,)).fetchone()
     if row is None:
         raise NotFound(f"no sortie {sortie_id}")

@@ -134,9 +134,9 @@ async def test_a_clean_log_verifies_and_its_head_is_signed(log) -> None:
 
 
 async def test_a_checkpoint_the_file_cannot_take_fails_no_entry_and_is_copied_later(
-    tmp_path, caplog
+    store_url, tmp_path, caplog
 ) -> None:
-    path, signing = tmp_path / "dfr.sqlite", policy(tmp_path, every=2)
+    path, signing = store_url, policy(tmp_path, every=2)
     async with Store.open(path, signing) as store:
         signing.file.mkdir()  # the checkpoints file cannot be appended to for now
         for i in range(4):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 
 import pytest
 
+from dfr.db_connection import IntegrityError, connect
 from dfr.store import (
     ACCEPTED,
     INTERRUPTED,
@@ -41,8 +43,8 @@ async def test_an_older_file_gets_outcomes_and_keeps_its_entries(tmp_path) -> No
     assert chained.prev_hash == before.hash
 
 
-async def test_an_attempt_is_audited_once_with_its_outcome(tmp_path) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_an_attempt_is_audited_once_with_its_outcome(store_url) -> None:
+    async with Store.open(store_url) as store:
         async with store.attempt("pilot", "command.hold", "drone:dfr-1", {"a": 1}) as noted:
             noted["sortie_id"] = 7
         with pytest.raises(Conflict):
@@ -77,8 +79,8 @@ def view(stream_id: str, call_id: int | None = None, sortie_id: int | None = Non
     return NewVideoView("rtcc", "rtcc", None, stream_id, call_id, sortie_id, "10.0.0.5")
 
 
-async def test_a_view_ends_once_and_is_never_rewritten(tmp_path) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_a_view_ends_once_and_is_never_rewritten(store_url) -> None:
+    async with Store.open(store_url) as store:
         started = await store.start_video_view(view("dfr-1"))
         ended = await store.end_video_view(started.id, "left")
         assert ended is not None
@@ -94,22 +96,21 @@ async def test_a_view_ends_once_and_is_never_rewritten(tmp_path) -> None:
         ("video.view.start", still_open.id),
         ("video.view.end", still_open.id),
     ]
-    with sqlite3.connect(tmp_path / "dfr.sqlite") as conn:
+    with closing(connect(store_url)) as conn:
         for sql in (
             "UPDATE video_views SET ended_at = '2000-01-01' WHERE id = 1",
             "UPDATE video_views SET principal = 'someone else'",
             "DELETE FROM video_views",
         ):
-            with pytest.raises(sqlite3.IntegrityError):
+            with pytest.raises(IntegrityError):
                 conn.execute(sql)
-    conn.close()
 
 
-async def test_views_of_a_sortie_are_those_of_its_drone_while_it_lasted(tmp_path) -> None:
-    path = tmp_path / "dfr.sqlite"
+async def test_views_of_a_sortie_are_those_of_its_drone_while_it_lasted(store_url) -> None:
+    path = store_url
     async with Store.open(path):
         pass  # the schema
-    with sqlite3.connect(path) as conn:
+    with closing(connect(store_url)) as conn:
         conn.execute(
             "INSERT INTO calls (id, created_at, latitude_deg, longitude_deg, priority, source)"
             " VALUES (1, 't', 38.2, -104.6, 1, 'cad')"
@@ -135,7 +136,6 @@ async def test_views_of_a_sortie_are_those_of_its_drone_while_it_lasted(tmp_path
             " started_at, ended_at) VALUES ('rtcc', 'rtcc', ?, ?, ?, '10.0.0.5', ?, ?)",
             rows,
         )
-    conn.close()
     async with Store.open(path) as store:
         of_sortie = [v.id for v in await store.video_views_of_sortie(5, FINAL)]
         of_call = [v.id for v in await store.video_views_of_call(1, FINAL)]

@@ -12,7 +12,9 @@ import pytest
 
 from dfr.audit_signing import CheckpointPolicy, SigningKey
 from dfr.audit_verify import verify
+from dfr.db_connection import IntegrityError, connect
 from dfr.store import Store
+from dfr.store_schema import migrate
 
 # The schema as the release before the chain made it (dfr/store.py then), verbatim.
 OLD_SCHEMA = """
@@ -343,3 +345,27 @@ async def test_a_chained_log_is_not_chained_again_over_erased_hashes(tmp_path) -
     report = verify(path, signing.file, [signing.key.public])
     assert report.first_bad_entry == 1
     assert json.dumps(report.as_json())  # the report is JSON all through
+
+
+async def test_unchained_entries_loaded_into_postgresql_are_chained_once(
+    tmp_path, postgres_url
+) -> None:
+    conn = connect(postgres_url)
+    migrate(conn, "2026-11-30T00:00:00.000+00:00")  # the schema, and entries without hashes
+    conn.executemany(
+        "INSERT INTO audit (id, at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?, ?)",
+        [(i, f"2026-11-30T10:00:0{i}.000+00:00", "disp", "login", "", "{}") for i in (1, 2, 4)],
+    )
+    conn.close()
+    signing = policy(tmp_path)
+    async with Store.open(postgres_url, signing) as store:
+        log = await store.audit_log()
+    assert [e.id for e in log] == [1, 2, 4, 5]
+    assert log[-1].details == {"entries": 3, "first_id": 1, "last_id": 4, "missing_ids": [[3, 3]]}
+    assert all(b.prev_hash == a.hash for a, b in zip(log, log[1:], strict=False))
+    report = verify(postgres_url, signing.file, [signing.key.public])
+    assert "entries 1 to 4 were written before dfr chained its log" in report.text()
+    conn = connect(postgres_url)
+    with pytest.raises(IntegrityError, match="append-only"):  # the trigger is back
+        conn.execute("UPDATE audit SET actor = 'x' WHERE id = 1")
+    conn.close()

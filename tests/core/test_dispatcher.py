@@ -1,15 +1,16 @@
-"""Dispatcher and store on a real SQLite file: stored before acknowledged, atomic reservations,
-a queue served when a drone frees up, an append-only audit log, and survival across restarts."""
+"""Dispatcher and store on a real SQLite file and a real PostgreSQL database: stored before
+acknowledged, atomic reservations (two processes racing for one drone on both), a queue
+served when a drone frees up, an append-only audit log, and survival across restarts."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from dfr.db_connection import IntegrityError, connect
 from dfr.dispatcher import Dispatcher, DroneTaken, StationUnavailable, UnknownStation, Unservable
 from dfr.recommend import DroneAvailability
 from dfr.store import Conflict, NewCall, NotFound, Store
@@ -19,18 +20,16 @@ DOWNTOWN = NewCall(38.2544, -104.6091, priority=2, source="cad", summary="burgla
 
 
 async def test_call_is_on_disk_before_it_is_acknowledged_and_survives_restart(
-    tmp_path, pueblo
+    store_url, pueblo
 ) -> None:
-    db = tmp_path / "dfr.sqlite"
+    db = store_url
     async with Store.open(db) as store:
         call = await Dispatcher(pueblo, store).create_call(DOWNTOWN, actor="disp1")
         # A second, independent connection sees it at once.
-        row = (
-            sqlite3.connect(db)
-            .execute("SELECT summary FROM calls WHERE id = ?", (call.id,))
-            .fetchone()
-        )
-        assert row == ("burglary in progress",)
+        other = connect(db)
+        row = other.execute("SELECT summary FROM calls WHERE id = ?", (call.id,)).fetchone()
+        other.close()
+        assert tuple(row) == ("burglary in progress",)
     async with Store.open(db) as store:
         again = await store.get_call(call.id)
         assert again == call
@@ -38,8 +37,8 @@ async def test_call_is_on_disk_before_it_is_acknowledged_and_survives_restart(
         assert (await store.audit_log())[0].actor == "disp1"
 
 
-async def test_bad_call_is_refused_and_nothing_is_lost(tmp_path, pueblo) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_bad_call_is_refused_and_nothing_is_lost(store_url, pueblo) -> None:
+    async with Store.open(store_url) as store:
         d = Dispatcher(pueblo, store)
         kept = await d.create_call(DOWNTOWN, "disp1")
         with pytest.raises(CoordinateError, match="latitude 200"):
@@ -49,8 +48,8 @@ async def test_bad_call_is_refused_and_nothing_is_lost(tmp_path, pueblo) -> None
             await d.dispatch(999, "disp1")
 
 
-async def test_dispatch_takes_the_best_drone_and_records_everything(tmp_path, pueblo) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_dispatch_takes_the_best_drone_and_records_everything(store_url, pueblo) -> None:
+    async with Store.open(store_url) as store:
         d = Dispatcher(pueblo, store)
         await d.start()
         call = await d.create_call(DOWNTOWN, "disp1")
@@ -71,8 +70,8 @@ async def test_dispatch_takes_the_best_drone_and_records_everything(tmp_path, pu
         assert actions == ["call.create", "sortie.dispatch"]
 
 
-async def test_chosen_station_errors(tmp_path, pueblo) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_chosen_station_errors(store_url, pueblo) -> None:
+    async with Store.open(store_url) as store:
         d = Dispatcher(
             pueblo, store, availability=lambda: {"eastside": DroneAvailability(online=False)}
         )
@@ -90,11 +89,11 @@ async def test_chosen_station_errors(tmp_path, pueblo) -> None:
 
 
 async def test_concurrent_dispatches_never_share_a_drone_and_the_rest_queue(
-    tmp_path, pueblo
+    store_url, pueblo
 ) -> None:
     async with (
-        Store.open(tmp_path / "dfr.sqlite") as store_a,
-        Store.open(tmp_path / "dfr.sqlite") as store_b,
+        Store.open(store_url) as store_a,
+        Store.open(store_url) as store_b,
     ):
         a, b = Dispatcher(pueblo, store_a), Dispatcher(pueblo, store_b)
         await a.start()
@@ -128,8 +127,8 @@ def _reserve_in_process(db: str, drone: str, call_id: int, barrier, out) -> None
     asyncio.run(go())
 
 
-async def test_two_processes_racing_for_one_drone(tmp_path, pueblo) -> None:
-    db = str(tmp_path / "dfr.sqlite")
+async def test_two_processes_racing_for_one_drone(store_url, pueblo) -> None:
+    db = store_url
     async with Store.open(db) as store:
         await Dispatcher(pueblo, store).start()
         calls = [await store.add_call(DOWNTOWN, "disp") for _ in range(4)]
@@ -149,19 +148,19 @@ async def test_two_processes_racing_for_one_drone(tmp_path, pueblo) -> None:
         assert len(await store.list_sorties()) == 1
 
 
-async def test_audit_log_is_append_only(tmp_path) -> None:
-    db = tmp_path / "dfr.sqlite"
-    async with Store.open(db) as store:
+async def test_audit_log_is_append_only(store_url) -> None:
+    async with Store.open(store_url) as store:
         await store.audit("admin", "login")
-    conn = sqlite3.connect(db)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    conn = connect(store_url)
+    with pytest.raises(IntegrityError, match="append-only"):
         conn.execute("UPDATE audit SET actor = 'someone else'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(IntegrityError, match="append-only"):
         conn.execute("DELETE FROM audit")
+    conn.close()
 
 
-async def test_unservable_call_is_not_queued(tmp_path, pueblo) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_unservable_call_is_not_queued(store_url, pueblo) -> None:
+    async with Store.open(store_url) as store:
         d = Dispatcher(pueblo, store)
         await d.start()
         call = await d.create_call(NewCall(38.2850, -104.5150), "disp1")
@@ -178,11 +177,11 @@ async def test_store_close_twice_is_safe(tmp_path: Path) -> None:
 
 
 async def test_a_flying_drone_is_re_tasked_by_a_dispatch_never_by_the_queue(
-    tmp_path, pueblo
+    store_url, pueblo
 ) -> None:
     from dfr.recommend import AirborneDrone
 
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         busy = {"hq": DroneAvailability(), "bessemer": DroneAvailability(online=False)}
         busy["eastside"] = DroneAvailability(online=False)
         flying: dict[str, AirborneDrone] = {}

@@ -240,9 +240,9 @@ async def learn(fleet_eta: FleetEta, i: int, late_s: float = 0.0, **kw: object) 
     return await fleet_eta.learn("dfr-1", i + 1, r, DRONE, timeline, transitions, events)
 
 
-async def test_a_drones_figures_survive_a_restart(tmp_path: Path, pueblo: Deployment) -> None:
+async def test_a_drones_figures_survive_a_restart(store_url, pueblo: Deployment) -> None:
     deployment = with_floor(pueblo, 3)
-    db = tmp_path / "dfr.sqlite"
+    db = store_url
     async with Store.open(db) as store:
         fleet_eta = await FleetEta.open(deployment, store)
         assert fleet_eta.of("dfr-1") == DroneEta(pueblo.eta)
@@ -273,9 +273,9 @@ async def test_a_drones_figures_survive_a_restart(tmp_path: Path, pueblo: Deploy
             again.view("dfr-99")
 
 
-async def test_the_last_n_samples_are_kept_in_the_file(tmp_path: Path, pueblo: Deployment) -> None:
+async def test_the_last_n_samples_are_kept_in_the_file(store_url, pueblo: Deployment) -> None:
     deployment = replace(pueblo, eta_calibration=CalibrationPolicy(min_flights=2, kept_flights=3))
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         fleet_eta = await FleetEta.open(deployment, store)
         for i in range(5):
             await learn(fleet_eta, i)

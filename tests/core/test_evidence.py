@@ -38,8 +38,10 @@ def _point(sortie_id: int, second: int) -> TrackPoint:
     )  # fmt: skip
 
 
-async def _a_flown_sortie(tmp_path: Path) -> tuple[Store, int, Path, Path]:
-    store = Store(tmp_path / "dfr.sqlite")
+async def _a_flown_sortie(
+    tmp_path: Path, database: str | None = None
+) -> tuple[Store, int, Path, Path]:
+    store = Store(database or tmp_path / "dfr.sqlite")
     await store.start()
     await store.register_drones([("dfr-1", "hq")])
     call = await store.add_call(NewCall(38.2590, -104.6050, 1, "cad", "shots fired"), "disp")
@@ -67,8 +69,8 @@ async def _a_flown_sortie(tmp_path: Path) -> tuple[Store, int, Path, Path]:
     return store, sortie.id, recordings, deployment
 
 
-async def _package(tmp_path: Path) -> tuple[Path, dict]:
-    store, sortie_id, recordings, deployment = await _a_flown_sortie(tmp_path)
+async def _package(tmp_path: Path, database: str | None = None) -> tuple[Path, dict]:
+    store, sortie_id, recordings, deployment = await _a_flown_sortie(tmp_path, database)
     try:
         content = await gather(store, sortie_id, recordings, [deployment])
     finally:
@@ -77,8 +79,10 @@ async def _package(tmp_path: Path) -> tuple[Path, dict]:
     return out, write_package(content, out, KEY)
 
 
-async def test_a_package_holds_the_whole_record_and_verifies(tmp_path: Path) -> None:
-    package, manifest = await _package(tmp_path)
+async def test_a_package_holds_the_whole_record_and_verifies(
+    tmp_path: Path, store_url: str
+) -> None:
+    package, manifest = await _package(tmp_path, store_url)
     files = set(manifest["files"])
     assert {
         "call.json", "sortie.json", "track.csv", "track.geojson", "audit.jsonl",

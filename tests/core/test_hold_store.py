@@ -4,14 +4,16 @@ with who and why in the same transaction as the audit entry, never deleted or re
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 import pytest
 
+from dfr.db_connection import IntegrityError, connect
 from dfr.store import Conflict, HoldKind, NewCall, NotFound, Store
 
 
-async def test_holds_are_placed_lifted_and_kept_with_who_and_why(tmp_path) -> None:
-    path = tmp_path / "dfr.sqlite"
+async def test_holds_are_placed_lifted_and_kept_with_who_and_why(store_url) -> None:
+    path = store_url
     async with Store.open(path) as store:
         call = await store.add_call(NewCall(38.26, -104.6, 1, "cad", "x", call_type="fire"), "d")
         assert call.call_type == "fire"
@@ -45,15 +47,14 @@ async def test_holds_are_placed_lifted_and_kept_with_who_and_why(tmp_path) -> No
         ("dave", "evidence_hold.lift", {"hold_id": placed.id, "reason": "case closed"}),
         ("carol", "evidence_hold.place", {"hold_id": again.id, "reason": "case reopened"}),
     ]
-    with sqlite3.connect(path) as conn:
+    with closing(connect(store_url)) as conn:
         for sql in (
             "DELETE FROM evidence_holds",
             "UPDATE evidence_holds SET reason = 'something else'",
             f"UPDATE evidence_holds SET lifted_by = 'eve' WHERE id = {placed.id}",
         ):
-            with pytest.raises(sqlite3.IntegrityError):
+            with pytest.raises(IntegrityError):
                 conn.execute(sql)
-    conn.close()
 
 
 async def test_an_older_file_gets_call_types_and_purposes(tmp_path) -> None:

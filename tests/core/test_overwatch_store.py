@@ -9,8 +9,8 @@ import pytest
 from dfr.store import Conflict, NewCall, NotFound, Store
 
 
-async def test_a_relief_is_reserved_for_the_sortie_on_scene(tmp_path) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_a_relief_is_reserved_for_the_sortie_on_scene(store_url) -> None:
+    async with Store.open(store_url) as store:
         await store.register_drones([("dfr-1", "hq"), ("dfr-2", "bessemer"), ("dfr-3", "east")])
         call = await store.add_call(
             NewCall(38.26, -104.6, 1, "cad", "standoff", overwatch=True), "d"
@@ -44,8 +44,8 @@ async def test_a_relief_is_reserved_for_the_sortie_on_scene(tmp_path) -> None:
         assert (await store.drone_sorties()).get("dfr-3") is None  # nothing half-reserved
 
 
-async def test_a_call_is_flagged_for_overwatch_later_and_never_once_closed(tmp_path) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_a_call_is_flagged_for_overwatch_later_and_never_once_closed(store_url) -> None:
+    async with Store.open(store_url) as store:
         call = await store.add_call(NewCall(38.26, -104.6, 2, "cad", "barricade"), "d")
         assert call.overwatch is False
         flagged = await store.set_call_overwatch(call.id, True, "disp")

@@ -47,9 +47,9 @@ async def test_a_previous_release_database_keeps_what_policies_need(tmp_path: Pa
 
 
 async def test_a_held_launch_is_withdrawn_once_and_never_after_it_launched(
-    tmp_path: Path,
+    store_url,
 ) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         await store.register_drones(DRONES)
         call, _ = await store.add_external_call(SHOT, "gunshot-sensor")
         sortie = await store.reserve("dfr-3", "eastside", call.id, "policy:p", policy="p")

@@ -24,9 +24,9 @@ async def deny(refusals: RefusalLog, address: str, times: int) -> int:
     return written
 
 
-async def test_each_address_has_its_own_bound_and_the_rest_is_summarised(tmp_path) -> None:
+async def test_each_address_has_its_own_bound_and_the_rest_is_summarised(store_url) -> None:
     clock = Clock()
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         refusals = RefusalLog(store, per_address=3, window_s=60.0, clock=clock)
         assert await deny(refusals, "10.0.0.1", 50) == 3
         assert await deny(refusals, "10.0.0.2", 2) == 2  # not crowded out by the first
@@ -46,8 +46,8 @@ async def test_each_address_has_its_own_bound_and_the_rest_is_summarised(tmp_pat
     assert summary.id < denied[-1].id  # summarised before the next window's entry
 
 
-async def test_all_addresses_together_have_a_bound_too(tmp_path) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_all_addresses_together_have_a_bound_too(store_url) -> None:
+    async with Store.open(store_url) as store:
         refusals = RefusalLog(store, per_address=2, window_s=60.0, total=5, clock=Clock())
         written = [await deny(refusals, f"10.0.1.{i}", 2) for i in range(10)]
         assert sum(written) == 5
@@ -58,9 +58,9 @@ async def test_all_addresses_together_have_a_bound_too(tmp_path) -> None:
     assert len(log) == 6
 
 
-async def test_a_window_is_summarised_when_it_ends_without_another_attempt(tmp_path) -> None:
+async def test_a_window_is_summarised_when_it_ends_without_another_attempt(store_url) -> None:
     async with (
-        Store.open(tmp_path / "dfr.sqlite") as store,
+        Store.open(store_url) as store,
         RefusalLog.running(store, per_address=1, window_s=0.05) as refusals,
     ):
         assert await deny(refusals, "10.0.0.9", 4) == 1
@@ -68,11 +68,11 @@ async def test_a_window_is_summarised_when_it_ends_without_another_attempt(tmp_p
             while not [e for e in await store.audit_log() if e.action == "audit.suppressed"]:  # noqa: ASYNC110 - the file has no event to await
                 await asyncio.sleep(0.02)
         assert refusals.suppressed == 0
-    log = await _log(tmp_path)
+    log = await _log(store_url)
     assert [e.action for e in log] == ["access.denied", "audit.suppressed"]
     assert log[1].details["by_address"] == {"10.0.0.9": 3}
 
 
-async def _log(tmp_path):
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def _log(store_url):
+    async with Store.open(store_url) as store:
         return await store.audit_log()

@@ -22,8 +22,8 @@ async def flying_sortie(store: Store, state: str):  # noqa: ANN201
 
 
 @pytest.mark.parametrize(("state", "left_open"), [("on_scene", True), ("returning", False)])
-async def test_a_flying_sortie_moves_to_the_urgent_call(tmp_path, state, left_open) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_a_flying_sortie_moves_to_the_urgent_call(store_url, state, left_open) -> None:
+    async with Store.open(store_url) as store:
         first, sortie = await flying_sortie(store, state)
         urgent = await store.add_call(NewCall(38.25, -104.61, 1, "cad", "shots"), "d")
         retasked = await store.retask(
@@ -55,8 +55,8 @@ async def test_a_flying_sortie_moves_to_the_urgent_call(tmp_path, state, left_op
         assert (await store.get_call(first.id)).status == "dispatched"
 
 
-async def test_a_sortie_on_the_ground_is_not_retaskable(tmp_path) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_a_sortie_on_the_ground_is_not_retaskable(store_url) -> None:
+    async with Store.open(store_url) as store:
         first, sortie = await flying_sortie(store, "launching")
         other = await store.add_call(NewCall(38.25, -104.61, 1, "cad", "shots"), "d")
         with pytest.raises(NotRetaskable):
@@ -64,8 +64,8 @@ async def test_a_sortie_on_the_ground_is_not_retaskable(tmp_path) -> None:
         assert (await store.get_call(other.id)).status == "new"
 
 
-async def test_an_undo_leaves_a_call_closed_meanwhile_closed(tmp_path) -> None:
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+async def test_an_undo_leaves_a_call_closed_meanwhile_closed(store_url) -> None:
+    async with Store.open(store_url) as store:
         first, sortie = await flying_sortie(store, "on_scene")
         urgent = await store.add_call(NewCall(38.25, -104.61, 1, "cad", "shots"), "d")
         retasked = await store.retask(sortie.id, urgent.id, "disp", 42.0, {}, first.id)

@@ -65,11 +65,12 @@ async def deletions(store: Store) -> list:
 
 
 async def test_old_recordings_go_audited_with_their_hash_held_and_young_ones_stay(
+    store_url,
     tmp_path: Path,
 ) -> None:
     recordings = tmp_path / "recordings"
     now = datetime.now(UTC) + timedelta(days=100)  # the clock the runs see
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         old_id, held_id, young_id = [await ended_sortie(store, f"dfr-{i}") for i in range(3)]
         old = record(recordings, "dfr-1-old", old_id, now - timedelta(days=31))
         digest = hashlib.sha256(old.read_bytes()).hexdigest()
@@ -109,11 +110,12 @@ async def test_old_recordings_go_audited_with_their_hash_held_and_young_ones_sta
 
 
 async def test_a_changed_recording_is_deleted_and_the_audit_says_it_did_not_match(
+    store_url,
     tmp_path: Path,
 ) -> None:
     recordings = tmp_path / "recordings"
     now = datetime.now(UTC) + timedelta(days=100)
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         video = record(recordings, "dfr-1-changed", None, now - timedelta(days=60))
         video.write_bytes(b"not what was recorded")
         result = await run_retention(store, recordings, POLICY, now)
@@ -125,11 +127,12 @@ async def test_a_changed_recording_is_deleted_and_the_audit_says_it_did_not_matc
 
 
 async def test_a_recording_being_written_and_a_manifest_without_end_use_the_file(
+    store_url,
     tmp_path: Path,
 ) -> None:
     recordings = tmp_path / "recordings"
     now = datetime.now(UTC) + timedelta(days=1)
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         pending = record(recordings, "dfr-1-pending", None, now - timedelta(days=60))
         (recordings / "dfr-1-pending.pending.json").write_text("{}", encoding="utf-8")
         # No ended_utc: the video's modification time (written just now) decides.
@@ -144,10 +147,10 @@ async def test_a_recording_being_written_and_a_manifest_without_end_use_the_file
         assert pending.exists()
 
 
-async def test_a_dry_run_deletes_nothing_and_audits_nothing(tmp_path: Path) -> None:
+async def test_a_dry_run_deletes_nothing_and_audits_nothing(store_url, tmp_path: Path) -> None:
     recordings = tmp_path / "recordings"
     now = datetime.now(UTC) + timedelta(days=400)
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         sortie_id = await ended_sortie(store, "dfr-1")
         video = record(recordings, "dfr-1-old", sortie_id, now - timedelta(days=31))
         entries_before = len(await store.audit_log(limit=10_000))
@@ -162,8 +165,10 @@ async def test_a_dry_run_deletes_nothing_and_audits_nothing(tmp_path: Path) -> N
         assert len(await store.audit_log(limit=10_000)) == entries_before
 
 
-async def test_old_tracks_and_transfers_go_the_sortie_and_its_audit_stay(tmp_path: Path) -> None:
-    path = tmp_path / "dfr.sqlite"
+async def test_old_tracks_and_transfers_go_the_sortie_and_its_audit_stay(
+    store_url, tmp_path: Path
+) -> None:
+    path = store_url
     async with Store.open(path) as store:
         old_id, held_id = await ended_sortie(store, "dfr-1"), await ended_sortie(store, "dfr-2")
         await store.place_hold(HoldKind.EVIDENCE, held_id, "rtcc", "case 7")
@@ -196,10 +201,10 @@ async def test_old_tracks_and_transfers_go_the_sortie_and_its_audit_stay(tmp_pat
     assert report.intact, report.text()
 
 
-async def test_the_job_runs_soon_after_start_with_its_clock(tmp_path: Path) -> None:
+async def test_the_job_runs_soon_after_start_with_its_clock(store_url, tmp_path: Path) -> None:
     recordings = tmp_path / "recordings"
     now = datetime.now(UTC) + timedelta(days=100)
-    async with Store.open(tmp_path / "dfr.sqlite") as store:
+    async with Store.open(store_url) as store:
         video = record(recordings, "dfr-1-old", None, now - timedelta(days=31))
         job = RetentionJob(store, recordings, POLICY, 3600, 0, clock=lambda: now)
         async with asyncio.TaskGroup() as group:

@@ -27,6 +27,22 @@ def test_environment_variables_with_the_dfr_prefix(monkeypatch, tmp_path) -> Non
     assert settings.database_path == tmp_path / "dfr.sqlite"
     assert settings.users_path == tmp_path / "users.toml"
     assert not settings.simulate
+    assert settings.database_target == str(tmp_path / "dfr.sqlite")
+
+
+def test_the_database_is_the_state_dirs_file_another_file_or_a_postgresql_url(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("DFR_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DFR_DATABASE", "postgresql://dfr@db.example/dfr")
+    settings = Settings()
+    assert settings.database_is_postgres
+    assert settings.database_target == "postgresql://dfr@db.example/dfr"
+    assert settings.audit_checkpoints_path.parent == tmp_path  # the files stay in state_dir
+    elsewhere = Settings(database=str(tmp_path / "other.sqlite"))
+    assert not elsewhere.database_is_postgres
+    assert elsewhere.database_path == tmp_path / "other.sqlite"
+    assert elsewhere.database_target == str(tmp_path / "other.sqlite")
 
 
 def test_link_loss_is_one_number_for_the_fleet_and_the_sortie() -> None:

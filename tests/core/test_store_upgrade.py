@@ -1,15 +1,21 @@
 """A database the previous release wrote opens with this one and loses nothing: every
 row of every table reads back, and what is new (out of service, tracks, transfers,
-video views, outcomes, the ETA calibration's tables) works on it."""
+video views, outcomes, the ETA calibration's tables) works on it. Schema versions: a file
+without them is version 0 and is brought up to the latest; a database (SQLite or
+PostgreSQL) at an earlier version is brought up, once; a newer one is refused as it is."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from dfr.db_connection import Dialect, connect, dialect_of
 from dfr.eta_calibration import FlownSample
 from dfr.eta_store import EtaStore
-from dfr.store import NewVideoView, Store, TrackPoint
+from dfr.store import NewCall, NewVideoView, Store, StoreError, TrackPoint, utc_now
+from dfr.store_schema import LATEST, STEPS, migrate, schema_version
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "store" / "previous-release.sql"
 
@@ -71,3 +77,62 @@ async def test_a_previous_release_database_gains_the_eta_tables(tmp_path: Path) 
         assert [c.id for c in await store.list_calls(None)] == [1, 2]  # nothing lost
     async with Store.open(db) as store:  # attached again: the tables are there, kept
         assert await (await EtaStore.attach(store)).samples("dfr-1") == [sample]
+
+
+async def test_a_previous_release_file_is_version_0_and_migrates_to_the_latest(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "dfr.sqlite"
+    with sqlite3.connect(db) as old:
+        old.executescript(FIXTURE.read_text())
+    conn = connect(str(db))
+    assert schema_version(conn) == 0
+    conn.close()
+    async with Store.open(db) as store:
+        assert store.schema_versions == (0, LATEST)
+    async with Store.open(db) as store:  # nothing left to do
+        assert store.schema_versions == (LATEST, LATEST)
+
+
+async def test_a_database_at_an_earlier_version_is_brought_up(store_url: str) -> None:
+    conn = connect(store_url)
+    assert migrate(conn, utc_now(), target=1) == (0, 1)
+    assert "sortie_events_by_sortie" not in _indexes(conn)
+    conn.close()
+    async with Store.open(store_url) as store:
+        assert store.schema_versions == (1, LATEST)
+        call = await store.add_call(NewCall(38.26, -104.6), "disp")
+    conn = connect(store_url)
+    assert {"sortie_events_by_sortie", "sorties_by_call"} <= _indexes(conn)
+    versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert [v[0] for v in versions] == [s.version for s in STEPS]
+    assert migrate(conn, utc_now()) == (LATEST, LATEST)  # idempotent
+    conn.close()
+    async with Store.open(store_url) as store:
+        assert await store.get_call(call.id) == call
+
+
+async def test_a_database_newer_than_this_dfr_is_refused_untouched(store_url: str) -> None:
+    async with Store.open(store_url) as store:
+        await store.audit("admin", "login")
+    conn = connect(store_url)
+    conn.execute(
+        "INSERT INTO schema_version (version, summary, applied_at) VALUES (?, 'later', 't')",
+        (LATEST + 1,),
+    )
+    conn.close()
+    with pytest.raises(StoreError, match=f"version {LATEST + 1}, newer than this dfr knows"):
+        async with Store.open(store_url):
+            pass
+    conn = connect(store_url)
+    assert schema_version(conn) == LATEST + 1
+    assert conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 1
+    conn.close()
+
+
+def _indexes(conn) -> set[str]:
+    if dialect_of(conn) is Dialect.POSTGRESQL:
+        rows = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+    else:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    return {r[0] for r in rows}
