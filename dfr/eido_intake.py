@@ -61,7 +61,10 @@ class EidoIntake:
         board: SortieBoard,
         bus: EventBus,
         retarget: Retarget,
+        with_agency: Callable[[NewCall], NewCall] | None = None,
     ) -> None:
+        """`with_agency`: the call given its agency (dfr.agencies), before it is stored."""
+        self._with_agency = with_agency
         self._section = section
         self._store = store
         self._board = board
@@ -90,6 +93,8 @@ class EidoIntake:
             location_uncertainty_m=incident.uncertainty_m,
             source_updated_at=incident.version,
         )
+        if self._with_agency is not None:
+            call = self._with_agency(call)
         version = await self._store.take_call_version(call, actor)
         record = version.call
         match version.outcome:

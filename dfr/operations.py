@@ -36,10 +36,11 @@ from typing import Any, Protocol
 
 from dfr.access import Access
 from dfr.active_sorties import ActiveSortie, SortieBoard
+from dfr.agencies import may_see
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.auto_launch import AutoLaunch
-from dfr.camera_views import covering_views, nearby_views
+from dfr.camera_views import camera_of_stream, covering_views, nearby_views
 from dfr.console_views import (
     call_event,
     drone_json,
@@ -81,6 +82,7 @@ from dfr.store import (
     HoldKind,
     HoldRecord,
     NewCall,
+    NotFound,
     SortieRecord,
     TrackPoint,
     VersionOutcome,
@@ -117,6 +119,10 @@ class WebhooksOff(OperationsError):
 
 class BadWebhookToken(OperationsError):
     pass
+
+
+class NotYourAgency(OperationsError):
+    """A pilot confirming a launch of another agency's drone (403)."""
 
 
 class VideoService(SortieVideo, Protocol):
@@ -209,7 +215,12 @@ class Operations:
             self.create_call,
         )
         self.eido = EidoIntake(
-            self.deployment.eido, self._store, self.board, self.bus, self.retarget_airborne_drone
+            self.deployment.eido,
+            self._store,
+            self.board,
+            self.bus,
+            self.retarget_airborne_drone,
+            self.dispatcher.with_agency,
         )
         self.access = Access(services.users, services.tokens, self._store, services.refusals)
         self.public_log = PublicLog(self._store, self.deployment)
@@ -333,7 +344,7 @@ class Operations:
             "inherited_sorties": self.recovery.pending,
         }
 
-    def deployment_view(self) -> dict[str, Any]:
+    def deployment_view(self, who: Principal | None = None) -> dict[str, Any]:
         d = self.deployment
         return {
             "name": d.name,
@@ -356,8 +367,19 @@ class Operations:
                     "latitude_deg": s.position.latitude_deg,
                     "longitude_deg": s.position.longitude_deg,
                     "drone_id": s.drone.id,
+                    "agency": d.agencies.of_station(s.id),
                 }
                 for s in d.stations
+                if who is None or self.sees_station(who, s.id)
+            ],
+            # The agencies (none: one implicit agency) and their mutual-aid rules.
+            "agencies": [
+                {"id": a.id, "name": a.name, "stations": sorted(a.stations)}
+                for a in d.agencies.agencies
+            ],
+            "mutual_aid": [
+                {"owner": owner, "into": into, "rule": str(rule)}
+                for (owner, into), rule in sorted(d.agencies.rules.items())
             ],
         }
 
@@ -387,16 +409,17 @@ class Operations:
         ]
         if who.call_id is not None:
             views = [v for v in views if v["id"] == self._station_serving(who.call_id)]
-        return views
+        return [v for v in views if self.sees_station(who, v["id"])]
 
     def all_video_streams(self) -> list[dict[str, Any]]:
         return self._video.streams() if self._video is not None else []
 
     def video_streams(self, who: Principal) -> list[dict[str, Any]]:
-        """Signed-in consoles see every stream; a share link its call's drone's only."""
+        """Signed-in consoles see every stream of their agencies (drones flying calls shared
+        with them too); a share link its call's drone's only."""
         streams = self.all_video_streams()
         if who.call_id is None:
-            return streams
+            return [s for s in streams if self._sees_stream(who, s)]
         return streams_of_call(streams, who.call_id, self._station_serving(who.call_id))
 
     def may_watch(self, who: Principal, stream_id: str) -> bool:
@@ -409,21 +432,180 @@ class Operations:
     def publish_streams(self) -> None:
         self.bus.publish(self.streams_event())
 
-    def view_for(self, principal: Principal, event: Event) -> Event | None:
-        """What of `event` a console may see: officers on a share link see their call only."""
+    async def view_for(self, principal: Principal, event: Event) -> Event | None:
+        """What of `event` a console may see: officers on a share link see their call only;
+        with agencies, a console sees its agencies' calls, drones and alerts only."""
         if principal.call_id is None:
-            return event
+            return await self._agency_view(principal, event)
         return share_link_view(event, principal.call_id, self._station_serving(principal.call_id))
 
     async def console_events(self, principal: Principal) -> AsyncIterator[dict[str, Any]]:
         """The console feed as `principal` may see it: the stream list first, then live events."""
-        first = self.view_for(principal, self.streams_event())
+        first = await self.view_for(principal, self.streams_event())
         if first is not None:
             yield first.as_json()
         async for event in self.bus.stream():
-            visible = self.view_for(principal, event)
+            visible = await self.view_for(principal, event)
             if visible is not None:
                 yield visible.as_json()
+
+    # -- agencies: who sees what (dfr.agencies) -------------------------------------
+
+    def sees_call(self, who: Principal, call: CallRecord) -> bool:
+        return may_see(who.agencies, (call.agency, *call.shared_with))
+
+    def sees_station(self, who: Principal, station_id: str) -> bool:
+        """Its agency's stations, and a drone flying a call it sees (mutual aid)."""
+        if who.agencies is None:
+            return True
+        if may_see(who.agencies, [self.deployment.agencies.of_station(station_id)]):
+            return True
+        active = self.board.for_station(station_id)
+        return active is not None and self.sees_call(who, active.call)
+
+    def _sees_stream(self, who: Principal, stream: dict[str, Any]) -> bool:
+        camera_id = camera_of_stream(str(stream.get("stream_id", "")))
+        if camera_id is None:
+            return self.sees_station(who, str(stream.get("station_id")))
+        return self.sees_camera(who, camera_id)
+
+    def sees_camera(self, who: Principal, camera_id: str) -> bool:
+        """A fixed camera is seen by the agency whose jurisdiction it stands in."""
+        if who.agencies is None:
+            return True
+        camera = self.deployment.cameras.get(camera_id)
+        if camera is None:
+            return False
+        return may_see(who.agencies, [self.deployment.agencies.agency_at(camera.position)])
+
+    async def visible_call(self, who: Principal, call_id: int) -> CallRecord:
+        """The call if `who` may see it; another agency's is as good as absent. Raises
+        NotFound."""
+        call = await self._store.get_call(call_id)
+        if not self.sees_call(who, call):
+            raise NotFound(f"no call {call_id}")
+        return call
+
+    async def visible_share_link(self, who: Principal, link_id: str) -> None:
+        """Raises NotFound for a share link of a call `who` does not see."""
+        if who.agencies is None:
+            return
+        links = await self._store.share_links(link_id=link_id)
+        if not links or not await self._sees_call_id(who, links[0].call_id, {}):
+            raise NotFound(f"no share link {link_id!r}")
+
+    async def visible_sortie(self, who: Principal, sortie_id: int) -> SortieRecord:
+        """The sortie if `who` sees its drone's agency or its call. Raises NotFound."""
+        record = await self._store.get_sortie(sortie_id)
+        if who.agencies is None or await self._sees_sortie(who, record, {}):
+            return record
+        raise NotFound(f"no sortie {sortie_id}")
+
+    def check_station(self, who: Principal, station_id: str) -> None:
+        """Raises UnknownStationId for a station `who` does not see."""
+        if not self.sees_station(who, station_id):
+            raise UnknownStationId(f"no station {station_id!r}")
+
+    def check_drone(self, who: Principal, drone_id: str) -> None:
+        station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
+        if station is not None and not self.sees_station(who, station.id):
+            raise UnknownStationId(f"no drone {drone_id!r}")
+
+    async def _sees_sortie(
+        self, who: Principal, record: SortieRecord, calls: dict[int, CallRecord]
+    ) -> bool:
+        if may_see(who.agencies, [self.deployment.agencies.of_station(record.station_id)]):
+            return True
+        if record.call_id is None:
+            return False
+        if record.call_id not in calls:
+            calls[record.call_id] = await self._store.get_call(record.call_id)
+        return self.sees_call(who, calls[record.call_id])
+
+    async def _sees_call_id(
+        self, who: Principal, call_id: int, calls: dict[int, CallRecord]
+    ) -> bool:
+        if call_id not in calls:
+            try:
+                calls[call_id] = await self._store.get_call(call_id)
+            except NotFound:
+                return False
+        return self.sees_call(who, calls[call_id])
+
+    def _station_of_drone(self, drone_id: object) -> str | None:
+        return next((s.id for s in self.deployment.stations if s.drone.id == drone_id), None)
+
+    async def _agency_view(self, who: Principal, event: Event) -> Event | None:
+        """What of `event` a console of `who`'s agencies may see (all, without agencies):
+        telemetry and streams of the drones it sees, events of the calls it sees, alerts
+        and figures of its drones; anything naming none of these, nothing."""
+        if who.agencies is None:
+            return event
+        data = event.data
+        if event.kind == "telemetry":
+            mine = [d for d in data["drones"] if self.sees_station(who, d["station_id"])]
+            return Event("telemetry", {**data, "drones": mine})
+        if event.kind == "streams":
+            streams = [s for s in data["streams"] if self._sees_stream(who, s)]
+            return Event("streams", {"streams": streams})
+        if event.kind == "call":
+            call = data["call"]
+            owners = (call.get("agency"), *call.get("shared_with", ()))
+            return event if may_see(who.agencies, owners) else None
+        call_id = data.get("call_id")
+        if isinstance(call_id, int) and not isinstance(call_id, bool):
+            return event if await self._sees_call_id(who, call_id, {}) else None
+        station_id = data.get("station_id") or self._station_of_drone(data.get("drone_id"))
+        if isinstance(station_id, str):
+            return event if self.sees_station(who, station_id) else None
+        return None
+
+    def _agency_of_actor(self, actor: str) -> str | None:
+        """A user's agency; a launch policy's (`policy:<name>`)."""
+        if actor.startswith("policy:"):
+            name = actor.removeprefix("policy:")
+            policy = next(
+                (p for p in self.deployment.launch_policies.policies if p.name == name), None
+            )
+            return policy.agency if policy is not None else None
+        return self.access.agency_of(actor)
+
+    async def visible_audit(self, who: Principal, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """The entries `who` may read: about its agencies' calls, sorties and stations,
+        naming its agencies (a cross-agency action names both), or by its users."""
+        if who.agencies is None:
+            return entries
+        calls: dict[int, CallRecord] = {}
+        sorties: dict[int, bool] = {}
+        agencies = self.deployment.agencies
+        out = []
+        for entry in entries:
+            named = entry.details.get("agencies") if isinstance(entry.details, dict) else None
+            kind, _, ident = entry.subject.partition(":")
+            if isinstance(named, list):
+                seen = may_see(who.agencies, [a for a in named if a is not None])
+            elif kind == "call" and ident.isdigit():
+                seen = await self._sees_call_id(who, int(ident), calls)
+            elif kind == "sortie" and ident.isdigit():
+                sortie_id = int(ident)
+                if sortie_id not in sorties:
+                    try:
+                        record = await self._store.get_sortie(sortie_id)
+                        sorties[sortie_id] = await self._sees_sortie(who, record, calls)
+                    except NotFound:
+                        sorties[sortie_id] = False
+                seen = sorties[sortie_id]
+            elif kind == "station":
+                seen = may_see(who.agencies, [agencies.of_station(ident)])
+            elif kind == "drone":
+                station_id = self._station_of_drone(ident)
+                seen = station_id is not None and self.sees_station(who, station_id)
+            else:
+                actor_agency = self._agency_of_actor(entry.actor)
+                seen = actor_agency is not None and actor_agency in who.agencies
+            if seen:
+                out.append(entry)
+        return out
 
     # -- calls and dispatch -------------------------------------------------------
 
@@ -434,7 +616,7 @@ class Operations:
         calls = await self._store.list_calls(statuses, after_id, limit)
         if who.call_id is not None:
             calls = [c for c in calls if c.id == who.call_id]
-        return calls
+        return [c for c in calls if self.sees_call(who, c)]
 
     async def get_call(self, call_id: int) -> CallRecord:
         return await self._store.get_call(call_id)
@@ -617,6 +799,7 @@ class Operations:
                 policy=policy.name if policy is not None else None,
                 retask=retask,
             )
+            result = await self._mutual_aid(result, who)
             if not result.queued or policy is None:
                 self.bus.publish(call_event(result.call))
             if result.retasked_from is not None:
@@ -624,6 +807,30 @@ class Operations:
             elif not result.queued:
                 await self.runner.start(result, who, policy)
         return result
+
+    async def _mutual_aid(self, result: DispatchResult, who: Principal) -> DispatchResult:
+        """A drone of another agency sent to a call: the call is shared with the drone's
+        agency (its pilot sees what it flies to), audited with both agencies."""
+        candidate = result.candidate
+        if candidate is None or candidate.mutual_aid is None or result.sortie is None:
+            return result
+        owner, into = candidate.agency, result.call.agency
+        assert owner is not None
+        await self._store.audit(
+            who.name,
+            "mutual_aid.dispatch",
+            f"call:{result.call.id}",
+            {
+                "agencies": [owner, into],
+                "rule": str(candidate.mutual_aid),
+                "station_id": candidate.station_id,
+                "sortie_id": result.sortie.id,
+            },
+        )
+        call = await self._store.share_call_with_agency(
+            result.call.id, owner, who.name, {"why": "mutual aid", "sortie_id": result.sortie.id}
+        )
+        return replace(result, call=call)
 
     def _airborne(self) -> dict[str, AirborneDrone]:
         """Drones flying sorties this server follows, by station id (re-task candidates)."""
@@ -699,18 +906,41 @@ class Operations:
         return await self.dispatch(call_id, who, station_id)
 
     async def confirm_launch(self, sortie_id: int, who: Principal) -> SortieRecord:
+        """The pilot confirms a held launch: only a pilot of the drone's agency. A drone
+        flying into another agency's jurisdiction is audited with both agencies."""
+        record = await self.visible_sortie(who, sortie_id)
+        owner = self.deployment.agencies.of_station(record.station_id)
+        call = await self._store.get_call(record.call_id) if record.call_id else None
+        details: dict[str, Any] = {}
+        if call is not None and owner != call.agency:
+            details["agencies"] = [owner, call.agency]
         subject = f"sortie:{sortie_id}"
-        async with self._store.attempt(who.name, "sortie.launch", subject, audit_accepted=False):
+        async with self._store.attempt(
+            who.name, "sortie.launch", subject, details, audit_accepted=bool(details)
+        ):
+            if who.agencies is not None and owner not in who.agencies:
+                raise NotYourAgency(
+                    f"drone of agency {owner!r}: only that agency's pilot confirms its launch"
+                )
             return await self.runner.confirm(sortie_id, who)
 
     # -- sorties, stations, drones ------------------------------------------------
 
     async def list_sorties(
-        self, after_id: int = 0, limit: int = -1, active_only: bool = False
+        self,
+        after_id: int = 0,
+        limit: int = -1,
+        active_only: bool = False,
+        who: Principal | None = None,
     ) -> list[SortieRecord]:
-        """Sorties after the cursor; `active_only`: those not yet ended."""
+        """Sorties after the cursor; `active_only`: those not yet ended; `who`: those it
+        sees (its agencies' drones', and those flying calls it sees)."""
         ended = [str(s) for s in FINAL_STATES] if active_only else []
-        return await self._store.list_sorties(after_id, limit, ended)
+        records = await self._store.list_sorties(after_id, limit, ended)
+        if who is None or who.agencies is None:
+            return records
+        calls: dict[int, CallRecord] = {}
+        return [r for r in records if await self._sees_sortie(who, r, calls)]
 
     async def get_sortie(self, sortie_id: int) -> SortieRecord:
         return await self._store.get_sortie(sortie_id)
@@ -808,8 +1038,11 @@ class Operations:
                 self._store, sortie_id, self._recordings_dir, self.deployment, self._key_path
             )
 
-    async def audit_log(self, limit: int, after_id: int) -> list[AuditEntry]:
-        return await self._store.audit_log(limit, after_id)
+    async def audit_log(
+        self, limit: int, after_id: int, who: Principal | None = None
+    ) -> list[AuditEntry]:
+        entries = await self._store.audit_log(limit, after_id)
+        return entries if who is None else await self.visible_audit(who, entries)
 
     # -- holds and the public flight log ------------------------------------------
 
@@ -818,6 +1051,7 @@ class Operations:
     ) -> HoldRecord:
         """Hold a sortie as evidence, or back from the public log; raises the store's
         NotFound and Conflict (one hold of a kind at a time)."""
+        await self.visible_sortie(who, sortie_id)
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(
             who.name, f"{kind}.place", subject, {"reason": reason}, audit_accepted=False
@@ -827,6 +1061,7 @@ class Operations:
     async def lift_hold(
         self, kind: HoldKind, sortie_id: int, who: Principal, reason: str
     ) -> HoldRecord:
+        await self.visible_sortie(who, sortie_id)
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(
             who.name, f"{kind}.lift", subject, {"reason": reason}, audit_accepted=False

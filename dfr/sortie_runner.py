@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from dfr.active_sorties import ActiveSortie, SortieBoard
+from dfr.agencies import MutualAid
 from dfr.auth import Principal, Role
 from dfr.console_views import call_event, sortie_event
 from dfr.deployment import Deployment
@@ -152,6 +153,13 @@ class SortieRunner:
         )
         self.board.add(active)
         self._streams_changed()  # the drone's stream now serves this call
+        if candidate.mutual_aid is MutualAid.PILOT_CONFIRM:
+            owner = self.deployment.agencies.name_of(candidate.agency)
+            into = self.deployment.agencies.name_of(result.call.agency)
+            cause = f"mutual aid into {into}: held for {owner}'s pilot to confirm"
+            await self.store.hold_for_pilot(record.id, cause)
+            self._publish_sortie(active, "awaiting_pilot")
+            return
         if policy is not None:
             if policy.mode is LaunchMode.PILOT_CONFIRM:
                 await self._hold_for_policy(active, policy)

@@ -88,7 +88,9 @@ CREATE TABLE IF NOT EXISTS calls (
     policy_outcome TEXT,  -- what came of it: launched, awaiting_pilot, expired, left, ...
     policy_reason TEXT,  -- why, in a sentence the consoles show
     requester TEXT,  -- the officer who asked for a drone ("drone to me"), if one did
-    overwatch INTEGER NOT NULL DEFAULT 0  -- 1: kept watched, drone after drone (dfr.overwatch)
+    overwatch INTEGER NOT NULL DEFAULT 0,  -- 1: kept watched, drone after drone (dfr.overwatch)
+    agency TEXT,  -- the agency whose call it is (dfr.agencies); NULL: the implicit one
+    shared_with TEXT NOT NULL DEFAULT '[]'  -- JSON list of other agencies that see it
 );
 CREATE TABLE IF NOT EXISTS drones (
     drone_id TEXT PRIMARY KEY,
@@ -258,6 +260,8 @@ ADDED_COLUMNS = (
     ("sorties", "confirm_expires_at", "TEXT"),
     ("calls", "overwatch", "INTEGER NOT NULL DEFAULT 0"),
     ("sorties", "relieves", "INTEGER"),
+    ("calls", "agency", "TEXT"),
+    ("calls", "shared_with", "TEXT NOT NULL DEFAULT '[]'"),
 )
 
 ACCEPTED, REFUSED, DENIED, INTERRUPTED = "accepted", "refused", "denied", "interrupted"
@@ -316,6 +320,7 @@ class NewCall:
     rounds: int | None = None  # the rounds a gunshot sensor counted
     requester: str | None = None  # the officer who asked for a drone ("drone to me")
     overwatch: bool = False  # kept watched, drone after drone, until closed (dfr.overwatch)
+    agency: str | None = None  # whose call it is (dfr.agencies); None: the implicit agency
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +348,10 @@ class CallRecord:
     requester: str | None = None
     #: Kept watched until closed: a relief drone launched before each one must leave.
     overwatch: bool = False
+    #: The agency whose call it is (None: the implicit one), and the others it is shared
+    #: with (they see it too: a mutual-aid drone's agency, the agency that reported it).
+    agency: str | None = None
+    shared_with: tuple[str, ...] = ()
 
 
 class VersionOutcome(StrEnum):
@@ -626,6 +635,25 @@ class Store:
                 f"SELECT * FROM calls WHERE {where} ORDER BY id LIMIT ?", (*args, limit)
             ).fetchall()
             return [_call(r) for r in rows]
+
+        return await self._run_conn(work)
+
+    async def share_call_with_agency(
+        self, call_id: int, agency: str, actor: str, details: dict | None = None
+    ) -> CallRecord:
+        """Let `agency` see the call too (audited `call.share_agency` with both agencies);
+        sharing it again changes nothing. Raises NotFound."""
+
+        def work(c: sqlite3.Connection) -> CallRecord:
+            with _transaction(c):
+                call = _get_call(c, call_id)
+                if agency == call.agency or agency in call.shared_with:
+                    return call
+                shared = json.dumps([*call.shared_with, agency])
+                c.execute("UPDATE calls SET shared_with = ? WHERE id = ?", (shared, call_id))
+                about = {**(details or {}), "agencies": [call.agency, agency]}
+                _audit(c, actor, "call.share_agency", f"call:{call_id}", about)
+            return _get_call(c, call_id)
 
         return await self._run_conn(work)
 
@@ -1746,8 +1774,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
         " summary, external_id, call_type, purpose, location_uncertainty_m,"
-        " source_updated_at, confidence, rounds, requester, overwatch)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " source_updated_at, confidence, rounds, requester, overwatch, agency)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             utc_now(),
             call.latitude_deg,
@@ -1764,6 +1792,7 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
             call.rounds,
             call.requester,
             int(call.overwatch),
+            call.agency,
         ),
     )
     call_id = int(cur.lastrowid or 0)
@@ -1789,6 +1818,8 @@ def _insert_call(c: sqlite3.Connection, call: NewCall, actor: str) -> CallRecord
         details["requester"] = call.requester
     if call.overwatch:
         details["overwatch"] = True
+    if call.agency is not None:
+        details["agency"] = call.agency
     _audit(c, actor, "call.create", f"call:{call_id}", details)
     return _get_call(c, call_id)
 
@@ -2011,6 +2042,7 @@ def _get_call(c: sqlite3.Connection, call_id: int) -> CallRecord:
 def _call(row: sqlite3.Row) -> CallRecord:
     data = dict(row)
     data["overwatch"] = bool(data["overwatch"])
+    data["shared_with"] = tuple(json.loads(data["shared_with"] or "[]"))
     return CallRecord(**data)
 
 

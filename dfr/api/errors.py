@@ -23,7 +23,13 @@ from dfr.fleet_eta import UnknownDrone
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
 from dfr.officer_requests import AskedTooSoon, FixRefused, NotYourRequest, RequestOpen
-from dfr.operations import BadWebhookToken, NoPurpose, UnknownStationId, WebhooksOff
+from dfr.operations import (
+    BadWebhookToken,
+    NoPurpose,
+    NotYourAgency,
+    UnknownStationId,
+    WebhooksOff,
+)
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
 from dfr.sortie_runner import LaunchNotPending, RetaskFailed
 from dfr.store import Conflict, NotFound
@@ -39,6 +45,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (DroneNotFound, 404),
     (UnknownDrone, 404),
     (UnknownStationId, 404),
+    (NotYourAgency, 403),
     (WebhooksOff, 503),
     (Conflict, 409),
     (DroneTaken, 409),
