@@ -33,7 +33,6 @@ from shapely.geometry.base import BaseGeometry
 
 from missions.geo import GeoPoint, LocalFrame
 
-
 #: Jurisdictions may share this much area (a hectare) and still count as not overlapping.
 OVERLAP_TOLERANCE_M2 = 10_000.0
 

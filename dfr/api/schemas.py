@@ -348,6 +348,11 @@ class DispatchOut(BaseModel):
         "holds for the pilot): the drone sent is the next best on its dock, or the call queued",
     )
     recommendation: RecommendationOut
+    mutual_aid: Literal["always", "pilot_confirm"] | None = Field(
+        None,
+        description="another agency's drone was sent: the mutual-aid rule it flies by "
+        "(pilot_confirm: held until its own agency's pilot confirms)",
+    )
 
 
 class ShareLinkOut(BaseModel):
