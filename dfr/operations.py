@@ -908,21 +908,36 @@ class Operations:
     async def confirm_launch(self, sortie_id: int, who: Principal) -> SortieRecord:
         """The pilot confirms a held launch: only a pilot of the drone's agency. A drone
         flying into another agency's jurisdiction is audited with both agencies."""
-        record = await self.visible_sortie(who, sortie_id)
-        owner = self.deployment.agencies.of_station(record.station_id)
-        call = await self._store.get_call(record.call_id) if record.call_id else None
-        details: dict[str, Any] = {}
-        if call is not None and owner != call.agency:
-            details["agencies"] = [owner, call.agency]
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(
-            who.name, "sortie.launch", subject, details, audit_accepted=bool(details)
-        ):
-            if who.agencies is not None and owner not in who.agencies:
-                raise NotYourAgency(
-                    f"drone of agency {owner!r}: only that agency's pilot confirms its launch"
-                )
-            return await self.runner.confirm(sortie_id, who)
+            who.name, "sortie.launch", subject, audit_accepted=False
+        ) as noted:
+            if self.deployment.agencies:
+                await self._check_confirming_agency(sortie_id, who, noted)
+            record = await self.runner.confirm(sortie_id, who)
+        if "agencies" in noted:
+            await self._store.audit(who.name, "mutual_aid.launch", subject, noted)
+        return record
+
+    async def _check_confirming_agency(
+        self, sortie_id: int, who: Principal, noted: dict[str, Any]
+    ) -> None:
+        """Raises NotFound (a sortie `who` does not see) or NotYourAgency; notes both
+        agencies of a drone flying into another's jurisdiction."""
+        try:
+            record = await self.visible_sortie(who, sortie_id)
+        except NotFound:
+            if who.agencies is None:
+                return  # the runner says it is not waiting for a pilot
+            raise
+        owner = self.deployment.agencies.of_station(record.station_id)
+        call = await self._store.get_call(record.call_id) if record.call_id else None
+        if call is not None and owner != call.agency:
+            noted["agencies"] = [owner, call.agency]
+        if who.agencies is not None and owner not in who.agencies:
+            raise NotYourAgency(
+                f"drone of agency {owner!r}: only that agency's pilot confirms its launch"
+            )
 
     # -- sorties, stations, drones ------------------------------------------------
 
@@ -1034,6 +1049,7 @@ class Operations:
         removes (audited, refused or not). Raises the store's NotFound."""
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(who.name, "evidence.export", subject, {}):
+            await self.visible_sortie(who, sortie_id)
             return await export_package(
                 self._store, sortie_id, self._recordings_dir, self.deployment, self._key_path
             )
@@ -1051,21 +1067,21 @@ class Operations:
     ) -> HoldRecord:
         """Hold a sortie as evidence, or back from the public log; raises the store's
         NotFound and Conflict (one hold of a kind at a time)."""
-        await self.visible_sortie(who, sortie_id)
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(
             who.name, f"{kind}.place", subject, {"reason": reason}, audit_accepted=False
         ):
+            await self.visible_sortie(who, sortie_id)
             return await self._store.place_hold(kind, sortie_id, who.name, reason)
 
     async def lift_hold(
         self, kind: HoldKind, sortie_id: int, who: Principal, reason: str
     ) -> HoldRecord:
-        await self.visible_sortie(who, sortie_id)
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(
             who.name, f"{kind}.lift", subject, {"reason": reason}, audit_accepted=False
         ):
+            await self.visible_sortie(who, sortie_id)
             return await self._store.lift_hold(kind, sortie_id, who.name, reason)
 
     async def holds(self, sortie_id: int) -> list[HoldRecord]:

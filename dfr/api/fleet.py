@@ -168,7 +168,6 @@ async def sortie_evidence(sortie_id: SortieId, ops: OpsDep, who: Custodian) -> F
     mission and fence as uploaded and read back, the audit entries, who watched, the
     recordings, and a manifest of SHA-256s signed with the server's Ed25519 key
     (`dfr evidence verify` checks it). Audited."""
-    await ops.visible_sortie(who, sortie_id)
     path = await ops.evidence_package(sortie_id, who)
     return FileResponse(
         path,

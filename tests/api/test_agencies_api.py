@@ -334,8 +334,11 @@ def test_mutual_aid_pilot_confirm_waits_for_the_owning_agencys_pilot(
     assert aid["mutual_aid.dispatch"]["details"]["agencies"] == ["bcso", "isleta"]
     assert aid["mutual_aid.dispatch"]["details"]["rule"] == "pilot_confirm"
     assert aid["call.share_agency"]["details"]["agencies"] == ["isleta", "bcso"]
-    assert aid["sortie.launch"]["details"]["agencies"] == ["bcso", "isleta"]
-    assert aid["sortie.launch"]["actor"] == "bcso-pilot"
+    assert aid["mutual_aid.launch"]["details"]["agencies"] == ["bcso", "isleta"]
+    assert aid["mutual_aid.launch"]["actor"] == "bcso-pilot"
+    refusal = next(e for e in about if e["actor"] == "isleta-pilot")
+    assert refusal["outcome"] == "refused"
+    assert refusal["details"]["agencies"] == ["bcso", "isleta"]
     # Both agencies read these entries; APD reads none of them.
     for user, seen in (("isleta-disp", True), ("bcso-rtcc", True), ("apd-rtcc", False)):
         if USERS[user][0] in (Role.RTCC, Role.ADMIN):
