@@ -506,10 +506,18 @@ class Operations:
         if not self.sees_station(who, station_id):
             raise UnknownStationId(f"no station {station_id!r}")
 
-    def check_drone(self, who: Principal, drone_id: str) -> None:
+    def check_drone(self, who: Principal, drone_id: str, command: bool = False) -> None:
+        """Raises UnknownStationId for a drone `who` does not see; `command`: and
+        NotYourAgency for another agency's drone it sees (flying a call shared with it):
+        only the drone's own agency commands it."""
         station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
-        if station is not None and not self.sees_station(who, station.id):
+        if station is None or who.agencies is None:
+            return
+        if not self.sees_station(who, station.id):
             raise UnknownStationId(f"no drone {drone_id!r}")
+        owner = self.deployment.agencies.of_station(station.id)
+        if command and owner not in who.agencies:
+            raise NotYourAgency(f"drone {drone_id!r} is agency {owner!r}'s: its pilots command it")
 
     async def _sees_sortie(
         self, who: Principal, record: SortieRecord, calls: dict[int, CallRecord]

@@ -369,6 +369,12 @@ def test_mutual_aid_always_flies_at_once(client: TestClient, tokens: dict[str, s
         "/whep/apd-1", content="v=0\r\n", headers={**auth(tokens, "bcso-disp"), **SDP}
     )
     assert offer.status_code != 403
+    # BCSO sees APD's drone fly its call, but only APD commands it.
+    theirs = client.post(
+        "/api/drones/apd-1/commands", json={"command": "hold"}, headers=auth(tokens, "bcso-pilot")
+    )
+    assert theirs.status_code == 403
+    assert "its pilots command it" in theirs.json()["detail"]
     # APD's pilot sees the call its drone flies to, and commands its own drone home.
     assert client.get(f"/api/calls/{call_id}", headers=auth(tokens, "apd-pilot")).is_success
     home = client.post(
