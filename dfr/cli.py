@@ -543,7 +543,8 @@ def _serve(args: argparse.Namespace) -> int:
         if passwords.exists():
             for line in passwords.read_text().splitlines():
                 print(f"    {line}")
-    print('  officers log in (user officer) for "Drone to me" at /officer, or open a share link')
+    officer = "<agency>-officer" if deployment.agencies else "officer"
+    print(f'  officers log in (user {officer}) for "Drone to me" at /officer, or open a share link')
     app = server_app(settings, deployment)
     log_config = uvicorn_log_config(uvicorn.config.LOGGING_CONFIG)
     uvicorn.run(
