@@ -123,8 +123,10 @@ class Dispatcher:
 
     async def take_external_call(self, call: NewCall, actor: str) -> tuple[CallRecord, bool]:
         """As `create_call`, once per (source, external_id); (call, newly stored)."""
-        call = self.with_agency(call)
-        record, created = await self.store.add_external_call(call, actor)
+        reporter = call.agency
+        record, created = await self.store.add_external_call(self.with_agency(call), actor)
+        if created:
+            record = await self._share_with_reporter(record, reporter, actor)
         return record, created
 
     def with_agency(self, call: NewCall) -> NewCall:

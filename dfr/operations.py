@@ -149,6 +149,13 @@ class Operations:
         self._key_path = settings.audit_signing_key_path
         self._recordings_dir = settings.recordings_dir
         self._webhook_token = settings.cad_webhook_token
+        self._agency_tokens = {
+            agency: token
+            for agency, token in settings.agency_webhook_tokens.items()
+            if agency in self.deployment.agencies.ids and token
+        }
+        for agency in set(settings.agency_webhook_tokens) - set(self._agency_tokens):
+            log.error("DFR_AGENCY_WEBHOOK_TOKENS: no agency %r here (or no token): ignored", agency)
         self.bus = EventBus()
         self.board = board if board is not None else SortieBoard()
         self.eta = services.eta
@@ -309,12 +316,24 @@ class Operations:
 
     # -- webhooks -----------------------------------------------------------------
 
-    def check_webhook(self, token: str | None) -> None:
-        """Raises WebhooksOff or BadWebhookToken unless `token` is the webhook secret."""
-        if self._webhook_token is None:
+    def check_webhook(self, token: str | None) -> str | None:
+        """The agency whose webhook secret `token` is (None: the deployment's shared
+        secret). Raises WebhooksOff or BadWebhookToken unless it is one of them."""
+        if self._webhook_token is None and not self._agency_tokens:
             raise WebhooksOff("webhooks are off: set DFR_CAD_WEBHOOK_TOKEN")
-        if token is None or not hmac.compare_digest(token.encode(), self._webhook_token.encode()):
+        given = (token or "").encode()
+        matched: str | None = None
+        found = False
+        # Every secret is compared, so the time taken says nothing of which matched.
+        for agency, secret in self._agency_tokens.items():
+            if hmac.compare_digest(given, secret.encode()) and not found:
+                matched, found = agency, True
+        shared = self._webhook_token
+        if shared is not None and hmac.compare_digest(given, shared.encode()) and not found:
+            found = True
+        if token is None or not found:
             raise BadWebhookToken("missing or wrong X-DFR-Token")
+        return matched
 
     # -- views --------------------------------------------------------------------
 
@@ -666,13 +685,13 @@ class Operations:
             record = await self.auto_launch.consider(record)
         return record, created
 
-    async def take_eido(self, body: bytes, actor: str) -> EidoResult:
+    async def take_eido(self, body: bytes, actor: str, agency: str | None = None) -> EidoResult:
         """An EIDO's JSON text (NENA-STA-021): a new incident is stored as a call (and put
         to the launch policies), a later version updates that call (dfr.eido_intake).
         Raises dfr.eido's EidoError, audited as refused with the reason the sender is
         given."""
         async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
-            result = await self.eido.take(body, actor)
+            result = await self.eido.take(body, actor, agency)
         return await self._eido_launch(result)
 
     async def take_eido_document(self, document: object, actor: str) -> EidoResult:

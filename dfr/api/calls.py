@@ -207,7 +207,7 @@ async def cad_webhook(
     x_dfr_token: Annotated[str | None, Header()] = None,
 ) -> CallOut:
     """A CAD incident; sent again (same incident_id), it answers 200 with the same call."""
-    ops.check_webhook(x_dfr_token)
+    agency = ops.check_webhook(x_dfr_token)
     call = NewCall(
         body.latitude,
         body.longitude,
@@ -216,6 +216,7 @@ async def cad_webhook(
         body.nature,
         body.incident_id,
         body.call_type,
+        agency=agency,
     )
     return await _intake(ops, call, "cad", response)
 
@@ -236,7 +237,7 @@ async def gunshot_webhook(
     """A gunshot alert; sent again (same alert_id), it answers 200 with the same call. A
     new alert is put to the deployment's launch policies at once: the call answered says
     what they did (`policy`, `policy_outcome`, `policy_reason`)."""
-    ops.check_webhook(x_dfr_token)
+    agency = ops.check_webhook(x_dfr_token)
     summary = f"gunshot alert: {body.rounds} round(s), confidence {body.confidence:.0%}"
     call = NewCall(
         body.latitude,
@@ -248,6 +249,7 @@ async def gunshot_webhook(
         call_type="gunshot",
         confidence=body.confidence,
         rounds=body.rounds,
+        agency=agency,
     )
     return await _intake(ops, call, "gunshot-sensor", response)
 

@@ -48,6 +48,8 @@ DRONES = {"apd": {"apd-1", "apd-2"}, "bcso": {"bcso-1"}, "isleta": {"isleta-1"}}
 STATIONS = {"apd": {"apd-downtown", "apd-northeast"}, "bcso": {"bcso-south-valley"}}
 STATIONS["isleta"] = {"isleta"}
 SDP = {"Content-Type": "application/sdp"}
+SHARED_SECRET, BCSO_SECRET = "shared-cad-secret", "bcso-cad-secret"
+OUTSIDE = (35.2000, -106.6000)  # in no jurisdiction
 
 
 def sees(user: str, agency: str) -> bool:
@@ -67,6 +69,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         sim_speed_factor=simulator.SERVER_SPEED_FACTOR,
         sim_port_base=free_udp_block(4),
         telemetry_push_hz=4.0,
+        cad_webhook_token=SHARED_SECRET,
+        agency_webhook_tokens={"bcso": BCSO_SECRET, "nowhere": "ignored"},
     )
     with TestClient(server_app(settings)) as test_client:
         wait_ready(test_client)
@@ -249,6 +253,36 @@ def _flying_for_bcso(client: TestClient, tokens: dict[str, str]) -> set[str]:
     """Other agencies' drones flying calls BCSO sees (mutual aid)."""
     sorties = client.get("/api/sorties?active=true", headers=auth(tokens, "bcso-disp")).json()
     return {s["drone_id"] for s in sorties}
+
+
+@pytest.mark.parametrize(
+    ("secret", "where", "agency", "shared_with"),
+    [
+        (BCSO_SECRET, OUTSIDE, "bcso", []),  # outside: the sender's agency
+        (SHARED_SECRET, OUTSIDE, "apd", []),  # outside: cad reports to APD
+        (BCSO_SECRET, SCENES["apd"], "apd", ["bcso"]),  # APD's, shared with its reporter
+        (SHARED_SECRET, SCENES["isleta"], "isleta", []),
+    ],
+)
+def test_a_webhook_call_is_the_jurisdictions_else_its_senders(
+    client: TestClient,
+    tokens: dict[str, str],
+    secret: str,
+    where: tuple[float, float],
+    agency: str,
+    shared_with: list[str],
+) -> None:
+    incident = f"CAD-{secret}-{where[0]}"
+    body = {"incident_id": incident, "latitude": where[0], "longitude": where[1]}
+    answer = client.post("/api/webhooks/cad", json=body, headers={"X-DFR-Token": secret})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["agency"] == agency
+    assert answer.json()["shared_with"] == shared_with
+    call_id = answer.json()["id"]
+    seen = client.get(f"/api/calls/{call_id}", headers=auth(tokens, "bcso-disp")).status_code
+    assert seen == (200 if "bcso" in (agency, *shared_with) else 404)
+    wrong = client.post("/api/webhooks/cad", json=body, headers={"X-DFR-Token": "ignored"})
+    assert wrong.status_code == 401
 
 
 # -- mutual aid -----------------------------------------------------------------

@@ -64,6 +64,22 @@ def test_who_sees_what() -> None:
     assert may_see(frozenset({"apd"}), [None])  # the implicit agency's: everyone's
 
 
+def test_a_launch_policy_of_an_agency_takes_that_agencys_calls_only(abq) -> None:
+    from datetime import datetime
+
+    from dfr.store import CallRecord
+
+    policy = abq.launch_policies.policies[0]
+    lat, lon = 35.085, -106.650  # downtown, in the policy's zone
+    base = dict(id=1, created_at="", latitude_deg=lat, longitude_deg=lon, priority=1)
+    base |= dict(source="gunshot", summary="", external_id="a", status="new", confidence=0.9)
+    now = datetime(2026, 1, 1, 12, 0)
+    assert policy.mismatch(CallRecord(**base, agency="apd"), now) is None
+    why = policy.mismatch(CallRecord(**base, agency="bcso"), now)
+    assert why == "the call is not agency apd's"
+    assert policy.describe()["agency"] == "apd"
+
+
 def test_a_deployment_without_agencies_is_one_implicit_agency() -> None:
     pueblo = load_deployment()
     assert not pueblo.agencies
