@@ -86,6 +86,7 @@ from dfr.store import (
     SortieRecord,
     TrackPoint,
     VersionOutcome,
+    VideoViewRecord,
 )
 from dfr.tak_out import TakOut
 from dfr.telemetry_push import push_telemetry
@@ -587,6 +588,28 @@ class Operations:
             return event if self.sees_station(who, station_id) else None
         return None
 
+    async def visible_video_views(
+        self, who: Principal, records: list[VideoViewRecord]
+    ) -> list[VideoViewRecord]:
+        """Views of the streams `who`'s agencies own, or watched for calls it sees."""
+        if who.agencies is None:
+            return records
+        calls: dict[int, CallRecord] = {}
+        out = []
+        for view in records:
+            camera_id = camera_of_stream(view.stream_id)
+            station_id = self._station_of_drone(view.stream_id)
+            if camera_id is not None:
+                seen = self.sees_camera(who, camera_id)
+            else:
+                owner = self.deployment.agencies.of_station(station_id) if station_id else None
+                seen = station_id is not None and may_see(who.agencies, [owner])
+            if not seen and view.call_id is not None:
+                seen = await self._sees_call_id(who, view.call_id, calls)
+            if seen:
+                out.append(view)
+        return out
+
     def _agency_of_actor(self, actor: str) -> str | None:
         """A user's agency; a launch policy's (`policy:<name>`)."""
         if actor.startswith("policy:"):
@@ -826,38 +849,15 @@ class Operations:
                 policy=policy.name if policy is not None else None,
                 retask=retask,
             )
-            result = await self._mutual_aid(result, who)
             if not result.queued or policy is None:
                 self.bus.publish(call_event(result.call))
             if result.retasked_from is not None:
                 await self.runner.retask(result, who)
             elif not result.queued:
                 await self.runner.start(result, who, policy)
+        if result.candidate is not None and result.candidate.mutual_aid is not None:
+            result = replace(result, call=await self._store.get_call(call_id))  # shared now
         return result
-
-    async def _mutual_aid(self, result: DispatchResult, who: Principal) -> DispatchResult:
-        """A drone of another agency sent to a call: the call is shared with the drone's
-        agency (its pilot sees what it flies to), audited with both agencies."""
-        candidate = result.candidate
-        if candidate is None or candidate.mutual_aid is None or result.sortie is None:
-            return result
-        owner, into = candidate.agency, result.call.agency
-        assert owner is not None
-        await self._store.audit(
-            who.name,
-            "mutual_aid.dispatch",
-            f"call:{result.call.id}",
-            {
-                "agencies": [owner, into],
-                "rule": str(candidate.mutual_aid),
-                "station_id": candidate.station_id,
-                "sortie_id": result.sortie.id,
-            },
-        )
-        call = await self._store.share_call_with_agency(
-            result.call.id, owner, who.name, {"why": "mutual aid", "sortie_id": result.sortie.id}
-        )
-        return replace(result, call=call)
 
     def _airborne(self) -> dict[str, AirborneDrone]:
         """Drones flying sorties this server follows, by station id (re-task candidates)."""

@@ -112,6 +112,7 @@ async def video_streams(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
 )
 async def video_views(
     views: ViewsDep,
+    ops: OpsDep,
     who: ViewAuditor,
     response: Response,
     after_id: AfterId = 0,
@@ -132,7 +133,7 @@ async def video_views(
     else:
         records = await views.page(after_id, limit)
     next_page(response, [r.id for r in records], limit)
-    return [VideoViewOut(**asdict(r)) for r in records]
+    return [VideoViewOut(**asdict(r)) for r in await ops.visible_video_views(who, records)]
 
 
 @router.get(

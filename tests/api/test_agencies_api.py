@@ -18,6 +18,7 @@ from dfr.auth import Role, write_users_file
 from dfr.cli import server_app
 from dfr.loopback import free_udp_block
 from dfr.settings import Settings
+from dfr.store import NewVideoView
 from tests import simulator
 from tests.api.conftest import wait_ready
 
@@ -34,6 +35,7 @@ USERS: dict[str, tuple[Role, str | None, tuple[str, ...]]] = {
     "bcso-rtcc": (Role.RTCC, "bcso", ()),
     "isleta-disp": (Role.DISPATCHER, "isleta", ()),
     "isleta-pilot": (Role.PILOT, "isleta", ()),
+    "isleta-rtcc": (Role.RTCC, "isleta", ()),
     "fusion": (Role.RTCC, None, ("apd", "bcso", "isleta")),
     "fusion-apd-bcso": (Role.RTCC, None, ("apd", "bcso")),
     "admin": (Role.ADMIN, None, ()),
@@ -343,6 +345,7 @@ def test_mutual_aid_pilot_confirm_waits_for_the_owning_agencys_pilot(
         headers=auth(tokens, "isleta-disp"),
     )
     assert sent.status_code == 200, sent.text
+    assert sent.json()["call"]["shared_with"] == ["bcso"]
     sortie_id = sent.json()["sortie"]["id"]
     held = _wait_state(client, auth(tokens, "isleta-disp"), sortie_id, {"awaiting_pilot"})
     assert held["drone_id"] == "bcso-1"
@@ -424,3 +427,38 @@ def test_mutual_aid_always_flies_at_once(client: TestClient, tokens: dict[str, s
         "/api/drones/apd-1/commands", json={"command": "hold"}, headers=auth(tokens, "isleta-pilot")
     )
     assert refused.status_code == 404
+
+
+def test_who_watched_is_told_to_the_agencies_of_the_stream_or_its_call(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    # Views as the relay records them (a real WebRTC viewer is the video tests' business):
+    # APD watching its drone on its own call, BCSO watching APD's drone fly BCSO's call,
+    # and Isleta watching its own drone.
+    store = client.app.state.ops._store
+    bcso_call = _call(client, tokens, "bcso")
+    apd_call = _call(client, tokens, "apd")
+    for who, stream, call_id in (
+        ("apd-rtcc", "apd-1", apd_call),
+        ("bcso-rtcc", "apd-1", bcso_call),
+        ("isleta-rtcc", "isleta-1", None),
+    ):
+        view = NewVideoView(who, "rtcc", None, stream, call_id, None, "127.0.0.1")
+        client.portal.call(store.start_video_view, view)
+    views = client.get("/api/video/views", headers=auth(tokens, "admin")).json()
+    assert len(views) == 3
+    calls_seen = {
+        user: {c["id"] for c in client.get("/api/calls", headers=auth(tokens, user)).json()}
+        for user in ("apd-rtcc", "bcso-rtcc", "isleta-rtcc", "fusion")
+    }
+    for user, seen_calls in calls_seen.items():
+        agency = USERS[user][1]
+        theirs = client.get("/api/video/views", headers=auth(tokens, user)).json()
+        for view in theirs:
+            own = agency is None or view["stream_id"] in DRONES[agency]
+            assert own or view["call_id"] in seen_calls, (user, view)
+        expected = {"apd-rtcc": 2, "bcso-rtcc": 1, "isleta-rtcc": 1}.get(user)
+        if expected is not None:
+            assert len(theirs) == expected, (user, theirs)
+        if user == "fusion":
+            assert len(theirs) == len(views)
