@@ -472,11 +472,16 @@ class Operations:
     # -- agencies: who sees what (dfr.agencies) -------------------------------------
 
     def sees_call(self, who: Principal, call: CallRecord) -> bool:
+        """Its agencies' calls and those shared with them; a principal scoped to one call
+        (a share link, an officer's request) that call, whoever's it is."""
+        if who.call_id is not None:
+            return call.id == who.call_id
         return may_see(who.agencies, (call.agency, *call.shared_with))
 
     def sees_station(self, who: Principal, station_id: str) -> bool:
-        """Its agency's stations, and a drone flying a call it sees (mutual aid)."""
-        if who.agencies is None:
+        """Its agency's stations, and a drone flying a call it sees (mutual aid); one
+        scoped to a call is shown the drone serving it, whoever's it is."""
+        if who.agencies is None or who.call_id is not None:
             return True
         if may_see(who.agencies, [self.deployment.agencies.of_station(station_id)]):
             return True

@@ -36,6 +36,7 @@ USERS: dict[str, tuple[Role, str | None, tuple[str, ...]]] = {
     "isleta-disp": (Role.DISPATCHER, "isleta", ()),
     "isleta-pilot": (Role.PILOT, "isleta", ()),
     "isleta-rtcc": (Role.RTCC, "isleta", ()),
+    "apd-officer": (Role.OFFICER, "apd", ()),
     "fusion": (Role.RTCC, None, ("apd", "bcso", "isleta")),
     "fusion-apd-bcso": (Role.RTCC, None, ("apd", "bcso")),
     "admin": (Role.ADMIN, None, ()),
@@ -55,7 +56,10 @@ OUTSIDE = (35.2000, -106.6000)  # in no jurisdiction
 
 
 def sees(user: str, agency: str) -> bool:
-    _, own, granted = USERS[user]
+    """Whether `user` sees the records of `agency` (an officer: only its own request)."""
+    role, own, granted = USERS[user]
+    if role is Role.OFFICER:
+        return False
     return (own is None and not granted) or agency == own or agency in granted
 
 
@@ -136,7 +140,11 @@ def test_a_call_is_seen_by_its_agency_and_those_granted_it_only(
 ) -> None:
     answer = client.get(endpoint.format(id=calls[agency]), headers=auth(tokens, user))
     role = USERS[user][0]
-    expected = 403 if role not in CALL_ENDPOINTS[endpoint] else 200 if sees(user, agency) else 404
+    # An officer account is scoped to its own request's call.
+    if role is Role.OFFICER or role not in CALL_ENDPOINTS[endpoint]:
+        expected = 403
+    else:
+        expected = 200 if sees(user, agency) else 404
     assert answer.status_code == expected, answer.text
     if expected == 404:
         assert answer.json() == {"detail": f"no call {calls[agency]}"}  # as if absent
@@ -462,3 +470,21 @@ def test_who_watched_is_told_to_the_agencies_of_the_stream_or_its_call(
             assert len(theirs) == expected, (user, theirs)
         if user == "fusion":
             assert len(theirs) == len(views)
+
+
+def test_an_officer_sees_its_own_request_in_another_agencys_jurisdiction(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    lat, lon = SCENES["bcso"]
+    body = {"latitude_deg": lat, "longitude_deg": lon, "accuracy_m": 10, "note": "backup"}
+    asked = client.post("/api/officer/requests", json=body, headers=auth(tokens, "apd-officer"))
+    assert asked.status_code == 201, asked.text
+    call = asked.json()
+    assert call["agency"] == "bcso"  # the scene's jurisdiction
+    mine = client.get(f"/api/calls/{call['id']}", headers=auth(tokens, "apd-officer"))
+    assert mine.status_code == 200
+    listed = client.get("/api/calls", headers=auth(tokens, "apd-officer")).json()
+    assert [c["id"] for c in listed] == [call["id"]]
+    assert (
+        client.get(f"/api/calls/{call['id']}", headers=auth(tokens, "apd-disp")).status_code == 404
+    )
