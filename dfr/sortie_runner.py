@@ -153,6 +153,8 @@ class SortieRunner:
             candidate.route,
             candidate.eta_s,
             policy=record.policy,
+            agency=candidate.agency,
+            mutual_aid=str(candidate.mutual_aid) if candidate.mutual_aid is not None else None,
         )
         self.board.add(active)
         self._streams_changed()  # the drone's stream now serves this call

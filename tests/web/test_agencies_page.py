@@ -1,5 +1,6 @@
 """Several agencies (the Albuquerque example): the dispatcher page of one agency shows
-another agency's drone as a candidate with its agency and the mutual-aid rule."""
+another agency's drone as a candidate with its agency and the mutual-aid rule, and the
+launch sent waits in the pilot console of the drone's agency, not the caller's."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     users = {
         "isleta-dispatcher": (Role.DISPATCHER, "isleta", ()),
         "bcso-dispatcher": (Role.DISPATCHER, "bcso", ()),
+        "bcso-pilot": (Role.PILOT, "bcso", ()),
+        "isleta-pilot": (Role.PILOT, "isleta", ()),
     }
     state = tmp_path_factory.mktemp("agencies") / "state"
     with running_server(
@@ -54,4 +57,27 @@ def test_the_dispatcher_sees_a_cross_agency_candidate_with_its_rule(
     calls = server.api("GET", "/api/calls", role="bcso-dispatcher")
     assert call["id"] not in {c["id"] for c in calls}
     browser.screenshot(page, "dispatcher-mutual-aid")
+
+    # Sent, it waits for BCSO's pilot; Isleta's pilot console says whose pilot it waits for.
+    theirs, ours = browser.new_page(), browser.new_page()
+    for pilot_page, name, drone in (
+        (theirs, "bcso-pilot", "bcso-1"),
+        (ours, "isleta-pilot", "isleta-1"),
+    ):
+        browser.login(pilot_page, name)
+        pilot_page.click("[data-console=pilot]")
+        # Telemetry shown: the console's feed is subscribed, the held launch will reach it.
+        card = f".station-card[data-drone-id='{drone}']:not(:has-text('No telemetry yet'))"
+        pilot_page.wait_for_selector(card)
+    page.click("#alternatives li[data-agency=bcso] button")
+    confirm = theirs.locator("[data-confirm-sortie]")
+    confirm.wait_for()
+    assert "Mutual aid: bcso-1 is Bernalillo County Sheriff's Office's" in theirs.inner_text(
+        "#pending-list"
+    )
+    ours.wait_for_selector("#pending-list [data-held-for=bcso]")
+    assert ours.locator("[data-confirm-sortie]").count() == 0
+    browser.screenshot(theirs, "pilot-mutual-aid")
+    confirm.click()
+    theirs.wait_for_selector("[data-confirm-sortie]", state="detached")
     browser.assert_clean()
