@@ -236,9 +236,11 @@ def recommend(
         eta = (drone_eta or {}).get(station.drone.id, default)
         flying = (airborne or {}).get(station.id)
         if flying is not None and state.sortie_id is not None and state.online:
+            # Another agency's drone in the air is never re-tasked to this call: mutual
+            # aid sends a drone from its dock, held for its pilot where the rule says so.
             result = (
                 _assess_airborne(deployment, station, flying, scene, eta, on_scene_s)
-                if flying.retaskable_for(priority)
+                if flying.retaskable_for(priority) and owner == agency
                 else Exclusion(
                     station.id, station.drone.id, ExclusionKind.ON_SORTIE,
                     {"sortie_id": state.sortie_id},

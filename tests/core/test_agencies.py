@@ -220,3 +220,24 @@ def test_demo_users_per_agency_with_a_fusion_center() -> None:
     assert users["apd-dispatcher"] == (Role.DISPATCHER, "apd", ())
     assert users["fusion"] == (Role.RTCC, None, ("apd", "bcso"))
     assert users["admin"] == (Role.ADMIN, None, ())
+
+
+def test_another_agencys_drone_in_the_air_is_never_re_tasked(abq) -> None:
+    from dfr.recommend import AirborneDrone, DroneAvailability, ExclusionKind
+
+    def returning(station_id: str, at: GeoPoint) -> dict[str, AirborneDrone]:
+        flying = AirborneDrone(7, "returning", 3, 3, at, 60.0, 0.0, 0.0, 90.0)
+        return {station_id: flying}
+
+    busy = {"bcso-south-valley": DroneAvailability(docked=False, sortie_id="7")}
+    near = GeoPoint(35.0190, -106.6010)  # right by the Isleta scene
+    other = recommend(
+        abq, ISLETA_SCENE, busy, airborne=returning("bcso-south-valley", near), priority=1
+    )
+    excluded = {e.station_id: e.kind for e in other.excluded}
+    assert excluded["bcso-south-valley"] is ExclusionKind.ON_SORTIE
+    busy = {"isleta": DroneAvailability(docked=False, sortie_id="7")}
+    own = recommend(abq, ISLETA_SCENE, busy, airborne=returning("isleta", near), priority=1)
+    assert own.best is not None
+    assert own.best.station_id == "isleta"
+    assert own.best.airborne
