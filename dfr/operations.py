@@ -443,6 +443,14 @@ class Operations:
         return streams_of_call(streams, who.call_id, self._station_serving(who.call_id))
 
     def may_watch(self, who: Principal, stream_id: str) -> bool:
+        """A share link its call's drone's stream; an agency's user the streams of its
+        drones (and of drones flying calls it sees) and of its fixed cameras."""
+        if who.call_id is None:
+            camera_id = camera_of_stream(stream_id)
+            if camera_id is not None:
+                return self.sees_camera(who, camera_id)
+            station_id = self._station_of_drone(stream_id)
+            return station_id is None or self.sees_station(who, station_id)
         return any(s["stream_id"] == stream_id for s in self.video_streams(who))
 
     def streams_event(self) -> Event:

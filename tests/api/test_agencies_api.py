@@ -190,6 +190,31 @@ def test_whep_offers_for_another_agencys_drone_are_refused(
         assert answer.json()["detail"] == "this stream is another agency's"
 
 
+CAMERAS = {"apd": {"central-4th", "civic-plaza"}, "bcso": {"isleta-rio-bravo"}}
+CAMERAS["isleta"] = {"isleta-hq"}
+
+
+@pytest.mark.parametrize(
+    "user", sorted(u for u, (r, _, _) in USERS.items() if r is not Role.OFFICER)
+)
+def test_fixed_cameras_are_their_jurisdictions_agencys(
+    client: TestClient, tokens: dict[str, str], user: str
+) -> None:
+    headers = auth(tokens, user)
+    near = client.get(
+        "/api/cameras?latitude_deg=35.05&longitude_deg=-106.64&within_m=10000&limit=100",
+        headers=headers,
+    ).json()
+    listed = {c["id"] for c in near}
+    for agency, cameras in CAMERAS.items():
+        assert (cameras <= listed) is sees(user, agency), agency
+        assert bool(cameras & listed) is sees(user, agency), agency
+        offer = client.post(
+            f"/whep/cam-{sorted(cameras)[0]}", content="v=0\r\n", headers={**headers, **SDP}
+        )
+        assert (offer.status_code == 403) is not sees(user, agency), (agency, offer.text)
+
+
 def test_cameras_and_share_links_stay_in_their_agency(
     client: TestClient, tokens: dict[str, str], calls: dict[str, int]
 ) -> None:
