@@ -76,6 +76,7 @@ from dfr.sortie_runner import (
 )
 from dfr.sortie_track import record_tracks
 from dfr.store import (
+    REFUSED,
     AuditEntry,
     CallRecord,
     Conflict,
@@ -539,18 +540,27 @@ class Operations:
         if not self.sees_station(who, station_id):
             raise UnknownStationId(f"no station {station_id!r}")
 
-    def check_drone(self, who: Principal, drone_id: str, command: bool = False) -> None:
-        """Raises UnknownStationId for a drone `who` does not see; `command`: and
-        NotYourAgency for another agency's drone it sees (flying a call shared with it):
-        only the drone's own agency commands it."""
-        station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
-        if station is None or who.agencies is None:
-            return
-        if not self.sees_station(who, station.id):
+    def check_drone(self, who: Principal, drone_id: str) -> None:
+        """Raises UnknownStationId for a drone `who` does not see."""
+        station_id = self._station_of_drone(drone_id)
+        if station_id is not None and not self.sees_station(who, station_id):
             raise UnknownStationId(f"no drone {drone_id!r}")
-        owner = self.deployment.agencies.of_station(station.id)
-        if command and owner not in who.agencies:
-            raise NotYourAgency(f"drone {drone_id!r} is agency {owner!r}'s: its pilots command it")
+
+    async def check_commander(self, who: Principal, drone_id: str, command: str) -> None:
+        """Raises UnknownStationId for a drone `who` does not see, and NotYourAgency for
+        another agency's drone it sees (flying a call shared with it): only the drone's
+        own agency commands it. That refusal is audited with both agencies."""
+        self.check_drone(who, drone_id)
+        station_id = self._station_of_drone(drone_id)
+        if station_id is None or who.agencies is None:
+            return
+        owner = self.deployment.agencies.of_station(station_id)
+        if owner not in who.agencies:
+            why = f"drone {drone_id!r} is agency {owner!r}'s: its pilots command it"
+            details = {"agencies": [owner, who.agency]}
+            subject = f"drone:{drone_id}"
+            await self._store.audit(who.name, f"command.{command}", subject, details, REFUSED, why)
+            raise NotYourAgency(why)
 
     async def _sees_sortie(
         self, who: Principal, record: SortieRecord, calls: dict[int, CallRecord]

@@ -63,7 +63,7 @@ async def maintenance(
 )
 async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -> dict[str, Any]:
     """hold, resume, orbit (radius_m), reposition (latitude/longitude), return, land, abort."""
-    ops.check_drone(who, drone_id, command=True)
+    await ops.check_commander(who, drone_id, body.command)
     point = None
     if body.latitude_deg is not None and body.longitude_deg is not None:
         point = GeoPoint(body.latitude_deg, body.longitude_deg)

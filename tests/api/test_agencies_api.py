@@ -445,6 +445,10 @@ def test_mutual_aid_always_flies_at_once(client: TestClient, tokens: dict[str, s
     )
     assert theirs.status_code == 403
     assert "its pilots command it" in theirs.json()["detail"]
+    entries = client.get("/api/audit?limit=5000", headers=auth(tokens, "bcso-rtcc")).json()
+    refusal = [e for e in entries if e["action"] == "command.hold" and e["actor"] == "bcso-pilot"]
+    assert refusal[-1]["outcome"] == "refused"
+    assert refusal[-1]["details"]["agencies"] == ["apd", "bcso"]
     # APD's pilot sees the call its drone flies to, and commands its own drone home.
     assert client.get(f"/api/calls/{call_id}", headers=auth(tokens, "apd-pilot")).is_success
     home = client.post(
