@@ -517,3 +517,34 @@ def test_an_officer_sees_its_own_request_in_another_agencys_jurisdiction(
     assert (
         client.get(f"/api/calls/{call['id']}", headers=auth(tokens, "apd-disp")).status_code == 404
     )
+
+
+SORTIE_ENDPOINTS = ("/api/sorties/{id}", "/api/sorties/{id}/track", "/api/sorties/{id}/plan")
+SORTIE_ENDPOINTS += ("/api/sorties/{id}/holds",)
+STATION_AGENCY = {station: agency for agency, stations in STATIONS.items() for station in stations}
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_a_sortie_is_seen_by_its_drones_agency_and_its_calls(
+    client: TestClient, tokens: dict[str, str], user: str
+) -> None:
+    """After the mutual-aid flights: every sortie, for every user, on each sortie route."""
+    admin = auth(tokens, "admin")
+    sorties = client.get("/api/sorties", headers=admin).json()
+    assert len(sorties) >= 2
+    role = USERS[user][0]
+    mine = client.get("/api/sorties", headers=auth(tokens, user))
+    assert mine.status_code == (403 if role is Role.OFFICER else 200)
+    listed = {s["id"] for s in mine.json()} if mine.is_success else set()
+    for sortie in sorties:
+        call = client.get(f"/api/calls/{sortie['call_id']}", headers=admin).json()
+        owners = {STATION_AGENCY[sortie["station_id"]], call["agency"], *call["shared_with"]}
+        seen = any(sees(user, agency) for agency in owners)
+        if role is not Role.OFFICER:
+            assert (sortie["id"] in listed) is seen
+        for endpoint in SORTIE_ENDPOINTS:
+            answer = client.get(endpoint.format(id=sortie["id"]), headers=auth(tokens, user))
+            if role is Role.OFFICER:
+                assert answer.status_code == 403, endpoint
+            else:
+                assert answer.status_code == (200 if seen else 404), (endpoint, answer.text)
