@@ -17,10 +17,12 @@ the consoles and, with a `[tak]` server, `TakOut` (Cursor on Target from that bu
 Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
 
     OperationsError
-    ├── UnknownStationId     no station with that id (404)
     ├── NoPurpose            a launch without a call and without a purpose (422)
     ├── WebhooksOff          no webhook secret configured (503)
     └── BadWebhookToken      a webhook without the right secret (401)
+
+and, from who sees what (`dfr.agency_scope`): UnknownStationId (no station with that id,
+or none the asker sees: 404) and NotYourAgency (another agency's drone: 403).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any, Protocol
 
 from dfr.access import Access
 from dfr.active_sorties import ActiveSortie, SortieBoard
-from dfr.agencies import may_see
+from dfr.agency_scope import AgencyScope, NotYourAgency, UnknownStationId
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.auto_launch import AutoLaunch
@@ -76,7 +78,6 @@ from dfr.sortie_runner import (
 )
 from dfr.sortie_track import record_tracks
 from dfr.store import (
-    REFUSED,
     AuditEntry,
     CallRecord,
     Conflict,
@@ -87,7 +88,6 @@ from dfr.store import (
     SortieRecord,
     TrackPoint,
     VersionOutcome,
-    VideoViewRecord,
 )
 from dfr.tak_out import TakOut
 from dfr.telemetry_push import push_telemetry
@@ -107,10 +107,6 @@ class OperationsError(Exception):
     """Base of the operations errors."""
 
 
-class UnknownStationId(OperationsError):
-    pass
-
-
 class NoPurpose(OperationsError):
     """Every flight is bound to a reason: a call, or a purpose (dfr.purposes)."""
 
@@ -121,10 +117,6 @@ class WebhooksOff(OperationsError):
 
 class BadWebhookToken(OperationsError):
     pass
-
-
-class NotYourAgency(OperationsError):
-    """A pilot confirming a launch of another agency's drone (403)."""
 
 
 class VideoService(SortieVideo, Protocol):
@@ -232,6 +224,8 @@ class Operations:
             self.dispatcher.with_agency,
         )
         self.access = Access(services.users, services.tokens, self._store, services.refusals)
+        #: Who sees which calls, drones and records, by agency (dfr.agencies).
+        self.scope = AgencyScope(self.deployment, self._store, self.board, self.access.agency_of)
         self.public_log = PublicLog(self._store, self.deployment)
         self.loop_lag = LoopLag()
         #: Cursor on Target out, while running with a deployment that has `[tak]`.
@@ -391,7 +385,7 @@ class Operations:
                     "agency": d.agencies.of_station(s.id),
                 }
                 for s in d.stations
-                if who is None or self.sees_station(who, s.id)
+                if who is None or self.scope.sees_station(who, s.id)
             ],
             # The agencies (none: one implicit agency) and their mutual-aid rules.
             "agencies": [
@@ -430,7 +424,7 @@ class Operations:
         ]
         if who.call_id is not None:
             views = [v for v in views if v["id"] == self._station_serving(who.call_id)]
-        return [v for v in views if self.sees_station(who, v["id"])]
+        return [v for v in views if self.scope.sees_station(who, v["id"])]
 
     def all_video_streams(self) -> list[dict[str, Any]]:
         return self._video.streams() if self._video is not None else []
@@ -440,7 +434,7 @@ class Operations:
         with them too); a share link its call's drone's only."""
         streams = self.all_video_streams()
         if who.call_id is None:
-            return [s for s in streams if self._sees_stream(who, s)]
+            return [s for s in streams if self.scope.sees_stream(who, s)]
         return streams_of_call(streams, who.call_id, self._station_serving(who.call_id))
 
     def may_watch(self, who: Principal, stream_id: str) -> bool:
@@ -449,9 +443,9 @@ class Operations:
         if who.call_id is None:
             camera_id = camera_of_stream(stream_id)
             if camera_id is not None:
-                return self.sees_camera(who, camera_id)
-            station_id = self._station_of_drone(stream_id)
-            return station_id is None or self.sees_station(who, station_id)
+                return self.scope.sees_camera(who, camera_id)
+            station_id = self.scope.station_of_drone(stream_id)
+            return station_id is None or self.scope.sees_station(who, station_id)
         return any(s["stream_id"] == stream_id for s in self.video_streams(who))
 
     def streams_event(self) -> Event:
@@ -465,7 +459,7 @@ class Operations:
         """What of `event` a console may see: officers on a share link see their call only;
         with agencies, a console sees its agencies' calls, drones and alerts only."""
         if principal.call_id is None:
-            return await self._agency_view(principal, event)
+            return await self.scope.event_view(principal, event)
         return share_link_view(event, principal.call_id, self._station_serving(principal.call_id))
 
     async def console_events(self, principal: Principal) -> AsyncIterator[dict[str, Any]]:
@@ -478,208 +472,6 @@ class Operations:
             if visible is not None:
                 yield visible.as_json()
 
-    # -- agencies: who sees what (dfr.agencies) -------------------------------------
-
-    def sees_call(self, who: Principal, call: CallRecord) -> bool:
-        """Its agencies' calls and those shared with them; a principal scoped to one call
-        (a share link, an officer's request) that call, whoever's it is."""
-        if who.call_id is not None:
-            return call.id == who.call_id
-        return may_see(who.agencies, (call.agency, *call.shared_with))
-
-    def sees_station(self, who: Principal, station_id: str) -> bool:
-        """Its agency's stations, and a drone flying a call it sees (mutual aid); one
-        scoped to a call is shown the drone serving it, whoever's it is."""
-        if who.agencies is None or who.call_id is not None:
-            return True
-        if may_see(who.agencies, [self.deployment.agencies.of_station(station_id)]):
-            return True
-        active = self.board.for_station(station_id)
-        return active is not None and self.sees_call(who, active.call)
-
-    def _sees_stream(self, who: Principal, stream: dict[str, Any]) -> bool:
-        camera_id = camera_of_stream(str(stream.get("stream_id", "")))
-        if camera_id is None:
-            return self.sees_station(who, str(stream.get("station_id")))
-        return self.sees_camera(who, camera_id)
-
-    def sees_camera(self, who: Principal, camera_id: str) -> bool:
-        """A fixed camera is seen by the agency whose jurisdiction it stands in."""
-        if who.agencies is None:
-            return True
-        camera = self.deployment.cameras.get(camera_id)
-        if camera is None:
-            return False
-        return may_see(who.agencies, [self.deployment.agencies.agency_at(camera.position)])
-
-    async def visible_call(self, who: Principal, call_id: int) -> CallRecord:
-        """The call if `who` may see it; another agency's is as good as absent. Raises
-        NotFound."""
-        call = await self._store.get_call(call_id)
-        if not self.sees_call(who, call):
-            raise NotFound(f"no call {call_id}")
-        return call
-
-    async def visible_share_link(self, who: Principal, link_id: str) -> None:
-        """Raises NotFound for a share link of a call `who` does not see."""
-        if who.agencies is None:
-            return
-        links = await self._store.share_links(link_id=link_id)
-        if not links or not await self._sees_call_id(who, links[0].call_id, {}):
-            raise NotFound(f"no share link {link_id!r}")
-
-    async def visible_sortie(self, who: Principal, sortie_id: int) -> SortieRecord:
-        """The sortie if `who` sees its drone's agency or its call. Raises NotFound."""
-        record = await self._store.get_sortie(sortie_id)
-        if who.agencies is None or await self._sees_sortie(who, record, {}):
-            return record
-        raise NotFound(f"no sortie {sortie_id}")
-
-    def check_station(self, who: Principal, station_id: str) -> None:
-        """Raises UnknownStationId for a station `who` does not see."""
-        if not self.sees_station(who, station_id):
-            raise UnknownStationId(f"no station {station_id!r}")
-
-    def check_drone(self, who: Principal, drone_id: str) -> None:
-        """Raises UnknownStationId for a drone `who` does not see."""
-        station_id = self._station_of_drone(drone_id)
-        if station_id is not None and not self.sees_station(who, station_id):
-            raise UnknownStationId(f"no drone {drone_id!r}")
-
-    async def check_commander(self, who: Principal, drone_id: str, command: str) -> None:
-        """Raises UnknownStationId for a drone `who` does not see, and NotYourAgency for
-        another agency's drone it sees (flying a call shared with it): only the drone's
-        own agency commands it. That refusal is audited with both agencies."""
-        self.check_drone(who, drone_id)
-        station_id = self._station_of_drone(drone_id)
-        if station_id is None or who.agencies is None:
-            return
-        owner = self.deployment.agencies.of_station(station_id)
-        if owner not in who.agencies:
-            why = f"drone {drone_id!r} is agency {owner!r}'s: its pilots command it"
-            details = {"agencies": [owner, who.agency]}
-            subject = f"drone:{drone_id}"
-            await self._store.audit(who.name, f"command.{command}", subject, details, REFUSED, why)
-            raise NotYourAgency(why)
-
-    async def _sees_sortie(
-        self, who: Principal, record: SortieRecord, calls: dict[int, CallRecord]
-    ) -> bool:
-        if may_see(who.agencies, [self.deployment.agencies.of_station(record.station_id)]):
-            return True
-        if record.call_id is None:
-            return False
-        if record.call_id not in calls:
-            calls[record.call_id] = await self._store.get_call(record.call_id)
-        return self.sees_call(who, calls[record.call_id])
-
-    async def _sees_call_id(
-        self, who: Principal, call_id: int, calls: dict[int, CallRecord]
-    ) -> bool:
-        if call_id not in calls:
-            try:
-                calls[call_id] = await self._store.get_call(call_id)
-            except NotFound:
-                return False
-        return self.sees_call(who, calls[call_id])
-
-    def _station_of_drone(self, drone_id: object) -> str | None:
-        return next((s.id for s in self.deployment.stations if s.drone.id == drone_id), None)
-
-    async def _agency_view(self, who: Principal, event: Event) -> Event | None:
-        """What of `event` a console of `who`'s agencies may see (all, without agencies):
-        telemetry and streams of the drones it sees, events of the calls it sees, alerts
-        and figures of its drones; anything naming none of these, nothing."""
-        if who.agencies is None:
-            return event
-        data = event.data
-        if event.kind == "telemetry":
-            mine = [d for d in data["drones"] if self.sees_station(who, d["station_id"])]
-            return Event("telemetry", {**data, "drones": mine})
-        if event.kind == "streams":
-            streams = [s for s in data["streams"] if self._sees_stream(who, s)]
-            return Event("streams", {"streams": streams})
-        if event.kind == "call":
-            call = data["call"]
-            owners = (call.get("agency"), *call.get("shared_with", ()))
-            return event if may_see(who.agencies, owners) else None
-        call_id = data.get("call_id")
-        if isinstance(call_id, int) and not isinstance(call_id, bool):
-            return event if await self._sees_call_id(who, call_id, {}) else None
-        station_id = data.get("station_id") or self._station_of_drone(data.get("drone_id"))
-        if isinstance(station_id, str):
-            return event if self.sees_station(who, station_id) else None
-        return None
-
-    async def visible_video_views(
-        self, who: Principal, records: list[VideoViewRecord]
-    ) -> list[VideoViewRecord]:
-        """Views of the streams `who`'s agencies own, or watched for calls it sees."""
-        if who.agencies is None:
-            return records
-        calls: dict[int, CallRecord] = {}
-        out = []
-        for view in records:
-            camera_id = camera_of_stream(view.stream_id)
-            station_id = self._station_of_drone(view.stream_id)
-            if camera_id is not None:
-                seen = self.sees_camera(who, camera_id)
-            else:
-                owner = self.deployment.agencies.of_station(station_id) if station_id else None
-                seen = station_id is not None and may_see(who.agencies, [owner])
-            if not seen and view.call_id is not None:
-                seen = await self._sees_call_id(who, view.call_id, calls)
-            if seen:
-                out.append(view)
-        return out
-
-    def _agency_of_actor(self, actor: str) -> str | None:
-        """A user's agency; a launch policy's (`policy:<name>`)."""
-        if actor.startswith("policy:"):
-            name = actor.removeprefix("policy:")
-            policy = next(
-                (p for p in self.deployment.launch_policies.policies if p.name == name), None
-            )
-            return policy.agency if policy is not None else None
-        return self.access.agency_of(actor)
-
-    async def visible_audit(self, who: Principal, entries: list[AuditEntry]) -> list[AuditEntry]:
-        """The entries `who` may read: about its agencies' calls, sorties and stations,
-        naming its agencies (a cross-agency action names both), or by its users."""
-        if who.agencies is None:
-            return entries
-        calls: dict[int, CallRecord] = {}
-        sorties: dict[int, bool] = {}
-        agencies = self.deployment.agencies
-        out = []
-        for entry in entries:
-            named = entry.details.get("agencies") if isinstance(entry.details, dict) else None
-            kind, _, ident = entry.subject.partition(":")
-            if isinstance(named, list):
-                seen = may_see(who.agencies, [a for a in named if a is not None])
-            elif kind == "call" and ident.isdigit():
-                seen = await self._sees_call_id(who, int(ident), calls)
-            elif kind == "sortie" and ident.isdigit():
-                sortie_id = int(ident)
-                if sortie_id not in sorties:
-                    try:
-                        record = await self._store.get_sortie(sortie_id)
-                        sorties[sortie_id] = await self._sees_sortie(who, record, calls)
-                    except NotFound:
-                        sorties[sortie_id] = False
-                seen = sorties[sortie_id]
-            elif kind == "station":
-                seen = may_see(who.agencies, [agencies.of_station(ident)])
-            elif kind == "drone":
-                station_id = self._station_of_drone(ident)
-                seen = station_id is not None and self.sees_station(who, station_id)
-            else:
-                actor_agency = self._agency_of_actor(entry.actor)
-                seen = actor_agency is not None and actor_agency in who.agencies
-            if seen:
-                out.append(entry)
-        return out
-
     # -- calls and dispatch -------------------------------------------------------
 
     async def list_calls(
@@ -689,7 +481,7 @@ class Operations:
         calls = await self._store.list_calls(statuses, after_id, limit)
         if who.call_id is not None:
             calls = [c for c in calls if c.id == who.call_id]
-        return [c for c in calls if self.sees_call(who, c)]
+        return [c for c in calls if self.scope.sees_call(who, c)]
 
     async def get_call(self, call_id: int) -> CallRecord:
         return await self._store.get_call(call_id)
@@ -975,7 +767,7 @@ class Operations:
         """Raises NotFound (a sortie `who` does not see) or NotYourAgency; notes both
         agencies of a drone flying into another's jurisdiction."""
         try:
-            record = await self.visible_sortie(who, sortie_id)
+            record = await self.scope.visible_sortie(who, sortie_id)
         except NotFound:
             if who.agencies is None:
                 return  # the runner says it is not waiting for a pilot
@@ -1005,7 +797,7 @@ class Operations:
         if who is None or who.agencies is None:
             return records
         calls: dict[int, CallRecord] = {}
-        return [r for r in records if await self._sees_sortie(who, r, calls)]
+        return [r for r in records if await self.scope.sees_sortie(who, r, calls)]
 
     async def get_sortie(self, sortie_id: int) -> SortieRecord:
         return await self._store.get_sortie(sortie_id)
@@ -1099,7 +891,7 @@ class Operations:
         removes (audited, refused or not). Raises the store's NotFound."""
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(who.name, "evidence.export", subject, {}):
-            await self.visible_sortie(who, sortie_id)
+            await self.scope.visible_sortie(who, sortie_id)
             return await export_package(
                 self._store, sortie_id, self._recordings_dir, self.deployment, self._key_path
             )
@@ -1108,7 +900,7 @@ class Operations:
         self, limit: int, after_id: int, who: Principal | None = None
     ) -> list[AuditEntry]:
         entries = await self._store.audit_log(limit, after_id)
-        return entries if who is None else await self.visible_audit(who, entries)
+        return entries if who is None else await self.scope.visible_audit(who, entries)
 
     # -- holds and the public flight log ------------------------------------------
 
@@ -1121,7 +913,7 @@ class Operations:
         async with self._store.attempt(
             who.name, f"{kind}.place", subject, {"reason": reason}, audit_accepted=False
         ):
-            await self.visible_sortie(who, sortie_id)
+            await self.scope.visible_sortie(who, sortie_id)
             return await self._store.place_hold(kind, sortie_id, who.name, reason)
 
     async def lift_hold(
@@ -1131,7 +923,7 @@ class Operations:
         async with self._store.attempt(
             who.name, f"{kind}.lift", subject, {"reason": reason}, audit_accepted=False
         ):
-            await self.visible_sortie(who, sortie_id)
+            await self.scope.visible_sortie(who, sortie_id)
             return await self._store.lift_hold(kind, sortie_id, who.name, reason)
 
     async def holds(self, sortie_id: int) -> list[HoldRecord]:

@@ -75,7 +75,7 @@ async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
 async def set_overwatch(call_id: CallId, body: OverwatchIn, ops: OpsDep, who: Sender) -> CallOut:
     """Keep the call watched drone after drone until it is closed (or stop); 409 for a
     closed call."""
-    await ops.visible_call(who, call_id)
+    await ops.scope.visible_call(who, call_id)
     return call_out(await ops.set_overwatch(call_id, body.overwatch, who.name))
 
 
@@ -98,7 +98,7 @@ async def list_calls(
 @router.get("/calls/{call_id}", response_model=CallOut, responses=answers(401, 403, 404, 422))
 async def get_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> CallOut:
     check_call_scope(who, call_id)
-    return call_out(await ops.visible_call(who, call_id))
+    return call_out(await ops.scope.visible_call(who, call_id))
 
 
 @router.get(
@@ -108,7 +108,7 @@ async def get_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> CallOut:
 )
 async def recommend_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> RecommendationOut:
     check_call_scope(who, call_id)
-    await ops.visible_call(who, call_id)
+    await ops.scope.visible_call(who, call_id)
     return recommendation_out(await ops.recommend_call(call_id))
 
 
@@ -120,7 +120,7 @@ async def recommend_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> Rec
 async def dispatch_call(
     call_id: CallId, ops: OpsDep, who: Sender, body: DispatchIn | None = None
 ) -> DispatchOut:
-    await ops.visible_call(who, call_id)
+    await ops.scope.visible_call(who, call_id)
     result = await ops.dispatch(call_id, who, body.station_id if body else None)
     return dispatch_out(result)
 
@@ -129,7 +129,7 @@ async def dispatch_call(
     "/calls/{call_id}/close", response_model=CallOut, responses=answers(401, 403, 404, 422)
 )
 async def close_call(call_id: CallId, ops: OpsDep, who: Sender) -> CallOut:
-    await ops.visible_call(who, call_id)
+    await ops.scope.visible_call(who, call_id)
     return call_out(await ops.close_call(call_id, who.name))
 
 
@@ -144,7 +144,7 @@ async def share_call(
 ) -> ShareLinkOut:
     """A link for an officer's phone: this call's drone, video and map, nothing else. It
     stops working when it expires, is revoked, or the call is closed."""
-    await ops.visible_call(who, call_id)
+    await ops.scope.visible_call(who, call_id)
     link_id, token = await access.share_call(call_id, who)
     # In the fragment: the browser keeps it, no server or proxy log ever sees it.
     url = str(request.base_url).rstrip("/") + f"/officer#token={token}"
@@ -160,7 +160,7 @@ async def share_links(
     call_id: CallId, access: AccessDep, ops: OpsDep, who: Sharer
 ) -> list[ShareLinkInfo]:
     """The call's share links: who issued them, when, and whether they were revoked."""
-    await ops.visible_call(who, call_id)
+    await ops.scope.visible_call(who, call_id)
     return [ShareLinkInfo(**asdict(link)) for link in await access.share_links(call_id)]
 
 
@@ -174,7 +174,7 @@ async def revoke_share_link(
     who: Sharer,
 ) -> ShareLinkInfo:
     """Revoke a share link: the officer's page stops at its next request."""
-    await ops.visible_share_link(who, link_id)
+    await ops.scope.visible_share_link(who, link_id)
     return ShareLinkInfo(**asdict(await access.revoke_share_link(link_id, who)))
 
 

@@ -133,7 +133,7 @@ async def video_views(
     else:
         records = await views.page(after_id, limit)
     next_page(response, [r.id for r in records], limit)
-    return [VideoViewOut(**asdict(r)) for r in await ops.visible_video_views(who, records)]
+    return [VideoViewOut(**asdict(r)) for r in await ops.scope.visible_video_views(who, records)]
 
 
 @router.get(
@@ -149,7 +149,7 @@ async def audit(
     """The audit log in order, a page at a time (X-Next-After-Id names the next cursor)."""
     entries = await ops.audit_log(limit, after_id)
     next_page(response, [e.id for e in entries], limit)
-    return [AuditOut(**asdict(e)) for e in await ops.visible_audit(who, entries)]
+    return [AuditOut(**asdict(e)) for e in await ops.scope.visible_audit(who, entries)]
 
 
 @router.get(
