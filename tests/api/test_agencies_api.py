@@ -248,20 +248,31 @@ def test_the_audit_log_shows_an_agency_its_own_entries(
             assert (f"call:{call_id}" in subjects(user)) is sees(user, agency), (user, agency)
 
 
+#: A console user, the agency of a call it must never hear of, and one whose call it hears.
+FEEDS = [
+    ("bcso-disp", "apd", "bcso"),
+    ("apd-disp", "isleta", "apd"),
+    ("isleta-pilot", "bcso", "isleta"),
+    ("fusion-apd-bcso", "isleta", "bcso"),
+]
+
+
+@pytest.mark.parametrize(("user", "unseen", "seen"), FEEDS)
 def test_the_console_feed_carries_only_the_agencys_calls_and_drones(
-    client: TestClient, tokens: dict[str, str], calls: dict[str, int]
+    client: TestClient, tokens: dict[str, str], user: str, unseen: str, seen: str
 ) -> None:
+    mine = {d for agency, drones in DRONES.items() if sees(user, agency) for d in drones}
     with client.websocket_connect("/api/ws") as ws:
-        ws.send_json({"type": "auth", "token": tokens["bcso-disp"]})
+        ws.send_json({"type": "auth", "token": tokens[user]})
         assert ws.receive_json()["type"] == "hello"
         streams = ws.receive_json()
         assert streams["type"] == "streams"
-        assert {s["drone_id"] for s in streams["streams"]} <= DRONES["bcso"] | _flying_for_bcso(
-            client, tokens
-        )
-        # An APD call, then a BCSO one: the BCSO console hears the second and never the first.
+        shown = {s["drone_id"] for s in streams["streams"]}
+        assert shown <= mine | _flying_for(client, tokens, user)
+        # A call the user must not see, then one it sees: the console hears the second
+        # and never the first (the feed keeps the bus's order).
         created = {}
-        for agency in ("apd", "bcso"):
+        for agency in (unseen, seen):
             lat, lon = SCENES[agency]
             answer = client.post(
                 "/api/calls",
@@ -269,24 +280,22 @@ def test_the_console_feed_carries_only_the_agencys_calls_and_drones(
                 headers=auth(tokens, f"{agency}-disp"),
             )
             created[agency] = answer.json()["id"]
-        telemetry_seen = 0
         while True:
             message = ws.receive_json()
             if message["type"] == "telemetry":
-                telemetry_seen += 1
                 drones = {d["id"] for d in message["drones"]}
-                assert drones <= DRONES["bcso"] | _flying_for_bcso(client, tokens)
+                assert drones <= mine | _flying_for(client, tokens, user)
                 continue
             if message["type"] == "call":
-                assert message["call"]["id"] != created["apd"]
-                if message["call"]["id"] == created["bcso"]:
+                assert message["call"]["id"] != created[unseen]
+                if message["call"]["id"] == created[seen]:
                     break
-            assert message.get("call_id") != created["apd"]
+            assert message.get("call_id") != created[unseen]
 
 
-def _flying_for_bcso(client: TestClient, tokens: dict[str, str]) -> set[str]:
-    """Other agencies' drones flying calls BCSO sees (mutual aid)."""
-    sorties = client.get("/api/sorties?active=true", headers=auth(tokens, "bcso-disp")).json()
+def _flying_for(client: TestClient, tokens: dict[str, str], user: str) -> set[str]:
+    """Other agencies' drones flying calls `user` sees (mutual aid)."""
+    sorties = client.get("/api/sorties?active=true", headers=auth(tokens, user)).json()
     return {s["drone_id"] for s in sorties}
 
 
