@@ -112,6 +112,7 @@ class Access:
                 )
             if who.token_id in self._revoked:
                 raise BadToken("logged out: log in again", who.name)
+            who = replace(who, agencies=user.agencies, agency=user.agency)
             if who.role is Role.OFFICER:
                 # An officer account sees the call of its latest "drone to me", no other.
                 latest = await self._store.latest_call_requested_by(who.name)
@@ -143,6 +144,11 @@ class Access:
             who.name, "share_link.revoke", subject, audit_accepted=False
         ):
             return await self._store.revoke_share_link(link_id, who.name)
+
+    def agency_of(self, name: str) -> str | None:
+        """The agency of the user `name` (None: none, or no such user)."""
+        user = self._users.get(name)
+        return user.agency if user is not None else None
 
     def _refresh_users(self) -> None:
         now_s = time.monotonic()

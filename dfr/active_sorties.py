@@ -35,6 +35,10 @@ class ActiveSortie:
     #: A launch held for the pilot was taken up (confirmed, timed out or withdrawn):
     #: claimed before anything is awaited, so only the first of them acts.
     claimed: bool = False
+    #: The agency owning the drone (dfr.agencies; None: the implicit one), and whether it
+    #: flies into another agency's jurisdiction (mutual aid: its rule).
+    agency: str | None = None
+    mutual_aid: str | None = None
 
     @property
     def state(self) -> str:

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import secrets
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -67,6 +68,17 @@ class User:
     name: str
     role: Role
     password_hash: str
+    #: The agency the user belongs to (dfr.agencies); None: the whole deployment.
+    agency: str | None = None
+    #: Other agencies the user is granted sight of (a fusion center's).
+    sees: tuple[str, ...] = ()
+
+    @property
+    def agencies(self) -> frozenset[str] | None:
+        """The agencies whose records the user sees; None: every agency's."""
+        if self.agency is None and not self.sees:
+            return None
+        return frozenset({*self.sees, *([self.agency] if self.agency else [])})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,10 @@ class Principal:
     call_id: int | None = None  # the only call this principal may see; None: every call
     token_id: str | None = None  # the session's or the share link's id (to revoke it)
     share_link: bool = False  # came with a share link, not a signed-in session
+    #: The agencies whose calls, drones and records it sees (None: every agency's);
+    #: `agency`: the one it acts for.
+    agencies: frozenset[str] | None = None
+    agency: str | None = None
 
 
 #: The scope of an officer account that has asked for no drone yet: no call has id 0.
@@ -138,7 +154,7 @@ class UserDirectory:
         users = []
         for i, entry in enumerate(data.get("users", [])):
             where = f"{path}: user #{i + 1}"
-            unknown = set(entry) - {"name", "role", "password_hash"}
+            unknown = set(entry) - {"name", "role", "password_hash", "agency", "sees"}
             if unknown:
                 raise UsersFileError(f"{where}: unknown key {sorted(unknown)[0]!r}")
             try:
@@ -154,7 +170,12 @@ class UserDirectory:
                 raise UsersFileError(
                     f"{where} ({name}): field 'password_hash' is not a scrypt hash"
                 )
-            users.append(User(name, role, hashed))
+            agency, sees = entry.get("agency"), entry.get("sees", [])
+            if agency is not None and (not isinstance(agency, str) or not agency):
+                raise UsersFileError(f"{where} ({name}): field 'agency' must be an agency id")
+            if not isinstance(sees, list) or not all(isinstance(a, str) and a for a in sees):
+                raise UsersFileError(f"{where} ({name}): field 'sees' must be a list of agency ids")
+            users.append(User(name, role, hashed, agency, tuple(sees)))
         return cls(users, path)
 
     def get(self, name: str) -> User | None:
@@ -178,17 +199,26 @@ def _mtime_ns(path: Path | None) -> int | None:
         return None
 
 
-def write_users_file(path: Path, users: dict[str, tuple[Role, str]]) -> None:
-    """Write a users file from {name: (role, plain password)}, hashing the passwords."""
+def write_users_file(
+    path: Path,
+    users: dict[str, tuple[Role, str] | tuple[Role, str, str | None, tuple[str, ...]]],
+) -> None:
+    """Write a users file from {name: (role, plain password[, agency, sees])}, hashing the
+    passwords."""
     lines = []
-    for name, (role, password) in users.items():
+    for name, (role, password, *scope) in users.items():
         lines += [
             "[[users]]",
             f'name = "{name}"',
             f'role = "{role}"',
             f'password_hash = "{hash_password(password)}"',
-            "",
         ]
+        agency, sees = (scope[0], scope[1]) if scope else (None, ())
+        if agency is not None:
+            lines.append(f'agency = "{agency}"')
+        if sees:
+            lines.append("sees = [" + ", ".join(f'"{a}"' for a in sees) + "]")
+        lines.append("")
     path.write_text("\n".join(lines))
     path.chmod(0o600)
 
@@ -275,16 +305,43 @@ def ensure_secret_key(path: Path) -> str:
 DEMO_ROLES = (Role.DISPATCHER, Role.PILOT, Role.RTCC, Role.ADMIN, Role.OFFICER)
 
 
-def ensure_demo_users(path: Path) -> dict[str, str] | None:
-    """Create a users file with one user per role and random passwords, once.
+#: With agencies: each agency's demo users, named <agency>-<role>.
+DEMO_AGENCY_ROLES = (Role.DISPATCHER, Role.PILOT, Role.RTCC, Role.OFFICER)
+#: ...and a fusion center's, who sees every agency.
+FUSION_USER = "fusion"
+
+
+def demo_users(agencies: Sequence[str] = ()) -> dict[str, tuple[Role, str | None, tuple[str, ...]]]:
+    """The demo users: one per role; with agencies, one per role and agency
+    (`apd-dispatcher`...), a fusion center's `fusion` (rtcc, sees every agency) and one
+    deployment-wide `admin`. {name: (role, agency, sees)}."""
+    if not agencies:
+        return {str(role): (role, None, ()) for role in DEMO_ROLES}
+    users: dict[str, tuple[Role, str | None, tuple[str, ...]]] = {
+        f"{agency}-{role}": (role, agency, ()) for agency in agencies for role in DEMO_AGENCY_ROLES
+    }
+    users[FUSION_USER] = (Role.RTCC, None, tuple(agencies))
+    users["admin"] = (Role.ADMIN, None, ())
+    return users
+
+
+def ensure_demo_users(path: Path, agencies: Sequence[str] = ()) -> dict[str, str] | None:
+    """Create a users file with demo users (`demo_users`) and random passwords, once.
 
     Returns {name: password} when it created the file (to print once), else None.
     """
     if path.exists():
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    passwords = {str(role): secrets.token_urlsafe(9) for role in DEMO_ROLES}
-    write_users_file(path, {name: (Role(name), pw) for name, pw in passwords.items()})
+    users = demo_users(agencies)
+    passwords = {name: secrets.token_urlsafe(9) for name in users}
+    write_users_file(
+        path,
+        {
+            name: (role, passwords[name], agency, sees)
+            for name, (role, agency, sees) in users.items()
+        },
+    )
     (path.parent / "demo-passwords.txt").write_text(
         "".join(f"{name} {pw}\n" for name, pw in passwords.items())
     )

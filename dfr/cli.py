@@ -343,6 +343,8 @@ def _recommend(args: argparse.Namespace) -> int:
     print(f"{deployment.name}: call at {args.lat:.5f}, {args.lon:.5f}")
     for i, c in enumerate(rec.candidates, 1):
         note = " (stand-off: scene in a no-fly zone)" if c.route.standoff else ""
+        if c.mutual_aid is not None:
+            note += f" [mutual aid from {c.agency}: {c.mutual_aid}]"
         turns = len(c.route.waypoints) - 2
         print(
             f"  {i}. {c.station_id:<12} {c.drone_id:<8} ETA {c.eta_s:5.1f} s  "
@@ -487,7 +489,23 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print("  TAK out: off (no [tak] section)")
     _print_cameras(d)
+    _print_agencies(d)
     return 0
+
+
+def _print_agencies(d: Deployment) -> None:
+    """What `dfr check` says of the agencies and their mutual aid."""
+    if not d.agencies:
+        print("  agencies: one (no [[agencies]])")
+        return
+    for a in d.agencies.agencies:
+        sources = f"; sources {', '.join(sorted(a.sources))}" if a.sources else ""
+        print(f"  agency {a.id!r} ({a.name}): stations {', '.join(sorted(a.stations))}{sources}")
+    for owner in d.agencies.ids:
+        rules = [
+            f"{into} {d.agencies.rule(owner, into)}" for into in d.agencies.ids if into != owner
+        ]
+        print(f"  mutual aid from {owner}: {', '.join(rules)}")
 
 
 def _print_cameras(d: Deployment) -> None:
@@ -552,15 +570,18 @@ def _serve(args: argparse.Namespace) -> int:
     users = settings.users_path
     passwords = settings.state_dir / "demo-passwords.txt"
     if settings.users_file is None:
-        ensure_demo_users(users)
-        print(
-            f"  users: {users} — demo users dispatcher, pilot, rtcc, admin, officer;"
-            f" their passwords are in {passwords}"
+        ensure_demo_users(users, deployment.agencies.ids)
+        who = (
+            "per agency <agency>-dispatcher, -pilot, -rtcc, -officer; fusion; admin"
+            if deployment.agencies
+            else "dispatcher, pilot, rtcc, admin, officer"
         )
+        print(f"  users: {users} — demo users {who}; their passwords are in {passwords}")
         if passwords.exists():
             for line in passwords.read_text().splitlines():
                 print(f"    {line}")
-    print('  officers log in (user officer) for "Drone to me" at /officer, or open a share link')
+    officer = "<agency>-officer" if deployment.agencies else "officer"
+    print(f'  officers log in (user {officer}) for "Drone to me" at /officer, or open a share link')
     app = server_app(settings, deployment)
     log_config = uvicorn_log_config(uvicorn.config.LOGGING_CONFIG)
     uvicorn.run(

@@ -53,6 +53,9 @@ def sortie_event(active: ActiveSortie, state: str) -> Event:
                 "confirm_expires_at": active.confirm_expires_at,
                 # Overwatch: the sortie on scene this one relieves.
                 "relieves": active.record.relieves,
+                # The drone's agency, and the mutual-aid rule it flies into another's by.
+                "agency": active.agency,
+                "mutual_aid": active.mutual_aid,
             },
         },
     )

@@ -28,7 +28,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from shapely.geometry import shape as geojson_shape
 
+from dfr.agencies import Agencies, Agency, AgencyError, Jurisdiction, MutualAid
 from dfr.camera_file import CameraFileError, load_cameras
 from dfr.camera_views import CAMERA_STREAM_PREFIX, camera_of_stream
 from dfr.eta import EtaParameters
@@ -263,6 +265,26 @@ class EtaSection(_Strict):
 #: What a launch policy may name as a call's source (the API's, the EIDO intake's).
 PolicySource = Literal["gunshot", "cad", "eido", "manual", "map", "officer"]
 PolicyName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")]
+AgencyId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")]
+
+
+class AgencySection(_Strict):
+    """One `[[agencies]]` entry (see dfr.agencies): an agency, its jurisdiction, its
+    stations and the call sources that report to it."""
+
+    id: AgencyId
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    #: A GeoJSON file (relative to the deployment file) holding one Polygon or
+    #: MultiPolygon (a geometry, a Feature, or a FeatureCollection of one feature), or
+    #: that geometry inline.
+    jurisdiction: Annotated[str, Field(min_length=1, max_length=500)] | dict
+    stations: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    #: Call sources (cad, gunshot, eido) that report to this agency: a call of theirs
+    #: outside every jurisdiction is this agency's.
+    sources: list[PolicySource] = Field(default_factory=list)
+
+
+MutualAidRule = Literal["always", "pilot_confirm", "never"]
 
 
 class LaunchPolicySection(_Strict):
@@ -283,6 +305,8 @@ class LaunchPolicySection(_Strict):
     #: Local time of day, HH:MM-HH:MM in the deployment's time zone; may cross midnight.
     hours: str | None = None
     mode: Literal["immediate", "pilot_confirm"] = "immediate"
+    #: Only calls of this agency (`[[agencies]]`); none: every agency's.
+    agency: AgencyId | None = None
     confirm_s: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)] = 20.0
     on_timeout: Literal["launch", "expire"] = "expire"
 
@@ -552,6 +576,10 @@ class DeploymentFile(_Strict):
     cameras: CamerasSection | None = None
     launch_policies: list[LaunchPolicySection] = Field(default_factory=list, max_length=100)
     stations: list[StationSection] = Field(min_length=1)
+    agencies: list[AgencySection] = Field(default_factory=list, max_length=50)
+    #: `[mutual_aid.<owner>] <other> = "always" | "pilot_confirm" | "never"`: may the
+    #: owner's drones fly into the other's jurisdiction (a pair not listed: never).
+    mutual_aid: dict[AgencyId, dict[AgencyId, MutualAidRule]] = Field(default_factory=dict)
 
     @field_validator("launch_policies")
     @classmethod
@@ -615,6 +643,9 @@ class Deployment:
     cameras: CameraRegistry = field(default_factory=CameraRegistry)
     #: How many covering cameras a call shows at most.
     cameras_per_call: int = 4
+    #: The agencies and their mutual aid (`[[agencies]]`, `[mutual_aid]`); empty: one
+    #: implicit agency holding everything.
+    agencies: Agencies = Agencies()
 
     def public_category(self, call_type: str | None) -> str:
         """The public flight log's category for a call of `call_type` (the default
@@ -779,8 +810,9 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
             )
         cameras, camera_file = _cameras(path, spec, airspace.frame)
         camera_files = (camera_file,)
+    agencies, agency_files = _agencies(path, spec, airspace.frame)
     policies = LaunchPolicies(
-        tuple(_policy(path, airspace, p) for p in spec.launch_policies),
+        tuple(_policy(path, airspace, p, agencies) for p in spec.launch_policies),
         spec.auto_launch.max_concurrent,
         time_zone,
     )
@@ -795,7 +827,7 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         tile_url=spec.deployment.tile_url,
         eta=spec.eta.parameters,
         eta_calibration=spec.eta.calibration,
-        files=(path, airspace_path, *camera_files),
+        files=(path, airspace_path, *camera_files, *agency_files),
         public_log=spec.public_log,
         public_categories=spec.public_categories,
         retention=spec.retention,
@@ -808,7 +840,125 @@ def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
         video=spec.video,
         cameras=cameras,
         cameras_per_call=spec.cameras.per_call if spec.cameras is not None else 4,
+        agencies=agencies,
     )
+
+
+def _agencies(
+    path: Path, spec: DeploymentFile, frame: LocalFrame
+) -> tuple[Agencies, tuple[Path, ...]]:
+    """`[[agencies]]` and `[mutual_aid]` checked against the stations and each other: every
+    station in exactly one agency, no two jurisdictions overlapping, each source reporting
+    to one agency, rules naming known agencies. Raises DeploymentError naming the field."""
+    if not spec.agencies:
+        if spec.mutual_aid:
+            raise DeploymentError(f"{path}: field 'mutual_aid': there are no [[agencies]]")
+        return Agencies(), ()
+    station_ids = [s.id for s in spec.stations]
+    holder: dict[str, str] = {}
+    reporter: dict[str, str] = {}
+    agencies: list[Agency] = []
+    files: list[Path] = []
+    for entry in spec.agencies:
+        where = f"{path}: agency {entry.id!r}"
+        if entry.id in (a.id for a in agencies):
+            raise DeploymentError(f"{where}: duplicate agency id")
+        for station_id in entry.stations:
+            if station_id not in station_ids:
+                raise DeploymentError(
+                    f"{where}: field 'stations': no station {station_id!r} in this deployment"
+                )
+            if station_id in holder:
+                raise DeploymentError(
+                    f"{where}: field 'stations': station {station_id!r} is already "
+                    f"agency {holder[station_id]!r}'s"
+                )
+            holder[station_id] = entry.id
+        for source in entry.sources:
+            if source in reporter:
+                raise DeploymentError(
+                    f"{where}: field 'sources': source {source!r} already reports to "
+                    f"agency {reporter[source]!r}"
+                )
+            reporter[source] = entry.id
+        jurisdiction, file = _jurisdiction(where, path, entry.jurisdiction, frame)
+        files += [file] if file is not None else []
+        for other in agencies:
+            assert other.jurisdiction is not None
+            if jurisdiction.overlaps(other.jurisdiction):
+                raise DeploymentError(
+                    f"{where}: field 'jurisdiction' overlaps agency {other.id!r}'s: "
+                    "a place has one agency"
+                )
+        agencies.append(
+            Agency(
+                entry.id,
+                entry.name,
+                jurisdiction,
+                frozenset(entry.stations),
+                frozenset(entry.sources),
+            )
+        )
+    orphans = [s for s in station_ids if s not in holder]
+    if orphans:
+        raise DeploymentError(
+            f"{path}: station {orphans[0]!r} belongs to no agency: list it in one "
+            "[[agencies]] entry's stations"
+        )
+    ids = {a.id for a in agencies}
+    rules: dict[tuple[str, str], MutualAid] = {}
+    for owner, others in spec.mutual_aid.items():
+        if owner not in ids:
+            raise DeploymentError(f"{path}: field 'mutual_aid.{owner}': no agency {owner!r}")
+        for other, rule in others.items():
+            if other not in ids:
+                raise DeploymentError(
+                    f"{path}: field 'mutual_aid.{owner}.{other}': no agency {other!r}"
+                )
+            if other == owner:
+                raise DeploymentError(
+                    f"{path}: field 'mutual_aid.{owner}.{other}': an agency always flies "
+                    "in its own jurisdiction"
+                )
+            rules[(owner, other)] = MutualAid(rule)
+    return Agencies(tuple(agencies), rules), tuple(files)
+
+
+def _jurisdiction(
+    where: str, path: Path, given: str | dict, frame: LocalFrame
+) -> tuple[Jurisdiction, Path | None]:
+    """An agency's jurisdiction: a GeoJSON file next to the deployment, or inline."""
+    file = None
+    data: object = given
+    if isinstance(given, str):
+        file = (path.parent / given).resolve()
+        try:
+            data = json.loads(file.read_text())
+        except OSError as exc:
+            raise DeploymentError(
+                f"{where}: field 'jurisdiction': cannot read {file.name}: {exc.strerror}"
+            ) from exc
+        except ValueError as exc:
+            raise DeploymentError(f"{file}: not valid JSON: {exc}") from exc
+    if isinstance(data, dict) and data.get("type") == "FeatureCollection":
+        features = data.get("features")
+        if not isinstance(features, list) or len(features) != 1:
+            raise DeploymentError(
+                f"{where}: field 'jurisdiction': a FeatureCollection must hold one feature"
+            )
+        data = features[0]
+    if isinstance(data, dict) and data.get("type") == "Feature":
+        data = data.get("geometry")
+    try:
+        if not isinstance(data, dict):
+            raise AgencyError("is not a GeoJSON geometry")
+        return Jurisdiction.from_lonlat(geojson_shape(data), frame), file
+    except AgencyError as exc:
+        raise DeploymentError(f"{where}: field 'jurisdiction' {exc}") from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        raise DeploymentError(
+            f"{where}: field 'jurisdiction' is not a GeoJSON Polygon or MultiPolygon"
+        ) from None
 
 
 def _cameras(path: Path, spec: DeploymentFile, frame: LocalFrame) -> tuple[CameraRegistry, Path]:
@@ -867,10 +1017,17 @@ def default_uid_prefix(deployment_name: str) -> str:
     return "-".join(["dfr", *words])[:64]
 
 
-def _policy(path: Path, airspace: Airspace, p: LaunchPolicySection) -> LaunchPolicy:
+def _policy(
+    path: Path, airspace: Airspace, p: LaunchPolicySection, agencies: Agencies
+) -> LaunchPolicy:
     """A launch policy with its area found in the airspace (or made of its polygon).
     Raises DeploymentError naming the policy and the field."""
     where = f"{path}: launch policy {p.name!r}"
+    if p.agency is not None and p.agency not in agencies.ids:
+        raise DeploymentError(
+            f"{where}: field 'agency': no agency {p.agency!r}"
+            f" (agencies: {', '.join(repr(a) for a in agencies.ids) or 'none'})"
+        )
     area = None
     if p.zone is not None:
         zones = airspace.zones_named(p.zone)
@@ -904,6 +1061,7 @@ def _policy(path: Path, airspace: Airspace, p: LaunchPolicySection) -> LaunchPol
         mode=LaunchMode(p.mode),
         confirm_s=p.confirm_s,
         on_timeout=OnTimeout(p.on_timeout),
+        agency=p.agency,
     )
 
 
@@ -916,6 +1074,12 @@ def _explain(path: Path, raw: dict, exc: ValidationError) -> str:
         stations = raw.get("stations") or []
         sid = stations[loc[1]].get("id") if loc[1] < len(stations) else None
         where += f": station {sid!r}" if sid else f": station #{loc[1] + 1}"
+        loc = loc[2:]
+    elif len(loc) >= 2 and loc[0] == "agencies" and isinstance(loc[1], int):
+        entries = raw.get("agencies") or []
+        entry = entries[loc[1]] if loc[1] < len(entries) else None
+        name = entry.get("id") if isinstance(entry, dict) else None
+        where += f": agency {name!r}" if isinstance(name, str) else f": agency #{loc[1] + 1}"
         loc = loc[2:]
     elif len(loc) >= 2 and loc[0] == "launch_policies" and isinstance(loc[1], int):
         policies = raw.get("launch_policies") or []

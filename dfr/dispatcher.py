@@ -60,6 +60,10 @@ class UnknownStation(DispatchError):
     """No station with that id."""
 
 
+class MutualAidRefused(StationUnavailable):
+    """The station's agency may never fly into the call's agency's jurisdiction."""
+
+
 class Unservable(DispatchError):
     """Every station is excluded for reasons that waiting will not change."""
 
@@ -110,14 +114,41 @@ class Dispatcher:
         await self.store.register_drones((s.drone.id, s.id) for s in self.deployment.stations)
 
     async def create_call(self, call: NewCall, actor: str) -> CallRecord:
-        """Validate and store a call; it is on disk when this returns."""
-        GeoPoint(call.latitude_deg, call.longitude_deg)  # raises CoordinateError
-        return await self.store.add_call(call, actor)
+        """Validate and store a call; it is on disk when this returns. With agencies, it is
+        the agency's whose jurisdiction it is in, shared with the one that reported it
+        (`call.agency`) when that is another."""
+        reporter = call.agency
+        record = await self.store.add_call(self.with_agency(call), actor)
+        return await self._share_with_reporter(record, reporter, actor)
 
     async def take_external_call(self, call: NewCall, actor: str) -> tuple[CallRecord, bool]:
         """As `create_call`, once per (source, external_id); (call, newly stored)."""
-        GeoPoint(call.latitude_deg, call.longitude_deg)  # raises CoordinateError
-        return await self.store.add_external_call(call, actor)
+        reporter = call.agency
+        record, created = await self.store.add_external_call(self.with_agency(call), actor)
+        if created:
+            record = await self._share_with_reporter(record, reporter, actor)
+        return record, created
+
+    def with_agency(self, call: NewCall) -> NewCall:
+        """The call with its agency: whose jurisdiction the scene is in; outside every
+        one, the reporting user's or source's. Raises CoordinateError."""
+        scene = GeoPoint(call.latitude_deg, call.longitude_deg)  # raises CoordinateError
+        agencies = self.deployment.agencies
+        if not agencies:
+            return replace(call, agency=None)
+        reporter = call.agency or agencies.of_source(call.source)
+        return replace(call, agency=agencies.agency_at(scene, reporter))
+
+    async def _share_with_reporter(
+        self, record: CallRecord, reporter: str | None, actor: str
+    ) -> CallRecord:
+        agencies = self.deployment.agencies
+        asked = reporter if reporter in agencies.ids else None
+        if asked is None or asked == record.agency:
+            return record
+        return await self.store.share_call_with_agency(
+            record.id, asked, actor, {"why": "reported by this agency"}
+        )
 
     async def availability(self) -> dict[str, DroneAvailability]:
         """Live drone state merged with the store's reservations, by station id."""
@@ -132,7 +163,9 @@ class Dispatcher:
             out[station.id] = state
         return out
 
-    async def recommend(self, scene: GeoPoint, priority: int | None = None) -> Recommendation:
+    async def recommend(
+        self, scene: GeoPoint, priority: int | None = None, agency: str | None = None
+    ) -> Recommendation:
         """Rank the stations for `scene`; with a call's `priority`, drones in the air that
         could be re-tasked to it are ranked too."""
         drone_eta = self._drone_eta() if self._drone_eta is not None else None
@@ -145,11 +178,13 @@ class Dispatcher:
             drone_eta=drone_eta,
             airborne=airborne,
             priority=priority,
+            agency=agency,
         )
 
     async def recommend_call(self, call_id: int) -> Recommendation:
         call = await self.store.get_call(call_id)
-        return await self.recommend(GeoPoint(call.latitude_deg, call.longitude_deg), call.priority)
+        scene = GeoPoint(call.latitude_deg, call.longitude_deg)
+        return await self.recommend(scene, call.priority, call.agency)
 
     async def dispatch(
         self,
@@ -206,7 +241,14 @@ class Dispatcher:
             raise UnknownStation(f"no station {station_id!r}") from None
         chosen = next((c for c in rec.candidates if c.station_id == station_id), None)
         if chosen is None:
-            why = next(e for e in rec.excluded if e.station_id == station_id)
+            why = next((e for e in rec.excluded if e.station_id == station_id), None)
+            if why is None:
+                agencies = self.deployment.agencies
+                owner = agencies.of_station(station_id)
+                raise MutualAidRefused(
+                    f"station {station_id!r} is agency {owner!r}'s, whose drones may never fly"
+                    f" into agency {call.agency!r}'s jurisdiction (mutual aid: never)"
+                )
             if why.kind is ExclusionKind.ON_SORTIE:
                 raise DroneTaken(f"station {station_id!r}: {why.reason}")
             raise StationUnavailable(f"station {station_id!r} cannot take this call: {why.reason}")

@@ -61,24 +61,30 @@ class EidoIntake:
         board: SortieBoard,
         bus: EventBus,
         retarget: Retarget,
+        with_agency: Callable[[NewCall], NewCall] | None = None,
     ) -> None:
+        """`with_agency`: the call given its agency (dfr.agencies), before it is stored."""
+        self._with_agency = with_agency
         self._section = section
         self._store = store
         self._board = board
         self._bus = bus
         self._retarget = retarget
 
-    async def take(self, body: bytes, actor: str) -> EidoResult:
-        """An EIDO's JSON text. Raises dfr.eido's EidoError (nothing is stored)."""
+    async def take(self, body: bytes, actor: str, agency: str | None = None) -> EidoResult:
+        """An EIDO's JSON text (`agency`: the agency whose secret it came with). Raises
+        dfr.eido's EidoError (nothing is stored)."""
         # Reading is CPU work (JSON, the schema, XML) of up to a body's limit: in a
         # worker thread, so the event loop keeps pushing telemetry meanwhile.
-        return await self._take(await asyncio.to_thread(read_eido, body), actor)
+        return await self._take(await asyncio.to_thread(read_eido, body), actor, agency)
 
     async def take_document(self, document: object, actor: str) -> EidoResult:
         """An EIDO already decoded from JSON (a notification's). Raises EidoError."""
         return await self._take(await asyncio.to_thread(incident_of, document), actor)
 
-    async def _take(self, incident: EidoIncident, actor: str) -> EidoResult:
+    async def _take(
+        self, incident: EidoIncident, actor: str, agency: str | None = None
+    ) -> EidoResult:
         call = NewCall(
             incident.location.latitude_deg,
             incident.location.longitude_deg,
@@ -89,7 +95,10 @@ class EidoIntake:
             incident.call_type,
             location_uncertainty_m=incident.uncertainty_m,
             source_updated_at=incident.version,
+            agency=agency,
         )
+        if self._with_agency is not None:
+            call = self._with_agency(call)
         version = await self._store.take_call_version(call, actor)
         record = version.call
         match version.outcome:

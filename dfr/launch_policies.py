@@ -149,6 +149,7 @@ class LaunchPolicy:
     mode: LaunchMode = LaunchMode.IMMEDIATE
     confirm_s: float = 20.0  # pilot_confirm: how long the pilot has
     on_timeout: OnTimeout = OnTimeout.EXPIRE
+    agency: str | None = None  # only calls of this agency (dfr.agencies); None: any
 
     @property
     def actor(self) -> str:
@@ -158,6 +159,8 @@ class LaunchPolicy:
     def mismatch(self, call: PolicyCall, local_now: datetime) -> str | None:
         """Why the policy does not take `call` at `local_now` (a local time of the
         deployment's zone): the first criterion it fails; None when it takes it."""
+        if self.agency is not None and getattr(call, "agency", None) != self.agency:
+            return f"the call is not agency {self.agency}'s"
         if call.source not in self.sources:
             return f"source {call.source} is not {' or '.join(sorted(self.sources))}"
         if self.call_types and (call.call_type or "") not in self.call_types:
@@ -196,6 +199,7 @@ class LaunchPolicy:
             "zone": self.area.name if self.area is not None else None,
             "hours": str(self.hours) if self.hours is not None else None,
             "mode": str(self.mode),
+            "agency": self.agency,
             "confirm_s": self.confirm_s if self.mode is LaunchMode.PILOT_CONFIRM else None,
             "on_timeout": str(self.on_timeout) if self.mode is LaunchMode.PILOT_CONFIRM else None,
         }

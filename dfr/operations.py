@@ -17,10 +17,12 @@ the consoles and, with a `[tak]` server, `TakOut` (Cursor on Target from that bu
 Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
 
     OperationsError
-    ├── UnknownStationId     no station with that id (404)
     ├── NoPurpose            a launch without a call and without a purpose (422)
     ├── WebhooksOff          no webhook secret configured (503)
     └── BadWebhookToken      a webhook without the right secret (401)
+
+and, from who sees what (`dfr.agency_scope`): UnknownStationId (no station with that id,
+or none the asker sees: 404) and NotYourAgency (another agency's drone: 403).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from typing import Any, Protocol
 
 from dfr.access import Access
 from dfr.active_sorties import ActiveSortie, SortieBoard
+from dfr.agency_scope import AgencyScope, NotYourAgency, UnknownStationId
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal
 from dfr.auto_launch import AutoLaunch
-from dfr.camera_views import covering_views, nearby_views
+from dfr.camera_views import camera_of_stream, covering_views, nearby_views
 from dfr.console_views import (
     call_event,
     drone_json,
@@ -81,6 +84,7 @@ from dfr.store import (
     HoldKind,
     HoldRecord,
     NewCall,
+    NotFound,
     SortieRecord,
     TrackPoint,
     VersionOutcome,
@@ -101,10 +105,6 @@ log = logging.getLogger(__name__)
 
 class OperationsError(Exception):
     """Base of the operations errors."""
-
-
-class UnknownStationId(OperationsError):
-    pass
 
 
 class NoPurpose(OperationsError):
@@ -143,6 +143,13 @@ class Operations:
         self._key_path = settings.audit_signing_key_path
         self._recordings_dir = settings.recordings_dir
         self._webhook_token = settings.cad_webhook_token
+        self._agency_tokens = {
+            agency: token
+            for agency, token in settings.agency_webhook_tokens.items()
+            if agency in self.deployment.agencies.ids and token
+        }
+        for agency in set(settings.agency_webhook_tokens) - set(self._agency_tokens):
+            log.error("DFR_AGENCY_WEBHOOK_TOKENS: no agency %r here (or no token): ignored", agency)
         self.bus = EventBus()
         self.board = board if board is not None else SortieBoard()
         self.eta = services.eta
@@ -209,9 +216,16 @@ class Operations:
             self.create_call,
         )
         self.eido = EidoIntake(
-            self.deployment.eido, self._store, self.board, self.bus, self.retarget_airborne_drone
+            self.deployment.eido,
+            self._store,
+            self.board,
+            self.bus,
+            self.retarget_airborne_drone,
+            self.dispatcher.with_agency,
         )
         self.access = Access(services.users, services.tokens, self._store, services.refusals)
+        #: Who sees which calls, drones and records, by agency (dfr.agencies).
+        self.scope = AgencyScope(self.deployment, self._store, self.board, self.access.agency_of)
         self.public_log = PublicLog(self._store, self.deployment)
         self.loop_lag = LoopLag()
         #: Cursor on Target out, while running with a deployment that has `[tak]`.
@@ -298,12 +312,24 @@ class Operations:
 
     # -- webhooks -----------------------------------------------------------------
 
-    def check_webhook(self, token: str | None) -> None:
-        """Raises WebhooksOff or BadWebhookToken unless `token` is the webhook secret."""
-        if self._webhook_token is None:
+    def check_webhook(self, token: str | None) -> str | None:
+        """The agency whose webhook secret `token` is (None: the deployment's shared
+        secret). Raises WebhooksOff or BadWebhookToken unless it is one of them."""
+        if self._webhook_token is None and not self._agency_tokens:
             raise WebhooksOff("webhooks are off: set DFR_CAD_WEBHOOK_TOKEN")
-        if token is None or not hmac.compare_digest(token.encode(), self._webhook_token.encode()):
+        given = (token or "").encode()
+        matched: str | None = None
+        found = False
+        # Every secret is compared, so the time taken says nothing of which matched.
+        for agency, secret in self._agency_tokens.items():
+            if hmac.compare_digest(given, secret.encode()) and not found:
+                matched, found = agency, True
+        shared = self._webhook_token
+        if shared is not None and hmac.compare_digest(given, shared.encode()) and not found:
+            found = True
+        if token is None or not found:
             raise BadWebhookToken("missing or wrong X-DFR-Token")
+        return matched
 
     # -- views --------------------------------------------------------------------
 
@@ -333,7 +359,7 @@ class Operations:
             "inherited_sorties": self.recovery.pending,
         }
 
-    def deployment_view(self) -> dict[str, Any]:
+    def deployment_view(self, who: Principal | None = None) -> dict[str, Any]:
         d = self.deployment
         return {
             "name": d.name,
@@ -356,8 +382,19 @@ class Operations:
                     "latitude_deg": s.position.latitude_deg,
                     "longitude_deg": s.position.longitude_deg,
                     "drone_id": s.drone.id,
+                    "agency": d.agencies.of_station(s.id),
                 }
                 for s in d.stations
+                if who is None or self.scope.sees_station(who, s.id)
+            ],
+            # The agencies (none: one implicit agency) and their mutual-aid rules.
+            "agencies": [
+                {"id": a.id, "name": a.name, "stations": sorted(a.stations)}
+                for a in d.agencies.agencies
+            ],
+            "mutual_aid": [
+                {"owner": owner, "into": into, "rule": str(rule)}
+                for (owner, into), rule in sorted(d.agencies.rules.items())
             ],
         }
 
@@ -387,19 +424,28 @@ class Operations:
         ]
         if who.call_id is not None:
             views = [v for v in views if v["id"] == self._station_serving(who.call_id)]
-        return views
+        return [v for v in views if self.scope.sees_station(who, v["id"])]
 
     def all_video_streams(self) -> list[dict[str, Any]]:
         return self._video.streams() if self._video is not None else []
 
     def video_streams(self, who: Principal) -> list[dict[str, Any]]:
-        """Signed-in consoles see every stream; a share link its call's drone's only."""
+        """Signed-in consoles see every stream of their agencies (drones flying calls shared
+        with them too); a share link its call's drone's only."""
         streams = self.all_video_streams()
         if who.call_id is None:
-            return streams
+            return [s for s in streams if self.scope.sees_stream(who, s)]
         return streams_of_call(streams, who.call_id, self._station_serving(who.call_id))
 
     def may_watch(self, who: Principal, stream_id: str) -> bool:
+        """A share link its call's drone's stream; an agency's user the streams of its
+        drones (and of drones flying calls it sees) and of its fixed cameras."""
+        if who.call_id is None:
+            camera_id = camera_of_stream(stream_id)
+            if camera_id is not None:
+                return self.scope.sees_camera(who, camera_id)
+            station_id = self.scope.station_of_drone(stream_id)
+            return station_id is None or self.scope.sees_station(who, station_id)
         return any(s["stream_id"] == stream_id for s in self.video_streams(who))
 
     def streams_event(self) -> Event:
@@ -409,19 +455,20 @@ class Operations:
     def publish_streams(self) -> None:
         self.bus.publish(self.streams_event())
 
-    def view_for(self, principal: Principal, event: Event) -> Event | None:
-        """What of `event` a console may see: officers on a share link see their call only."""
+    async def view_for(self, principal: Principal, event: Event) -> Event | None:
+        """What of `event` a console may see: officers on a share link see their call only;
+        with agencies, a console sees its agencies' calls, drones and alerts only."""
         if principal.call_id is None:
-            return event
+            return await self.scope.event_view(principal, event)
         return share_link_view(event, principal.call_id, self._station_serving(principal.call_id))
 
     async def console_events(self, principal: Principal) -> AsyncIterator[dict[str, Any]]:
         """The console feed as `principal` may see it: the stream list first, then live events."""
-        first = self.view_for(principal, self.streams_event())
+        first = await self.view_for(principal, self.streams_event())
         if first is not None:
             yield first.as_json()
         async for event in self.bus.stream():
-            visible = self.view_for(principal, event)
+            visible = await self.view_for(principal, event)
             if visible is not None:
                 yield visible.as_json()
 
@@ -434,7 +481,7 @@ class Operations:
         calls = await self._store.list_calls(statuses, after_id, limit)
         if who.call_id is not None:
             calls = [c for c in calls if c.id == who.call_id]
-        return calls
+        return [c for c in calls if self.scope.sees_call(who, c)]
 
     async def get_call(self, call_id: int) -> CallRecord:
         return await self._store.get_call(call_id)
@@ -476,13 +523,13 @@ class Operations:
             record = await self.auto_launch.consider(record)
         return record, created
 
-    async def take_eido(self, body: bytes, actor: str) -> EidoResult:
+    async def take_eido(self, body: bytes, actor: str, agency: str | None = None) -> EidoResult:
         """An EIDO's JSON text (NENA-STA-021): a new incident is stored as a call (and put
         to the launch policies), a later version updates that call (dfr.eido_intake).
         Raises dfr.eido's EidoError, audited as refused with the reason the sender is
         given."""
         async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
-            result = await self.eido.take(body, actor)
+            result = await self.eido.take(body, actor, agency)
         return await self._eido_launch(result)
 
     async def take_eido_document(self, document: object, actor: str) -> EidoResult:
@@ -623,6 +670,8 @@ class Operations:
                 await self.runner.retask(result, who)
             elif not result.queued:
                 await self.runner.start(result, who, policy)
+        if result.candidate is not None and result.candidate.mutual_aid is not None:
+            result = replace(result, call=await self._store.get_call(call_id))  # shared now
         return result
 
     def _airborne(self) -> dict[str, AirborneDrone]:
@@ -699,18 +748,56 @@ class Operations:
         return await self.dispatch(call_id, who, station_id)
 
     async def confirm_launch(self, sortie_id: int, who: Principal) -> SortieRecord:
+        """The pilot confirms a held launch: only a pilot of the drone's agency. A drone
+        flying into another agency's jurisdiction is audited with both agencies."""
         subject = f"sortie:{sortie_id}"
-        async with self._store.attempt(who.name, "sortie.launch", subject, audit_accepted=False):
-            return await self.runner.confirm(sortie_id, who)
+        async with self._store.attempt(
+            who.name, "sortie.launch", subject, audit_accepted=False
+        ) as noted:
+            if self.deployment.agencies:
+                await self._check_confirming_agency(sortie_id, who, noted)
+            record = await self.runner.confirm(sortie_id, who)
+        if "agencies" in noted:
+            await self._store.audit(who.name, "mutual_aid.launch", subject, noted)
+        return record
+
+    async def _check_confirming_agency(
+        self, sortie_id: int, who: Principal, noted: dict[str, Any]
+    ) -> None:
+        """Raises NotFound (a sortie `who` does not see) or NotYourAgency; notes both
+        agencies of a drone flying into another's jurisdiction."""
+        try:
+            record = await self.scope.visible_sortie(who, sortie_id)
+        except NotFound:
+            if who.agencies is None:
+                return  # the runner says it is not waiting for a pilot
+            raise
+        owner = self.deployment.agencies.of_station(record.station_id)
+        call = await self._store.get_call(record.call_id) if record.call_id else None
+        if call is not None and owner != call.agency:
+            noted["agencies"] = [owner, call.agency]
+        if who.agencies is not None and owner not in who.agencies:
+            raise NotYourAgency(
+                f"drone of agency {owner!r}: only that agency's pilot confirms its launch"
+            )
 
     # -- sorties, stations, drones ------------------------------------------------
 
     async def list_sorties(
-        self, after_id: int = 0, limit: int = -1, active_only: bool = False
+        self,
+        after_id: int = 0,
+        limit: int = -1,
+        active_only: bool = False,
+        who: Principal | None = None,
     ) -> list[SortieRecord]:
-        """Sorties after the cursor; `active_only`: those not yet ended."""
+        """Sorties after the cursor; `active_only`: those not yet ended; `who`: those it
+        sees (its agencies' drones', and those flying calls it sees)."""
         ended = [str(s) for s in FINAL_STATES] if active_only else []
-        return await self._store.list_sorties(after_id, limit, ended)
+        records = await self._store.list_sorties(after_id, limit, ended)
+        if who is None or who.agencies is None:
+            return records
+        calls: dict[int, CallRecord] = {}
+        return [r for r in records if await self.scope.sees_sortie(who, r, calls)]
 
     async def get_sortie(self, sortie_id: int) -> SortieRecord:
         return await self._store.get_sortie(sortie_id)
@@ -804,12 +891,16 @@ class Operations:
         removes (audited, refused or not). Raises the store's NotFound."""
         subject = f"sortie:{sortie_id}"
         async with self._store.attempt(who.name, "evidence.export", subject, {}):
+            await self.scope.visible_sortie(who, sortie_id)
             return await export_package(
                 self._store, sortie_id, self._recordings_dir, self.deployment, self._key_path
             )
 
-    async def audit_log(self, limit: int, after_id: int) -> list[AuditEntry]:
-        return await self._store.audit_log(limit, after_id)
+    async def audit_log(
+        self, limit: int, after_id: int, who: Principal | None = None
+    ) -> list[AuditEntry]:
+        entries = await self._store.audit_log(limit, after_id)
+        return entries if who is None else await self.scope.visible_audit(who, entries)
 
     # -- holds and the public flight log ------------------------------------------
 
@@ -822,6 +913,7 @@ class Operations:
         async with self._store.attempt(
             who.name, f"{kind}.place", subject, {"reason": reason}, audit_accepted=False
         ):
+            await self.scope.visible_sortie(who, sortie_id)
             return await self._store.place_hold(kind, sortie_id, who.name, reason)
 
     async def lift_hold(
@@ -831,6 +923,7 @@ class Operations:
         async with self._store.attempt(
             who.name, f"{kind}.lift", subject, {"reason": reason}, audit_accepted=False
         ):
+            await self.scope.visible_sortie(who, sortie_id)
             return await self._store.lift_hold(kind, sortie_id, who.name, reason)
 
     async def holds(self, sortie_id: int) -> list[HoldRecord]:

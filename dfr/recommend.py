@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from dfr.agencies import MutualAid
 from dfr.deployment import Deployment
 from dfr.eta import (
     EtaBreakdown,
@@ -78,6 +79,10 @@ class Candidate:
     #: Already flying this sortie: dispatching it re-tasks the drone in flight.
     retask_sortie_id: int | None = None
     retask_from_call_id: int | None = None
+    #: The agency owning the drone (None: the implicit one) and, for a drone of another
+    #: agency than the call's, the mutual-aid rule it flies by (dfr.agencies).
+    agency: str | None = None
+    mutual_aid: MutualAid | None = None
 
     @property
     def airborne(self) -> bool:
@@ -99,6 +104,8 @@ class Candidate:
             "route": self.route.as_geojson(),
             "altitude_m": self.route.cruise_altitude_m,
             "altitude_limit": self.route.altitude_limit,
+            "agency": self.agency,
+            "mutual_aid": str(self.mutual_aid) if self.mutual_aid is not None else None,
         }
 
 
@@ -198,6 +205,7 @@ def recommend(
     drone_eta: Mapping[str, DroneEta] | None = None,
     airborne: Mapping[str, AirborneDrone] | None = None,
     priority: int | None = None,
+    agency: str | None = None,
 ) -> Recommendation:
     """Rank the deployment's stations for a call at `scene`.
 
@@ -207,19 +215,32 @@ def recommend(
     the deployment's). `airborne`, by station id: drones flying a sortie; one that
     is returning, or on scene at a call less urgent than `priority`, is ranked from
     where it is, as it moves, with the battery it has left.
+
+    With agencies, `agency` is the call's (by default, whose jurisdiction the scene is
+    in): its own drones are ranked, and other agencies' whose mutual-aid rule into it is
+    not `never`, each marked with its agency and rule; the rest are not listed at all.
     """
+    agencies = deployment.agencies
+    if agencies and agency is None:
+        agency = agencies.agency_at(scene)
     default = DroneEta(params or deployment.eta)
     on_scene_s = deployment.defaults.on_scene_s if on_scene_s is None else on_scene_s
     candidates: list[Candidate] = []
     excluded: list[Exclusion] = []
     for station in deployment.stations:
+        owner = agencies.of_station(station.id)
+        rule = agencies.rule(owner, agency)
+        if rule is MutualAid.NEVER:
+            continue
         state = (availability or {}).get(station.id, ALL_READY)
         eta = (drone_eta or {}).get(station.drone.id, default)
         flying = (airborne or {}).get(station.id)
         if flying is not None and state.sortie_id is not None and state.online:
+            # Another agency's drone in the air is never re-tasked to this call: mutual
+            # aid sends a drone from its dock, held for its pilot where the rule says so.
             result = (
                 _assess_airborne(deployment, station, flying, scene, eta, on_scene_s)
-                if flying.retaskable_for(priority)
+                if flying.retaskable_for(priority) and owner == agency
                 else Exclusion(
                     station.id, station.drone.id, ExclusionKind.ON_SORTIE,
                     {"sortie_id": state.sortie_id},
@@ -227,7 +248,12 @@ def recommend(
             )  # fmt: skip
         else:
             result = _assess(deployment, station, state, scene, eta, on_scene_s)
-        (candidates if isinstance(result, Candidate) else excluded).append(result)
+        if isinstance(result, Candidate):
+            candidates.append(
+                replace(result, agency=owner, mutual_aid=rule if owner != agency else None)
+            )
+        else:
+            excluded.append(result)
     candidates.sort(key=lambda c: (c.eta_s, c.station_id))
     return Recommendation(scene, tuple(candidates), tuple(excluded))
 

@@ -45,10 +45,13 @@ class Services:
     eta: FleetEta  # each drone's ETA figures, calibrated from its own flights
 
 
-def open_accounts(settings: Settings) -> tuple[UserDirectory, TokenIssuer]:
-    """The users file (demo users created on a first run without one) and the token signer."""
+def open_accounts(
+    settings: Settings, agencies: Sequence[str] = ()
+) -> tuple[UserDirectory, TokenIssuer]:
+    """The users file (demo users created on a first run without one, per agency with
+    `agencies`) and the token signer."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    if settings.users_file is None and ensure_demo_users(settings.users_path):
+    if settings.users_file is None and ensure_demo_users(settings.users_path, agencies):
         log.warning(
             "created %s with demo users (passwords in %s)",
             settings.users_path,
@@ -70,7 +73,7 @@ def audit_checkpoints(settings: Settings) -> CheckpointPolicy:
 async def open_services(
     settings: Settings, deployment: Deployment, vehicles: VehicleProvider | None = None
 ) -> AsyncIterator[Services]:
-    users, tokens = open_accounts(settings)
+    users, tokens = open_accounts(settings, deployment.agencies.ids)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(
             Store.open(settings.database_target, audit_checkpoints(settings))

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     session_ttl_s: float = 12 * 3600
     share_link_ttl_s: float = 4 * 3600
     cad_webhook_token: str | None = None  # shared secret CAD/gunshot systems send as X-DFR-Token
+    #: With agencies: each agency's own webhook secret, {"apd": "...", ...} (JSON in
+    #: DFR_AGENCY_WEBHOOK_TOKENS); a call sent with one reports to that agency.
+    agency_webhook_tokens: dict[str, str] = Field(default_factory=dict)
     #: The bearer token of the NENA-STA-024 EIDO server the deployment's [eido]
     #: subscribe_url names (none: no Authorization header), and the delays between
     #: attempts to reach it: doubling from the first to the last.

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from dfr.active_sorties import ActiveSortie, SortieBoard
+from dfr.agencies import MutualAid
 from dfr.auth import Principal, Role
 from dfr.console_views import call_event, sortie_event
 from dfr.deployment import Deployment
@@ -142,16 +143,28 @@ class SortieRunner:
         assert result.candidate is not None
         record = result.sortie
         candidate = result.candidate
+        call = result.call
+        if candidate.mutual_aid is not None:
+            call = await self._mutual_aid(result, who)
         active = ActiveSortie(
             record,
-            result.call,
+            call,
             self.deployment.station(record.station_id),
             candidate.route,
             candidate.eta_s,
             policy=record.policy,
+            agency=candidate.agency,
+            mutual_aid=str(candidate.mutual_aid) if candidate.mutual_aid is not None else None,
         )
         self.board.add(active)
         self._streams_changed()  # the drone's stream now serves this call
+        if candidate.mutual_aid is MutualAid.PILOT_CONFIRM:
+            owner = self.deployment.agencies.name_of(candidate.agency)
+            into = self.deployment.agencies.name_of(result.call.agency)
+            cause = f"mutual aid into {into}: held for {owner}'s pilot to confirm"
+            await self.store.hold_for_pilot(record.id, cause)
+            self._publish_sortie(active, "awaiting_pilot")
+            return
         if policy is not None:
             if policy.mode is LaunchMode.PILOT_CONFIRM:
                 await self._hold_for_policy(active, policy)
@@ -166,6 +179,28 @@ class SortieRunner:
             await self._note_policy(
                 active, "launched", f"launched by policy {policy.name} with no click", who.name
             )
+
+    async def _mutual_aid(self, result: DispatchResult, who: Principal) -> CallRecord:
+        """Another agency's drone sent to a call (dfr.agencies): audited with both
+        agencies, and the call shared with the drone's agency (its pilot sees what it
+        flies to). Returns the call as shared."""
+        assert result.candidate is not None
+        assert result.sortie is not None
+        candidate, sortie_id = result.candidate, result.sortie.id
+        owner, into = candidate.agency, result.call.agency
+        details = {
+            "agencies": [owner, into],
+            "rule": str(candidate.mutual_aid),
+            "station_id": candidate.station_id,
+            "sortie_id": sortie_id,
+        }
+        await self.store.audit(who.name, "mutual_aid.dispatch", f"call:{result.call.id}", details)
+        assert owner is not None
+        call = await self.store.share_call_with_agency(
+            result.call.id, owner, who.name, {"why": "mutual aid", "sortie_id": sortie_id}
+        )
+        self.bus.publish(call_event(call))
+        return call
 
     async def confirm(self, sortie_id: int, who: Principal) -> SortieRecord:
         """The pilot confirms a launch held for them. Raises LaunchNotPending."""

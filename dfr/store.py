@@ -137,6 +137,7 @@ class NewCall:
     rounds: int | None = None  # the rounds a gunshot sensor counted
     requester: str | None = None  # the officer who asked for a drone ("drone to me")
     overwatch: bool = False  # kept watched, drone after drone, until closed (dfr.overwatch)
+    agency: str | None = None  # whose call it is (dfr.agencies); None: the implicit agency
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,10 @@ class CallRecord:
     requester: str | None = None
     #: Kept watched until closed: a relief drone launched before each one must leave.
     overwatch: bool = False
+    #: The agency whose call it is (None: the implicit one), and the others it is shared
+    #: with (they see it too: a mutual-aid drone's agency, the agency that reported it).
+    agency: str | None = None
+    shared_with: tuple[str, ...] = ()
 
 
 class VersionOutcome(StrEnum):
@@ -451,6 +456,25 @@ class Store:
                 f"SELECT * FROM calls WHERE {where} ORDER BY id LIMIT ?", (*args, _at_most(limit))
             ).fetchall()
             return [_call(r) for r in rows]
+
+        return await self._run_conn(work)
+
+    async def share_call_with_agency(
+        self, call_id: int, agency: str, actor: str, details: dict | None = None
+    ) -> CallRecord:
+        """Let `agency` see the call too (audited `call.share_agency` with both agencies);
+        sharing it again changes nothing. Raises NotFound."""
+
+        def work(c: Connection) -> CallRecord:
+            with _transaction(c):
+                call = _get_call(c, call_id)
+                if agency == call.agency or agency in call.shared_with:
+                    return call
+                shared = json.dumps([*call.shared_with, agency])
+                c.execute("UPDATE calls SET shared_with = ? WHERE id = ?", (shared, call_id))
+                about = {**(details or {}), "agencies": [call.agency, agency]}
+                _audit(c, actor, "call.share_agency", f"call:{call_id}", about)
+            return _get_call(c, call_id)
 
         return await self._run_conn(work)
 
@@ -1578,8 +1602,8 @@ def _insert_call(c: Connection, call: NewCall, actor: str) -> CallRecord:
     cur = c.execute(
         "INSERT INTO calls (created_at, latitude_deg, longitude_deg, priority, source,"
         " summary, external_id, call_type, purpose, location_uncertainty_m,"
-        " source_updated_at, confidence, rounds, requester, overwatch)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " source_updated_at, confidence, rounds, requester, overwatch, agency)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             utc_now(),
             call.latitude_deg,
@@ -1596,6 +1620,7 @@ def _insert_call(c: Connection, call: NewCall, actor: str) -> CallRecord:
             call.rounds,
             call.requester,
             int(call.overwatch),
+            call.agency,
         ),
     )
     call_id = int(cur.fetchall()[0][0])
@@ -1621,6 +1646,8 @@ def _insert_call(c: Connection, call: NewCall, actor: str) -> CallRecord:
         details["requester"] = call.requester
     if call.overwatch:
         details["overwatch"] = True
+    if call.agency is not None:
+        details["agency"] = call.agency
     _audit(c, actor, "call.create", f"call:{call_id}", details)
     return _get_call(c, call_id)
 
@@ -1848,6 +1875,7 @@ def _get_call(c: Connection, call_id: int) -> CallRecord:
 def _call(row: Any) -> CallRecord:
     data = dict(row)
     data["overwatch"] = bool(data["overwatch"])
+    data["shared_with"] = tuple(json.loads(data["shared_with"] or "[]"))
     return CallRecord(**data)
 
 

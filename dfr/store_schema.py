@@ -252,6 +252,14 @@ STEPS: tuple[Step, ...] = (
             "CREATE INDEX IF NOT EXISTS sorties_by_call ON sorties(call_id);\n"
         ),
     ),
+    Step(
+        3,
+        "calls owned by an agency and shared with others (dfr.agencies)",
+        _schema(
+            "ALTER TABLE calls ADD COLUMN agency TEXT;\n"
+            "ALTER TABLE calls ADD COLUMN shared_with TEXT NOT NULL DEFAULT '[]';\n"
+        ),
+    ),
 )
 LATEST = STEPS[-1].version
 

@@ -194,8 +194,12 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
     """Only signed-in consoles watch; an officer's link opens its call's drone only."""
     request.state.principal = principal  # for the viewer's admission (who watches)
     stream_id = request.path_params.get("stream_id")
-    if principal.call_id is None:
+    if principal.call_id is None and principal.agencies is None:
         return  # a console watches every stream; an unknown one is the relay's 404
+    if principal.call_id is None:
+        if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
+            raise Denied(403, "this stream is another agency's", principal.name)
+        return
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
         raise Denied(403, "you may watch only the drone flying for your call", principal.name)
 

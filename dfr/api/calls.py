@@ -60,6 +60,7 @@ async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
             body.external_id,
             body.call_type,
             overwatch=body.overwatch,
+            agency=who.agency,
         ),
         who.name,
     )
@@ -74,6 +75,7 @@ async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
 async def set_overwatch(call_id: CallId, body: OverwatchIn, ops: OpsDep, who: Sender) -> CallOut:
     """Keep the call watched drone after drone until it is closed (or stop); 409 for a
     closed call."""
+    await ops.scope.visible_call(who, call_id)
     return call_out(await ops.set_overwatch(call_id, body.overwatch, who.name))
 
 
@@ -96,7 +98,7 @@ async def list_calls(
 @router.get("/calls/{call_id}", response_model=CallOut, responses=answers(401, 403, 404, 422))
 async def get_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> CallOut:
     check_call_scope(who, call_id)
-    return call_out(await ops.get_call(call_id))
+    return call_out(await ops.scope.visible_call(who, call_id))
 
 
 @router.get(
@@ -106,6 +108,7 @@ async def get_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> CallOut:
 )
 async def recommend_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> RecommendationOut:
     check_call_scope(who, call_id)
+    await ops.scope.visible_call(who, call_id)
     return recommendation_out(await ops.recommend_call(call_id))
 
 
@@ -117,6 +120,7 @@ async def recommend_call(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> Rec
 async def dispatch_call(
     call_id: CallId, ops: OpsDep, who: Sender, body: DispatchIn | None = None
 ) -> DispatchOut:
+    await ops.scope.visible_call(who, call_id)
     result = await ops.dispatch(call_id, who, body.station_id if body else None)
     return dispatch_out(result)
 
@@ -125,6 +129,7 @@ async def dispatch_call(
     "/calls/{call_id}/close", response_model=CallOut, responses=answers(401, 403, 404, 422)
 )
 async def close_call(call_id: CallId, ops: OpsDep, who: Sender) -> CallOut:
+    await ops.scope.visible_call(who, call_id)
     return call_out(await ops.close_call(call_id, who.name))
 
 
@@ -135,10 +140,11 @@ async def close_call(call_id: CallId, ops: OpsDep, who: Sender) -> CallOut:
     responses=answers(401, 403, 404, 422),
 )
 async def share_call(
-    call_id: CallId, request: Request, access: AccessDep, who: Sharer
+    call_id: CallId, request: Request, access: AccessDep, ops: OpsDep, who: Sharer
 ) -> ShareLinkOut:
     """A link for an officer's phone: this call's drone, video and map, nothing else. It
     stops working when it expires, is revoked, or the call is closed."""
+    await ops.scope.visible_call(who, call_id)
     link_id, token = await access.share_call(call_id, who)
     # In the fragment: the browser keeps it, no server or proxy log ever sees it.
     url = str(request.base_url).rstrip("/") + f"/officer#token={token}"
@@ -148,10 +154,13 @@ async def share_call(
 @router.get(
     "/calls/{call_id}/share-links",
     response_model=list[ShareLinkInfo],
-    responses=answers(401, 403, 422),
+    responses=answers(401, 403, 404, 422),
 )
-async def share_links(call_id: CallId, access: AccessDep, who: Sharer) -> list[ShareLinkInfo]:
+async def share_links(
+    call_id: CallId, access: AccessDep, ops: OpsDep, who: Sharer
+) -> list[ShareLinkInfo]:
     """The call's share links: who issued them, when, and whether they were revoked."""
+    await ops.scope.visible_call(who, call_id)
     return [ShareLinkInfo(**asdict(link)) for link in await access.share_links(call_id)]
 
 
@@ -161,9 +170,11 @@ async def share_links(call_id: CallId, access: AccessDep, who: Sharer) -> list[S
 async def revoke_share_link(
     link_id: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")],
     access: AccessDep,
+    ops: OpsDep,
     who: Sharer,
 ) -> ShareLinkInfo:
     """Revoke a share link: the officer's page stops at its next request."""
+    await ops.scope.visible_share_link(who, link_id)
     return ShareLinkInfo(**asdict(await access.revoke_share_link(link_id, who)))
 
 
@@ -196,7 +207,7 @@ async def cad_webhook(
     x_dfr_token: Annotated[str | None, Header()] = None,
 ) -> CallOut:
     """A CAD incident; sent again (same incident_id), it answers 200 with the same call."""
-    ops.check_webhook(x_dfr_token)
+    agency = ops.check_webhook(x_dfr_token)
     call = NewCall(
         body.latitude,
         body.longitude,
@@ -205,6 +216,7 @@ async def cad_webhook(
         body.nature,
         body.incident_id,
         body.call_type,
+        agency=agency,
     )
     return await _intake(ops, call, "cad", response)
 
@@ -225,7 +237,7 @@ async def gunshot_webhook(
     """A gunshot alert; sent again (same alert_id), it answers 200 with the same call. A
     new alert is put to the deployment's launch policies at once: the call answered says
     what they did (`policy`, `policy_outcome`, `policy_reason`)."""
-    ops.check_webhook(x_dfr_token)
+    agency = ops.check_webhook(x_dfr_token)
     summary = f"gunshot alert: {body.rounds} round(s), confidence {body.confidence:.0%}"
     call = NewCall(
         body.latitude,
@@ -237,6 +249,7 @@ async def gunshot_webhook(
         call_type="gunshot",
         confidence=body.confidence,
         rounds=body.rounds,
+        agency=agency,
     )
     return await _intake(ops, call, "gunshot-sensor", response)
 

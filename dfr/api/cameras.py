@@ -24,7 +24,9 @@ Watcher = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT, Role
 )
 async def call_cameras(call_id: CallId, ops: OpsDep, who: Watcher) -> list[CameraOut]:
     """The fixed cameras whose view covers the call's scene, nearest first."""
-    return [CameraOut(**view) for view in await ops.call_cameras(call_id)]
+    await ops.scope.visible_call(who, call_id)
+    views = await ops.call_cameras(call_id)
+    return [CameraOut(**view) for view in views if ops.scope.sees_camera(who, view["id"])]
 
 
 @router.get("/cameras", response_model=list[CameraOut], responses=answers(401, 403, 422))
@@ -39,4 +41,5 @@ async def cameras_near(
     """The fixed cameras within `within_m` of the point, whatever they look at, nearest
     first."""
     point = GeoPoint(latitude_deg, longitude_deg)
-    return [CameraOut(**view) for view in ops.cameras_near(point, within_m, limit)]
+    views = ops.cameras_near(point, within_m, limit)
+    return [CameraOut(**view) for view in views if ops.scope.sees_camera(who, view["id"])]

@@ -60,11 +60,11 @@ async def take_eido(
     updates its position, priority and summary (200); the same or an earlier one changes
     nothing (200, saying so). The location is the first PIDF-LO Point or Circle of the
     incident's locations; a civic address alone, or no location, is refused (422)."""
-    ops.check_webhook(x_dfr_token)
+    agency = ops.check_webhook(x_dfr_token)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != EIDO_MEDIA_TYPE:
         raise HTTPException(415, f"send an EIDO as {EIDO_MEDIA_TYPE}")
-    result = await ops.take_eido(await request.body(), ACTOR)
+    result = await ops.take_eido(await request.body(), ACTOR, agency)
     if result.outcome is not VersionOutcome.CREATED:
         response.status_code = 200
     return EidoOut(

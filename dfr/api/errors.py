@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dfr.agency_scope import NotYourAgency, UnknownStationId
 from dfr.api.deps import Denied, client_address, endpoint
 from dfr.api.login_throttle import too_many
 from dfr.api.schemas import ErrorOut, InvalidOut
@@ -23,7 +24,7 @@ from dfr.fleet_eta import UnknownDrone
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
 from dfr.officer_requests import AskedTooSoon, FixRefused, NotYourRequest, RequestOpen
-from dfr.operations import BadWebhookToken, NoPurpose, UnknownStationId, WebhooksOff
+from dfr.operations import BadWebhookToken, NoPurpose, WebhooksOff
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
 from dfr.sortie_runner import LaunchNotPending, RetaskFailed
 from dfr.store import Conflict, NotFound
@@ -39,6 +40,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (DroneNotFound, 404),
     (UnknownDrone, 404),
     (UnknownStationId, 404),
+    (NotYourAgency, 403),
     (WebhooksOff, 503),
     (Conflict, 409),
     (DroneTaken, 409),

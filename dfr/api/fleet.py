@@ -54,6 +54,7 @@ async def maintenance(
     station_id: str, body: MaintenanceIn, ops: OpsDep, who: Maintainer
 ) -> dict[str, Any]:
     """Take a station's drone out of service (it is not recommended) or put it back."""
+    ops.scope.check_station(who, station_id)
     return await ops.set_maintenance(station_id, body.on, who)
 
 
@@ -62,6 +63,7 @@ async def maintenance(
 )
 async def command(drone_id: str, body: CommandIn, ops: OpsDep, who: Commander) -> dict[str, Any]:
     """hold, resume, orbit (radius_m), reposition (latitude/longitude), return, land, abort."""
+    await ops.scope.check_commander(who, drone_id, body.command)
     point = None
     if body.latitude_deg is not None and body.longitude_deg is not None:
         point = GeoPoint(body.latitude_deg, body.longitude_deg)
@@ -78,6 +80,7 @@ async def eta_calibration(drone_id: str, ops: OpsDep, who: Watcher) -> EtaCalibr
     """The ETA figures the drone is ranked by: fitted to its own flights once enough of
     them flew straight to their scene (`[eta] calibrate_after_flights`), else the
     deployment's `[eta]` figures."""
+    ops.scope.check_drone(who, drone_id)
     return EtaCalibrationOut(**ops.eta_calibration(drone_id))
 
 
@@ -87,6 +90,9 @@ async def eta_calibration(drone_id: str, ops: OpsDep, who: Watcher) -> EtaCalibr
 async def launch(body: LaunchIn, ops: OpsDep, who: Commander) -> DispatchOut:
     """Launch a station's drone to a queued call, or to a point for a purpose (training,
     maintenance_test, pre_planned_event), which becomes a call carrying it."""
+    ops.scope.check_station(who, body.station_id)
+    if body.call_id is not None:
+        await ops.scope.visible_call(who, body.call_id)
     point = None
     if body.latitude_deg is not None and body.longitude_deg is not None:
         point = GeoPoint(body.latitude_deg, body.longitude_deg)
@@ -113,7 +119,7 @@ async def sorties(
     active: Annotated[bool, Query(description="only sorties not yet ended")] = False,
 ) -> list[SortieOut]:
     """Sorties in id order, a page at a time (X-Next-After-Id names the next cursor)."""
-    records = await ops.list_sorties(after_id, limit, active)
+    records = await ops.list_sorties(after_id, limit, active, who)
     next_page(response, [r.id for r in records], limit)
     return [sortie_out(r) for r in records]
 
@@ -122,6 +128,7 @@ async def sorties(
 async def sortie(sortie_id: SortieId, ops: OpsDep, who: PrincipalDep) -> SortieOut:
     record = await ops.get_sortie(sortie_id)
     check_call_scope(who, record.call_id)
+    await ops.scope.visible_sortie(who, sortie_id)
     return sortie_out(record)
 
 
@@ -134,6 +141,7 @@ async def sortie_track(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> list[T
     """Where the sortie's drone flew, once a second: UTC and vehicle time, position,
     altitude above mean sea level and above the station, heading, ground speed, flight
     mode, battery and the camera's target."""
+    await ops.scope.visible_sortie(who, sortie_id)
     return [TrackPointOut(**asdict(p)) for p in await ops.sortie_track(sortie_id)]
 
 
@@ -141,6 +149,7 @@ async def sortie_track(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> list[T
 async def sortie_plan(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> JSONResponse:
     """The sortie's mission, fence and rally point (its dock) as a QGroundControl `.plan`
     file: the items as read back from the vehicle."""
+    await ops.scope.visible_sortie(who, sortie_id)
     plan = await ops.sortie_plan(sortie_id)
     disposition = f'attachment; filename="dfr-sortie-{sortie_id}.plan"'
     return JSONResponse(plan, headers={"Content-Disposition": disposition})
@@ -169,9 +178,13 @@ async def sortie_evidence(sortie_id: SortieId, ops: OpsDep, who: Custodian) -> F
 
 
 @router.get(
-    "/calls/{call_id}/sortie", response_model=SortieOut | None, responses=answers(401, 403, 422)
+    "/calls/{call_id}/sortie",
+    response_model=SortieOut | None,
+    responses=answers(401, 403, 404, 422),
 )
 async def call_sortie(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> SortieOut | None:
     check_call_scope(who, call_id)
+    if who.agencies is not None:
+        await ops.scope.visible_call(who, call_id)
     record = await ops.sortie_for_call(call_id)
     return sortie_out(record) if record else None

@@ -30,6 +30,7 @@ def hold_out(hold: HoldRecord) -> HoldOut:
 async def holds(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> SortieHoldsOut:
     """Whether the sortie is held as evidence or back from the public log, and every
     hold it has had."""
+    await ops.scope.visible_sortie(who, sortie_id)
     found = await ops.holds(sortie_id)
     active = {h.kind for h in found if h.active}
     return SortieHoldsOut(

@@ -59,7 +59,13 @@ async def logout(access: AccessDep, who: PrincipalDep) -> None:
 
 @router.get("/me", tags=["session"], responses=answers(401, 422))
 async def me(who: PrincipalDep) -> dict[str, Any]:
-    return {"name": who.name, "role": str(who.role), "call_id": who.call_id}
+    return {
+        "name": who.name,
+        "role": str(who.role),
+        "call_id": who.call_id,
+        "agency": who.agency,
+        "agencies": sorted(who.agencies) if who.agencies is not None else None,
+    }
 
 
 @router.get("/sortie-states", tags=["deployment"], responses=answers(401, 422))
@@ -75,7 +81,7 @@ async def sortie_states(who: PrincipalDep) -> dict[str, list[str]]:
 
 @router.get("/deployment", tags=["deployment"], responses=answers(401, 422))
 async def deployment(ops: OpsDep, who: PrincipalDep) -> dict[str, Any]:
-    return ops.deployment_view()
+    return ops.deployment_view(who)
 
 
 @router.get(
@@ -106,6 +112,7 @@ async def video_streams(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
 )
 async def video_views(
     views: ViewsDep,
+    ops: OpsDep,
     who: ViewAuditor,
     response: Response,
     after_id: AfterId = 0,
@@ -126,7 +133,7 @@ async def video_views(
     else:
         records = await views.page(after_id, limit)
     next_page(response, [r.id for r in records], limit)
-    return [VideoViewOut(**asdict(r)) for r in records]
+    return [VideoViewOut(**asdict(r)) for r in await ops.scope.visible_video_views(who, records)]
 
 
 @router.get(
@@ -142,7 +149,7 @@ async def audit(
     """The audit log in order, a page at a time (X-Next-After-Id names the next cursor)."""
     entries = await ops.audit_log(limit, after_id)
     next_page(response, [e.id for e in entries], limit)
-    return [AuditOut(**asdict(e)) for e in entries]
+    return [AuditOut(**asdict(e)) for e in await ops.scope.visible_audit(who, entries)]
 
 
 @router.get(

@@ -207,6 +207,13 @@ class CallOut(BaseModel):
         description="flagged to be kept watched drone after drone until closed (calls of "
         "the priorities in the deployment's [overwatch] section are kept so too)",
     )
+    agency: str | None = Field(
+        None, description="the agency whose call it is (none: a deployment without agencies)"
+    )
+    shared_with: list[str] = Field(
+        default_factory=list,
+        description="other agencies that see the call (mutual aid, the agency that reported it)",
+    )
 
 
 class EidoOut(BaseModel):
@@ -245,6 +252,12 @@ class CandidateOut(BaseModel):
     altitude_m: float = Field(description="cruise altitude above the station, metres")
     altitude_limit: str | None = Field(
         None, description="the ceiling zone that keeps the route below the cruise altitude"
+    )
+    agency: str | None = Field(None, description="the agency owning the drone")
+    mutual_aid: Literal["always", "pilot_confirm"] | None = Field(
+        None,
+        description="a drone of another agency than the call's: the mutual-aid rule it flies "
+        "by (always: launches at once; pilot_confirm: held for its own agency's pilot)",
     )
 
 
@@ -335,6 +348,11 @@ class DispatchOut(BaseModel):
         "holds for the pilot): the drone sent is the next best on its dock, or the call queued",
     )
     recommendation: RecommendationOut
+    mutual_aid: Literal["always", "pilot_confirm"] | None = Field(
+        None,
+        description="another agency's drone was sent: the mutual-aid rule it flies by "
+        "(pilot_confirm: held until its own agency's pilot confirms)",
+    )
 
 
 class ShareLinkOut(BaseModel):

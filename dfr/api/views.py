@@ -50,4 +50,9 @@ def dispatch_out(result: DispatchResult) -> DispatchOut:
         ),
         retask_failed=result.retask_failed,
         recommendation=recommendation_out(result.recommendation),
+        mutual_aid=(
+            str(result.candidate.mutual_aid)
+            if result.candidate is not None and result.candidate.mutual_aid is not None
+            else None
+        ),
     )

@@ -78,15 +78,25 @@ class LiveServer:
 
 @contextlib.contextmanager
 def running_server(
-    state_dir: Path, deployment: Path | None = None, **overrides: Any
+    state_dir: Path,
+    deployment: Path | None = None,
+    users: dict[str, tuple[Role, str | None, tuple[str, ...]]] | None = None,
+    **overrides: Any,
 ) -> Iterator[LiveServer]:
     """The real server (`create_app`) in a process of its own, every drone ready for a
-    dispatch, stopped on exit;
-    `overrides`: more `Settings` fields."""
+    dispatch, stopped on exit; `users`: {name: (role, agency, sees)} instead of one user
+    per role named after it; `overrides`: more `Settings` fields."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    passwords = {role: secrets.token_urlsafe(12) for role in ROLES}
+    users = users or {role: (Role(role), None, ()) for role in ROLES}
+    passwords = {name: secrets.token_urlsafe(12) for name in users}
     users_file = state_dir / "users.toml"
-    write_users_file(users_file, {role: (Role(role), pw) for role, pw in passwords.items()})
+    write_users_file(
+        users_file,
+        {
+            name: (role, passwords[name], agency, sees)
+            for name, (role, agency, sees) in users.items()
+        },
+    )
     port = free_tcp_port()
     settings = {
         "state_dir": str(state_dir),

@@ -234,12 +234,24 @@ function stationName(id) {
   return station ? station.name : id;
 }
 
+function agencyName(id) {
+  const agency = ((state.deployment && state.deployment.agencies) || []).find((a) => a.id === id);
+  return agency ? agency.name : id;
+}
+
+// Another agency's drone: whose it is and the mutual-aid rule it flies by.
+function mutualAidNote(c) {
+  if (!c.mutual_aid) return "";
+  const rule = c.mutual_aid === "pilot_confirm" ? "held until their pilot confirms" : "launches at once";
+  return ` · mutual aid from ${agencyName(c.agency)} (${c.mutual_aid}): ${rule}`;
+}
+
 function candidateLine(c) {
   // A drone in the air: dispatching it re-tasks it in flight, from where it is now.
   const flying = c.airborne
     ? ` · in flight${c.retask_from_call_id ? ` (now on call ${c.retask_from_call_id})` : ""}, re-tasked without landing`
     : "";
-  return `${km(c.distance_m)} route · battery ${pct(c.battery_needed_pct)}${c.standoff ? " · stand-off" : ""}${flying}`;
+  return `${km(c.distance_m)} route · battery ${pct(c.battery_needed_pct)}${c.standoff ? " · stand-off" : ""}${flying}${mutualAidNote(c)}`;
 }
 
 function sendLabel(c) {
@@ -282,6 +294,7 @@ function renderRecommendation(call) {
         h("button", {
           class: "go block", id: "send-best", type: "button", disabled: !canSend || state.sending,
           "data-station-id": best.station_id, "data-eta-s": best.eta_s, "data-airborne": String(best.airborne),
+          "data-agency": best.agency || "", "data-mutual-aid": best.mutual_aid || "",
           onclick: () => send(call.id, best.station_id),
         }, label),
         h("div", { class: "muted" }, `${best.drone_id} · ${candidateLine(best)}`),
@@ -298,7 +311,9 @@ function renderRecommendation(call) {
   }
   if (alternatives.length) {
     box.append(h("h3", { class: "sub" }, "Alternatives"), h("ul", { class: "alt-list", id: "alternatives" },
-      ...alternatives.map((c) => h("li", { "data-station-id": c.station_id },
+      ...alternatives.map((c) => h("li", {
+        "data-station-id": c.station_id, "data-agency": c.agency || "", "data-mutual-aid": c.mutual_aid || "",
+      },
         h("span", {},
           h("strong", {}, c.airborne ? `${c.drone_id} (in flight)` : stationName(c.station_id)), ` — ETA ${eta(c.eta_s)}`,
           h("br"), h("span", { class: "muted" }, candidateLine(c))),
@@ -515,7 +530,9 @@ async function send(callId, stationId) {
     if (result.sortie) mergeSortie(result.sortie);
     if (result.retask_failed) toast(`${result.retask_failed}; the next drone on its dock was sent instead`, "warning");
     if (result.queued) toast(`Call #${callId} queued: no drone free yet`, "info");
-    else toast(`Sent ${stationName(result.station_id)} to call #${callId} — ETA ${eta(result.eta_s)}`, "ok");
+    else if (result.mutual_aid === "pilot_confirm") {
+      toast(`Asked ${stationName(result.station_id)} (mutual aid) for call #${callId}: held until its agency's pilot confirms`, "info");
+    } else toast(`Sent ${stationName(result.station_id)} to call #${callId} — ETA ${eta(result.eta_s)}`, "ok");
   } catch (error) {
     if (error.status === 409) {
       // The drone was taken meanwhile: show the fresh recommendation.

@@ -39,6 +39,7 @@ const DESTRUCTIVE = {
 
 let canCommand = false;
 let canConfirm = false;
+let myAgencies = null; // the agencies this user sees (GET /api/me), null: all
 
 const state = {
   deployment: null,
@@ -377,16 +378,30 @@ function renderSorties() {
         s.created_at ? h("span", { class: "num", "data-since": s.created_at }, clock(secondsSince(s.created_at))) : null,
         s.created_at ? " ago" : "", s.eta_s != null ? ` · ETA ${eta(s.eta_s)}` : ""),
       altitudeLine(s),
-      h("button", {
-        class: "go block", type: "button", "data-confirm-sortie": s.id, disabled: !canConfirm,
-        onclick: () => confirmLaunch(s.id),
-      }, `Confirm launch of ${s.drone_id}`),
+      s.mutual_aid ? h("div", { class: "note", "data-mutual-aid": s.mutual_aid },
+        `Mutual aid: ${s.drone_id} is ${agencyName(s.agency)}'s, flying into another agency's jurisdiction`) : null,
+      othersDrone(s)
+        ? h("p", { class: "muted", "data-held-for": s.agency }, `Held for ${agencyName(s.agency)}'s pilot to confirm`)
+        : h("button", {
+          class: "go block", type: "button", "data-confirm-sortie": s.id, disabled: !canConfirm,
+          onclick: () => confirmLaunch(s.id),
+        }, `Confirm launch of ${s.drone_id}`),
       s.policy && canConfirm ? h("button", {
         class: "small block", type: "button", "data-decline-sortie": s.id,
         onclick: () => declineLaunch(s),
       }, "Decline: leave the call to a dispatcher") : null);
   }) : [h("li", { class: "muted" }, "Nothing waiting. Dispatchers' sends wait here for you.")]));
   renderPolicyStrip();
+}
+
+function agencyName(id) {
+  const agency = (state.deployment.agencies || []).find((a) => a.id === id);
+  return agency ? agency.name : id;
+}
+
+/** Another agency's drone (flying a call of ours): only its own agency's pilot confirms. */
+function othersDrone(sortie) {
+  return Boolean(sortie.agency && myAgencies && !myAgencies.includes(sortie.agency));
 }
 
 /** A launch a policy holds for the pilot: which policy, the seconds left, and what then. */
@@ -606,6 +621,11 @@ function onCall({ call }) {
 async function setup({ session, deployment, airspace, sortieStates: states }) {
   canCommand = ["dispatcher", "pilot"].includes(session.role);
   canConfirm = session.role === "pilot";
+  try {
+    myAgencies = (await api("/api/me")).agencies; // null: every agency's
+  } catch {
+    myAgencies = null; // the server refuses another agency's confirmation anyway
+  }
   sortieStates = states;
   state.deployment = deployment;
   document.getElementById("deployment-name").textContent =
