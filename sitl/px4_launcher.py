@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -106,6 +108,20 @@ def px4_commit(build_dir: Path) -> str:
         if len(parts) == 3 and parts[:2] == ["#define", "PX4_GIT_VERSION_STR"]:
             return parts[2].strip('"') or "unknown"
     return "unknown"
+
+
+def _die_with_launcher() -> list[str]:
+    """The command prefix that has Linux SIGKILL a PX4 instance when the process that
+    launched it dies without stopping it (a SIGTERM or SIGKILL skips the launcher's
+    cleanup): util-linux's `setpriv --pdeathsig`, which execs PX4 with it set. Empty
+    where there is no setpriv."""
+    setpriv = shutil.which("setpriv")
+    if not sys.platform.startswith("linux") or setpriv is None:
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
+
+
+_DIE_WITH_LAUNCHER = _die_with_launcher()
 
 
 def px4_command(build_dir: Path, plan: Px4Instance) -> list[str]:
@@ -191,6 +207,7 @@ async def px4_sitl(
                 try:
                     processes.append(
                         await asyncio.create_subprocess_exec(
+                            *_DIE_WITH_LAUNCHER,
                             *px4_command(build, plan),
                             cwd=plan.workdir,
                             env=px4_environment(plan, speed_factor, {**own, **(params or {})}),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +105,40 @@ async def test_launcher_starts_and_stops_instances(tmp_path: Path) -> None:
         assert args[:5] == ["-i", "1", "-d", "-w", str(runs / "px4-1")]
     for i in (0, 1):  # SIGTERM reached every instance before the block returned
         assert (runs / f"px4-{i}" / "stopped.txt").read_text().strip() == "stopped"
+
+
+def test_instances_die_with_a_launcher_that_is_killed(tmp_path: Path) -> None:
+    """kill -9 skips the launcher's own cleanup: Linux stops the instances instead."""
+    pid_file = tmp_path / "instance.pid"
+    build = fake_build(
+        tmp_path / "build", FAKE_PX4.replace("env >", 'echo $$ > "$PID_FILE"\nenv >')
+    )
+    home = f"{PUEBLO.latitude_deg},{PUEBLO.longitude_deg},1430"
+    env = {**os.environ, PX4_DIR_ENV: str(build), "PID_FILE": str(pid_file)}
+    command = [sys.executable, "-m", "sitl.px4_launcher", "--home", home]
+    launcher = subprocess.Popen(command, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert launcher.poll() is None, "the launcher exited"
+            assert time.monotonic() < deadline, "the instance never started"
+            time.sleep(0.05)
+        instance = int(pid_file.read_text())
+    finally:
+        launcher.kill()
+        launcher.wait()
+    deadline = time.monotonic() + 10
+    while _state(instance) not in ("gone", "Z"):
+        assert time.monotonic() < deadline, "the PX4 instance outlived its killed launcher"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "gone"
+    return stat[stat.rindex(")") + 2 :].split()[0]
 
 
 async def test_launcher_reports_an_instance_that_dies(tmp_path: Path) -> None:
