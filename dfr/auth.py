@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import secrets
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -201,7 +201,7 @@ def _mtime_ns(path: Path | None) -> int | None:
 
 def write_users_file(
     path: Path,
-    users: dict[str, tuple[Role, str] | tuple[Role, str, str | None, tuple[str, ...]]],
+    users: Mapping[str, tuple[Role, str] | tuple[Role, str, str | None, tuple[str, ...]]],
 ) -> None:
     """Write a users file from {name: (role, plain password[, agency, sees])}, hashing the
     passwords."""

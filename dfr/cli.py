@@ -264,6 +264,19 @@ def _parser() -> argparse.ArgumentParser:
     bst.add_argument("--cycles", type=int, default=300, help="dispatch cycles each way")
     bst.add_argument("--stores", type=int, default=4, help="stores sharing the database at once")
     bst.set_defaults(func=_bench_store)
+    bm = bsub.add_parser(
+        "metro",
+        help="three agencies, 30 stations, calls replayed at speed, consoles, on PostgreSQL",
+    )
+    bm.add_argument("--postgres", required=True, help="postgresql://… (an empty database)")
+    bm.add_argument("--servers", type=int, choices=(1, 2), default=1)
+    bm.add_argument("--stations", type=int, default=30)
+    bm.add_argument("--seconds", type=float, default=300.0, help="wall time of the replay")
+    bm.add_argument("--speed", type=float, default=5.0, help="simulation speed factor")
+    bm.add_argument("--calls-per-hour", type=float, default=200.0, help="of vehicle time")
+    bm.add_argument("--consoles", type=int, default=50, help="console WebSockets")
+    bm.add_argument("--json", action="store_true")
+    bm.set_defaults(func=_bench_metro)
     bf = bsub.add_parser(
         "fidelity", help="the simulator against PX4 SITL (flown now, or recorded), per call"
     )
@@ -874,6 +887,12 @@ def _bench_store(args: argparse.Namespace) -> int:
 
     print_result(run(args.postgres, args.cycles, args.stores))
     return 0
+
+
+def _bench_metro(args: argparse.Namespace) -> int:
+    from dfr.bench_metro import main
+
+    return main(args)
 
 
 def _bench_audit(args: argparse.Namespace) -> int:

@@ -1,0 +1,342 @@
+"""`dfr bench metro`: a metro fusion center under load.
+
+A generated deployment of three agencies side by side (`dfr.synthetic.
+write_metro_deployment`) with 30 stations, their drones simulated in a process of their
+own, `dfr serve --no-sim` on a PostgreSQL database, console WebSockets of every agency's
+dispatchers and the fusion center, and calls arriving at random (a Poisson process at
+`calls_per_hour` of vehicle time) anywhere in the metro area, each dispatched by its
+agency's dispatcher to the drone the server recommends. It reports:
+
+- dispatch: the round trip of `POST /api/calls/{id}/dispatch` (p50, p99), and how many
+  calls flew at once, waited in the queue, or were refused;
+- telemetry fan-out lag: from the server stamping a telemetry event to a console
+  receiving it, over every console (p50, p99);
+- CPU of each server over the replay: its own process, and with its `mavsdk_server`s.
+
+Wall time is what the replay takes; vehicle time runs `speed` times faster, so 200
+calls an hour at x5 is a call every 3.6 s of wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from dfr.auth import Role, write_users_file
+from dfr.deployment import Deployment, load_deployment
+from dfr.loopback import LOOPBACK, free_tcp_port, free_udp_block
+from dfr.server_process import ServerProcess, SimulatedDrones, session_members
+from dfr.synthetic import METRO_AGENCIES, write_metro_deployment
+from missions.geo import GeoPoint
+
+PASSWORD = "bench-metro-password"
+ADMIN = "admin"
+FUSION = "fusion"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class MetroResult:
+    servers: int
+    stations: int
+    agencies: int
+    consoles: int
+    speed_factor: float
+    replay_wall_s: float
+    calls_per_hour: float
+    calls: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)  # flying, queued, refused, ...
+    dispatch_p50_ms: float | None = None
+    dispatch_p99_ms: float | None = None
+    telemetry_events: int = 0
+    telemetry_lag_p50_ms: float | None = None
+    telemetry_lag_p99_ms: float | None = None
+    consoles_connected: int = 0
+    cpu_pct: list[float] = field(default_factory=list)  # each server's own process
+    cpu_with_links_pct: list[float] = field(default_factory=list)  # and its mavsdk_servers
+    ready_s: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def users_of(agencies: tuple[str, ...]) -> dict[str, tuple[Role, str, str | None, tuple[str, ...]]]:
+    """Each agency's dispatcher, a fusion center user seeing them all, and an admin."""
+    users: dict[str, tuple[Role, str, str | None, tuple[str, ...]]] = {
+        f"{a}-dispatcher": (Role.DISPATCHER, PASSWORD, a, ()) for a in agencies
+    }
+    users[FUSION] = (Role.RTCC, PASSWORD, None, agencies)
+    users[ADMIN] = (Role.ADMIN, PASSWORD, None, ())
+    return users
+
+
+def console_users(agencies: tuple[str, ...], consoles: int) -> list[str]:
+    """Who each console is: the fusion center and the agencies' dispatchers in turn."""
+    who = [FUSION, *(f"{a}-dispatcher" for a in agencies)]
+    return [who[i % len(who)] for i in range(consoles)]
+
+
+def random_scene(deployment: Deployment, rng: random.Random) -> GeoPoint:
+    """A point in the operational area, uniformly."""
+    lats = [s.position.latitude_deg for s in deployment.stations]
+    lons = [s.position.longitude_deg for s in deployment.stations]
+    return GeoPoint(rng.uniform(min(lats), max(lats)), rng.uniform(min(lons), max(lons)))
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def cpu_seconds(pid: int, with_session: bool) -> float:
+    """User + system CPU seconds of `pid` (and of every process in its session)."""
+    pids = session_members(pid) if with_session else [pid]
+    total = 0
+    for p in pids:
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+class _Run:
+    def __init__(self, deployment: Deployment, bases: list[str], result: MetroResult) -> None:
+        self.deployment = deployment
+        self.bases = bases
+        self.result = result
+        self.tokens: dict[str, str] = {}
+        self.lags_ms: list[float] = []
+        self.dispatch_ms: list[float] = []
+        self.outcomes: Counter[str] = Counter()
+        self.measuring = False  # telemetry lag counts during the replay only
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    async def sign_in(self, client: httpx.AsyncClient, users: list[str]) -> None:
+        for user in users:
+            answer = await client.post("/api/login", json={"username": user, "password": PASSWORD})
+            answer.raise_for_status()
+            self.tokens[user] = answer.json()["token"]
+
+    async def until_ready(self, client: httpx.AsyncClient, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            stations = (await client.get("/api/stations", headers=self.auth(ADMIN))).json()
+            if len(stations) == len(self.deployment.stations) and all(
+                s["drone"]["healthy"] and s["drone"]["docked"] for s in stations
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"metro bench: drones not ready within {timeout_s:g} s")
+            await asyncio.sleep(1.0)
+
+    async def console(self, base: str, user: str, stop: asyncio.Event) -> None:
+        url = base.replace("http://", "ws://") + "/api/ws"
+        async with websockets.connect(url, max_size=None) as socket:
+            await socket.send(json.dumps({"type": "auth", "token": self.tokens[user]}))
+            self.result.consoles_connected += 1
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(socket.recv(), timeout=1.0)
+                except TimeoutError:
+                    continue
+                received = datetime.now(UTC)
+                message = json.loads(raw)
+                if self.measuring and message.get("type") == "telemetry" and "at" in message:
+                    sent = datetime.fromisoformat(message["at"])
+                    self.lags_ms.append((received - sent).total_seconds() * 1000.0)
+
+    async def call(self, client: httpx.AsyncClient, scene: GeoPoint) -> None:
+        agency = self.deployment.agencies.agency_at(scene) or METRO_AGENCIES[0]
+        who = self.auth(f"{agency}-dispatcher")
+        body = {"latitude_deg": scene.latitude_deg, "longitude_deg": scene.longitude_deg}
+        created = await client.post("/api/calls", json={**body, "priority": 1}, headers=who)
+        if created.status_code != 201:
+            self.outcomes[f"call {created.status_code}"] += 1
+            return
+        call_id = created.json()["id"]
+        started = time.perf_counter()
+        sent = await client.post(f"/api/calls/{call_id}/dispatch", headers=who)
+        self.dispatch_ms.append((time.perf_counter() - started) * 1000.0)
+        if sent.status_code != 200:
+            self.outcomes[f"refused {sent.status_code}"] += 1
+        elif sent.json().get("queued"):
+            self.outcomes["queued"] += 1
+        else:
+            self.outcomes["flying"] += 1
+
+    async def replay(self, wall_s: float, calls_per_hour: float, speed: float, seed: int) -> None:
+        rng = random.Random(seed)
+        mean_wall_s = 3600.0 / calls_per_hour / speed
+        pending: set[asyncio.Task[None]] = set()
+        clients = [httpx.AsyncClient(base_url=b, timeout=60.0) for b in self.bases]
+        try:
+            end = time.monotonic() + wall_s
+            n = 0
+            while True:
+                await asyncio.sleep(rng.expovariate(1.0 / mean_wall_s))
+                if time.monotonic() >= end:
+                    break
+                client = clients[n % len(clients)]
+                task = asyncio.create_task(self.call(client, random_scene(self.deployment, rng)))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                n += 1
+            await asyncio.gather(*pending)
+            self.result.calls = n
+        finally:
+            for c in clients:
+                await c.aclose()
+
+
+async def _bench(
+    folder: Path,
+    database: str,
+    servers: int,
+    stations: int,
+    replay_wall_s: float,
+    speed: float,
+    calls_per_hour: float,
+    consoles: int,
+    seed: int,
+) -> MetroResult:
+    port_base = free_udp_block(stations)
+    addresses = [f"udpin://{LOOPBACK}:{port_base + i}" for i in range(stations)]
+    deployment_path = write_metro_deployment(folder / "deployment", addresses)
+    deployment = load_deployment(deployment_path)
+    users = folder / "users.toml"
+    write_users_file(users, users_of(METRO_AGENCIES))
+    result = MetroResult(
+        servers=servers,
+        stations=stations,
+        agencies=len(METRO_AGENCIES),
+        consoles=consoles,
+        speed_factor=speed,
+        replay_wall_s=replay_wall_s,
+        calls_per_hour=calls_per_hour,
+    )
+    log = folder / "metro.log"
+    env = {**os.environ, "DFR_USERS_FILE": str(users), "DFR_DATABASE": database}
+    procs: list[ServerProcess] = []
+    with SimulatedDrones(deployment.stations, speed, port_base, log):
+        try:
+            started = time.monotonic()
+            for i in range(servers):
+                port = free_tcp_port()
+                args = ["--no-sim", "--deployment", str(deployment_path)]
+                args += ["--state-dir", str(folder / f"state-{i}"), "--port", str(port)]
+                server = ServerProcess(args, env, f"http://{LOOPBACK}:{port}", log)
+                procs.append(server)
+                await asyncio.to_thread(server.start, 300.0)
+            run = _Run(deployment, [p.base for p in procs], result)
+            async with httpx.AsyncClient(base_url=procs[0].base, timeout=60.0) as client:
+                await run.sign_in(client, list(users_of(METRO_AGENCIES)))
+                await run.until_ready(client, timeout_s=600.0)
+            result.ready_s = round(time.monotonic() - started, 1)
+            stop = asyncio.Event()
+            who = console_users(METRO_AGENCIES, consoles)
+            sockets = [
+                asyncio.create_task(run.console(procs[i % servers].base, user, stop))
+                for i, user in enumerate(who)
+            ]
+            await asyncio.sleep(2.0)
+            pids = [p.pid or 0 for p in procs]
+            cpu_at = [(cpu_seconds(p, False), cpu_seconds(p, True)) for p in pids]
+            wall_at = time.monotonic()
+            run.measuring = True
+            await run.replay(replay_wall_s, calls_per_hour, speed, seed)
+            wall = time.monotonic() - wall_at
+            for p, (own, linked) in zip(pids, cpu_at, strict=True):
+                result.cpu_pct.append(round(100.0 * (cpu_seconds(p, False) - own) / wall, 1))
+                result.cpu_with_links_pct.append(
+                    round(100.0 * (cpu_seconds(p, True) - linked) / wall, 1)
+                )
+            stop.set()
+            await asyncio.gather(*sockets, return_exceptions=True)
+        finally:
+            for server in procs:
+                await asyncio.to_thread(server.stop)
+    result.outcomes = dict(run.outcomes)
+    result.dispatch_p50_ms = percentile(run.dispatch_ms, 0.50)
+    result.dispatch_p99_ms = percentile(run.dispatch_ms, 0.99)
+    result.telemetry_events = len(run.lags_ms)
+    result.telemetry_lag_p50_ms = percentile(run.lags_ms, 0.50)
+    result.telemetry_lag_p99_ms = percentile(run.lags_ms, 0.99)
+    return result
+
+
+def run(
+    database: str,
+    servers: int = 1,
+    stations: int = 30,
+    replay_wall_s: float = 300.0,
+    speed: float = 5.0,
+    calls_per_hour: float = 200.0,
+    consoles: int = 50,
+    seed: int = 1,
+) -> MetroResult:
+    with tempfile.TemporaryDirectory(prefix="dfr-bench-metro-") as tmp:
+        return asyncio.run(
+            _bench(
+                Path(tmp),
+                database,
+                servers,
+                stations,
+                replay_wall_s,
+                speed,
+                calls_per_hour,
+                consoles,
+                seed,
+            )
+        )
+
+
+def main(args: Any) -> int:
+    result = run(
+        args.postgres,
+        servers=args.servers,
+        stations=args.stations,
+        replay_wall_s=args.seconds,
+        speed=args.speed,
+        calls_per_hour=args.calls_per_hour,
+        consoles=args.consoles,
+    )
+    if args.json:
+        print(json.dumps(result.as_json()))
+        return 0
+    r = result
+    print(
+        f"metro: {r.agencies} agencies, {r.stations} stations (simulated x{r.speed_factor:g}), "
+        f"{r.servers} server(s) on PostgreSQL, {r.consoles_connected}/{r.consoles} consoles; "
+        f"ready after {r.ready_s} s"
+    )
+    print(
+        f"calls: {r.calls} in {r.replay_wall_s:g} s of wall time "
+        f"({r.calls_per_hour:g} an hour of vehicle time): {r.outcomes}"
+    )
+    print(f"dispatch: p50 {r.dispatch_p50_ms} ms, p99 {r.dispatch_p99_ms} ms")
+    print(
+        f"telemetry fan-out lag: p50 {r.telemetry_lag_p50_ms} ms, p99 {r.telemetry_lag_p99_ms} ms"
+        f" ({r.telemetry_events} events received)"
+    )
+    for i, (own, linked) in enumerate(zip(r.cpu_pct, r.cpu_with_links_pct, strict=True)):
+        print(f"server {i + 1}: CPU {own} % (with its mavsdk_servers {linked} %)")
+    return 0
