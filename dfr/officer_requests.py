@@ -124,9 +124,15 @@ class OfficerRequests:
         self._follows: dict[int, _Follow] = {}
 
     async def request(
-        self, officer: str, fix: PositionFix, priority: int, note: str = ""
+        self,
+        officer: str,
+        fix: PositionFix,
+        priority: int,
+        note: str = "",
+        agency: str | None = None,
     ) -> CallRecord:
-        """A call at the officer's position, put to the launch policies. Raises
+        """A call at the officer's position, put to the launch policies: the agency's whose
+        jurisdiction it is in; outside every one, the officer's own `agency`. Raises
         FixRefused, RequestOpen or AskedTooSoon (audited as refused)."""
         details = {
             "lat": fix.point.latitude_deg,
@@ -166,6 +172,7 @@ class OfficerRequests:
             location_uncertainty_m=fix.accuracy_m,
             call_type="officer_request",
             requester=officer,
+            agency=agency,
         )
         record = await self._create_call(call, officer)
         self._follows[record.id] = _Follow(target=fix.point, last_fix=fix)

@@ -44,7 +44,7 @@ async def request_drone(body: OfficerRequestIn, ops: OpsDep, who: Officer) -> Ca
     less sure than the deployment's bound or outside the operational area (422), while
     your last request is open (409, naming its call), or asked again too soon (429)."""
     fix = PositionFix(GeoPoint(body.latitude_deg, body.longitude_deg), body.accuracy_m)
-    return call_out(await ops.officers.request(who.name, fix, body.priority, body.note))
+    return call_out(await ops.officers.request(who.name, fix, body.priority, body.note, who.agency))
 
 
 @router.get("/requests/open", response_model=CallOut | None, responses=answers(401, 403, 422))

@@ -37,6 +37,7 @@ USERS: dict[str, tuple[Role, str | None, tuple[str, ...]]] = {
     "isleta-pilot": (Role.PILOT, "isleta", ()),
     "isleta-rtcc": (Role.RTCC, "isleta", ()),
     "apd-officer": (Role.OFFICER, "apd", ()),
+    "bcso-officer": (Role.OFFICER, "bcso", ()),
     "fusion": (Role.RTCC, None, ("apd", "bcso", "isleta")),
     "fusion-apd-bcso": (Role.RTCC, None, ("apd", "bcso")),
     "admin": (Role.ADMIN, None, ()),
@@ -523,9 +524,23 @@ def test_an_officer_sees_its_own_request_in_another_agencys_jurisdiction(
     assert mine.status_code == 200
     listed = client.get("/api/calls", headers=auth(tokens, "apd-officer")).json()
     assert [c["id"] for c in listed] == [call["id"]]
-    assert (
-        client.get(f"/api/calls/{call['id']}", headers=auth(tokens, "apd-disp")).status_code == 404
-    )
+    # Shared with the officer's own agency, whose dispatchers see what their officer asked.
+    assert call["shared_with"] == ["apd"]
+    assert client.get(f"/api/calls/{call['id']}", headers=auth(tokens, "apd-disp")).is_success
+    isleta = client.get(f"/api/calls/{call['id']}", headers=auth(tokens, "isleta-disp"))
+    assert isleta.status_code == 404
+
+
+def test_an_officers_request_outside_every_jurisdiction_is_the_officers_agencys(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    # In the operational area, in no agency's jurisdiction; the first agency listed is apd.
+    body = {"latitude_deg": 35.0025, "longitude_deg": -106.5375, "accuracy_m": 10}
+    asked = client.post("/api/officer/requests", json=body, headers=auth(tokens, "bcso-officer"))
+    assert asked.status_code == 201, asked.text
+    call = asked.json()
+    assert call["agency"] == "bcso"
+    client.post(f"/api/officer/requests/{call['id']}/cancel", headers=auth(tokens, "bcso-officer"))
 
 
 SORTIE_ENDPOINTS = ("/api/sorties/{id}", "/api/sorties/{id}/track", "/api/sorties/{id}/plan")
