@@ -20,7 +20,8 @@ Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
     ├── UnknownStationId     no station with that id (404)
     ├── NoPurpose            a launch without a call and without a purpose (422)
     ├── WebhooksOff          no webhook secret configured (503)
-    └── BadWebhookToken      a webhook without the right secret (401)
+    ├── BadWebhookToken      a webhook without the right secret (401)
+    └── LinkedElsewhere      a pilot command for a drone another server links (409)
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from dfr.evidence import export_package
 from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
+from dfr.link_leases import LinkLeases, server_id
 from dfr.loop_lag import LoopLag
 from dfr.officer_requests import NotYourRequest, OfficerRequests
 from dfr.overwatch import Overwatch
@@ -117,6 +119,11 @@ class WebhooksOff(OperationsError):
 
 class BadWebhookToken(OperationsError):
     pass
+
+
+class LinkedElsewhere(OperationsError):
+    """Several servers share the drones, and another holds this drone's link: pilot
+    commands go to that server."""
 
 
 class VideoService(SortieVideo, Protocol):
@@ -188,6 +195,9 @@ class Operations:
             withdraw=self.runner.withdraw,
             serving_changed=lambda call_id: self.publish_streams(),
         )
+        #: This server's drone-link leases, while running on PostgreSQL (else None).
+        self.leases: LinkLeases | None = None
+        self.server_id = settings.server_id or server_id()
         self.recovery = SortieRecovery(
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
         )
@@ -245,9 +255,11 @@ class Operations:
             ops.runner.running(),
             ops.recovery.running(),
             ops.dock.running(),
+            ops._link_leases(settings) as leases,
             ops._tak_out(settings) as tak,
             asyncio.TaskGroup() as group,
         ):
+            ops.leases = leases
             ops.tak = tak
             push = group.create_task(
                 push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
@@ -268,6 +280,34 @@ class Operations:
                 track.cancel()
                 retention.cancel()
                 overwatch.cancel()
+
+    def _link_leases(
+        self, settings: Settings
+    ) -> contextlib.AbstractAsyncContextManager[LinkLeases | None]:
+        """The drones' link leases, on PostgreSQL; none on SQLite (one server links all)."""
+        if not self._fleet.leased or settings.database is None:
+            return contextlib.nullcontext(None)
+        return LinkLeases.running(
+            settings.database,
+            self.server_id,
+            [s.drone.id for s in self.deployment.stations],
+            settings.lease_settings(),
+            self._took_link,
+            self._lost_link,
+        )
+
+    def _took_link(self, drone_id: str) -> None:
+        """This server now holds the drone's lease: link it, settle the sortie another
+        server left it flying (dock preparation then serves the queue with it)."""
+        station = self._station_of_drone(drone_id)
+        self._fleet.permit(station.id)
+        self.recovery.take_over(station.id)
+
+    def _lost_link(self, drone_id: str) -> None:
+        self._fleet.revoke(self._station_of_drone(drone_id).id)
+
+    def _station_of_drone(self, drone_id: str) -> Station:
+        return next(s for s in self.deployment.stations if s.drone.id == drone_id)
 
     def _tak_out(self, settings: Settings) -> contextlib.AbstractAsyncContextManager[TakOut | None]:
         """Cursor on Target out to the deployment's `[tak]` server; none without one."""
@@ -309,7 +349,9 @@ class Operations:
 
     def health(self) -> dict[str, Any]:
         available = fleet_availability(self._fleet)
-        drones = {s.drone.id: available[s.id].online for s in self.deployment.stations}
+        # With several servers, each answers for the drones it links.
+        linked = [s for s in self.deployment.stations if self._fleet.permitted(s.id)]
+        drones = {s.drone.id: available[s.id].online for s in linked}
 
         def ready(station_id: str) -> bool:
             a = available[station_id]
@@ -331,7 +373,21 @@ class Operations:
             "event_loop_lag": self.loop_lag.report(),
             # Sorties the last run left open and not yet settled, by station.
             "inherited_sorties": self.recovery.pending,
+            # Several servers on one database: the drones another server links, by holder.
+            "linked_elsewhere": self.linked_elsewhere(),
         }
+
+    def linked_elsewhere(self) -> dict[str, str]:
+        """Drone id → the server holding its link, for drones this server does not link."""
+        leases = self.leases
+        if leases is None:
+            return {}
+        out = {}
+        for station in self.deployment.stations:
+            holder = leases.holder_of(station.drone.id)
+            if holder is not None and holder != leases.holder:
+                out[station.drone.id] = holder
+        return out
 
     def deployment_view(self) -> dict[str, Any]:
         d = self.deployment
@@ -753,6 +809,12 @@ class Operations:
         pilot withdraws it (the drone stays on its dock, the call goes back to the
         dispatchers)."""
         station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
+        if station is not None and not self._fleet.permitted(station.id):
+            holder = self.leases.holder_of(drone_id) if self.leases is not None else None
+            raise LinkedElsewhere(
+                f"drone {drone_id} is linked by server {holder or 'none yet'};"
+                " send pilot commands to that server"
+            )
         held = self.runner.held(station.id) if station is not None else None
         if body.command != "abort" or held is None:
             return await self.commands.command(drone_id, body, who)

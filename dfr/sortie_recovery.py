@@ -17,6 +17,10 @@ settled, the two are matched:
 
 A call whose scene never saw the drone goes back to the queue. Sorties this
 server reserved itself are the sortie runner's and never looked at here.
+
+With several servers (PostgreSQL, drone-link leases), a server inherits only the
+sorties of the drones it holds: none at start-up, each drone's when it takes its
+lease (`take_over`), e.g. from a server that died mid-flight.
 """
 
 from __future__ import annotations
@@ -88,19 +92,30 @@ class SortieRecovery:
         self._dock_radius_m = dock_radius_m
         self._interval_s = interval_s
         self._pending: dict[str, int] = {}  # station id → inherited sortie id
+        self._arrivals: set[str] = set()  # stations taken over, their sorties not read yet
         self._noted: dict[str, str] = {}  # what was last logged per station
+        self._task: asyncio.Task[None] | None = None
         self.settled = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[SortieRecovery]:
         """Find the inherited sorties, then settle them in the background."""
         await self._inherit()
-        task = asyncio.create_task(self._run(), name="sortie recovery")
+        self._task = asyncio.create_task(self._run(), name="sortie recovery")
         try:
             yield self
         finally:
+            task, self._task = self._task, None
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    def take_over(self, station_id: str) -> None:
+        """This server has just taken the station's drone from another: settle the
+        sortie the store says it flies, if any, as an inherited one."""
+        self._arrivals.add(station_id)
+        self.settled.clear()
+        if self._task is not None and self._task.done():
+            self._task = asyncio.create_task(self._run(), name="sortie recovery")
 
     @property
     def pending(self) -> dict[str, int]:
@@ -110,6 +125,8 @@ class SortieRecovery:
     async def _inherit(self) -> None:
         held = await self._runner.store.drone_sorties()
         for station in self._runner.deployment.stations:
+            if not self._fleet.permitted(station.id):
+                continue  # another server's drone: inherited if this one takes it over
             sortie_id = held.get(station.drone.id)
             if sortie_id is not None and sortie_id > 0:
                 self._pending[station.id] = sortie_id
@@ -118,8 +135,23 @@ class SortieRecovery:
         else:
             self.settled.set()
 
+    async def _welcome(self) -> None:
+        """Read the sorties of the drones taken over since the last round."""
+        if not self._arrivals:
+            return
+        held = await self._runner.store.drone_sorties()
+        while self._arrivals:
+            station = self._runner.deployment.station(self._arrivals.pop())
+            sortie_id = held.get(station.drone.id)
+            own = self._runner.board.for_station(station.id)
+            if sortie_id is not None and sortie_id > 0 and own is None:
+                log.warning("%s: taken over with sortie %d open", station.id, sortie_id)
+                self._pending[station.id] = sortie_id
+
     async def _run(self) -> None:
-        while self._pending:
+        await self._welcome()
+        while self._pending or self._arrivals:
+            await self._welcome()
             for station_id, sortie_id in list(self._pending.items()):
                 station = self._runner.deployment.station(station_id)
                 try:
