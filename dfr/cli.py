@@ -264,6 +264,15 @@ def _parser() -> argparse.ArgumentParser:
     bst.add_argument("--cycles", type=int, default=300, help="dispatch cycles each way")
     bst.add_argument("--stores", type=int, default=4, help="stores sharing the database at once")
     bst.set_defaults(func=_bench_store)
+    bfo = bsub.add_parser(
+        "failover",
+        help="two servers on PostgreSQL: kill -9 the one holding the drones mid-flight",
+    )
+    bfo.add_argument("--postgres", required=True, help="postgresql://… an empty database")
+    bfo.add_argument("--speed", type=float, default=8.0, help="simulator speed factor")
+    bfo.add_argument("--lease-ttl", type=float, default=5.0, help="drone-link lease TTL (s)")
+    bfo.add_argument("--json", action="store_true")
+    bfo.set_defaults(func=_bench_failover)
     bf = bsub.add_parser(
         "fidelity", help="the simulator against PX4 SITL (flown now, or recorded), per call"
     )
@@ -852,6 +861,17 @@ def _bench_store(args: argparse.Namespace) -> int:
     from dfr.bench_store import print_result, run
 
     print_result(run(args.postgres, args.cycles, args.stores))
+    return 0
+
+
+def _bench_failover(args: argparse.Namespace) -> int:
+    from dfr.failover_drill import print_result, run_failover
+
+    result = run_failover(args.postgres, args.speed, args.lease_ttl)
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print_result(result)
     return 0
 
 
