@@ -51,6 +51,7 @@ from dfr.console_views import (
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
 from dfr.eido_intake import EidoIntake, EidoResult
+from dfr.event_relay import EventRelay
 from dfr.events import Event, EventBus
 from dfr.evidence import export_package
 from dfr.flight_errors import CommandNotAllowed, PreflightFailed
@@ -197,6 +198,8 @@ class Operations:
         )
         #: This server's drone-link leases, while running on PostgreSQL (else None).
         self.leases: LinkLeases | None = None
+        #: Events to and from the other servers on the database, on PostgreSQL.
+        self.relay: EventRelay | None = None
         self.server_id = settings.server_id or server_id()
         self.recovery = SortieRecovery(
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
@@ -256,10 +259,12 @@ class Operations:
             ops.recovery.running(),
             ops.dock.running(),
             ops._link_leases(settings) as leases,
+            ops._event_relay(settings) as relay,
             ops._tak_out(settings) as tak,
             asyncio.TaskGroup() as group,
         ):
             ops.leases = leases
+            ops.relay = relay
             ops.tak = tak
             push = group.create_task(
                 push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
@@ -295,6 +300,19 @@ class Operations:
             self._took_link,
             self._lost_link,
         )
+
+    def _event_relay(
+        self, settings: Settings
+    ) -> contextlib.AbstractAsyncContextManager[EventRelay | None]:
+        """Events to and from the other servers, on PostgreSQL; none on SQLite."""
+        if not self._fleet.leased or settings.database is None:
+            return contextlib.nullcontext(None)
+        return EventRelay.running(settings.database, self.server_id, self.bus, self._links)
+
+    def _links(self, drone_id: str) -> bool:
+        """Whether this server links the drone now."""
+        station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
+        return station is not None and self._fleet.permitted(station.id)
 
     def _took_link(self, drone_id: str) -> None:
         """This server now holds the drone's lease: link it, settle the sortie another
@@ -421,6 +439,12 @@ class Operations:
         return dict(self.deployment.airspace.geojson)
 
     def drone_view(self, station: Station) -> dict[str, Any]:
+        """The station's drone as the consoles show it; one another server links, as that
+        server last reported it (with `linked_by`)."""
+        if self.relay is not None and not self._fleet.permitted(station.id):
+            remote = self.relay.remote_drone(station.drone.id)
+            if remote is not None:
+                return remote
         return drone_json(
             station,
             self._fleet.drone(station.id),
