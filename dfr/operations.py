@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from dfr.access import Access
 from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.audit_signing import Checkpoint, PublicKey
-from dfr.auth import Principal
+from dfr.auth import Principal, Role
 from dfr.auto_launch import AutoLaunch
 from dfr.camera_views import covering_views, nearby_views
 from dfr.console_views import (
@@ -100,6 +100,10 @@ from stations.drone_link import LinkError
 from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
+
+
+#: A request to the server linking a drone: launch a sortie this server reserved for it.
+START_SORTIE = "start_sortie"
 
 
 class OperationsError(Exception):
@@ -307,7 +311,9 @@ class Operations:
         """Events to and from the other servers, on PostgreSQL; none on SQLite."""
         if not self._fleet.leased or settings.database is None:
             return contextlib.nullcontext(None)
-        return EventRelay.running(settings.database, self.server_id, self.bus, self._links)
+        return EventRelay.running(
+            settings.database, self.server_id, self.bus, self._links, self._requested
+        )
 
     def _links(self, drone_id: str) -> bool:
         """Whether this server links the drone now."""
@@ -702,8 +708,54 @@ class Operations:
             if result.retasked_from is not None:
                 await self.runner.retask(result, who)
             elif not result.queued:
-                await self.runner.start(result, who, policy)
+                await self._start(result, who, policy)
         return result
+
+    async def _start(
+        self, result: DispatchResult, who: Principal, policy: LaunchPolicy | None
+    ) -> None:
+        """Launch a reserved sortie: here, or, for a drone another server links, there
+        (a request over the relay; that server launches it as this one would)."""
+        assert result.sortie is not None
+        drone_id = result.sortie.drone_id
+        if self.relay is None or self.leases is None or self._links(drone_id):
+            await self.runner.start(result, who, policy)
+            return
+        holder = self.leases.holder_of(drone_id)
+        if holder is None:
+            # Nobody links it now: whoever takes its lease settles the reservation.
+            log.warning("sortie %d: no server links %s", result.sortie.id, drone_id)
+            return
+        self.relay.request(
+            holder,
+            START_SORTIE,
+            {
+                "sortie_id": result.sortie.id,
+                "who": who.name,
+                "role": str(who.role),
+                "policy": policy.name if policy is not None else None,
+            },
+        )
+
+    async def _requested(self, kind: str, data: dict[str, Any]) -> None:
+        """A request from another server over the relay."""
+        if kind != START_SORTIE:
+            log.warning("a request of an unknown kind ignored: %s", kind)
+            return
+        record = await self._store.get_sortie(int(data["sortie_id"]))
+        if record.state != "reserved" or self.board.get(record.id) is not None:
+            return  # started, withdrawn or settled meanwhile
+        if record.call_id is None or not self._links(record.drone_id):
+            return
+        call = await self._store.get_call(record.call_id)
+        who = Principal(str(data["who"]), Role(str(data["role"])))
+        named = data.get("policy")
+        policy = next(
+            (p for p in self.deployment.launch_policies.policies if p.name == named), None
+        )
+        subject = f"sortie:{record.id}"
+        async with self._store.attempt(who.name, "sortie.launch", subject, audit_accepted=False):
+            await self.runner.start_reserved(record, call, who, policy)
 
     def _airborne(self) -> dict[str, AirborneDrone]:
         """Drones flying sorties this server follows, by station id (re-task candidates)."""
@@ -738,6 +790,11 @@ class Operations:
         """A launch nobody clicked takes only a drone whose dock set-up (parameters and
         fence, set and read back) is verified: one being prepared right now could have
         its fence transfer cross the sortie's."""
+        if self.relay is not None and not self._fleet.permitted(station_id):
+            # Another server links it: as that server last reported it.
+            view = self.relay.remote_drone(self.deployment.station(station_id).drone.id)
+            if view is not None and view.get("dock_prepared"):
+                return None
         if self.dock.setup(station_id) is None:
             return "its dock set-up is not verified yet"
         return None
@@ -950,7 +1007,24 @@ class Operations:
         return self.deployment.planner.dock_fence(station.position, reach_m)
 
     def _availability(self) -> dict[str, DroneAvailability]:
-        return fleet_availability(self._fleet)
+        """The drones this server links as its fleet sees them; those another server
+        links as that server last reported them (the store's reservation decides)."""
+        available = fleet_availability(self._fleet)
+        if self.relay is None:
+            return available
+        for station in self.deployment.stations:
+            if self._fleet.permitted(station.id):
+                continue
+            view = self.relay.remote_drone(station.drone.id)
+            if view is not None:
+                available[station.id] = DroneAvailability(
+                    online=bool(view["online"]),
+                    docked=bool(view["docked"]),
+                    healthy=bool(view["healthy"]),
+                    maintenance=view["dock_state"] == "maintenance",
+                    battery_pct=float(view["battery_pct"] or 0.0),
+                )
+        return available
 
     async def _learn_eta(self, active: ActiveSortie, flight: FlightResult) -> None:
         """Refine the drone's ETA figures with the flight (if it flew straight to its scene)."""

@@ -150,6 +150,29 @@ class SortieRunner:
             candidate.eta_s,
             policy=record.policy,
         )
+        await self._begin(active, who, policy)
+
+    async def start_reserved(
+        self,
+        record: SortieRecord,
+        call: CallRecord,
+        who: Principal,
+        policy: LaunchPolicy | None = None,
+    ) -> None:
+        """A sortie another server reserved for a drone this server links: launch it (or
+        hold it for the pilot) as `start` would, on the route it stored."""
+        scene = GeoPoint(call.latitude_deg, call.longitude_deg)
+        route = self.deployment.planner.restored(record.route, scene)
+        station = self.deployment.station(record.station_id)
+        active = ActiveSortie(
+            record, call, station, route, record.eta_s or 0.0, policy=record.policy
+        )
+        await self._begin(active, who, policy)
+
+    async def _begin(
+        self, active: ActiveSortie, who: Principal, policy: LaunchPolicy | None
+    ) -> None:
+        record = active.record
         self.board.add(active)
         self._streams_changed()  # the drone's stream now serves this call
         if policy is not None:
