@@ -328,7 +328,9 @@ class Operations:
         self.recovery.take_over(station.id)
 
     def _lost_link(self, drone_id: str) -> None:
-        self._fleet.revoke(self._station_of_drone(drone_id).id)
+        station = self._station_of_drone(drone_id)
+        self.runner.let_go(station.id)
+        self._fleet.revoke(station.id)
 
     def _station_of_drone(self, drone_id: str) -> Station:
         return next(s for s in self.deployment.stations if s.drone.id == drone_id)

@@ -111,6 +111,7 @@ class SortieRunner:
         self._claim_dock = claim_dock
         self._streams_changed = on_streams_changed or (lambda: None)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flights: dict[int, asyncio.Task[None]] = {}  # sortie id → its flight's task
         self._stopping = False
 
     @contextlib.asynccontextmanager
@@ -313,7 +314,7 @@ class SortieRunner:
             settings=self.executor_settings,
             docked=self._claim_dock(active.station.id),
         )
-        self._spawn(self._fly(active), f"sortie {active.record.id}")
+        self._follow(active, f"sortie {active.record.id}")
 
     async def retask(self, result: DispatchResult, who: Principal) -> None:
         """A flying drone was moved to another call in the store (`Dispatcher`): send it
@@ -379,10 +380,32 @@ class SortieRunner:
             Event("alert", {"severity": severity, **about, **more, "message": message})
         )
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _follow(self, active: ActiveSortie, name: str) -> None:
+        sortie_id = active.record.id
+        task = self._spawn(self._fly(active), name)
+        self._flights[sortie_id] = task
+        task.add_done_callback(lambda _: self._flights.pop(sortie_id, None))
+
+    def let_go(self, station_id: str) -> None:
+        """This server no longer links the station's drone (another server may take its
+        lease): stop following its sortie, recording nothing and commanding nothing, as
+        a stopping server does. The server that takes the drone re-adopts the sortie."""
+        active = self.board.for_station(station_id)
+        if active is None:
+            return
+        task = self._flights.pop(active.record.id, None)
+        if task is None:
+            return  # not flying from here (held for the pilot): the store keeps it
+        task.cancel()
+        self.board.remove(active.record.id)
+        self._streams_changed()
+        log.warning("sortie %d: let go with its drone's link", active.record.id)
 
     async def take_out_of_service(self, station: Station, reason: str | None) -> None:
         """Keep the drone from new calls until a person puts it back (None: put it back)."""
@@ -553,7 +576,7 @@ class SortieRunner:
         if self.video is not None:
             await self.video.sortie_started(station.drone.id, call.id, record.id)
         self._streams_changed()
-        self._spawn(self._fly(active), f"sortie {record.id} (adopted)")
+        self._follow(active, f"sortie {record.id} (adopted)")
 
     async def expire_inherited(self, record: SortieRecord) -> None:
         """A policy's launch the last run held for the pilot and never launched: it

@@ -2,7 +2,8 @@
 links the drones, the second links none. A console on the second sees the first's
 drones in its telemetry and flying, and a call created on the first; a pilot's command
 on the second is refused naming the first; a dispatch through the second is launched by
-the first; and one drone dispatched through both at once goes to one call only."""
+the first; one drone dispatched through both at once goes to one call only; and a
+server that can no longer renew its leases lets its flight go to the other."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
 from dfr.cli import server_app
+from dfr.link_leases import LinkLeases
+from dfr.restart_drill import SCENE as FAR_SCENE
+from dfr.restart_drill import deployment_with
 from tests.api.conftest import login, make_settings, wait_ready
 
 SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "alarm"}
@@ -150,3 +154,71 @@ def test_one_drone_dispatched_through_both_servers_at_once_goes_to_one_call(tmp_
     with psycopg.connect(postgres_url) as conn:
         sorties = conn.execute("SELECT id FROM sorties WHERE station_id = 'hq'").fetchall()
     assert sorties == [(won,)]
+
+
+async def cut_off(leases: LinkLeases) -> None:
+    """The server's lease connection breaks and cannot come back (its database is
+    unreachable from there): it renews no more."""
+    leases._url = "postgresql://127.0.0.1:1/unreachable"
+    if leases._conn is not None:
+        await leases._conn.close()
+
+
+def test_a_server_cut_off_from_the_database_lets_its_flight_go_to_the_other(tmp_path, postgres_url):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    ttl = {"link_lease_ttl_s": 4.0}
+    first = make_settings(tmp_path / "a", database=postgres_url, server_id="server-a", **ttl)
+    with TestClient(server_app(first)) as a:
+        wait_ready(a)
+        ops_a = a.app.state.ops
+        # The second server reaches the same simulated drones.
+        addresses = [s.drone.mavlink for s in ops_a.deployment.stations]
+        toml = deployment_with(tmp_path / "deployment", addresses)
+        second = make_settings(
+            tmp_path / "b",
+            database=postgres_url,
+            server_id="server-b",
+            simulate=False,
+            deployment=toml,
+            **ttl,
+        )
+        with TestClient(server_app(second)) as b:
+            disp_a = login(a, "disp")
+            call = a.post("/api/calls", json=FAR_SCENE, headers=disp_a).json()
+            sent = a.post(
+                f"/api/calls/{call['id']}/dispatch", json={"station_id": "hq"}, headers=disp_a
+            )
+            assert sent.status_code == 200, sent.text
+            sortie_id, drone_id = sent.json()["sortie"]["id"], sent.json()["sortie"]["drone_id"]
+            assert until_launched(a, sortie_id, disp_a) in ("launching", "en_route", "on_scene")
+
+            assert a.portal is not None
+            a.portal.call(cut_off, ops_a.leases)
+            pilot_b = login(b, "pilot")
+            deadline = time.monotonic() + 120
+            while (
+                b.post(
+                    f"/api/drones/{drone_id}/commands", json={"command": "hold"}, headers=pilot_b
+                ).status_code
+                != 200
+            ):
+                assert time.monotonic() < deadline, "the other server never took the flight"
+                time.sleep(0.2)
+            assert ops_a.board.for_station("hq") is None  # the first let it go
+            returned = b.post(
+                f"/api/drones/{drone_id}/commands", json={"command": "return"}, headers=pilot_b
+            )
+            assert returned.status_code == 200, returned.text
+            disp_b = login(b, "disp")
+            deadline = time.monotonic() + 180
+            while (
+                state := b.get(f"/api/sorties/{sortie_id}", headers=disp_b).json()["state"]
+            ) not in (
+                "docked",
+                "landed",
+                "fault",
+            ):
+                assert time.monotonic() < deadline, f"sortie {sortie_id} still {state}"
+                time.sleep(0.5)
+            assert state == "docked"
