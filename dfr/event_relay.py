@@ -25,7 +25,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import psycopg
@@ -45,7 +45,7 @@ RECONNECT_S = 1.0
 #: What waits to be sent while the database is away; the oldest goes first.
 OUTBOX_SIZE = 1024
 
-RequestHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+RequestHandler = Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]]
 
 
 class EventRelay:
