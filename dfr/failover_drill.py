@@ -26,6 +26,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ from dfr.restart_drill import (
     SCENE,
     USERS,
     WAITING,
+    DrillConsole,
     console,
     deployment_with,
 )
@@ -79,7 +83,51 @@ def run_failover(
         return _drill(Path(tmp), database_url, speed_factor, lease_ttl_s, timeout_s)
 
 
-def _drill(folder: Path, url: str, speed: float, ttl_s: float, timeout_s: float) -> FailoverResult:
+@dataclass(frozen=True)
+class RaceResult:
+    statuses: list[int]  # each server's answer to its dispatch, A's first
+    sorties_for_the_drone: int  # in the store afterwards
+    winner_launched: str  # the state the winning sortie reached (the holder launched it)
+
+
+def run_race(database_url: str, speed_factor: float = 8.0, timeout_s: float = 240.0) -> RaceResult:
+    """The same drone dispatched at once through two server processes (A links it),
+    for two calls."""
+    with (
+        tempfile.TemporaryDirectory(prefix="dfr-race-") as tmp,
+        _two_servers(Path(tmp), database_url, speed_factor, 5.0, timeout_s) as servers,
+    ):
+        _, _, on_a, on_b = servers
+        on_b.until(lambda: _sees_every_drone(on_b), "drones seen on the second server")
+        calls = [on_a.create(SCENE), on_b.create(WAITING)]
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(
+                pool.map(
+                    lambda pair: pair[0].dispatch_to(pair[1], FLYING_STATION),
+                    [(on_a, calls[0]), (on_b, calls[1])],
+                )
+            )
+        won = [r.json()["sortie"]["id"] for r in answers if r.status_code == 200]
+        launched = on_a.wait_sortie(won[0], LAUNCHED) if len(won) == 1 else "none"
+        drone = on_a.station(FLYING_STATION)["drone"]["id"]
+        sorties = [s for s in on_a.sorties() if s["drone_id"] == drone]
+    return RaceResult([r.status_code for r in answers], len(sorties), launched)
+
+
+LAUNCHED = {"launching", "en_route", "on_scene", "returning", "docked", "landed", "fault"}
+
+
+def _sees_every_drone(on_b: DrillConsole) -> bool:
+    stations = on_b.http.get("/api/stations", headers=on_b.auth["admin"]).json()
+    return all(s["drone"].get("linked_by") == SERVERS[0] for s in stations)
+
+
+@contextmanager
+def _two_servers(
+    folder: Path, url: str, speed: float, ttl_s: float, timeout_s: float
+) -> Iterator[tuple[ServerProcess, ServerProcess, DrillConsole, DrillConsole]]:
+    """The simulated drones, server A started first (it takes every lease) and ready,
+    all but headquarters' drone in maintenance, then server B; both signed in to."""
     stations = load_deployment().stations
     log = folder / "drill.log"
     with SimulatedDrones(stations, speed, free_udp_block(len(stations)), log) as sim:
@@ -91,28 +139,35 @@ def _drill(folder: Path, url: str, speed: float, ttl_s: float, timeout_s: float)
         with a, b, console(a.base, timeout_s) as on_a, console(b.base, timeout_s) as on_b:
             a.start()
             on_a.ready()
+            # Only headquarters' drone serves calls; B reads that as it starts.
             on_a.maintenance_except(FLYING_STATION)
             b.start()
             on_b.sign_in()
-            first = on_a.dispatch(SCENE)
-            sortie_id = first["sortie"]["id"]
-            drone = first["sortie"]["drone_id"]
-            waiting = on_a.http.post("/api/calls", json=WAITING, headers=on_a.auth["dispatcher"])
-            waiting.raise_for_status()
-            at_kill = on_a.wait_sortie(sortie_id, {"en_route"})
-            refused = on_b.command(drone, "hold")
-            calls_before = on_a.calls()
-            killed_pid = a.pid
-            a.kill()
-            killed = time.monotonic()
-            on_b.until_accepted(drone, "hold")
-            command_s = time.monotonic() - killed
-            survivors = len(session_members(killed_pid or 0))
-            adopted = on_b.audited(sortie_id, lambda e: e["action"] == "sortie.adopt")
-            on_b.until_accepted(drone, "return")
-            final = on_b.wait_sortie(sortie_id, {"docked", "landed", "fault"})
-            docked_s = time.monotonic() - killed
-            calls_after = on_b.calls()
+            yield a, b, on_a, on_b
+
+
+def _drill(folder: Path, url: str, speed: float, ttl_s: float, timeout_s: float) -> FailoverResult:
+    with _two_servers(folder, url, speed, ttl_s, timeout_s) as servers:
+        a, _, on_a, on_b = servers
+        first = on_a.dispatch(SCENE)
+        sortie_id = first["sortie"]["id"]
+        drone = first["sortie"]["drone_id"]
+        waiting = on_a.http.post("/api/calls", json=WAITING, headers=on_a.auth["dispatcher"])
+        waiting.raise_for_status()
+        at_kill = on_a.wait_sortie(sortie_id, {"en_route"})
+        refused = on_b.command(drone, "hold")
+        calls_before = on_a.calls()
+        killed_pid = a.pid
+        a.kill()
+        killed = time.monotonic()
+        on_b.until_accepted(drone, "hold")
+        command_s = time.monotonic() - killed
+        survivors = len(session_members(killed_pid or 0))
+        adopted = on_b.audited(sortie_id, lambda e: e["action"] == "sortie.adopt")
+        on_b.until_accepted(drone, "return")
+        final = on_b.wait_sortie(sortie_id, {"docked", "landed", "fault"})
+        docked_s = time.monotonic() - killed
+        calls_after = on_b.calls()
     return FailoverResult(
         speed_factor=speed,
         lease_ttl_s=ttl_s,

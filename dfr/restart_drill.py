@@ -176,6 +176,28 @@ class DrillConsole:
                     headers=self.auth["admin"],
                 ).raise_for_status()
 
+    def create(self, call: dict[str, Any]) -> dict[str, Any]:
+        created = self.http.post("/api/calls", json=call, headers=self.auth["dispatcher"])
+        created.raise_for_status()
+        return dict(created.json())
+
+    def dispatch_to(self, call: dict[str, Any], station_id: str) -> httpx.Response:
+        """The call dispatched to one station, as answered."""
+        return self.http.post(
+            f"/api/calls/{call['id']}/dispatch",
+            json={"station_id": station_id},
+            headers=self.auth["dispatcher"],
+        )
+
+    def station(self, station_id: str) -> dict[str, Any]:
+        stations = self.http.get("/api/stations", headers=self.auth["admin"]).json()
+        return dict(next(s for s in stations if s["id"] == station_id))
+
+    def sorties(self) -> list[dict[str, Any]]:
+        answer = self.http.get("/api/sorties", headers=self.auth["dispatcher"])
+        answer.raise_for_status()
+        return list(answer.json())
+
     def dispatch(self, call: dict[str, Any]) -> dict[str, Any]:
         who = self.auth["dispatcher"]
         created = self.http.post("/api/calls", json=call, headers=who)
