@@ -20,7 +20,9 @@ server reserved itself are the sortie runner's and never looked at here.
 
 With several servers (PostgreSQL, drone-link leases), a server inherits only the
 sorties of the drones it holds: none at start-up, each drone's when it takes its
-lease (`take_over`), e.g. from a server that died mid-flight.
+lease (`take_over`), e.g. from a server that died mid-flight. A drone taken over on
+its dock with a reservation made moments ago (another server reserved it, and the
+request to launch it went to a server that died) is launched, not released.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
+from dfr.auth import Principal, Role
 from dfr.sortie_runner import SortieRunner
 from dfr.store import SortieRecord
 from missions.drone_state import DroneState
@@ -40,6 +44,10 @@ from missions.sortie import SortieState
 from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
+
+#: A reservation found on a drone taken over is launched if it is younger than this
+#: (older ones are released, their calls back in the queue, as after a restart).
+FRESH_RESERVATION_S = 60.0
 
 
 class Finding(StrEnum):
@@ -93,6 +101,7 @@ class SortieRecovery:
         self._interval_s = interval_s
         self._pending: dict[str, int] = {}  # station id → inherited sortie id
         self._arrivals: set[str] = set()  # stations taken over, their sorties not read yet
+        self._taken_over: set[str] = set()  # stations whose pending sortie came by take-over
         self._noted: dict[str, str] = {}  # what was last logged per station
         self._task: asyncio.Task[None] | None = None
         self.settled = asyncio.Event()
@@ -147,6 +156,7 @@ class SortieRecovery:
             if sortie_id is not None and sortie_id > 0 and own is None:
                 log.warning("%s: taken over with sortie %d open", station.id, sortie_id)
                 self._pending[station.id] = sortie_id
+                self._taken_over.add(station.id)
 
     async def _run(self) -> None:
         await self._welcome()
@@ -161,6 +171,7 @@ class SortieRecovery:
                     done = False
                 if done:
                     del self._pending[station_id]
+                    self._taken_over.discard(station_id)
             if self._pending:
                 await asyncio.sleep(self._interval_s)
         self.settled.set()
@@ -184,6 +195,15 @@ class SortieRecovery:
         if look.finding is Finding.UNSETTLED:
             return False
         call = None if record.call_id is None else await runner.store.get_call(record.call_id)
+        if (
+            look.finding is Finding.ON_DOCK
+            and call is not None
+            and station.id in self._taken_over
+            and _fresh_reservation(record)
+        ):
+            log.info("%s: launching sortie %d, reserved elsewhere", station.id, sortie_id)
+            await runner.start_reserved(record, call, Principal(record.created_by, Role.DISPATCHER))
+            return True
         if look.finding is Finding.AIRBORNE:
             if call is None:
                 return False  # nothing to follow it for; settled once it is down
@@ -195,3 +215,16 @@ class SortieRecovery:
         else:
             await runner.close_inherited(record, station, SortieState.LANDED, look.detail, requeue)
         return True
+
+
+def _fresh_reservation(record: SortieRecord) -> bool:
+    """A sortie reserved moments ago and never launched."""
+    if record.state != "reserved":
+        return False
+    try:
+        created = datetime.fromisoformat(record.created_at)
+    except ValueError:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - created).total_seconds() < FRESH_RESERVATION_S

@@ -222,3 +222,22 @@ def test_a_server_cut_off_from_the_database_lets_its_flight_go_to_the_other(tmp_
                 assert time.monotonic() < deadline, f"sortie {sortie_id} still {state}"
                 time.sleep(0.5)
             assert state == "docked"
+
+
+async def reserve_and_take_over(ops: Any, call_id: int) -> int:
+    """A reservation made and not launched (its launch request lost with the server that
+    was to launch it), then the drone taken over."""
+    result = await ops.dispatcher.dispatch(call_id, "disp", "hq")
+    ops.recovery.take_over("hq")
+    return int(result.sortie.id)
+
+
+def test_a_drone_taken_over_with_a_fresh_reservation_is_launched(tmp_path, postgres_url):
+    settings = make_settings(tmp_path, database=postgres_url, server_id="server-a")
+    with TestClient(server_app(settings)) as a:
+        wait_ready(a)
+        disp = login(a, "disp")
+        call = a.post("/api/calls", json=SCENE, headers=disp).json()
+        assert a.portal is not None
+        sortie_id = a.portal.call(reserve_and_take_over, a.app.state.ops, call["id"])
+        assert until_launched(a, sortie_id, disp) in ("launching", "en_route", "on_scene")
