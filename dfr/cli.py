@@ -277,6 +277,15 @@ def _parser() -> argparse.ArgumentParser:
     bm.add_argument("--consoles", type=int, default=50, help="console WebSockets")
     bm.add_argument("--json", action="store_true")
     bm.set_defaults(func=_bench_metro)
+    bfo = bsub.add_parser(
+        "failover",
+        help="two servers on PostgreSQL: kill -9 the one holding the drones mid-flight",
+    )
+    bfo.add_argument("--postgres", required=True, help="postgresql://… an empty database")
+    bfo.add_argument("--speed", type=float, default=8.0, help="simulator speed factor")
+    bfo.add_argument("--lease-ttl", type=float, default=5.0, help="drone-link lease TTL (s)")
+    bfo.add_argument("--json", action="store_true")
+    bfo.set_defaults(func=_bench_failover)
     bf = bsub.add_parser(
         "fidelity", help="the simulator against PX4 SITL (flown now, or recorded), per call"
     )
@@ -893,6 +902,17 @@ def _bench_metro(args: argparse.Namespace) -> int:
     from dfr.bench_metro import main
 
     return main(args)
+
+
+def _bench_failover(args: argparse.Namespace) -> int:
+    from dfr.failover_drill import print_result, run_failover
+
+    result = run_failover(args.postgres, args.speed, args.lease_ttl)
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print_result(result)
+    return 0
 
 
 def _bench_audit(args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ class Event:
 
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
+    #: The server it came from, relayed (dfr.event_relay); None: this server's own.
+    origin: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"type": self.kind, **self.data}

@@ -19,7 +19,8 @@ Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
     OperationsError
     ├── NoPurpose            a launch without a call and without a purpose (422)
     ├── WebhooksOff          no webhook secret configured (503)
-    └── BadWebhookToken      a webhook without the right secret (401)
+    ├── BadWebhookToken      a webhook without the right secret (401)
+    └── LinkedElsewhere      a pilot command for a drone another server links (409)
 
 and, from who sees what (`dfr.agency_scope`): UnknownStationId (no station with that id,
 or none the asker sees: 404) and NotYourAgency (another agency's drone: 403).
@@ -40,7 +41,7 @@ from dfr.access import Access
 from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.agency_scope import AgencyScope, NotYourAgency, UnknownStationId
 from dfr.audit_signing import Checkpoint, PublicKey
-from dfr.auth import Principal
+from dfr.auth import Principal, Role
 from dfr.auto_launch import AutoLaunch
 from dfr.camera_views import camera_of_stream, covering_views, nearby_views
 from dfr.console_views import (
@@ -53,11 +54,13 @@ from dfr.console_views import (
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
 from dfr.eido_intake import EidoIntake, EidoResult
+from dfr.event_relay import EventRelay
 from dfr.events import Event, EventBus
 from dfr.evidence import export_package
 from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
+from dfr.link_leases import LinkLeases, server_id
 from dfr.loop_lag import LoopLag
 from dfr.officer_requests import NotYourRequest, OfficerRequests
 from dfr.overwatch import Overwatch
@@ -103,6 +106,10 @@ from stations.fleet import Fleet
 log = logging.getLogger(__name__)
 
 
+#: A request to the server linking a drone: launch a sortie this server reserved for it.
+START_SORTIE = "start_sortie"
+
+
 class OperationsError(Exception):
     """Base of the operations errors."""
 
@@ -117,6 +124,11 @@ class WebhooksOff(OperationsError):
 
 class BadWebhookToken(OperationsError):
     pass
+
+
+class LinkedElsewhere(OperationsError):
+    """Several servers share the drones, and another holds this drone's link: pilot
+    commands go to that server."""
 
 
 class VideoService(SortieVideo, Protocol):
@@ -195,6 +207,11 @@ class Operations:
             withdraw=self.runner.withdraw,
             serving_changed=lambda call_id: self.publish_streams(),
         )
+        #: This server's drone-link leases, while running on PostgreSQL (else None).
+        self.leases: LinkLeases | None = None
+        #: Events to and from the other servers on the database, on PostgreSQL.
+        self.relay: EventRelay | None = None
+        self.server_id = settings.server_id or server_id()
         self.recovery = SortieRecovery(
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
         )
@@ -259,9 +276,13 @@ class Operations:
             ops.runner.running(),
             ops.recovery.running(),
             ops.dock.running(),
+            ops._link_leases(settings) as leases,
+            ops._event_relay(settings) as relay,
             ops._tak_out(settings) as tak,
             asyncio.TaskGroup() as group,
         ):
+            ops.leases = leases
+            ops.relay = relay
             ops.tak = tak
             push = group.create_task(
                 push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
@@ -282,6 +303,51 @@ class Operations:
                 track.cancel()
                 retention.cancel()
                 overwatch.cancel()
+
+    def _link_leases(
+        self, settings: Settings
+    ) -> contextlib.AbstractAsyncContextManager[LinkLeases | None]:
+        """The drones' link leases, on PostgreSQL; none on SQLite (one server links all)."""
+        if not self._fleet.leased or settings.database is None:
+            return contextlib.nullcontext(None)
+        return LinkLeases.running(
+            settings.database,
+            self.server_id,
+            [s.drone.id for s in self.deployment.stations],
+            settings.lease_settings(),
+            self._took_link,
+            self._lost_link,
+        )
+
+    def _event_relay(
+        self, settings: Settings
+    ) -> contextlib.AbstractAsyncContextManager[EventRelay | None]:
+        """Events to and from the other servers, on PostgreSQL; none on SQLite."""
+        if not self._fleet.leased or settings.database is None:
+            return contextlib.nullcontext(None)
+        return EventRelay.running(
+            settings.database, self.server_id, self.bus, self._links, self._requested
+        )
+
+    def _links(self, drone_id: str) -> bool:
+        """Whether this server links the drone now."""
+        station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
+        return station is not None and self._fleet.permitted(station.id)
+
+    def _took_link(self, drone_id: str) -> None:
+        """This server now holds the drone's lease: link it, settle the sortie another
+        server left it flying (dock preparation then serves the queue with it)."""
+        station = self._station_of_drone(drone_id)
+        self._fleet.permit(station.id)
+        self.recovery.take_over(station.id)
+
+    def _lost_link(self, drone_id: str) -> None:
+        station = self._station_of_drone(drone_id)
+        self.runner.let_go(station.id)
+        self._fleet.revoke(station.id)
+
+    def _station_of_drone(self, drone_id: str) -> Station:
+        return next(s for s in self.deployment.stations if s.drone.id == drone_id)
 
     def _tak_out(self, settings: Settings) -> contextlib.AbstractAsyncContextManager[TakOut | None]:
         """Cursor on Target out to the deployment's `[tak]` server; none without one."""
@@ -335,7 +401,9 @@ class Operations:
 
     def health(self) -> dict[str, Any]:
         available = fleet_availability(self._fleet)
-        drones = {s.drone.id: available[s.id].online for s in self.deployment.stations}
+        # With several servers, each answers for the drones it links.
+        linked = [s for s in self.deployment.stations if self._fleet.permitted(s.id)]
+        drones = {s.drone.id: available[s.id].online for s in linked}
 
         def ready(station_id: str) -> bool:
             a = available[station_id]
@@ -357,7 +425,21 @@ class Operations:
             "event_loop_lag": self.loop_lag.report(),
             # Sorties the last run left open and not yet settled, by station.
             "inherited_sorties": self.recovery.pending,
+            # Several servers on one database: the drones another server links, by holder.
+            "linked_elsewhere": self.linked_elsewhere(),
         }
+
+    def linked_elsewhere(self) -> dict[str, str]:
+        """Drone id → the server holding its link, for drones this server does not link."""
+        leases = self.leases
+        if leases is None:
+            return {}
+        out = {}
+        for station in self.deployment.stations:
+            holder = leases.holder_of(station.drone.id)
+            if holder is not None and holder != leases.holder:
+                out[station.drone.id] = holder
+        return out
 
     def deployment_view(self, who: Principal | None = None) -> dict[str, Any]:
         d = self.deployment
@@ -402,6 +484,12 @@ class Operations:
         return dict(self.deployment.airspace.geojson)
 
     def drone_view(self, station: Station) -> dict[str, Any]:
+        """The station's drone as the consoles show it; one another server links, as that
+        server last reported it (with `linked_by`)."""
+        if self.relay is not None and not self._fleet.permitted(station.id):
+            remote = self.relay.remote_drone(station.drone.id)
+            if remote is not None:
+                return remote
         return drone_json(
             station,
             self._fleet.drone(station.id),
@@ -669,10 +757,56 @@ class Operations:
             if result.retasked_from is not None:
                 await self.runner.retask(result, who)
             elif not result.queued:
-                await self.runner.start(result, who, policy)
+                await self._start(result, who, policy)
         if result.candidate is not None and result.candidate.mutual_aid is not None:
             result = replace(result, call=await self._store.get_call(call_id))  # shared now
         return result
+
+    async def _start(
+        self, result: DispatchResult, who: Principal, policy: LaunchPolicy | None
+    ) -> None:
+        """Launch a reserved sortie: here, or, for a drone another server links, there
+        (a request over the relay; that server launches it as this one would)."""
+        assert result.sortie is not None
+        drone_id = result.sortie.drone_id
+        if self.relay is None or self.leases is None or self._links(drone_id):
+            await self.runner.start(result, who, policy)
+            return
+        holder = self.leases.holder_of(drone_id)
+        if holder is None:
+            # Nobody links it now: whoever takes its lease settles the reservation.
+            log.warning("sortie %d: no server links %s", result.sortie.id, drone_id)
+            return
+        self.relay.request(
+            holder,
+            START_SORTIE,
+            {
+                "sortie_id": result.sortie.id,
+                "who": who.name,
+                "role": str(who.role),
+                "policy": policy.name if policy is not None else None,
+            },
+        )
+
+    async def _requested(self, kind: str, data: dict[str, Any]) -> None:
+        """A request from another server over the relay."""
+        if kind != START_SORTIE:
+            log.warning("a request of an unknown kind ignored: %s", kind)
+            return
+        record = await self._store.get_sortie(int(data["sortie_id"]))
+        if record.state != "reserved" or self.board.get(record.id) is not None:
+            return  # started, withdrawn or settled meanwhile
+        if record.call_id is None or not self._links(record.drone_id):
+            return
+        call = await self._store.get_call(record.call_id)
+        who = Principal(str(data["who"]), Role(str(data["role"])))
+        named = data.get("policy")
+        policy = next(
+            (p for p in self.deployment.launch_policies.policies if p.name == named), None
+        )
+        subject = f"sortie:{record.id}"
+        async with self._store.attempt(who.name, "sortie.launch", subject, audit_accepted=False):
+            await self.runner.start_reserved(record, call, who, policy)
 
     def _airborne(self) -> dict[str, AirborneDrone]:
         """Drones flying sorties this server follows, by station id (re-task candidates)."""
@@ -707,6 +841,11 @@ class Operations:
         """A launch nobody clicked takes only a drone whose dock set-up (parameters and
         fence, set and read back) is verified: one being prepared right now could have
         its fence transfer cross the sortie's."""
+        if self.relay is not None and not self._fleet.permitted(station_id):
+            # Another server links it: as that server last reported it.
+            view = self.relay.remote_drone(self.deployment.station(station_id).drone.id)
+            if view is not None and view.get("dock_prepared"):
+                return None
         if self.dock.setup(station_id) is None:
             return "its dock set-up is not verified yet"
         return None
@@ -840,6 +979,12 @@ class Operations:
         pilot withdraws it (the drone stays on its dock, the call goes back to the
         dispatchers)."""
         station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
+        if station is not None and not self._fleet.permitted(station.id):
+            holder = self.leases.holder_of(drone_id) if self.leases is not None else None
+            raise LinkedElsewhere(
+                f"drone {drone_id} is linked by server {holder or 'none yet'};"
+                " send pilot commands to that server"
+            )
         held = self.runner.held(station.id) if station is not None else None
         if body.command != "abort" or held is None:
             return await self.commands.command(drone_id, body, who)
@@ -957,7 +1102,24 @@ class Operations:
         return self.deployment.planner.dock_fence(station.position, reach_m)
 
     def _availability(self) -> dict[str, DroneAvailability]:
-        return fleet_availability(self._fleet)
+        """The drones this server links as its fleet sees them; those another server
+        links as that server last reported them (the store's reservation decides)."""
+        available = fleet_availability(self._fleet)
+        if self.relay is None:
+            return available
+        for station in self.deployment.stations:
+            if self._fleet.permitted(station.id):
+                continue
+            view = self.relay.remote_drone(station.drone.id)
+            if view is not None:
+                available[station.id] = DroneAvailability(
+                    online=bool(view["online"]),
+                    docked=bool(view["docked"]),
+                    healthy=bool(view["healthy"]),
+                    maintenance=view["dock_state"] == "maintenance",
+                    battery_pct=float(view["battery_pct"] or 0.0),
+                )
+        return available
 
     async def _learn_eta(self, active: ActiveSortie, flight: FlightResult) -> None:
         """Refine the drone's ETA figures with the flight (if it flew straight to its scene)."""

@@ -77,7 +77,7 @@ def _drill(folder: Path, speed: float, down_s: float, timeout_s: float, px4: boo
     log = folder / "drill.log"
     ports = free_udp_block(len(stations))
     with SimulatedDrones(stations, speed, ports, log, px4=px4) as sim:
-        deployment = _deployment_with(folder / "deployment", sim.addresses)
+        deployment = deployment_with(folder / "deployment", sim.addresses)
         users = folder / "users.toml"
         write_users_file(users, {name: (role, PASSWORD) for name, role in USERS.items()})
         port = free_tcp_port()
@@ -85,7 +85,7 @@ def _drill(folder: Path, speed: float, down_s: float, timeout_s: float, px4: boo
         args = ["--no-sim", "--deployment", str(deployment), "--state-dir", str(folder / "state")]
         args += ["--port", str(port)]
         base = f"http://{LOOPBACK}:{port}"
-        with ServerProcess(args, env, base, log) as server, _client(base, timeout_s) as c:
+        with ServerProcess(args, env, base, log) as server, console(base, timeout_s) as c:
             server.start()
             c.ready()
             c.maintenance_except(FLYING_STATION)
@@ -128,7 +128,7 @@ def _drill(folder: Path, speed: float, down_s: float, timeout_s: float, px4: boo
     )
 
 
-def _deployment_with(folder: Path, addresses: list[str]) -> Path:
+def deployment_with(folder: Path, addresses: list[str]) -> Path:
     """Pueblo, its drones at `addresses`, flying on through the restart: a link-loss
     timeout longer than the drill's outage, whatever its speed factor."""
     source = builtin_deployment_path()
@@ -142,8 +142,8 @@ def _deployment_with(folder: Path, addresses: list[str]) -> Path:
     return toml
 
 
-class _Console:
-    """The three users the drill needs, over one HTTP client."""
+class DrillConsole:
+    """The three users a drill needs, over one HTTP client to one server."""
 
     def __init__(self, client: httpx.Client, timeout_s: float) -> None:
         self.http = client
@@ -159,7 +159,7 @@ class _Console:
     def ready(self) -> None:
         """Signed in, every drone docked and passing its checks."""
         self.sign_in()
-        self._until(
+        self.until(
             lambda: all(
                 s["drone"]["healthy"] and s["drone"]["docked"]
                 for s in self.http.get("/api/stations", headers=self.auth["admin"]).json()
@@ -176,6 +176,28 @@ class _Console:
                     headers=self.auth["admin"],
                 ).raise_for_status()
 
+    def create(self, call: dict[str, Any]) -> dict[str, Any]:
+        created = self.http.post("/api/calls", json=call, headers=self.auth["dispatcher"])
+        created.raise_for_status()
+        return dict(created.json())
+
+    def dispatch_to(self, call: dict[str, Any], station_id: str) -> httpx.Response:
+        """The call dispatched to one station, as answered."""
+        return self.http.post(
+            f"/api/calls/{call['id']}/dispatch",
+            json={"station_id": station_id},
+            headers=self.auth["dispatcher"],
+        )
+
+    def station(self, station_id: str) -> dict[str, Any]:
+        stations = self.http.get("/api/stations", headers=self.auth["admin"]).json()
+        return dict(next(s for s in stations if s["id"] == station_id))
+
+    def sorties(self) -> list[dict[str, Any]]:
+        answer = self.http.get("/api/sorties", headers=self.auth["dispatcher"])
+        answer.raise_for_status()
+        return list(answer.json())
+
     def dispatch(self, call: dict[str, Any]) -> dict[str, Any]:
         who = self.auth["dispatcher"]
         created = self.http.post("/api/calls", json=call, headers=who)
@@ -190,7 +212,7 @@ class _Console:
         return dict(answer.json())
 
     def wait_sortie(self, sortie_id: int, states: set[str]) -> str:
-        self._until(lambda: self.sortie(sortie_id)["state"] in states, f"sortie in {states}")
+        self.until(lambda: self.sortie(sortie_id)["state"] in states, f"sortie in {states}")
         return str(self.sortie(sortie_id)["state"])
 
     def wait_call(self, call_id: int, status: str) -> bool:
@@ -199,7 +221,7 @@ class _Console:
             return bool(answer.json()["status"] == status)
 
         try:
-            self._until(reached, f"call {call_id} {status}")
+            self.until(reached, f"call {call_id} {status}")
         except TimeoutError as exc:
             why = self.http.get(
                 f"/api/calls/{call_id}/recommendation", headers=self.auth["dispatcher"]
@@ -207,31 +229,40 @@ class _Console:
             raise TimeoutError(f"{exc}; excluded: {why.get('excluded')}") from None
         return True
 
+    def calls(self) -> dict[int, str]:
+        """Every call in the store: id → status."""
+        answer = self.http.get("/api/calls", headers=self.auth["dispatcher"])
+        answer.raise_for_status()
+        return {int(c["id"]): str(c["status"]) for c in answer.json()}
+
+    def command(self, drone_id: str, command: str) -> httpx.Response:
+        """A pilot's command, as answered."""
+        return self.http.post(
+            f"/api/drones/{drone_id}/commands",
+            json={"command": command},
+            headers=self.auth["pilot"],
+        )
+
     def until_accepted(self, drone_id: str, command: str) -> None:
         def accepted() -> bool:
-            answer = self.http.post(
-                f"/api/drones/{drone_id}/commands",
-                json={"command": command},
-                headers=self.auth["pilot"],
-            )
-            return answer.status_code == 200
+            return self.command(drone_id, command).status_code == 200
 
-        self._until(accepted, f"{command} accepted", every_s=0.2)
+        self.until(accepted, f"{command} accepted", every_s=0.2)
 
     def audited(self, sortie_id: int, matches: Callable[[dict[str, Any]], Any]) -> bool:
         """Whether the audit log has an entry about the sortie that `matches`."""
         entries = self.http.get("/api/audit", headers=self.auth["admin"]).json()
         return any(e["subject"] == f"sortie:{sortie_id}" and matches(e) for e in entries)
 
-    def _until(self, condition: Any, what: str, every_s: float = 0.25) -> None:
+    def until(self, condition: Any, what: str, every_s: float = 0.25) -> None:
         deadline = time.monotonic() + self.timeout_s
         while not condition():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"restart drill: no {what} within {self.timeout_s:g} s")
+                raise TimeoutError(f"drill: no {what} within {self.timeout_s:g} s")
             time.sleep(every_s)
 
 
 @contextmanager
-def _client(base: str, timeout_s: float) -> Iterator[_Console]:
+def console(base: str, timeout_s: float) -> Iterator[DrillConsole]:
     with httpx.Client(base_url=base, timeout=30.0) as http:
-        yield _Console(http, timeout_s)
+        yield DrillConsole(http, timeout_s)

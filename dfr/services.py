@@ -87,7 +87,10 @@ async def open_services(
             stations = await stack.enter_async_context(vehicles(deployment.stations))
             deployment = replace(deployment, stations=tuple(stations))
         fleet = await stack.enter_async_context(
-            Fleet.running(deployment.stations, settings.fleet_settings())
+            # On PostgreSQL, a drone is linked only while this server holds its lease.
+            Fleet.running(
+                deployment.stations, settings.fleet_settings(), settings.database_is_postgres
+            )
         )
         eta = await FleetEta.open(deployment, store)
         yield Services(deployment, store, fleet, users, tokens, refusals, eta)

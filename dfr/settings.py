@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from dfr.db_connection import is_postgres
 from dfr.eido_subscriber import SubscriberSettings
 from dfr.flight_executor import ExecutorSettings
+from dfr.link_leases import LeaseSettings
 from dfr.tak_link import TakLinkSettings
 from missions.mission_plan import FlightSettings
 from stations.drone_link import LinkSettings
@@ -77,6 +78,14 @@ class Settings(BaseSettings):
     retention_first_run_s: float = Field(60.0, ge=0)
     retention_interval_s: float = Field(86400.0, gt=0)
 
+    #: On PostgreSQL, servers share the drones: each drone is linked by the one server
+    #: holding its lease (dfr.link_leases), renewed every `link_lease_renew_s`; one not
+    #: renewed for `link_lease_ttl_s` goes to another server.
+    link_lease_ttl_s: float = Field(5.0, ge=2)
+    link_lease_renew_s: float = Field(1.0, gt=0)
+    #: This server's name among the servers sharing a database (None: host:pid:random).
+    server_id: str | None = Field(None, min_length=1, max_length=200)
+
     telemetry_push_hz: float = Field(4.0, gt=0, le=50)
     drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone
     #: No telemetry for this long (wall seconds, by message arrival) and a drone's link
@@ -121,6 +130,10 @@ class Settings(BaseSettings):
         return self.state_dir / "audit-checkpoints.jsonl"
 
     # -- each subsystem's settings, from this one object ---------------------------
+
+    def lease_settings(self) -> LeaseSettings:
+        renew_s = min(self.link_lease_renew_s, self.link_lease_ttl_s / 3)
+        return LeaseSettings(ttl_s=self.link_lease_ttl_s, renew_s=renew_s)
 
     def fleet_settings(self) -> FleetSettings:
         link = LinkSettings(connect_timeout_s=self.drone_connect_timeout_s)

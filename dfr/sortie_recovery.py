@@ -17,6 +17,12 @@ settled, the two are matched:
 
 A call whose scene never saw the drone goes back to the queue. Sorties this
 server reserved itself are the sortie runner's and never looked at here.
+
+With several servers (PostgreSQL, drone-link leases), a server inherits only the
+sorties of the drones it holds: none at start-up, each drone's when it takes its
+lease (`take_over`), e.g. from a server that died mid-flight. A drone taken over on
+its dock with a reservation made moments ago (another server reserved it, and the
+request to launch it went to a server that died) is launched, not released.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
+from dfr.auth import Principal, Role
 from dfr.sortie_runner import SortieRunner
 from dfr.store import SortieRecord
 from missions.drone_state import DroneState
@@ -36,6 +44,10 @@ from missions.sortie import SortieState
 from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
+
+#: A reservation found on a drone taken over is launched if it is younger than this
+#: (older ones are released, their calls back in the queue, as after a restart).
+FRESH_RESERVATION_S = 60.0
 
 
 class Finding(StrEnum):
@@ -88,19 +100,31 @@ class SortieRecovery:
         self._dock_radius_m = dock_radius_m
         self._interval_s = interval_s
         self._pending: dict[str, int] = {}  # station id → inherited sortie id
+        self._arrivals: set[str] = set()  # stations taken over, their sorties not read yet
+        self._taken_over: set[str] = set()  # stations whose pending sortie came by take-over
         self._noted: dict[str, str] = {}  # what was last logged per station
+        self._task: asyncio.Task[None] | None = None
         self.settled = asyncio.Event()
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[SortieRecovery]:
         """Find the inherited sorties, then settle them in the background."""
         await self._inherit()
-        task = asyncio.create_task(self._run(), name="sortie recovery")
+        self._task = asyncio.create_task(self._run(), name="sortie recovery")
         try:
             yield self
         finally:
+            task, self._task = self._task, None
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    def take_over(self, station_id: str) -> None:
+        """This server has just taken the station's drone from another: settle the
+        sortie the store says it flies, if any, as an inherited one."""
+        self._arrivals.add(station_id)
+        self.settled.clear()
+        if self._task is not None and self._task.done():
+            self._task = asyncio.create_task(self._run(), name="sortie recovery")
 
     @property
     def pending(self) -> dict[str, int]:
@@ -110,6 +134,8 @@ class SortieRecovery:
     async def _inherit(self) -> None:
         held = await self._runner.store.drone_sorties()
         for station in self._runner.deployment.stations:
+            if not self._fleet.permitted(station.id):
+                continue  # another server's drone: inherited if this one takes it over
             sortie_id = held.get(station.drone.id)
             if sortie_id is not None and sortie_id > 0:
                 self._pending[station.id] = sortie_id
@@ -118,8 +144,24 @@ class SortieRecovery:
         else:
             self.settled.set()
 
+    async def _welcome(self) -> None:
+        """Read the sorties of the drones taken over since the last round."""
+        if not self._arrivals:
+            return
+        held = await self._runner.store.drone_sorties()
+        while self._arrivals:
+            station = self._runner.deployment.station(self._arrivals.pop())
+            sortie_id = held.get(station.drone.id)
+            own = self._runner.board.for_station(station.id)
+            if sortie_id is not None and sortie_id > 0 and own is None:
+                log.warning("%s: taken over with sortie %d open", station.id, sortie_id)
+                self._pending[station.id] = sortie_id
+                self._taken_over.add(station.id)
+
     async def _run(self) -> None:
-        while self._pending:
+        await self._welcome()
+        while self._pending or self._arrivals:
+            await self._welcome()
             for station_id, sortie_id in list(self._pending.items()):
                 station = self._runner.deployment.station(station_id)
                 try:
@@ -129,6 +171,7 @@ class SortieRecovery:
                     done = False
                 if done:
                     del self._pending[station_id]
+                    self._taken_over.discard(station_id)
             if self._pending:
                 await asyncio.sleep(self._interval_s)
         self.settled.set()
@@ -152,6 +195,15 @@ class SortieRecovery:
         if look.finding is Finding.UNSETTLED:
             return False
         call = None if record.call_id is None else await runner.store.get_call(record.call_id)
+        if (
+            look.finding is Finding.ON_DOCK
+            and call is not None
+            and station.id in self._taken_over
+            and _fresh_reservation(record)
+        ):
+            log.info("%s: launching sortie %d, reserved elsewhere", station.id, sortie_id)
+            await runner.start_reserved(record, call, Principal(record.created_by, Role.DISPATCHER))
+            return True
         if look.finding is Finding.AIRBORNE:
             if call is None:
                 return False  # nothing to follow it for; settled once it is down
@@ -163,3 +215,16 @@ class SortieRecovery:
         else:
             await runner.close_inherited(record, station, SortieState.LANDED, look.detail, requeue)
         return True
+
+
+def _fresh_reservation(record: SortieRecord) -> bool:
+    """A sortie reserved moments ago and never launched."""
+    if record.state != "reserved":
+        return False
+    try:
+        created = datetime.fromisoformat(record.created_at)
+    except ValueError:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - created).total_seconds() < FRESH_RESERVATION_S

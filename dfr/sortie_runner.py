@@ -112,6 +112,7 @@ class SortieRunner:
         self._claim_dock = claim_dock
         self._streams_changed = on_streams_changed or (lambda: None)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flights: dict[int, asyncio.Task[None]] = {}  # sortie id → its flight's task
         self._stopping = False
 
     @contextlib.asynccontextmanager
@@ -145,7 +146,8 @@ class SortieRunner:
         candidate = result.candidate
         call = result.call
         if candidate.mutual_aid is not None:
-            call = await self._mutual_aid(result, who)
+            assert candidate.agency is not None
+            call = await self._mutual_aid(record, call, candidate.agency, candidate.mutual_aid, who)
         active = ActiveSortie(
             record,
             call,
@@ -156,11 +158,47 @@ class SortieRunner:
             agency=candidate.agency,
             mutual_aid=str(candidate.mutual_aid) if candidate.mutual_aid is not None else None,
         )
+        await self._begin(active, who, policy)
+
+    async def start_reserved(
+        self,
+        record: SortieRecord,
+        call: CallRecord,
+        who: Principal,
+        policy: LaunchPolicy | None = None,
+    ) -> None:
+        """A sortie another server reserved for a drone this server links: launch it (or
+        hold it for the pilot) as `start` would, on the route it stored."""
+        scene = GeoPoint(call.latitude_deg, call.longitude_deg)
+        route = self.deployment.planner.restored(record.route, scene)
+        station = self.deployment.station(record.station_id)
+        agencies = self.deployment.agencies
+        owner = agencies.of_station(record.station_id) if agencies else None
+        rule = agencies.rule(owner, call.agency) if owner not in (None, call.agency) else None
+        if rule is not None:
+            assert owner is not None
+            call = await self._mutual_aid(record, call, owner, rule, who)
+        active = ActiveSortie(
+            record,
+            call,
+            station,
+            route,
+            record.eta_s or 0.0,
+            policy=record.policy,
+            agency=owner,
+            mutual_aid=str(rule) if rule is not None else None,
+        )
+        await self._begin(active, who, policy)
+
+    async def _begin(
+        self, active: ActiveSortie, who: Principal, policy: LaunchPolicy | None
+    ) -> None:
+        record = active.record
         self.board.add(active)
         self._streams_changed()  # the drone's stream now serves this call
-        if candidate.mutual_aid is MutualAid.PILOT_CONFIRM:
-            owner = self.deployment.agencies.name_of(candidate.agency)
-            into = self.deployment.agencies.name_of(result.call.agency)
+        if active.mutual_aid == MutualAid.PILOT_CONFIRM:
+            owner = self.deployment.agencies.name_of(active.agency)
+            into = self.deployment.agencies.name_of(active.call.agency)
             cause = f"mutual aid into {into}: held for {owner}'s pilot to confirm"
             await self.store.hold_for_pilot(record.id, cause)
             self._publish_sortie(active, "awaiting_pilot")
@@ -180,24 +218,21 @@ class SortieRunner:
                 active, "launched", f"launched by policy {policy.name} with no click", who.name
             )
 
-    async def _mutual_aid(self, result: DispatchResult, who: Principal) -> CallRecord:
+    async def _mutual_aid(
+        self, sortie: SortieRecord, call: CallRecord, owner: str, rule: MutualAid, who: Principal
+    ) -> CallRecord:
         """Another agency's drone sent to a call (dfr.agencies): audited with both
         agencies, and the call shared with the drone's agency (its pilot sees what it
         flies to). Returns the call as shared."""
-        assert result.candidate is not None
-        assert result.sortie is not None
-        candidate, sortie_id = result.candidate, result.sortie.id
-        owner, into = candidate.agency, result.call.agency
         details = {
-            "agencies": [owner, into],
-            "rule": str(candidate.mutual_aid),
-            "station_id": candidate.station_id,
-            "sortie_id": sortie_id,
+            "agencies": [owner, call.agency],
+            "rule": str(rule),
+            "station_id": sortie.station_id,
+            "sortie_id": sortie.id,
         }
-        await self.store.audit(who.name, "mutual_aid.dispatch", f"call:{result.call.id}", details)
-        assert owner is not None
+        await self.store.audit(who.name, "mutual_aid.dispatch", f"call:{call.id}", details)
         call = await self.store.share_call_with_agency(
-            result.call.id, owner, who.name, {"why": "mutual aid", "sortie_id": sortie_id}
+            call.id, owner, who.name, {"why": "mutual aid", "sortie_id": sortie.id}
         )
         self.bus.publish(call_event(call))
         return call
@@ -325,7 +360,7 @@ class SortieRunner:
             settings=self.executor_settings,
             docked=self._claim_dock(active.station.id),
         )
-        self._spawn(self._fly(active), f"sortie {active.record.id}")
+        self._follow(active, f"sortie {active.record.id}")
 
     async def retask(self, result: DispatchResult, who: Principal) -> None:
         """A flying drone was moved to another call in the store (`Dispatcher`): send it
@@ -391,10 +426,32 @@ class SortieRunner:
             Event("alert", {"severity": severity, **about, **more, "message": message})
         )
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _follow(self, active: ActiveSortie, name: str) -> None:
+        sortie_id = active.record.id
+        task = self._spawn(self._fly(active), name)
+        self._flights[sortie_id] = task
+        task.add_done_callback(lambda _: self._flights.pop(sortie_id, None))
+
+    def let_go(self, station_id: str) -> None:
+        """This server no longer links the station's drone (another server may take its
+        lease): stop following its sortie, recording nothing and commanding nothing, as
+        a stopping server does. The server that takes the drone re-adopts the sortie."""
+        active = self.board.for_station(station_id)
+        if active is None:
+            return
+        task = self._flights.pop(active.record.id, None)
+        if task is None:
+            return  # not flying from here (held for the pilot): the store keeps it
+        task.cancel()
+        self.board.remove(active.record.id)
+        self._streams_changed()
+        log.warning("sortie %d: let go with its drone's link", active.record.id)
 
     async def take_out_of_service(self, station: Station, reason: str | None) -> None:
         """Keep the drone from new calls until a person puts it back (None: put it back)."""
@@ -565,7 +622,7 @@ class SortieRunner:
         if self.video is not None:
             await self.video.sortie_started(station.drone.id, call.id, record.id)
         self._streams_changed()
-        self._spawn(self._fly(active), f"sortie {record.id} (adopted)")
+        self._follow(active, f"sortie {record.id} (adopted)")
 
     async def expire_inherited(self, record: SortieRecord) -> None:
         """A policy's launch the last run held for the pilot and never launched: it

@@ -6,6 +6,10 @@ is retried, a link whose telemetry stops for `link_loss_s` is marked down (the
 vehicle's own failsafe handles the flight), and a link whose mavsdk_server died
 is replaced. `fleet.availability(station_id)` is a pure snapshot the dispatcher
 ranks stations with.
+
+A fleet that is `leased` (several servers sharing the drones) links a drone only
+while it is `permit`ted to: the server holds that drone's lease. `revoke` drops the
+link at once (without commanding the vehicle), so another server may take it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ class DockState(StrEnum):
 
 class DroneOffline(Exception):
     """The station's drone has no usable link right now."""
+
+
+#: Why a leased fleet's drone has no link: another server holds its lease.
+LINKED_ELSEWHERE = "linked by another server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,8 @@ class FleetDrone:
     link_lost_count: int = 0
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     telemetry_flowing: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Whether this server may link the drone (always, unless the fleet is leased).
+    permitted: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def station_id(self) -> str:
@@ -160,21 +170,33 @@ class FleetDrone:
 class Fleet:
     """All drones of a deployment. Create with `Fleet.running(...)`."""
 
-    def __init__(self, stations: Sequence[Station], settings: FleetSettings) -> None:
+    def __init__(
+        self, stations: Sequence[Station], settings: FleetSettings, leased: bool = False
+    ) -> None:
         self.settings = settings
+        self.leased = leased
         self._drones = {s.id: FleetDrone(s, settings) for s in stations}
+        for drone in self._drones.values():
+            if leased:
+                drone.last_error = LINKED_ELSEWHERE
+            else:
+                drone.permitted.set()
 
     @classmethod
     @contextlib.asynccontextmanager
     async def running(
-        cls, stations: Iterable[Station], settings: FleetSettings | None = None
+        cls,
+        stations: Iterable[Station],
+        settings: FleetSettings | None = None,
+        leased: bool = False,
     ) -> AsyncIterator[Fleet]:
-        """Connect every drone (in the background) and keep the links up until exit.
+        """Connect every drone (in the background) and keep the links up until exit;
+        `leased`: only the drones `permit`ted, while they are.
 
         Does not wait for any drone: an unreachable one is simply offline.
         Leaving the block closes the links and does not command any vehicle.
         """
-        fleet = cls(tuple(stations), settings or FleetSettings())
+        fleet = cls(tuple(stations), settings or FleetSettings(), leased)
         tasks = [
             asyncio.create_task(fleet._supervise(drone), name=f"fleet {drone.station_id}")
             for drone in fleet._drones.values()
@@ -213,6 +235,22 @@ class Fleet:
     def availabilities(self) -> dict[str, Availability]:
         return {sid: drone.availability() for sid, drone in self._drones.items()}
 
+    def permitted(self, station_id: str) -> bool:
+        """Whether this server may link the station's drone now."""
+        return self._drones[station_id].permitted.is_set()
+
+    def permit(self, station_id: str) -> None:
+        """Link the station's drone (this server took its lease)."""
+        self._drones[station_id].permitted.set()
+
+    def revoke(self, station_id: str) -> None:
+        """Drop the station's drone's link within a watch interval, commanding nothing
+        (this server no longer holds its lease)."""
+        drone = self._drones[station_id]
+        drone.permitted.clear()
+        if drone.link is not None:
+            log.warning("%s: lease lost, dropping the link", station_id)
+
     def set_maintenance(self, station_id: str, maintenance: bool) -> None:
         self._drones[station_id].maintenance = maintenance
 
@@ -236,6 +274,9 @@ class Fleet:
         """Connect, watch, reconnect: forever, until cancelled."""
         profile = drone.station.drone
         while True:
+            if not drone.permitted.is_set():
+                drone.last_error = LINKED_ELSEWHERE
+                await drone.permitted.wait()
             try:
                 link = await DroneLink.open(profile.id, profile.mavlink, self.settings.link)
             except LinkError as exc:
@@ -265,7 +306,7 @@ class Fleet:
         read yet, so a down verdict waits for one punctual look.
         """
         late = False
-        while not link.closed:
+        while not link.closed and drone.permitted.is_set():
             age = link.telemetry_age_s
             up = age is not None and age <= self.settings.link_loss_s
             if late and not up and drone.link_up:
@@ -286,4 +327,4 @@ class Fleet:
             asked = time.monotonic()
             await asyncio.sleep(self.settings.watch_interval_s)
             late = time.monotonic() - asked > 2 * self.settings.watch_interval_s
-        drone.last_error = str(link.failure)
+        drone.last_error = str(link.failure) if link.closed else LINKED_ELSEWHERE

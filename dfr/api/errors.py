@@ -24,7 +24,12 @@ from dfr.fleet_eta import UnknownDrone
 from dfr.flight_errors import FlightError
 from dfr.login_guard import LoginRefused
 from dfr.officer_requests import AskedTooSoon, FixRefused, NotYourRequest, RequestOpen
-from dfr.operations import BadWebhookToken, NoPurpose, WebhooksOff
+from dfr.operations import (
+    BadWebhookToken,
+    LinkedElsewhere,
+    NoPurpose,
+    WebhooksOff,
+)
 from dfr.pilot_commands import BadCommand, DroneNotFound, NotFlying
 from dfr.sortie_runner import LaunchNotPending, RetaskFailed
 from dfr.store import Conflict, NotFound
@@ -46,6 +51,7 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (DroneTaken, 409),
     (StationUnavailable, 409),
     (NotFlying, 409),
+    (LinkedElsewhere, 409),
     (LaunchNotPending, 409),
     (RetaskFailed, 409),
     (FlightError, 409),

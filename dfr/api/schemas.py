@@ -508,7 +508,7 @@ class InvalidOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    ok: bool = Field(description="every drone connected")
+    ok: bool = Field(description="every drone connected (that this server links)")
     deployment: str
     drones: dict[str, bool] = Field(description="drone id: connected")
     ready: dict[str, bool] = Field(
@@ -518,6 +518,10 @@ class HealthOut(BaseModel):
     event_loop_lag: dict[str, float | None] = Field(description="last_ms and max_ms")
     inherited_sorties: dict[str, int] = Field(
         description="station id: a sortie the last run left open, not yet settled"
+    )
+    linked_elsewhere: dict[str, str] = Field(
+        default_factory=dict,
+        description="several servers on one database: drone id: the server linking it",
     )
 
 

@@ -99,3 +99,24 @@ async def test_a_dead_mavsdk_server_is_replaced(vehicle) -> None:  # noqa: ANN00
     await asyncio.sleep(0)
     assert first.closed
     assert second.closed
+
+
+async def test_a_leased_fleet_links_a_drone_only_while_permitted() -> None:
+    async with SimFleet.running([sim_config(instance=0)]) as sims:
+        stations = [station("north", sims.vehicles[0].mavlink_address)]
+        async with Fleet.running(stations, SETTINGS, leased=True) as first:
+            await asyncio.sleep(SETTINGS.reconnect_delay_s * 3)
+            assert not first.availability("north").online
+            assert first.availability("north").reason == "offline: linked by another server"
+            first.permit("north")
+            await first.wait_online("north", timeout_s=wall_s(10.0))
+            first.revoke("north")
+            await eventually(
+                "link dropped", lambda: first.drone("north").link is None, timeout_s=wall_s(10.0)
+            )
+            assert not first.availability("north").online
+            # Its port free again, another server's fleet links the same drone.
+            async with Fleet.running(stations, SETTINGS, leased=True) as second:
+                second.permit("north")
+                await second.wait_online("north", timeout_s=wall_s(20.0))
+                assert first.drone("north").link is None
