@@ -11,7 +11,10 @@ agency's dispatcher to the drone the server recommends. It reports:
   calls flew at once, waited in the queue, or were refused;
 - telemetry fan-out lag: from the server stamping a telemetry event to a console
   receiving it, over every console (p50, p99);
-- CPU of each server over the replay: its own process, and with its `mavsdk_server`s.
+- CPU of each server over the replay: its own process, and with its `mavsdk_server`s;
+- with two servers (the first links every drone, consoles and calls go to both), after
+  the replay: kill -9 of the first, the seconds until the second accepts a pilot's
+  command for a drone in the air, and the calls the second no longer has.
 
 Wall time is what the replay takes; vehicle time runs `speed` times faster, so 200
 calls an hour at x5 is a call every 3.6 s of wall time.
@@ -67,6 +70,12 @@ class MetroResult:
     cpu_pct: list[float] = field(default_factory=list)  # each server's own process
     cpu_with_links_pct: list[float] = field(default_factory=list)  # and its mavsdk_servers
     ready_s: float = 0.0
+    #: Two servers: kill -9 of the one linking the drones after the replay; seconds until
+    #: the other accepts a pilot's command for a drone in the air, and the calls stored
+    #: before the kill that the other no longer has.
+    failover_s: float | None = None
+    failover_drone: str | None = None
+    calls_lost: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,20 +130,24 @@ class _Run:
         self.deployment = deployment
         self.bases = bases
         self.result = result
-        self.tokens: dict[str, str] = {}
+        self.tokens: dict[str, dict[str, str]] = {}  # base URL -> user -> token
+        self.call_ids: list[int] = []
+        self.flying: list[tuple[int, str]] = []  # (sortie id, drone id) of launched calls
         self.lags_ms: list[float] = []
         self.dispatch_ms: list[float] = []
         self.outcomes: Counter[str] = Counter()
         self.measuring = False  # telemetry lag counts during the replay only
 
-    def auth(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
+    def auth(self, user: str, base: str | None = None) -> dict[str, str]:
+        """The user's bearer on `base` (each server signs its own sessions)."""
+        return {"Authorization": f"Bearer {self.tokens[base or self.bases[0]][user]}"}
 
     async def sign_in(self, client: httpx.AsyncClient, users: list[str]) -> None:
+        base = str(client.base_url).rstrip("/")
         for user in users:
             answer = await client.post("/api/login", json={"username": user, "password": PASSWORD})
             answer.raise_for_status()
-            self.tokens[user] = answer.json()["token"]
+            self.tokens.setdefault(base, {})[user] = answer.json()["token"]
 
     async def until_ready(self, client: httpx.AsyncClient, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -151,7 +164,7 @@ class _Run:
     async def console(self, base: str, user: str, stop: asyncio.Event) -> None:
         url = base.replace("http://", "ws://") + "/api/ws"
         async with websockets.connect(url, max_size=None) as socket:
-            await socket.send(json.dumps({"type": "auth", "token": self.tokens[user]}))
+            await socket.send(json.dumps({"type": "auth", "token": self.tokens[base][user]}))
             self.result.consoles_connected += 1
             while not stop.is_set():
                 try:
@@ -166,13 +179,14 @@ class _Run:
 
     async def call(self, client: httpx.AsyncClient, scene: GeoPoint) -> None:
         agency = self.deployment.agencies.agency_at(scene) or METRO_AGENCIES[0]
-        who = self.auth(f"{agency}-dispatcher")
+        who = self.auth(f"{agency}-dispatcher", str(client.base_url).rstrip("/"))
         body = {"latitude_deg": scene.latitude_deg, "longitude_deg": scene.longitude_deg}
         created = await client.post("/api/calls", json={**body, "priority": 1}, headers=who)
         if created.status_code != 201:
             self.outcomes[f"call {created.status_code}"] += 1
             return
         call_id = created.json()["id"]
+        self.call_ids.append(call_id)
         started = time.perf_counter()
         sent = await client.post(f"/api/calls/{call_id}/dispatch", headers=who)
         self.dispatch_ms.append((time.perf_counter() - started) * 1000.0)
@@ -182,6 +196,64 @@ class _Run:
             self.outcomes["queued"] += 1
         else:
             self.outcomes["flying"] += 1
+            sortie = sent.json()["sortie"]
+            self.flying.append((sortie["id"], sortie["drone_id"]))
+
+    async def failover(
+        self, killed: ServerProcess, other: str, rng: random.Random, timeout_s: float
+    ) -> None:
+        """One more call, flown by the server linking the drones; once its drone is on
+        its way, kill -9 that server; time until `other` takes a pilot's command for the
+        drone, then count the calls `other` no longer has."""
+        async with httpx.AsyncClient(base_url=killed.base, timeout=60.0) as client:
+            await self.call(client, random_scene(self.deployment, rng))
+            self.result.calls += 1
+        async with httpx.AsyncClient(base_url=other, timeout=30.0) as client:
+            admin = self.auth(ADMIN, other)
+            flying = None
+            deadline = time.monotonic() + timeout_s
+            while flying is None and time.monotonic() < deadline:
+                for sortie_id, drone_id in reversed(self.flying):
+                    sortie = (await client.get(f"/api/sorties/{sortie_id}", headers=admin)).json()
+                    if sortie.get("state") in ("en_route", "on_scene"):
+                        flying = drone_id
+                        break
+                else:
+                    await asyncio.sleep(0.2)
+            if flying is None:
+                raise TimeoutError("metro bench: no drone in the air to fail over")
+            station = next(s for s in self.deployment.stations if s.drone.id == flying)
+            agency = self.deployment.agencies.of_station(station.id) or METRO_AGENCIES[0]
+            who = self.auth(f"{agency}-dispatcher", other)
+            await asyncio.to_thread(killed.kill)
+            killed_at = time.monotonic()
+            while True:
+                answer = await client.post(
+                    f"/api/drones/{flying}/commands", json={"command": "hold"}, headers=who
+                )
+                if answer.status_code == 200:
+                    break
+                if time.monotonic() - killed_at > timeout_s:
+                    raise TimeoutError(f"metro bench: no failover within {timeout_s:g} s")
+                await asyncio.sleep(0.2)
+            self.result.failover_s = round(time.monotonic() - killed_at, 1)
+            self.result.failover_drone = flying
+            await client.post(
+                f"/api/drones/{flying}/commands", json={"command": "return"}, headers=who
+            )
+            stored: set[int] = set()
+            after = 0
+            while True:
+                page = (
+                    await client.get(
+                        "/api/calls", params={"after_id": after, "limit": 500}, headers=admin
+                    )
+                ).json()
+                stored.update(c["id"] for c in page)
+                if len(page) < 500:
+                    break
+                after = page[-1]["id"]
+            self.result.calls_lost = len(set(self.call_ids) - stored)
 
     async def replay(self, wall_s: float, calls_per_hour: float, speed: float, seed: int) -> None:
         rng = random.Random(seed)
@@ -234,7 +306,6 @@ async def _bench(
         calls_per_hour=calls_per_hour,
     )
     log = folder / "metro.log"
-    env = {**os.environ, "DFR_USERS_FILE": str(users), "DFR_DATABASE": database}
     procs: list[ServerProcess] = []
     with SimulatedDrones(deployment.stations, speed, port_base, log):
         try:
@@ -243,12 +314,20 @@ async def _bench(
                 port = free_tcp_port()
                 args = ["--no-sim", "--deployment", str(deployment_path)]
                 args += ["--state-dir", str(folder / f"state-{i}"), "--port", str(port)]
+                env = {
+                    **os.environ,
+                    "DFR_USERS_FILE": str(users),
+                    "DFR_DATABASE": database,
+                    "DFR_SERVER_ID": f"server-{i + 1}",
+                }
                 server = ServerProcess(args, env, f"http://{LOOPBACK}:{port}", log)
                 procs.append(server)
                 await asyncio.to_thread(server.start, 300.0)
             run = _Run(deployment, [p.base for p in procs], result)
+            for server in procs:
+                async with httpx.AsyncClient(base_url=server.base, timeout=60.0) as client:
+                    await run.sign_in(client, list(users_of(METRO_AGENCIES)))
             async with httpx.AsyncClient(base_url=procs[0].base, timeout=60.0) as client:
-                await run.sign_in(client, list(users_of(METRO_AGENCIES)))
                 await run.until_ready(client, timeout_s=600.0)
             result.ready_s = round(time.monotonic() - started, 1)
             stop = asyncio.Event()
@@ -271,6 +350,8 @@ async def _bench(
                 )
             stop.set()
             await asyncio.gather(*sockets, return_exceptions=True)
+            if servers == 2:
+                await run.failover(procs[0], procs[1].base, random.Random(seed), 120.0)
         finally:
             for server in procs:
                 await asyncio.to_thread(server.stop)
@@ -339,4 +420,10 @@ def main(args: Any) -> int:
     )
     for i, (own, linked) in enumerate(zip(r.cpu_pct, r.cpu_with_links_pct, strict=True)):
         print(f"server {i + 1}: CPU {own} % (with its mavsdk_servers {linked} %)")
+    if r.servers == 2:
+        print(
+            f"failover: kill -9 of server 1 (linking every drone) -> server 2 accepted a"
+            f" pilot's command for {r.failover_drone} in the air after {r.failover_s} s;"
+            f" calls lost {r.calls_lost}"
+        )
     return 0

@@ -1,6 +1,7 @@
 """The metro benchmark: its generated deployment (three agencies side by side, stations
 split between them, mutual aid), and a small run of the benchmark itself on PostgreSQL
-(the figures go in the README, not into asserts)."""
+on two servers, the first killed after the replay (the figures go in the README, not into
+asserts)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,13 @@ def test_the_metro_deployment_has_three_agencies_with_their_stations(tmp_path: P
     ]
 
 
-async def test_a_small_metro_run_dispatches_and_fans_telemetry_out(postgres_url) -> None:
+async def test_a_small_metro_run_on_two_servers_dispatches_fans_out_and_fails_over(
+    postgres_url,
+) -> None:
     result = await asyncio.to_thread(
         run,
         postgres_url,
+        servers=2,
         stations=3,
         replay_wall_s=20.0,
         speed=10.0,
@@ -52,4 +56,6 @@ async def test_a_small_metro_run_dispatches_and_fans_telemetry_out(postgres_url)
     assert set(result.outcomes) <= {"flying", "queued"}, result.outcomes
     assert result.dispatch_p50_ms is not None
     assert result.telemetry_events > 0
-    assert len(result.cpu_pct) == 1
+    assert len(result.cpu_pct) == 2
+    assert result.failover_s is not None
+    assert result.calls_lost == 0
