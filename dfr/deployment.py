@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -737,18 +737,22 @@ def load_deployment(path: Path | str | None = None) -> Deployment:
     return replace(build_deployment(spec, path), warnings=tuple(warnings))
 
 
+def _read_json(file: Path, field: str) -> Any:
+    """The JSON in `file`, named by the deployment `field` that points at it. Raises
+    DeploymentError saying which file could not be read, or is not JSON."""
+    try:
+        return json.loads(file.read_text())
+    except OSError as exc:
+        raise DeploymentError(f"{field}: cannot read {file.name}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise DeploymentError(f"{file}: not valid JSON: {exc}") from exc
+
+
 def build_deployment(spec: DeploymentFile, path: Path) -> Deployment:
     """Turn a validated file into a Deployment: load the airspace, check the stations."""
     airspace_path = (path.parent / spec.deployment.airspace).resolve()
     d = spec.defaults
-    try:
-        data = json.loads(airspace_path.read_text())
-    except OSError as exc:
-        raise DeploymentError(
-            f"{path}: field 'deployment.airspace': cannot read {airspace_path.name}: {exc.strerror}"
-        ) from exc
-    except ValueError as exc:
-        raise DeploymentError(f"{airspace_path}: not valid JSON: {exc}") from exc
+    data = _read_json(airspace_path, f"{path}: field 'deployment.airspace'")
     first = spec.stations[0]
     frame = LocalFrame(GeoPoint(first.lat, first.lon))
     try:
@@ -932,14 +936,7 @@ def _jurisdiction(
     data: object = given
     if isinstance(given, str):
         file = (path.parent / given).resolve()
-        try:
-            data = json.loads(file.read_text())
-        except OSError as exc:
-            raise DeploymentError(
-                f"{where}: field 'jurisdiction': cannot read {file.name}: {exc.strerror}"
-            ) from exc
-        except ValueError as exc:
-            raise DeploymentError(f"{file}: not valid JSON: {exc}") from exc
+        data = _read_json(file, f"{where}: field 'jurisdiction'")
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         features = data.get("features")
         if not isinstance(features, list) or len(features) != 1:
