@@ -5,8 +5,10 @@ The client authenticates with its first message, ``{"type": "auth", "token": ...
 
 from __future__ import annotations
 
+import contextlib
+
 import anyio
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from dfr.api.deps import websocket_principal
 
@@ -26,8 +28,10 @@ async def console_socket(websocket: WebSocket) -> None:
     await websocket.send_json({"type": "hello", "name": principal.name, "role": principal.role})
 
     async def send(cancel: anyio.CancelScope) -> None:
-        async for message in ops.console_events(principal):
-            await websocket.send_json(message)
+        # A console that goes away between two messages is an ordinary end, not an error.
+        with contextlib.suppress(WebSocketDisconnect):
+            async for message in ops.console_events(principal):
+                await websocket.send_json(message)
         cancel.cancel()
 
     # As Starlette's StreamingResponse: one task group, whichever side ends first
