@@ -37,13 +37,35 @@ class _Circle:
         return math.hypot(x_m - self.x_m, y_m - self.y_m) <= self.radius_m
 
 
+@dataclass(frozen=True, slots=True)
+class _Polygon:
+    """A prepared polygon and its bounding box: a point outside the box (most points,
+    for most zones) is answered without a call into shapely."""
+
+    shape: Polygon
+    min_x: float
+    min_y: float
+    max_x: float
+    max_y: float
+
+    @classmethod
+    def of(cls, shape: Polygon) -> _Polygon:
+        shapely.prepare(shape)
+        return cls(shape, *shape.bounds)
+
+    def contains(self, x_m: float, y_m: float) -> bool:
+        if not (self.min_x <= x_m <= self.max_x and self.min_y <= y_m <= self.max_y):
+            return False
+        return bool(shapely.contains_xy(self.shape, x_m, y_m))
+
+
 class Geofence:
     """Inclusion and exclusion zones in local metres, plus PX4's distance limits."""
 
     def __init__(self, frame: LocalFrame) -> None:
         self._frame = frame
-        self._inclusions: list[Polygon | _Circle] = []
-        self._exclusions: list[Polygon | _Circle] = []
+        self._inclusions: list[_Polygon | _Circle] = []
+        self._exclusions: list[_Polygon | _Circle] = []
 
     @property
     def zone_count(self) -> int:
@@ -51,8 +73,8 @@ class Geofence:
 
     def parse(self, items: tuple[MissionItem, ...]) -> tuple[list, list]:
         """Zones from fence items; raises FenceError (PX4 rejects such an upload)."""
-        inclusions: list[Polygon | _Circle] = []
-        exclusions: list[Polygon | _Circle] = []
+        inclusions: list[_Polygon | _Circle] = []
+        exclusions: list[_Polygon | _Circle] = []
         i = 0
         while i < len(items):
             item = items[i]
@@ -73,9 +95,8 @@ class Geofence:
                 polygon = Polygon([self._xy(v) for v in group])
                 if not polygon.is_valid or polygon.area <= 0:
                     raise FenceError(f"fence item {i}: polygon is not simple")
-                shapely.prepare(polygon)
                 (inclusions if item.command == FENCE_POLYGON_INCLUSION else exclusions).append(
-                    polygon
+                    _Polygon.of(polygon)
                 )
                 i += count
             else:
@@ -106,18 +127,12 @@ class Geofence:
         max_ver_dist_m: float,
     ) -> str | None:
         """What the position violates, or None when it is inside the fence."""
-        if self._exclusions and any(_contains(z, x_m, y_m) for z in self._exclusions):
+        if self._exclusions and any(z.contains(x_m, y_m) for z in self._exclusions):
             return "exclusion zone"
-        if self._inclusions and not any(_contains(z, x_m, y_m) for z in self._inclusions):
+        if self._inclusions and not any(z.contains(x_m, y_m) for z in self._inclusions):
             return "outside inclusion zone"
         if max_hor_dist_m > 0 and math.hypot(x_m - home_xy[0], y_m - home_xy[1]) > max_hor_dist_m:
             return "max distance from home"
         if max_ver_dist_m > 0 and rel_alt_m > max_ver_dist_m:
             return "max altitude"
         return None
-
-
-def _contains(zone: Polygon | _Circle, x_m: float, y_m: float) -> bool:
-    if isinstance(zone, _Circle):
-        return zone.contains(x_m, y_m)
-    return bool(shapely.contains_xy(zone, x_m, y_m))

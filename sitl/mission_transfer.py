@@ -4,8 +4,10 @@ Upload: MISSION_COUNT -> MISSION_REQUEST_INT(seq) -> MISSION_ITEM_INT ... -> MIS
 Download: MISSION_REQUEST_LIST -> MISSION_COUNT -> MISSION_REQUEST_INT -> MISSION_ITEM_INT
 ... <- MISSION_ACK. Also MISSION_CLEAR_ALL and MISSION_SET_CURRENT. Every reply
 carries the request's mission_type. A stalled upload is re-requested every
-`RETRY_S` and cancelled after `TIMEOUT_S`; both run on the wall clock because the
-ground station's own timeouts do (PX4 under lockstep would use vehicle time).
+`RETRY_S` and cancelled after `TIMEOUT_S` without a message from the ground station
+(PX4's MAVLINK_MISSION_RETRY/PROTOCOL_TIMEOUT_DEFAULT; no cap on the requests);
+both run on the wall clock because the ground station's own timeouts do (PX4 under
+lockstep would use vehicle time).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from sitl.wire import MISSION_ACK
 
 RETRY_S = 0.25
 TIMEOUT_S = 5.0
-MAX_RETRIES = 8
 MAX_ITEMS = 1000
 
 # Validates a completed upload: returns a MAV_MISSION_RESULT.
@@ -38,7 +39,6 @@ class _Upload:
     items: list[MissionItem] = field(default_factory=list)
     last_activity_s: float = 0.0
     last_request_s: float = 0.0
-    retries: int = 0
 
 
 class MissionStore:
@@ -108,11 +108,10 @@ class MissionTransfer:
         if upload is None:
             return
         now = time.monotonic()
-        if now - upload.last_activity_s > TIMEOUT_S or upload.retries > MAX_RETRIES:
+        if now - upload.last_activity_s > TIMEOUT_S:
             self._upload = None
             self._ack(upload.partner, mavlink.MAV_MISSION_OPERATION_CANCELLED, upload.mission_type)
         elif now - upload.last_request_s > RETRY_S:
-            upload.retries += 1
             self._request(upload)
 
     # upload
@@ -152,7 +151,6 @@ class MissionTransfer:
             self._ack(sender, result, mission_type)
             return
         upload.items.append(item)
-        upload.retries = 0
         if len(upload.items) < upload.count:
             self._request(upload)
             return

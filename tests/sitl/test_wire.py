@@ -176,6 +176,25 @@ async def test_mission_upload_retries_and_times_out(monkeypatch: pytest.MonkeyPa
         assert vehicle.state.mission_count == 0
 
 
+async def test_a_stalled_upload_is_asked_for_until_the_protocol_timeout() -> None:
+    """Like PX4: item requests every 0.25 s for as long as the ground station stays
+    silent under 5 s (a busy link), not cancelled after a number of requests."""
+    async with raw_gcs() as gcs, SimFleet.single(sim_config(api_port=gcs.port)) as vehicle:
+        await gcs.wait_for(lambda m: m.get_type() == "HEARTBEAT")
+        gcs.send(gcs.mav.mission_count_encode(1, 1, 1, mavlink.MAV_MISSION_TYPE_FENCE))
+        await asyncio.sleep(3.5)
+        requests = [m for m in gcs.of_type("MISSION_REQUEST_INT") if m.seq == 0]
+        assert len(requests) >= 10
+        assert not gcs.of_type("MISSION_ACK")
+        gcs.send(gcs.mav.mission_item_int_encode(
+            1, 1, 0, mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION,
+            0, 1, 30.0, 0, 0, 0, 382544000, -1046091000, 0, mavlink.MAV_MISSION_TYPE_FENCE,
+        ))  # fmt: skip
+        ack = await gcs.wait_for(lambda m: m.get_type() == "MISSION_ACK")
+        assert (ack.type, ack.mission_type) == (mavlink.MAV_MISSION_ACCEPTED, 1)
+        assert vehicle.geofence.zone_count == 1
+
+
 def _payload_fields(message: object, layout: str) -> tuple[int, ...]:
     """A MAVLink 2 frame's payload with its zero-truncated tail restored."""
     frame = message.get_msgbuf()  # type: ignore[attr-defined]
