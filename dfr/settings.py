@@ -88,6 +88,9 @@ class Settings(BaseSettings):
 
     telemetry_push_hz: float = Field(4.0, gt=0, le=50)
     drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone
+    #: Wait for each answer of a MAVLink transfer (mission item, parameter) this long
+    #: before sending again; raise it for links with long latency.
+    mavlink_timeout_s: float = Field(1.5, gt=0, le=30)
     #: No telemetry for this long (wall seconds, by message arrival) and a drone's link
     #: counts as lost: for the fleet's availability and for a sortie in flight alike.
     link_lost_after_s: float = Field(3.0, gt=0)
@@ -136,7 +139,10 @@ class Settings(BaseSettings):
         return LeaseSettings(ttl_s=self.link_lease_ttl_s, renew_s=renew_s)
 
     def fleet_settings(self) -> FleetSettings:
-        link = LinkSettings(connect_timeout_s=self.drone_connect_timeout_s)
+        link = LinkSettings(
+            connect_timeout_s=self.drone_connect_timeout_s,
+            mavlink_timeout_s=self.mavlink_timeout_s,
+        )
         return FleetSettings(link=link, link_loss_s=self.link_lost_after_s)
 
     def executor_settings(self, flight: FlightSettings | None = None) -> ExecutorSettings:

@@ -111,6 +111,10 @@ class LinkSettings:
     """Time limits (wall seconds) for talking to one drone."""
 
     connect_timeout_s: float = 15.0
+    #: How long MAVSDK waits for each answer of a MAVLink transfer (a mission item, a
+    #: parameter) before sending again; MAVSDK's own 0.5 s gives up on a radio or LTE
+    #: link's latency spikes and on a busy vehicle. 1.5 s is what QGroundControl waits.
+    mavlink_timeout_s: float = 1.5
     ready_timeout_s: float = 30.0
     command_timeout_s: float = 5.0
     transfer_timeout_s: float = 20.0
@@ -210,6 +214,7 @@ class DroneLink:
                 port = await server.start()
                 system = _System(mavsdk_server_address="127.0.0.1", port=port)
                 await system.connect()
+                await system.core.set_mavlink_timeout(settings.mavlink_timeout_s)
         except TimeoutError as exc:
             await server.stop(settings.server_stop_timeout_s)
             raise ConnectTimeout(

@@ -50,9 +50,13 @@ def test_link_loss_is_one_number_for_the_fleet_and_the_sortie() -> None:
     assert settings.fleet_settings().link_loss_s == 2.5
     assert settings.executor_settings().link_loss_wall_s == 2.5
     assert settings.fleet_settings().link.connect_timeout_s == 7.0
+    assert settings.fleet_settings().link.mavlink_timeout_s == 1.5  # as QGroundControl
+    assert Settings(mavlink_timeout_s=4).fleet_settings().link.mavlink_timeout_s == 4
 
 
-@pytest.mark.parametrize("bad", [{"link_lost_after_s": 0}, {"drone_connect_timeout_s": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"link_lost_after_s": 0}, {"drone_connect_timeout_s": -1}, {"mavlink_timeout_s": 0}]
+)
 def test_times_must_be_positive(bad) -> None:
     with pytest.raises(ValueError, match="greater than 0"):
         Settings(**bad)
