@@ -26,7 +26,7 @@ from stations.fleet import Fleet
 from web.video.app import VideoServices, create_video_services, running_video
 from web.video.camera_state import CameraState, ScenePoint
 from web.video.errors import VideoError
-from web.video.passthrough_source import PassthroughSource
+from web.video.passthrough_source import PassthroughSource, is_file_url
 from web.video.recorder import finalise_interrupted
 from web.video.relay import RelaySettings
 from web.video.stream import StreamSettings, VideoStream
@@ -191,7 +191,8 @@ def _stream_for(
     station = deployment.station(station_id)
     url = station.drone.video_url
     if url:
-        source: Any = PassthroughSource(url)
+        # A file (a demo or test feed) plays in a loop, as a camera would run on.
+        source: Any = PassthroughSource(url, loop=is_file_url(url))
     else:
         source = SyntheticSource(FleetCamera(deployment, fleet, served, station_id), video.camera)
     return VideoStream(station.drone.id, source, video.stream, drone_id=station.drone.id)

@@ -11,7 +11,7 @@ import pytest
 from av.bitstream import BitStreamFilterContext
 
 from web.video.errors import SourceEndedError, SourceOpenError
-from web.video.passthrough_source import PassthroughSource, h264_nal_types
+from web.video.passthrough_source import PassthroughSource, h264_nal_types, is_file_url
 from web.video.stream import VideoStream
 
 from .helpers import annexb_nals, avcc_nals, write_h264_clip
@@ -178,3 +178,12 @@ async def test_a_stream_offers_pass_through_once_the_feed_is_up(tmp_path: Path) 
             frame = await subscription.next_frame()
         assert frame.keyframe
         assert stream.info().encoders == 0
+
+
+def test_a_file_is_told_from_a_live_feed() -> None:
+    # A drone's feed from a file (a demo or test feed) plays in a loop; a live one not.
+    assert is_file_url("/srv/feeds/drone.mkv")
+    assert is_file_url("file:///srv/drone.mkv")
+    assert is_file_url("C:/feeds/drone.mkv")
+    for live in ("rtsp://cam.example/1", "udp://127.0.0.1:5600", "rtmp://a.example/live"):
+        assert not is_file_url(live)

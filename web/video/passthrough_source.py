@@ -49,6 +49,16 @@ def h264_nal_types(annexb: bytes) -> list[int]:
     return types
 
 
+def is_file_url(url: str) -> bool:
+    """Whether `url` names a file (a path, file://, or a Windows drive) and not a feed.
+
+    >>> is_file_url("/srv/feed.mkv"), is_file_url("rtsp://cam.example/1")
+    (True, False)
+    """
+    scheme = urlsplit(url).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a drive letter
+
+
 class PassthroughSource:
     """Reads one video stream from `url` and forwards its packets.
 
@@ -75,8 +85,7 @@ class PassthroughSource:
     ) -> None:
         self._url = str(url)
         self._kind = kind
-        scheme = urlsplit(self._url).scheme
-        is_file = scheme in ("", "file") or len(scheme) == 1  # a drive letter
+        is_file = is_file_url(self._url)
         self._realtime = is_file if realtime is None else realtime
         self._reconnect_s = (None if is_file else 2.0) if reconnect_s == "auto" else reconnect_s
         self._loop = loop
