@@ -42,7 +42,7 @@ async def _measure(folder: Path, minutes: float) -> dict[str, Any]:
     recordings.mkdir()
     seconds = int(minutes * 60)
     started = time.perf_counter()
-    video = await asyncio.to_thread(_recording, recordings / "dfr-1-bench.mkv", seconds)
+    video = await asyncio.to_thread(write_h264_recording, recordings / "dfr-1-bench.mkv", seconds)
     built_s = time.perf_counter() - started
     async with Store.open(folder / "dfr.sqlite") as store:
         sortie_id = await _flown_sortie(store, seconds)
@@ -72,7 +72,7 @@ async def _measure(folder: Path, minutes: float) -> dict[str, Any]:
     }
 
 
-def _recording(path: Path, seconds: int) -> Path:
+def write_h264_recording(path: Path, seconds: int) -> Path:
     """A `seconds`-long 720p30 H.264 Matroska file from a 2 s clip muxed again and again."""
     clip = _encoded_clip(2 * FPS)
     with av.open(str(path), "w", format="matroska") as out:

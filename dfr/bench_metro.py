@@ -3,8 +3,10 @@
 A generated deployment of three agencies side by side (`dfr.synthetic.
 write_metro_deployment`) with 30 stations, their drones simulated in a process of their
 own, `dfr serve --no-sim` on a PostgreSQL database, console WebSockets of every agency's
-dispatchers and the fusion center, and calls arriving at random (a Poisson process at
-`calls_per_hour` of vehicle time) anywhere in the metro area, each dispatched by its
+dispatchers and the fusion center, every drone sending an H.264 feed (720p30, relayed
+and recorded as real drones' feeds are, never re-encoded) and its 50 Hz telemetry at
+50 Hz of wall time, and calls arriving at random (a Poisson process at `calls_per_hour`
+of vehicle time) anywhere in the metro area, each dispatched by its
 agency's dispatcher to the drone the server recommends. It reports:
 
 - dispatch: the round trip of `POST /api/calls/{id}/dispatch` (p50, p99), and how many
@@ -38,6 +40,7 @@ import httpx
 import websockets
 
 from dfr.auth import Role, write_users_file
+from dfr.bench_evidence import write_h264_recording
 from dfr.deployment import Deployment, load_deployment
 from dfr.loopback import LOOPBACK, free_tcp_port, free_udp_block
 from dfr.server_process import ServerProcess, SimulatedDrones, session_members
@@ -48,6 +51,7 @@ PASSWORD = "bench-metro-password"
 ADMIN = "admin"
 FUSION = "fusion"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+FEED_S = 60  # the drones' H.264 feed (720p30), looped
 
 
 @dataclass
@@ -61,6 +65,7 @@ class MetroResult:
     calls_per_hour: float
     calls: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)  # flying, queued, refused, ...
+    sortie_states: dict[str, int] = field(default_factory=dict)  # after the replay
     dispatch_p50_ms: float | None = None
     dispatch_p99_ms: float | None = None
     telemetry_events: int = 0
@@ -125,6 +130,19 @@ def cpu_seconds(pid: int, with_session: bool) -> float:
     return total / CLOCK_TICKS
 
 
+async def every(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Every record of a paged list (`after_id`, `limit`)."""
+    records: list[dict[str, Any]] = []
+    while True:
+        after = records[-1]["id"] if records else 0
+        page = await client.get(path, params={"after_id": after, "limit": 500}, headers=headers)
+        records += page.json()
+        if len(page.json()) < 500:
+            return records
+
+
 class _Run:
     def __init__(self, deployment: Deployment, bases: list[str], result: MetroResult) -> None:
         self.deployment = deployment
@@ -150,12 +168,11 @@ class _Run:
             self.tokens.setdefault(base, {})[user] = answer.json()["token"]
 
     async def until_ready(self, client: httpx.AsyncClient, timeout_s: float) -> None:
+        """Until every drone is ready for a dispatch (its dock set-up verified)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            stations = (await client.get("/api/stations", headers=self.auth(ADMIN))).json()
-            if len(stations) == len(self.deployment.stations) and all(
-                s["drone"]["healthy"] and s["drone"]["docked"] for s in stations
-            ):
+            ready = (await client.get("/api/health")).json().get("ready", {})
+            if len(ready) == len(self.deployment.stations) and all(ready.values()):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"metro bench: drones not ready within {timeout_s:g} s")
@@ -177,18 +194,24 @@ class _Run:
                     sent = datetime.fromisoformat(message["at"])
                     self.lags_ms.append((received - sent).total_seconds() * 1000.0)
 
-    async def call(self, client: httpx.AsyncClient, scene: GeoPoint) -> None:
+    async def call(self, client: httpx.AsyncClient, scene: GeoPoint) -> str | None:
+        """Create a call at `scene` and dispatch it as its agency's dispatcher; returns
+        the drone that launched for it, if one did."""
         agency = self.deployment.agencies.agency_at(scene) or METRO_AGENCIES[0]
         who = self.auth(f"{agency}-dispatcher", str(client.base_url).rstrip("/"))
         body = {"latitude_deg": scene.latitude_deg, "longitude_deg": scene.longitude_deg}
-        created = await client.post("/api/calls", json={**body, "priority": 1}, headers=who)
-        if created.status_code != 201:
-            self.outcomes[f"call {created.status_code}"] += 1
-            return
-        call_id = created.json()["id"]
-        self.call_ids.append(call_id)
-        started = time.perf_counter()
-        sent = await client.post(f"/api/calls/{call_id}/dispatch", headers=who)
+        try:
+            created = await client.post("/api/calls", json={**body, "priority": 1}, headers=who)
+            if created.status_code != 201:
+                self.outcomes[f"call {created.status_code}"] += 1
+                return None
+            call_id = created.json()["id"]
+            self.call_ids.append(call_id)
+            started = time.perf_counter()
+            sent = await client.post(f"/api/calls/{call_id}/dispatch", headers=who)
+        except httpx.HTTPError as error:
+            self.outcomes[f"error {type(error).__name__}"] += 1
+            return None
         self.dispatch_ms.append((time.perf_counter() - started) * 1000.0)
         if sent.status_code != 200:
             self.outcomes[f"refused {sent.status_code}"] += 1
@@ -198,16 +221,23 @@ class _Run:
             self.outcomes["flying"] += 1
             sortie = sent.json()["sortie"]
             self.flying.append((sortie["id"], sortie["drone_id"]))
+            return str(sortie["drone_id"])
+        return None
 
     async def failover(
         self, killed: ServerProcess, other: str, rng: random.Random, timeout_s: float
     ) -> None:
-        """One more call, flown by the server linking the drones; once its drone is on
-        its way, kill -9 that server; time until `other` takes a pilot's command for the
-        drone, then count the calls `other` no longer has."""
+        """One more call, flown by the server linking the drones (more, a few seconds
+        apart, while every drone is busy); once its drone is on its way, kill -9 that
+        server; time until `other` takes a pilot's command for the drone, then count the
+        calls `other` no longer has."""
         async with httpx.AsyncClient(base_url=killed.base, timeout=60.0) as client:
-            await self.call(client, random_scene(self.deployment, rng))
-            self.result.calls += 1
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                self.result.calls += 1
+                if await self.call(client, random_scene(self.deployment, rng)) is not None:
+                    break
+                await asyncio.sleep(5.0)
         async with httpx.AsyncClient(base_url=other, timeout=30.0) as client:
             admin = self.auth(ADMIN, other)
             flying = None
@@ -241,19 +271,14 @@ class _Run:
             await client.post(
                 f"/api/drones/{flying}/commands", json={"command": "return"}, headers=who
             )
-            stored: set[int] = set()
-            after = 0
-            while True:
-                page = (
-                    await client.get(
-                        "/api/calls", params={"after_id": after, "limit": 500}, headers=admin
-                    )
-                ).json()
-                stored.update(c["id"] for c in page)
-                if len(page) < 500:
-                    break
-                after = page[-1]["id"]
+            stored = {c["id"] for c in await every(client, "/api/calls", admin)}
             self.result.calls_lost = len(set(self.call_ids) - stored)
+
+    async def sortie_states(self) -> dict[str, int]:
+        """How many sorties are in each state now (a `fault` is a launch that failed)."""
+        async with httpx.AsyncClient(base_url=self.bases[0], timeout=60.0) as client:
+            sorties = await every(client, "/api/sorties", self.auth(ADMIN))
+        return dict(Counter(s["state"] for s in sorties))
 
     async def replay(self, wall_s: float, calls_per_hour: float, speed: float, seed: int) -> None:
         rng = random.Random(seed)
@@ -292,7 +317,10 @@ async def _bench(
 ) -> MetroResult:
     port_base = free_udp_block(stations)
     addresses = [f"udpin://{LOOPBACK}:{port_base + i}" for i in range(stations)]
-    deployment_path = write_metro_deployment(folder / "deployment", addresses)
+    # Every drone sends H.264, relayed and recorded as it comes, as real drones' feeds
+    # are; the simulator's own camera would be drawn and encoded here, 30 times over.
+    feed = await asyncio.to_thread(write_h264_recording, folder / "drone-feed.mkv", FEED_S)
+    deployment_path = write_metro_deployment(folder / "deployment", addresses, video=str(feed))
     deployment = load_deployment(deployment_path)
     users = folder / "users.toml"
     write_users_file(users, users_of(METRO_AGENCIES))
@@ -307,7 +335,9 @@ async def _bench(
     )
     log = folder / "metro.log"
     procs: list[ServerProcess] = []
-    with SimulatedDrones(deployment.stations, speed, port_base, log):
+    # The drones' 50 Hz streams at 50 Hz of wall time, as real drones send them (at the
+    # simulator's default they would be `speed` times as many messages a second).
+    with SimulatedDrones(deployment.stations, speed, port_base, log, fast_hz=50.0 / speed):
         try:
             started = time.monotonic()
             for i in range(servers):
@@ -350,6 +380,7 @@ async def _bench(
                 )
             stop.set()
             await asyncio.gather(*sockets, return_exceptions=True)
+            result.sortie_states = await run.sortie_states()
             if servers == 2:
                 await run.failover(procs[0], procs[1].base, random.Random(seed), 120.0)
         finally:
@@ -373,21 +404,27 @@ def run(
     calls_per_hour: float = 200.0,
     consoles: int = 50,
     seed: int = 1,
+    keep_log: Path | None = None,
 ) -> MetroResult:
     with tempfile.TemporaryDirectory(prefix="dfr-bench-metro-") as tmp:
-        return asyncio.run(
-            _bench(
-                Path(tmp),
-                database,
-                servers,
-                stations,
-                replay_wall_s,
-                speed,
-                calls_per_hour,
-                consoles,
-                seed,
+        try:
+            return asyncio.run(
+                _bench(
+                    Path(tmp),
+                    database,
+                    servers,
+                    stations,
+                    replay_wall_s,
+                    speed,
+                    calls_per_hour,
+                    consoles,
+                    seed,
+                )
             )
-        )
+        finally:
+            log = Path(tmp) / "metro.log"
+            if keep_log is not None and log.exists():
+                keep_log.write_bytes(log.read_bytes())
 
 
 def main(args: Any) -> int:
@@ -399,6 +436,7 @@ def main(args: Any) -> int:
         speed=args.speed,
         calls_per_hour=args.calls_per_hour,
         consoles=args.consoles,
+        keep_log=args.log,
     )
     if args.json:
         print(json.dumps(result.as_json()))
@@ -413,6 +451,7 @@ def main(args: Any) -> int:
         f"calls: {r.calls} in {r.replay_wall_s:g} s of wall time "
         f"({r.calls_per_hour:g} an hour of vehicle time): {r.outcomes}"
     )
+    print(f"sorties after the replay, by state: {r.sortie_states}")
     print(f"dispatch: p50 {r.dispatch_p50_ms} ms, p99 {r.dispatch_p99_ms} ms")
     print(
         f"telemetry fan-out lag: p50 {r.telemetry_lag_p50_ms} ms, p99 {r.telemetry_lag_p99_ms} ms"

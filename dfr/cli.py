@@ -275,6 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     bm.add_argument("--speed", type=float, default=5.0, help="simulation speed factor")
     bm.add_argument("--calls-per-hour", type=float, default=200.0, help="of vehicle time")
     bm.add_argument("--consoles", type=int, default=50, help="console WebSockets")
+    bm.add_argument("--log", type=Path, default=None, help="keep the servers' and drones' log")
     bm.add_argument("--json", action="store_true")
     bm.set_defaults(func=_bench_metro)
     bfo = bsub.add_parser(

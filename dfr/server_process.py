@@ -103,13 +103,18 @@ class SimulatedDrones:
         port_base: int,
         log: Path,
         px4: bool = False,
+        fast_hz: float | None = None,
     ) -> None:
+        """`fast_hz`: the rate of the simulator's ~50 Hz streams in vehicle time (its
+        default 50 Hz; at a speed factor K, 50/K keeps them at 50 Hz of wall time)."""
         if px4:
             self.args = [sys.executable, "-m", "sitl.px4_launcher"]
             port_base = PX4_PORT_BASE
         else:
             self.args = [sys.executable, "-m", "sitl", "--quiet", "--local-port-base", "0"]
             self.args += ["--api-port-base", str(port_base)]
+            if fast_hz is not None:
+                self.args += ["--fast-hz", str(fast_hz)]
         self.args += ["--speed", str(speed_factor)]
         for s in stations:
             home = f"{s.position.latitude_deg},{s.position.longitude_deg},{s.ground_alt_amsl_m}"

@@ -100,11 +100,12 @@ def write_metro_deployment(
     size_km: float = 15.0,
     zones: int = 30,
     seed: int = 11,
+    video: str | None = None,
 ) -> Path:
     """Write a metro deployment: three agencies side by side, each a vertical strip of a
     square `size_km` across with a third of the stations (one per address in `addresses`,
-    on a grid), random no-fly zones, and mutual aid between the agencies. Returns the
-    TOML path."""
+    on a grid), random no-fly zones, and mutual aid between the agencies; every drone's
+    feed is `video` when given (else the simulator's camera). Returns the TOML path."""
     rng = random.Random(seed)
     frame = LocalFrame(CENTER)
     half = size_km * 500.0
@@ -157,6 +158,7 @@ def write_metro_deployment(
             "[stations.drone]",
             f'id = "{agency}-d{k + 1}"',
             f'mavlink = "{address}"',
+            *([f"video = {json.dumps(video)}"] if video else []),
         ]
     for i, agency in enumerate(METRO_AGENCIES):
         x0, x1 = -half + strip * i, -half + strip * (i + 1)

@@ -54,6 +54,8 @@ async def test_a_small_metro_run_on_two_servers_dispatches_fans_out_and_fails_ov
     assert result.calls > 0
     assert sum(result.outcomes.values()) == result.calls
     assert set(result.outcomes) <= {"flying", "queued"}, result.outcomes
+    assert sum(result.sortie_states.values()) >= 1  # a re-tasked sortie flies another call
+    assert "fault" not in result.sortie_states, result.sortie_states
     assert result.dispatch_p50_ms is not None
     assert result.telemetry_events > 0
     assert len(result.cpu_pct) == 2
