@@ -349,6 +349,8 @@ async def _bench(
                     "DFR_USERS_FILE": str(users),
                     "DFR_DATABASE": database,
                     "DFR_SERVER_ID": f"server-{i + 1}",
+                    # The machine is saturated: wait for MAVLink answers as QGC does.
+                    "DFR_MAVLINK_TIMEOUT_S": "1.5",
                 }
                 server = ServerProcess(args, env, f"http://{LOOPBACK}:{port}", log)
                 procs.append(server)

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     drone_connect_timeout_s: float = Field(15.0, gt=0)  # each attempt to reach a drone
     #: Wait for each answer of a MAVLink transfer (mission item, parameter) this long
     #: before sending again; raise it for links with long latency.
-    mavlink_timeout_s: float = Field(1.5, gt=0, le=30)
+    mavlink_timeout_s: float = Field(0.5, gt=0, le=30)
     #: No telemetry for this long (wall seconds, by message arrival) and a drone's link
     #: counts as lost: for the fleet's availability and for a sortie in flight alike.
     link_lost_after_s: float = Field(3.0, gt=0)

@@ -112,9 +112,10 @@ class LinkSettings:
 
     connect_timeout_s: float = 15.0
     #: How long MAVSDK waits for each answer of a MAVLink transfer (a mission item, a
-    #: parameter) before sending again; MAVSDK's own 0.5 s gives up on a radio or LTE
-    #: link's latency spikes and on a busy vehicle. 1.5 s is what QGroundControl waits.
-    mavlink_timeout_s: float = 1.5
+    #: parameter) before sending again (MAVSDK's own 0.5 s). Longer rides out a radio or
+    #: LTE link's latency spikes or a busy vehicle (QGroundControl waits 1.5 s), but a
+    #: vehicle that does not answer is found out that much later.
+    mavlink_timeout_s: float = 0.5
     ready_timeout_s: float = 30.0
     command_timeout_s: float = 5.0
     transfer_timeout_s: float = 20.0

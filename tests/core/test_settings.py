@@ -50,7 +50,7 @@ def test_link_loss_is_one_number_for_the_fleet_and_the_sortie() -> None:
     assert settings.fleet_settings().link_loss_s == 2.5
     assert settings.executor_settings().link_loss_wall_s == 2.5
     assert settings.fleet_settings().link.connect_timeout_s == 7.0
-    assert settings.fleet_settings().link.mavlink_timeout_s == 1.5  # as QGroundControl
+    assert settings.fleet_settings().link.mavlink_timeout_s == 0.5  # as MAVSDK
     assert Settings(mavlink_timeout_s=4).fleet_settings().link.mavlink_timeout_s == 4
 
 
