@@ -11,7 +11,12 @@ import pytest
 from av.bitstream import BitStreamFilterContext
 
 from web.video.errors import SourceEndedError, SourceOpenError
-from web.video.passthrough_source import PassthroughSource, h264_nal_types, is_file_url
+from web.video.passthrough_source import (
+    PassthroughSource,
+    h264_nal_types,
+    h264_parameter_sets,
+    is_file_url,
+)
 from web.video.stream import VideoStream
 
 from .helpers import annexb_nals, avcc_nals, write_h264_clip
@@ -187,3 +192,12 @@ def test_a_file_is_told_from_a_live_feed() -> None:
     assert is_file_url("C:/feeds/drone.mkv")
     for live in ("rtsp://cam.example/1", "udp://127.0.0.1:5600", "rtmp://a.example/live"):
         assert not is_file_url(live)
+
+
+def test_parameter_sets_are_picked_from_a_keyframe() -> None:
+    # SPS, PPS and an IDR slice (3- and 4-byte start codes): the first two are kept.
+    frame = b"\x00\x00\x00\x01\x67\x42\xc0" + b"\x00\x00\x01\x68\xce" + b"\x00\x00\x01\x65\x88"
+    sets = h264_parameter_sets(frame)
+    assert sets == b"\x00\x00\x00\x01\x67\x42\xc0\x00\x00\x00\x01\x68\xce"
+    assert h264_nal_types(sets) == [7, 8]
+    assert h264_parameter_sets(b"\x00\x00\x01\x41\x9a") == b""  # a P slice: none

@@ -59,6 +59,13 @@ def is_file_url(url: str) -> bool:
     return scheme in ("", "file") or len(scheme) == 1  # a drive letter
 
 
+def h264_parameter_sets(annexb: bytes) -> bytes:
+    """The SPS and PPS NAL units of an Annex-B buffer, each after a 4-byte start code."""
+    units = annexb.replace(b"\x00\x00\x00\x01", _START_CODE).split(_START_CODE)
+    kept = [u for u in units if u and u[0] & 0x1F in (_NAL_SPS, _NAL_SPS + 1)]
+    return b"".join(b"\x00\x00\x00\x01" + u for u in kept)
+
+
 class PassthroughSource:
     """Reads one video stream from `url` and forwards its packets.
 
@@ -284,8 +291,13 @@ class PassthroughSource:
         pts_90k = self._resume_90k + raw_90k - self._raw_base_90k
         self._last_pts_90k = pts_90k
         data = bytes(packet)
-        if keyframe and self._parameter_sets and _NAL_SPS not in h264_nal_types(data[:64]):
-            data = self._parameter_sets + data
+        if keyframe and self._codec == "h264":
+            if _NAL_SPS in h264_nal_types(data[:64]):
+                # Parameter sets sent in-band: keep the latest for keyframes without them
+                # (an I-frame that is not an IDR is flagged a keyframe too).
+                self._parameter_sets = h264_parameter_sets(data) or self._parameter_sets
+            elif self._parameter_sets:
+                data = self._parameter_sets + data
         self.packets_forwarded += 1
         context = self._stream.codec_context
         return EncodedFrame(
