@@ -162,7 +162,7 @@ class SortieRecovery:
         await self._welcome()
         while self._pending or self._arrivals:
             await self._welcome()
-            for station_id, sortie_id in list(self._pending.items()):
+            for station_id, sortie_id in sorted(self._pending.items(), key=self._airborne_first):
                 station = self._runner.deployment.station(station_id)
                 try:
                     done = await self._settle(station, sortie_id)
@@ -175,6 +175,12 @@ class SortieRecovery:
             if self._pending:
                 await asyncio.sleep(self._interval_s)
         self.settled.set()
+
+    def _airborne_first(self, pending: tuple[str, int]) -> bool:
+        """Sort key: drones in the air are settled first. Closing a docked one serves
+        the queue (a launch, about a second), and pilot commands wait for re-adoption."""
+        drone = self._fleet.drone(pending[0])
+        return not (drone.online and drone.state.in_air)
 
     async def _settle(self, station: Station, sortie_id: int) -> bool:
         """One look at one inherited sortie; True once it is settled."""

@@ -14,18 +14,22 @@ from dfr.operations import Operations
 from dfr.services import open_services
 from dfr.settings import Settings
 from dfr.store import NewCall, Store
+from missions.geo import GeoPoint
 from tests import simulator
 from tests.flight.conftest import offset, wall_s
 
 SCENE = (38.2590, -104.6050)
 
 
-async def _left_open(db: Path, state: str) -> tuple[int, int]:
-    """A previous run's sortie of hq's drone, last recorded in `state`, and its call."""
+async def _left_open(
+    db: Path, state: str, drone: tuple[str, str] = ("dfr-1", "hq")
+) -> tuple[int, int]:
+    """A previous run's sortie of a drone (hq's by default), last recorded in `state`,
+    and its call."""
     async with Store.open(db) as store:
         await store.register_drones([("dfr-1", "hq"), ("dfr-2", "bessemer"), ("dfr-3", "eastside")])
         call = await store.add_call(NewCall(*SCENE, 1, "cad", "left open"), "disp")
-        sortie = await store.reserve("dfr-1", "hq", call.id, "disp")
+        sortie = await store.reserve(*drone, call.id, "disp")
         assert sortie is not None
         await store.mark_launched(sortie.id, "disp")
         for step in ("launching", "en_route")[: ("launching", "en_route").index(state) + 1]:
@@ -126,3 +130,42 @@ async def test_a_sortie_recorded_docked_whose_drone_was_never_released_is_releas
         assert (await services.store.drone_sorties())["dfr-1"] != sortie_id
         assert (await ops.get_sortie(sortie_id)).state == "docked"
         assert not ops.fleet.availability("hq").maintenance
+
+
+async def test_a_drone_in_the_air_is_re_adopted_before_the_docked_ones_are_closed(
+    tmp_path: Path,
+) -> None:
+    """Closing a docked sortie serves the queue (a launch); the pilot of the drone that
+    flies waits for none of that."""
+    settings = _settings(tmp_path)
+    docked = [
+        (await _left_open(settings.database_path, "launching", drone))[0]
+        for drone in (("dfr-1", "hq"), ("dfr-2", "bessemer"))
+    ]
+    flying, _ = await _left_open(settings.database_path, "en_route", ("dfr-3", "eastside"))
+    eastside = load_deployment().station("eastside")
+    plan = load_deployment().planner.plan(eastside.position, GeoPoint(*SCENE))
+    assert plan.route is not None
+    async with Store.open(settings.database_path) as store:
+        await store.record_sortie_route(flying, plan.route.as_geojson())
+    vehicles = simulator.InProcessVehicles()
+    deployment = replace(load_deployment(), launch_policy="immediate")
+    async with open_services(settings, deployment, vehicles) as services:
+        vehicle = vehicles.by_station["eastside"]
+        await vehicle.wait_until(lambda s: s.position_valid, wall_s(30.0))
+        assert vehicle.commander.arm(force=True) == 0
+        vehicle.commander.takeoff(vehicle.navigator.home[2] + 30.0)
+        async with asyncio.timeout(wall_s(30.0)):
+            while not services.fleet.drone("eastside").state.in_air:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        async with Operations.running(services, settings) as ops:
+            async with asyncio.timeout(wall_s(60.0)):
+                await ops.recovery.settled.wait()
+            audit = await services.store.audit_log()
+    order = [
+        e.subject
+        for e in audit
+        if (e.action, e.actor) in {("sortie.adopt", "system"), ("sortie.release", "system")}
+    ]
+    assert order[0] == f"sortie:{flying}", order
+    assert {f"sortie:{s}" for s in docked} <= set(order[1:]), order
