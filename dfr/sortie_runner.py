@@ -172,9 +172,7 @@ class SortieRunner:
         scene = GeoPoint(call.latitude_deg, call.longitude_deg)
         route = self.deployment.planner.restored(record.route, scene)
         station = self.deployment.station(record.station_id)
-        agencies = self.deployment.agencies
-        owner = agencies.of_station(record.station_id) if agencies else None
-        rule = agencies.rule(owner, call.agency) if owner not in (None, call.agency) else None
+        owner, rule = self._agency_rule(record.station_id, call)
         if rule is not None:
             assert owner is not None
             call = await self._mutual_aid(record, call, owner, rule, who)
@@ -189,6 +187,17 @@ class SortieRunner:
             mutual_aid=str(rule) if rule is not None else None,
         )
         await self._begin(active, who, policy)
+
+    def _agency_rule(
+        self, station_id: str, call: CallRecord
+    ) -> tuple[str | None, MutualAid | None]:
+        """The agency owning the station, and the mutual-aid rule its drone flies the
+        call under when the call is another agency's (None: its own, or no agencies)."""
+        agencies = self.deployment.agencies
+        owner = agencies.of_station(station_id) if agencies else None
+        if agencies is None or owner in (None, call.agency):
+            return owner, None
+        return owner, agencies.rule(owner, call.agency)
 
     async def _begin(
         self, active: ActiveSortie, who: Principal, policy: LaunchPolicy | None
@@ -585,6 +594,7 @@ class SortieRunner:
         store last recorded and what the vehicle reports."""
         scene = GeoPoint(call.latitude_deg, call.longitude_deg)
         route = self.deployment.planner.restored(record.route, scene)
+        owner, rule = self._agency_rule(station.id, call)
         try:
             recorded = SortieState(record.state)
         except ValueError:  # reserved or awaiting the pilot: it took off since
@@ -599,6 +609,8 @@ class SortieRunner:
             launched_at=record.launched_at,
             policy=record.policy,
             claimed=True,
+            agency=owner,
+            mutual_aid=str(rule) if rule is not None else None,
         )
         # The loiter the vehicle flies is the one uploaded (an overwatch sortie's is as
         # long as its battery allowed), not the deployment's default.

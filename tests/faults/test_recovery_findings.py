@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 
 from dfr.deployment import load_deployment
 from dfr.operations import Operations
-from dfr.services import open_services
+from dfr.services import Services, open_services
 from dfr.settings import Settings
 from dfr.store import NewCall, Store
 from missions.geo import GeoPoint
@@ -19,6 +20,7 @@ from tests import simulator
 from tests.flight.conftest import offset, wall_s
 
 SCENE = (38.2590, -104.6050)
+ALBUQUERQUE = Path(str(resources.files("dfr") / "data" / "albuquerque" / "albuquerque.toml"))
 
 
 async def _left_open(
@@ -102,6 +104,20 @@ async def test_a_sortie_left_launching_with_its_drone_on_the_dock_requeues_the_c
                 await asyncio.sleep(0.1)
 
 
+async def _take_off(
+    vehicles: simulator.InProcessVehicles, services: Services, station: str
+) -> None:
+    """The simulated drone of `station` takes off by itself (left flying by the last run),
+    until the server's link sees it in the air."""
+    vehicle = vehicles.by_station[station]
+    await vehicle.wait_until(lambda s: s.position_valid, wall_s(30.0))
+    assert vehicle.commander.arm(force=True) == 0
+    vehicle.commander.takeoff(vehicle.navigator.home[2] + 30.0)
+    async with asyncio.timeout(wall_s(30.0)):
+        while not services.fleet.drone(station).state.in_air:  # noqa: ASYNC110 - telemetry
+            await asyncio.sleep(0.05)
+
+
 def _drain(events: asyncio.Queue) -> list:
     out = []
     while not events.empty():
@@ -151,13 +167,7 @@ async def test_a_drone_in_the_air_is_re_adopted_before_the_docked_ones_are_close
     vehicles = simulator.InProcessVehicles()
     deployment = replace(load_deployment(), launch_policy="immediate")
     async with open_services(settings, deployment, vehicles) as services:
-        vehicle = vehicles.by_station["eastside"]
-        await vehicle.wait_until(lambda s: s.position_valid, wall_s(30.0))
-        assert vehicle.commander.arm(force=True) == 0
-        vehicle.commander.takeoff(vehicle.navigator.home[2] + 30.0)
-        async with asyncio.timeout(wall_s(30.0)):
-            while not services.fleet.drone("eastside").state.in_air:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        await _take_off(vehicles, services, "eastside")
         async with Operations.running(services, settings) as ops:
             async with asyncio.timeout(wall_s(60.0)):
                 await ops.recovery.settled.wait()
@@ -169,3 +179,36 @@ async def test_a_drone_in_the_air_is_re_adopted_before_the_docked_ones_are_close
     ]
     assert order[0] == f"sortie:{flying}", order
     assert {f"sortie:{s}" for s in docked} <= set(order[1:]), order
+
+
+async def test_a_re_adopted_mutual_aid_flight_keeps_its_agency_and_rule(tmp_path: Path) -> None:
+    """BCSO's drone left flying to an Isleta call (mutual aid, pilot_confirm): the server
+    that re-adopts it shows whose drone it is and under which rule it flies."""
+    settings = _settings(tmp_path)
+    deployment = load_deployment(ALBUQUERQUE)
+    station = deployment.station("bcso-south-valley")
+    scene = GeoPoint(35.0200, -106.6000)  # Isleta's jurisdiction
+    plan = deployment.planner.plan(station.position, scene)
+    assert plan.route is not None
+    async with Store.open(settings.database_path) as store:
+        await store.register_drones([(s.drone.id, s.id) for s in deployment.stations])
+        call = await store.add_call(
+            NewCall(scene.latitude_deg, scene.longitude_deg, 1, "cad", "aid", agency="isleta"),
+            "disp",
+        )
+        sortie = await store.reserve(station.drone.id, station.id, call.id, "disp")
+        assert sortie is not None
+        await store.mark_launched(sortie.id, "bcso-pilot")
+        await store.record_sortie_route(sortie.id, plan.route.as_geojson())
+        for step in ("launching", "en_route"):
+            await store.record_sortie_state(sortie.id, step, "before the crash")
+    vehicles = simulator.InProcessVehicles()
+    async with open_services(settings, deployment, vehicles) as services:
+        await _take_off(vehicles, services, station.id)
+        async with Operations.running(services, settings) as ops:
+            async with asyncio.timeout(wall_s(60.0)):
+                await ops.recovery.settled.wait()
+            adopted = ops.runner.board.for_station(station.id)
+            assert adopted is not None
+            assert adopted.record.id == sortie.id
+            assert (adopted.agency, adopted.mutual_aid) == ("bcso", "pilot_confirm")
