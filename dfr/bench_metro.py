@@ -68,6 +68,10 @@ class MetroResult:
     sortie_states: dict[str, int] = field(default_factory=dict)  # after the replay
     dispatch_p50_ms: float | None = None
     dispatch_p99_ms: float | None = None
+    #: The same by what the dispatch did: a drone launched from its dock ("launch"), a
+    #: flying drone sent to the call ("retask": the answer waits for the vehicle to take
+    #: the new mission), the call queued ("queued"): count, p50, p99 (ms).
+    dispatch_by_kind: dict[str, dict[str, float | None]] = field(default_factory=dict)
     telemetry_events: int = 0
     telemetry_lag_p50_ms: float | None = None
     telemetry_lag_p99_ms: float | None = None
@@ -153,6 +157,7 @@ class _Run:
         self.flying: list[tuple[int, str]] = []  # (sortie id, drone id) of launched calls
         self.lags_ms: list[float] = []
         self.dispatch_ms: list[float] = []
+        self.dispatch_ms_by_kind: dict[str, list[float]] = {}
         self.outcomes: Counter[str] = Counter()
         self.measuring = False  # telemetry lag counts during the replay only
 
@@ -212,17 +217,24 @@ class _Run:
         except httpx.HTTPError as error:
             self.outcomes[f"error {type(error).__name__}"] += 1
             return None
-        self.dispatch_ms.append((time.perf_counter() - started) * 1000.0)
+        took_ms = (time.perf_counter() - started) * 1000.0
+        self.dispatch_ms.append(took_ms)
+        drone: str | None = None
         if sent.status_code != 200:
             self.outcomes[f"refused {sent.status_code}"] += 1
+            kind = "refused"
         elif sent.json().get("queued"):
             self.outcomes["queued"] += 1
+            kind = "queued"
         else:
             self.outcomes["flying"] += 1
             sortie = sent.json()["sortie"]
+            # A re-tasked drone keeps its sortie: one seen before flew another call.
+            kind = "retask" if any(sortie["id"] == s for s, _ in self.flying) else "launch"
             self.flying.append((sortie["id"], sortie["drone_id"]))
-            return str(sortie["drone_id"])
-        return None
+            drone = str(sortie["drone_id"])
+        self.dispatch_ms_by_kind.setdefault(kind, []).append(took_ms)
+        return drone
 
     async def failover(
         self, killed: ServerProcess, other: str, rng: random.Random, timeout_s: float
@@ -391,6 +403,10 @@ async def _bench(
     result.outcomes = dict(run.outcomes)
     result.dispatch_p50_ms = percentile(run.dispatch_ms, 0.50)
     result.dispatch_p99_ms = percentile(run.dispatch_ms, 0.99)
+    result.dispatch_by_kind = {
+        kind: {"calls": len(ms), "p50_ms": percentile(ms, 0.50), "p99_ms": percentile(ms, 0.99)}
+        for kind, ms in sorted(run.dispatch_ms_by_kind.items())
+    }
     result.telemetry_events = len(run.lags_ms)
     result.telemetry_lag_p50_ms = percentile(run.lags_ms, 0.50)
     result.telemetry_lag_p99_ms = percentile(run.lags_ms, 0.99)
@@ -455,6 +471,11 @@ def main(args: Any) -> int:
     )
     print(f"sorties after the replay, by state: {r.sortie_states}")
     print(f"dispatch: p50 {r.dispatch_p50_ms} ms, p99 {r.dispatch_p99_ms} ms")
+    for kind, figures in r.dispatch_by_kind.items():
+        print(
+            f"  {kind}: {figures['calls']:g} calls, p50 {figures['p50_ms']} ms,"
+            f" p99 {figures['p99_ms']} ms"
+        )
     print(
         f"telemetry fan-out lag: p50 {r.telemetry_lag_p50_ms} ms, p99 {r.telemetry_lag_p99_ms} ms"
         f" ({r.telemetry_events} events received)"

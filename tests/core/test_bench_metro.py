@@ -57,6 +57,9 @@ async def test_a_small_metro_run_on_two_servers_dispatches_fans_out_and_fails_ov
     assert sum(result.sortie_states.values()) >= 1  # a re-tasked sortie flies another call
     assert "fault" not in result.sortie_states, result.sortie_states
     assert result.dispatch_p50_ms is not None
+    kinds = result.dispatch_by_kind
+    assert set(kinds) <= {"launch", "retask", "queued"}, kinds
+    assert sum(k["calls"] for k in kinds.values()) == result.calls
     assert result.telemetry_events > 0
     assert len(result.cpu_pct) == 2
     assert result.failover_s is not None
