@@ -1,7 +1,8 @@
 """The flight executor: one sortie from the dock to the scene and back, with pilot commands.
 
 `FlightExecutor.run()` applies the drone's PX4 parameters and reads them back,
-uploads the fence and the mission and reads both back, arms, starts the
+uploads the fence and the mission and reads both back (all of it once more when the
+vehicle did not answer in time), arms, starts the
 mission (confirming MISSION mode, retrying within the vehicle's auto-disarm
 window), then follows the flight through `SortieTracker` until the drone is
 back on the ground. Pilot commands (hold, resume, orbit, reposition, return,
@@ -49,7 +50,15 @@ from missions.profile import DroneProfile
 from missions.route import Route
 from missions.sortie import Cause, Sortie, SortieEvent, SortieState, SortieTimeline, Transition
 from missions.sortie_tracker import SortieMeasurement, SortieTracker, TrackerSettings
-from stations.drone_link import CommandRefused, DroneLink, LinkClosed, LinkError, WaitTimeout
+from stations.drone_link import (
+    CommandRefused,
+    CommandTimeout,
+    DroneLink,
+    LinkClosed,
+    LinkError,
+    TransferFailed,
+    WaitTimeout,
+)
 from stations.fleet import DroneOffline, FleetDrone
 
 log = logging.getLogger(__name__)
@@ -69,6 +78,10 @@ class ExecutorSettings:
     start_retry_vehicle_s: float = 0.1
     #: How long an upload waits for the vehicle's checksum before reading back instead.
     checksum_wait_wall_s: float = 0.5
+    #: Tries of the pre-launch transfers (parameters, fence, mission) when the vehicle
+    #: did not answer in time or a transfer broke off: nothing has armed yet, and a
+    #: busy link or server is no reason to take the nearest drone out of service.
+    upload_attempts: int = 2
     #: Wall-clock backstop for the whole start dance.
     mission_start_timeout_wall_s: float = 15.0
     #: No telemetry for this long during a sortie and the link counts as lost.
@@ -305,23 +318,36 @@ class FlightExecutor:
         params = self.plan.params
         if docked is not None and doubt is None:
             params = tuple(p for p in params if p not in docked.params)
-        # Parameters and transfers use separate MAVLink protocols: do them side by side,
-        # every round trip here delays the launch.
-        try:
-            async with asyncio.TaskGroup() as tg:
-                if params:
-                    tg.create_task(self._apply_params(link, params))
-                tg.create_task(self._upload_plan(link, None if doubt is not None else docked))
-        except BaseExceptionGroup as group:
-            first = group.exceptions[0]
-            if isinstance(first, LinkError | PreflightFailed):
-                raise first from None
-            raise
+        for attempt in range(1, self.settings.upload_attempts + 1):
+            try:
+                await self._prepare(link, params, None if doubt is not None else docked)
+                break
+            except (CommandTimeout, TransferFailed) as exc:
+                if attempt == self.settings.upload_attempts:
+                    raise
+                self._record("upload_retried", Cause.PREFLIGHT, f"{exc}; trying again")
+                self._check_abort()
         self._check_abort()
         self.tracker.expect(FlightMode.MISSION)
         await self._start_mission(link)
         self._launched = True
         self._read_back = asyncio.create_task(self._read_back_mission(link))
+
+    async def _prepare(
+        self, link: DroneLink, params: tuple[ParamSetting, ...], docked: DockedSetup | None
+    ) -> None:
+        """Parameters and plan uploaded and verified. They use separate MAVLink
+        protocols: done side by side, as every round trip here delays the launch."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                if params:
+                    tg.create_task(self._apply_params(link, params))
+                tg.create_task(self._upload_plan(link, docked))
+        except BaseExceptionGroup as group:
+            first = group.exceptions[0]
+            if isinstance(first, LinkError | PreflightFailed):
+                raise first from None
+            raise
 
     async def _apply_params(self, link: DroneLink, params: tuple[ParamSetting, ...]) -> None:
         changed = await sync_params(link, params)

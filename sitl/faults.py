@@ -1,4 +1,5 @@
-"""Fault injection for tests and demos: link loss, battery failure, GPS loss, refused arming.
+"""Fault injection for tests and demos: link loss, battery failure, GPS loss, refused arming,
+lost mission uploads.
 
 Each fault acts on the next physics step. `FaultSpec` is the command-line form
 (``INSTANCE:KIND[=VALUE][@T]``, T in vehicle seconds) used by ``python -m sitl``.
@@ -69,6 +70,11 @@ class Faults:
     def refuse_arming(self, reason: str | None = "arming refused by test") -> None:
         """Refuse every arm attempt with "Preflight Fail: <reason>"; None allows it again."""
         self._v.commander.refuse_arming_reason = reason
+
+    def lose_upload_starts(self, count: int) -> None:
+        """Lose the next `count` upload starts (MISSION_COUNT, any list), as a congested
+        link would: the ground station's own retries of one upload are lost as well."""
+        self._v.mission_transfer.lose_upload_starts = count
 
     def apply(self, spec: FaultSpec) -> None:
         if spec.kind == "link-loss":

@@ -78,6 +78,9 @@ class MissionTransfer:
         self._on_changed = on_changed
         self._on_set_current = on_set_current
         self._upload: _Upload | None = None
+        #: Upload starts (MISSION_COUNT) still to be lost, as on a congested link.
+        self.lose_upload_starts = 0
+        self.lost_upload_starts = 0
 
     @property
     def uploading(self) -> bool:
@@ -117,6 +120,10 @@ class MissionTransfer:
     # upload
 
     def _on_count(self, msg: object, sender: tuple[int, int]) -> None:
+        if self.lose_upload_starts > 0:
+            self.lose_upload_starts -= 1
+            self.lost_upload_starts += 1
+            return
         mission_type = getattr(msg, "mission_type", MISSION)
         count = msg.count  # type: ignore[attr-defined]
         if mission_type not in MISSION_TYPES:

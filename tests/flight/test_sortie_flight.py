@@ -103,6 +103,40 @@ async def test_a_fence_the_vehicle_refuses_is_a_fault_and_the_drone_stays_on_the
     assert vehicle.state.landed
 
 
+async def test_an_upload_lost_on_a_busy_link_is_tried_again_and_the_drone_flies(
+    vehicle: SimVehicle, link: DroneLink
+) -> None:
+    # An upload's start and all of MAVSDK's own retries of it (five in all) are lost.
+    vehicle.faults.lose_upload_starts(5)
+    ex = executor(link, straight_route(HOME, north_m=300.0))
+    async with asyncio.TaskGroup() as tg:
+        flight = tg.create_task(ex.run())
+        await reach(ex, S.EN_ROUTE, vehicle_s=60.0)
+        await ex.abort()
+        result = await flight
+    assert vehicle.mission_transfer.lost_upload_starts == 5
+    retried = [e for e in result.events if e.kind == "upload_retried"]
+    assert len(retried) == 1, result.events
+    assert "TIMEOUT" in retried[0].detail
+    assert result.final_state is S.DOCKED
+    assert item_differences(ex.plan.mission, vehicle.missions.get(MISSION)) == ()
+    assert item_differences(ex.plan.fence, vehicle.missions.get(FENCE)) == ()
+
+
+async def test_a_link_that_loses_every_upload_is_a_fault_after_the_second_try(
+    vehicle: SimVehicle, link: DroneLink
+) -> None:
+    vehicle.faults.lose_upload_starts(1000)
+    result = await asyncio.wait_for(
+        executor(link, straight_route(HOME, north_m=300.0)).run(), wall_s(60.0)
+    )
+    assert result.final_state is S.FAULT
+    assert "TIMEOUT" in (result.reason or "")
+    assert [e.kind for e in result.events].count("upload_retried") == 1
+    assert vehicle.mission_transfer.lost_upload_starts == 10  # two tries of five
+    assert not vehicle.state.armed
+
+
 async def test_refused_arming_is_a_fault(vehicle: SimVehicle, link: DroneLink) -> None:
     vehicle.faults.refuse_arming("battery not charged")
     result = await asyncio.wait_for(
