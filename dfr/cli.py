@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from datetime import datetime, time
 from functools import partial
@@ -47,6 +48,11 @@ def server_app(settings: Settings, deployment: Deployment | None = None) -> Fast
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the `dfr` command itself, not a caller in the same process
+        # SIGTERM stops a command as Ctrl-C does, so what it started (servers, simulated
+        # drones, PX4, each in a session of its own) is stopped on the way out; `serve`
+        # gets uvicorn's own handling, which replaces this.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     argv = sys.argv[1:] if argv is None else list(argv)
     # These benchmarks own their options; hand them everything after their name.
     if argv[:2] == ["bench", "video"]:
