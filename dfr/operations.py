@@ -60,6 +60,7 @@ from dfr.evidence import export_package
 from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
+from dfr.launch_requests import LaunchRequests
 from dfr.link_leases import LinkLeases, server_id
 from dfr.loop_lag import LoopLag
 from dfr.officer_requests import NotYourRequest, OfficerRequests
@@ -104,10 +105,6 @@ from stations.drone_link import LinkError
 from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
-
-
-#: A request to the server linking a drone: launch a sortie this server reserved for it.
-START_SORTIE = "start_sortie"
 
 
 class OperationsError(Exception):
@@ -211,6 +208,7 @@ class Operations:
         self.leases: LinkLeases | None = None
         #: Events to and from the other servers on the database, on PostgreSQL.
         self.relay: EventRelay | None = None
+        self.launch_requests: LaunchRequests | None = None
         self.server_id = settings.server_id or server_id()
         self.recovery = SortieRecovery(
             self.runner, self._fleet, services.fleet.settings.dock_radius_m
@@ -283,6 +281,10 @@ class Operations:
         ):
             ops.leases = leases
             ops.relay = relay
+            if relay is not None and leases is not None:
+                ops.launch_requests = LaunchRequests(
+                    relay, leases.holder_of, ops._sortie_state, ops._start_requested
+                )
             ops.tak = tak
             push = group.create_task(
                 push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
@@ -303,6 +305,8 @@ class Operations:
                 track.cancel()
                 retention.cancel()
                 overwatch.cancel()
+                if ops.launch_requests is not None:
+                    await ops.launch_requests.close()
 
     def _link_leases(
         self, settings: Settings
@@ -328,6 +332,9 @@ class Operations:
         return EventRelay.running(
             settings.database, self.server_id, self.bus, self._links, self._requested
         )
+
+    async def _sortie_state(self, sortie_id: int) -> str:
+        return (await self._store.get_sortie(sortie_id)).state
 
     def _links(self, drone_id: str) -> bool:
         """Whether this server links the drone now."""
@@ -772,16 +779,11 @@ class Operations:
         if self.relay is None or self.leases is None or self._links(drone_id):
             await self.runner.start(result, who, policy)
             return
-        holder = self.leases.holder_of(drone_id)
-        if holder is None:
-            # Nobody links it now: whoever takes its lease settles the reservation.
-            log.warning("sortie %d: no server links %s", result.sortie.id, drone_id)
-            return
-        self.relay.request(
-            holder,
-            START_SORTIE,
+        assert self.launch_requests is not None  # there with the relay
+        self.launch_requests.ask(
+            result.sortie.id,
+            drone_id,
             {
-                "sortie_id": result.sortie.id,
                 "who": who.name,
                 "role": str(who.role),
                 "policy": policy.name if policy is not None else None,
@@ -789,15 +791,18 @@ class Operations:
         )
 
     async def _requested(self, kind: str, data: dict[str, Any]) -> None:
-        """A request from another server over the relay."""
-        if kind != START_SORTIE:
-            log.warning("a request of an unknown kind ignored: %s", kind)
-            return
+        """A request (or an answer) from another server over the relay."""
+        if self.launch_requests is not None:
+            await self.launch_requests.received(kind, data)
+
+    async def _start_requested(self, data: dict[str, Any]) -> bool:
+        """Launch a sortie another server reserved for a drone this one links; True
+        when this server has it (started now or before, or it is settled)."""
         record = await self._store.get_sortie(int(data["sortie_id"]))
         if record.state != "reserved" or self.board.get(record.id) is not None:
-            return  # started, withdrawn or settled meanwhile
+            return True  # started, withdrawn or settled meanwhile
         if record.call_id is None or not self._links(record.drone_id):
-            return
+            return False
         call = await self._store.get_call(record.call_id)
         who = Principal(str(data["who"]), Role(str(data["role"])))
         named = data.get("policy")
@@ -807,6 +812,7 @@ class Operations:
         subject = f"sortie:{record.id}"
         async with self._store.attempt(who.name, "sortie.launch", subject, audit_accepted=False):
             await self.runner.start_reserved(record, call, who, policy)
+        return True
 
     def _airborne(self) -> dict[str, AirborneDrone]:
         """Drones flying sorties this server follows, by station id (re-task candidates)."""

@@ -113,6 +113,7 @@ class SortieRunner:
         self._streams_changed = on_streams_changed or (lambda: None)
         self._tasks: set[asyncio.Task[None]] = set()
         self._flights: dict[int, asyncio.Task[None]] = {}  # sortie id → its flight's task
+        self._starting: set[int] = set()  # reserved elsewhere, being started here
         self._stopping = False
 
     @contextlib.asynccontextmanager
@@ -168,25 +169,33 @@ class SortieRunner:
         policy: LaunchPolicy | None = None,
     ) -> None:
         """A sortie another server reserved for a drone this server links: launch it (or
-        hold it for the pilot) as `start` would, on the route it stored."""
-        scene = GeoPoint(call.latitude_deg, call.longitude_deg)
-        route = self.deployment.planner.restored(record.route, scene)
-        station = self.deployment.station(record.station_id)
-        owner, rule = self._agency_rule(record.station_id, call)
-        if rule is not None:
-            assert owner is not None
-            call = await self._mutual_aid(record, call, owner, rule, who)
-        active = ActiveSortie(
-            record,
-            call,
-            station,
-            route,
-            record.eta_s or 0.0,
-            policy=record.policy,
-            agency=owner,
-            mutual_aid=str(rule) if rule is not None else None,
-        )
-        await self._begin(active, who, policy)
+        hold it for the pilot) as `start` would, on the route it stored. Once: asked again
+        (a repeated request, the recovery of a drone taken over) while it is being started
+        or flown here, it does nothing."""
+        if record.id in self._starting or self.board.get(record.id) is not None:
+            return
+        self._starting.add(record.id)
+        try:
+            scene = GeoPoint(call.latitude_deg, call.longitude_deg)
+            route = self.deployment.planner.restored(record.route, scene)
+            station = self.deployment.station(record.station_id)
+            owner, rule = self._agency_rule(record.station_id, call)
+            if rule is not None:
+                assert owner is not None
+                call = await self._mutual_aid(record, call, owner, rule, who)
+            active = ActiveSortie(
+                record,
+                call,
+                station,
+                route,
+                record.eta_s or 0.0,
+                policy=record.policy,
+                agency=owner,
+                mutual_aid=str(rule) if rule is not None else None,
+            )
+            await self._begin(active, who, policy)
+        finally:
+            self._starting.discard(record.id)
 
     def _agency_rule(
         self, station_id: str, call: CallRecord

@@ -2,11 +2,13 @@
 links the drones, the second links none. A console on the second sees the first's
 drones in its telemetry and flying, and a call created on the first; a pilot's command
 on the second is refused naming the first; a dispatch through the second is launched by
-the first; one drone dispatched through both at once goes to one call only; and a
-server that can no longer renew its leases lets its flight go to the other."""
+the first, also when the request to launch it was lost on the way, and once only; one
+drone dispatched through both at once goes to one call only; and a server that can no
+longer renew its leases lets its flight go to the other."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,7 @@ import psycopg
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
+from dfr.auth import Principal, Role
 from dfr.cli import server_app
 from dfr.link_leases import LinkLeases
 from dfr.restart_drill import SCENE as FAR_SCENE
@@ -68,8 +71,10 @@ def drone_in(message: dict[str, Any], drone_id: str) -> dict[str, Any] | None:
     return next((d for d in message["drones"] if d["id"] == drone_id), None)
 
 
-def until_launched(client: TestClient, sortie_id: int, headers: dict[str, str]) -> str:
-    deadline = time.monotonic() + 120
+def until_launched(
+    client: TestClient, sortie_id: int, headers: dict[str, str], within_s: float = 120.0
+) -> str:
+    deadline = time.monotonic() + within_s
     while (state := client.get(f"/api/sorties/{sortie_id}", headers=headers).json()["state"]) in (
         "reserved",
         "awaiting_pilot",
@@ -127,6 +132,41 @@ def test_a_dispatch_through_the_server_without_the_drone_is_flown_by_the_one_wit
         disp_a = login(a, "disp")
         assert until_launched(a, sortie_id, disp_a) in ("launching", "en_route", "on_scene")
         assert a.get(f"/api/sorties/{sortie_id}", headers=disp_a).json()["launched_by"] == "disp"
+
+
+def cut_event_connections(url: str, seconds: float) -> int:
+    """Terminate the servers' event connections (LISTEN and NOTIFY) as often as they come
+    back, for `seconds`: what is notified meanwhile is lost. Returns how many were cut."""
+    cut = 0
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'dfr events'"
+            ).fetchall()
+            cut += len(rows)
+            time.sleep(0.05)
+    return cut
+
+
+def test_a_launch_request_lost_on_the_way_is_sent_again(tmp_path, postgres_url):
+    with two_servers(tmp_path, postgres_url) as (a, b):
+        disp_b = login(b, "disp")
+        call = b.post("/api/calls", json=SCENE, headers=disp_b).json()
+        with ThreadPoolExecutor(1) as pool:
+            cutting = pool.submit(cut_event_connections, postgres_url, 4.0)
+            time.sleep(0.5)
+            sent = b.post(f"/api/calls/{call['id']}/dispatch", headers=disp_b)
+            assert cutting.result() > 0
+        assert sent.status_code == 200, sent.text
+        sortie_id = sent.json()["sortie"]["id"]
+        disp_a = login(a, "disp")
+        launched = until_launched(a, sortie_id, disp_a, within_s=30.0)
+        assert launched in ("launching", "en_route", "on_scene")
+        assert b.app.state.ops.launch_requests.sent >= 2  # the first was lost
+        flights = [s for s in a.app.state.ops.board if s.record.id == sortie_id]
+        assert len(flights) == 1
 
 
 def test_one_drone_dispatched_through_both_servers_at_once_goes_to_one_call(tmp_path, postgres_url):
@@ -241,3 +281,27 @@ def test_a_drone_taken_over_with_a_fresh_reservation_is_launched(tmp_path, postg
         assert a.portal is not None
         sortie_id = a.portal.call(reserve_and_take_over, a.app.state.ops, call["id"])
         assert until_launched(a, sortie_id, disp) in ("launching", "en_route", "on_scene")
+
+
+async def reserve_and_start_twice(ops: Any, call_id: int) -> list[str]:
+    """A reservation whose launch is asked for twice at once (a repeated request, the
+    recovery of a drone taken over); the audit of the sortie's launches."""
+    result = await ops.dispatcher.dispatch(call_id, "disp", "hq")
+    record = await ops.runner.store.get_sortie(result.sortie.id)
+    call = await ops.runner.store.get_call(call_id)
+    who = Principal("disp", Role.DISPATCHER)
+    await asyncio.gather(
+        ops.runner.start_reserved(record, call, who), ops.runner.start_reserved(record, call, who)
+    )
+    about = await ops.runner.store.audit_about(call_id, record.id)
+    return [e.action for e in about if e.action == "sortie.launch"]
+
+
+def test_a_reservation_asked_to_launch_twice_at_once_launches_once(tmp_path, postgres_url):
+    settings = make_settings(tmp_path, database=postgres_url, server_id="server-a")
+    with TestClient(server_app(settings)) as a:
+        wait_ready(a)
+        call = a.post("/api/calls", json=SCENE, headers=login(a, "disp")).json()
+        assert a.portal is not None
+        launches = a.portal.call(reserve_and_start_twice, a.app.state.ops, call["id"])
+        assert launches == ["sortie.launch"]
