@@ -48,10 +48,10 @@ def server_app(settings: Settings, deployment: Deployment | None = None) -> Fast
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # the `dfr` command itself, not a caller in the same process
+    if argv is None and sys.argv[1:2] != ["serve"]:  # the command, not an in-process caller
         # SIGTERM stops a command as Ctrl-C does, so what it started (servers, simulated
-        # drones, PX4, each in a session of its own) is stopped on the way out; `serve`
-        # gets uvicorn's own handling, which replaces this.
+        # drones, PX4, each in a session of its own) is stopped on the way out. `serve`
+        # keeps uvicorn's handling: a graceful shutdown, then death by the signal.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     argv = sys.argv[1:] if argv is None else list(argv)
     # These benchmarks own their options; hand them everything after their name.
