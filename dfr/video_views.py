@@ -5,8 +5,12 @@ counted apart: the wall shows a call's cameras beside its drone).
 
     async with VideoViews.running(store, board, refusals, max_per_token=4) as views:
         ticket = await views.admit(principal, "dfr-1", "10.0.0.7")  # or TooManyViewers
-        await ticket.started()         # the viewer's offer was answered
-        await ticket.ended("left")     # its connection closed: once, frees the slot
+        await ticket.started(session_id)  # the viewer's offer was answered
+        await ticket.ended("left")        # its connection closed: once, frees the slot
+
+A viewer whose token may no longer watch its stream (`no_longer_allowed`: an officer's
+link once the drone left its call, another agency once the drone stopped flying its
+call) is hung up on by the server, which asks each time the streams change.
 
 A view still open when the server stops is ended then; one a crashed server left open
 is ended at the next start, marked as ended by the restart. One server per database:
@@ -24,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from dfr.active_sorties import SortieBoard
 from dfr.auth import Principal
@@ -36,6 +40,9 @@ from missions.sortie import FINAL_STATES
 log = logging.getLogger(__name__)
 
 SERVER_STOPPED = "the server stopped"
+NO_LONGER_ALLOWED = (
+    "no longer allowed: the drone stopped serving the call this viewer could watch it for"
+)
 ENDED_BY_RESTART = (
     "ended by the restart: the server had stopped without ending it (the end time is"
     " the restart's, not the viewer's)"
@@ -55,17 +62,22 @@ class ViewerTicket:
     """One viewer's slot and its view. It ends once, whichever comes first: the relay's
     report that the connection ended, or the refusal of the offer."""
 
-    def __init__(self, views: VideoViews, store: Store, view: NewVideoView, token: str) -> None:
+    def __init__(
+        self, views: VideoViews, store: Store, view: NewVideoView, token: str, who: Principal
+    ) -> None:
         self._views = views
         self._store = store
         self.view = view
         self.token = token
+        self.who = who
+        self.session_id: str | None = None  # the relay's, once started
         self.record: VideoViewRecord | None = None  # once started
         self._done = False
         self._lock = asyncio.Lock()
 
-    async def started(self) -> None:
+    async def started(self, session_id: str) -> None:
         """The viewer's offer was answered: the view begins (stored and audited)."""
+        self.session_id = session_id
         async with self._lock:
             if self.record is None and not self._done:
                 self.record = await self._store.start_video_view(self.view)
@@ -175,10 +187,20 @@ class VideoViews:
             sortie_id=active.record.id if active is not None else None,
             address=address,
         )
-        ticket = ViewerTicket(self, self._store, view, token)
+        ticket = ViewerTicket(self, self._store, view, token, who)
         self._held[token] += 1
         self._open.add(ticket)
         return ticket
+
+    def no_longer_allowed(self, may_watch: Callable[[Principal, str], bool]) -> list[ViewerTicket]:
+        """The viewers watching what their token may no longer watch (`may_watch`): an
+        officer's link once the drone left its call, another agency's console once the
+        drone no longer flies a call it sees."""
+        return [
+            t
+            for t in self._open
+            if t.session_id is not None and not may_watch(t.who, t.view.stream_id)
+        ]
 
     async def page(self, after_id: int = 0, limit: int = -1) -> list[VideoViewRecord]:
         """Every view by id after the cursor `after_id`, at most `limit` (-1: all)."""

@@ -11,6 +11,7 @@ puts the application's parts together.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,9 +32,11 @@ from dfr.eido_subscriber import EidoSubscriber
 from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
-from dfr.video_views import VideoViews
+from dfr.video_views import NO_LONGER_ALLOWED, VideoViews
 from web.camera_video import CameraStreams
 from web.drone_video import DroneVideo, VideoSettings
+from web.video.errors import UnknownSessionError
+from web.video.relay import VideoRelay
 from web.video.whep import ViewerTicket, whep_router
 from web.video.whep_cors import WhepCors
 
@@ -94,15 +97,22 @@ def create_app(
                 app.state.access = ops.access
                 app.state.views = views
                 app.state.eido_subscriber = None
-                url = live.eido.subscribe_url
-                if url is None:
-                    yield
-                    return
-                async with EidoSubscriber.running(
-                    settings.eido_subscriber_settings(url), ops.take_eido_document
-                ) as subscriber:
-                    app.state.eido_subscriber = subscriber
-                    yield
+                watcher = asyncio.create_task(
+                    end_views_no_longer_allowed(ops, views, video.relay), name="viewer access"
+                )
+                try:
+                    url = live.eido.subscribe_url
+                    if url is None:
+                        yield
+                        return
+                    async with EidoSubscriber.running(
+                        settings.eido_subscriber_settings(url), ops.take_eido_document
+                    ) as subscriber:
+                        app.state.eido_subscriber = subscriber
+                        yield
+                finally:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
 
     app = FastAPI(
         title="dfr",
@@ -202,6 +212,23 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
         return
     if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
         raise Denied(403, "you may watch only the drone flying for your call", principal.name)
+
+
+async def end_views_no_longer_allowed(
+    ops: Operations, views: VideoViews, relay: VideoRelay
+) -> None:
+    """Each time the streams change (a sortie starts, ends or is re-tasked), hang up on
+    the viewers whose token may no longer watch what they watch: admission is checked
+    once, at the offer, and a drone changes calls under its viewers."""
+    async for event in ops.bus.stream():
+        if event.kind != "streams":
+            continue
+        for ticket in views.no_longer_allowed(ops.may_watch):
+            assert ticket.session_id is not None
+            with contextlib.suppress(UnknownSessionError):  # it ended meanwhile
+                await relay.close_session(
+                    ticket.view.stream_id, ticket.session_id, NO_LONGER_ALLOWED
+                )
 
 
 async def admit_viewer(request: Request, stream_id: str) -> ViewerTicket:

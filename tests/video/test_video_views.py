@@ -13,7 +13,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from dfr.store import Store, VideoViewRecord
-from dfr.video_views import ENDED_BY_RESTART, SERVER_STOPPED
+from dfr.video_views import ENDED_BY_RESTART, NO_LONGER_ALLOWED, SERVER_STOPPED
 from web.video.relay import LEFT, use_ice_addresses
 from web.video.whep_client import WhepViewer
 
@@ -176,6 +176,46 @@ async def test_an_officer_view_names_its_link_call_and_sortie(server, admin) -> 
         and e["reason"] == elsewhere.json()["detail"]
         for e in denied
     )
+
+
+async def test_an_officer_stops_watching_once_the_drone_leaves_the_call(server, admin) -> None:
+    """Admission is checked at the offer; the server hangs up on the officer's link when
+    the drone's sortie for the call ends, while the RTCC's wall keeps watching."""
+    before = await last_view_id(admin)
+    async with as_(server, "disp") as disp, as_(server, "rtcc") as rtcc:
+        call = (await disp.post("/api/calls", json=SCENE)).json()
+        sent = await disp.post(f"/api/calls/{call['id']}/dispatch", json={"station_id": "bessemer"})
+        assert sent.status_code == 200, sent.text
+        sortie_id = sent.json()["sortie"]["id"]
+        link = (await disp.post(f"/api/calls/{call['id']}/share")).json()
+        officer_headers = {"Authorization": f"Bearer {link['token']}"}
+        async with httpx.AsyncClient(
+            base_url=server.base_url, headers=officer_headers, timeout=JOIN_TIMEOUT_S
+        ) as officer:
+            phone = await watch(f"{server.base_url}/whep/dfr-2", officer)
+            wall = await watch(f"{server.base_url}/whep/dfr-2", rtcc)
+            home = await disp.post("/api/drones/dfr-2/commands", json={"command": "return"})
+            assert home.status_code == 200, home.text
+
+            async def view_of(principal: str) -> dict:
+                mine = [v for v in await views(admin, before) if v["principal"] == principal]
+                return mine[-1]
+
+            async with asyncio.timeout(240.0):
+                while (await view_of("officer-link:disp"))["ended_at"] is None:  # noqa: ASYNC110
+                    await asyncio.sleep(0.5)
+            ended = await view_of("officer-link:disp")
+            assert ended["end_reason"] == NO_LONGER_ALLOWED
+            state = (await disp.get(f"/api/sorties/{sortie_id}")).json()["state"]
+            assert state in ("docked", "landed"), state
+            assert (await view_of("rtcc"))["ended_at"] is None  # the wall watches on
+            pc, sdp = await offer()
+            again = await officer.post("/whep/dfr-2", content=sdp, headers=SDP)
+            await pc.close()
+            assert again.status_code == 403
+            await wall.close(rtcc)
+            phone.session_url = None  # the server hung up already
+            await phone.close(officer)
 
 
 async def test_one_token_holds_at_most_n_viewers(server, admin) -> None:

@@ -374,14 +374,14 @@ class VideoRelay:
         session = self._sessions.get(session_id)
         return session is not None and session.stream_id == stream_id
 
-    async def close_session(self, stream_id: str, session_id: str) -> None:
-        """Hang up on one viewer; raises UnknownSessionError."""
+    async def close_session(self, stream_id: str, session_id: str, reason: str = LEFT) -> None:
+        """Hang up on one viewer (by default: it left); raises UnknownSessionError."""
         session = self._sessions.get(session_id)
         if session is None or session.stream_id != stream_id:
             raise UnknownSessionError(stream_id, session_id)
         del self._sessions[session_id]
-        await self._hang_up(session, LEFT)
-        logger.info("viewer %s left %s", session_id, stream_id)
+        await self._hang_up(session, reason)
+        logger.info("viewer %s of %s ended: %s", session_id, stream_id, reason)
 
     async def _fanout(self, key: _FanoutKey, stream: VideoStream, codec: VideoCodec) -> RtpFanout:
         fanout = self._fanouts.get(key)

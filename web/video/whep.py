@@ -75,8 +75,8 @@ _STATUS: list[tuple[type[VideoError], int]] = [
 class ViewerTicket(Protocol):
     """What an application learns of one viewer it admitted."""
 
-    async def started(self) -> None:
-        """The offer was answered."""
+    async def started(self, session_id: str) -> None:
+        """The offer was answered: the session `session_id` begins."""
 
     async def refused(self, reason: str) -> None:
         """The offer was refused, with what the viewer was told."""
@@ -95,7 +95,7 @@ ViewerAdmission = Callable[[Request, str], Awaitable[ViewerTicket]]
 class _Unwatched:
     """The ticket when nobody asked to know."""
 
-    async def started(self) -> None:
+    async def started(self, session_id: str) -> None:
         pass
 
     async def refused(self, reason: str) -> None:
@@ -224,7 +224,7 @@ def whep_router(
         except BaseException:
             ticket.release()  # cancelled or crashed: nothing was answered
             raise
-        await ticket.started()
+        await ticket.started(answer.session_id)
         # The session's URL is all it takes to end it (see the module docstring): no token
         # goes into it, so a player that sent one in the query leaks none here.
         location = request.url_for(
