@@ -20,6 +20,7 @@ from dfr.settings import Settings
 from tests import simulator
 from tests.api.conftest import wait_ready
 from tests.api.test_agencies_api import ALBUQUERQUE, SCENES
+from tests.api.test_two_servers import until_seen_linked
 
 PASSWORD = "two-server-agency-pw"
 USERS = {
@@ -51,14 +52,7 @@ def two_servers(tmp: Path, url: str) -> Iterator[tuple[TestClient, TestClient]]:
     with TestClient(server_app(settings("a", True))) as a:
         wait_ready(a)
         with TestClient(server_app(settings("b", False))) as b:
-            admin = login(b, "admin")
-            deadline = time.monotonic() + 60
-            while not all(
-                s["drone"].get("linked_by") == "server-a" and s["drone"]["online"]
-                for s in b.get("/api/stations", headers=admin).json()
-            ):
-                assert time.monotonic() < deadline, "the second server does not see the drones"
-                time.sleep(0.2)
+            until_seen_linked(b, login(b, "admin"), "server-a")
             yield a, b
 
 

@@ -44,15 +44,19 @@ def two_servers(tmp_path: Path, url: str) -> Iterator[tuple[TestClient, TestClie
     with TestClient(server_app(first)) as a:
         wait_ready(a)
         with TestClient(server_app(second)) as b:
-            token = login(b, "disp")
-            deadline = time.monotonic() + 60
-            while not all(
-                s["drone"].get("linked_by") == "server-a" and s["drone"]["online"]
-                for s in b.get("/api/stations", headers=token).json()
-            ):
-                assert time.monotonic() < deadline, "the second server does not see the drones"
-                time.sleep(0.2)
+            until_seen_linked(b, login(b, "disp"), "server-a")
             yield a, b
+
+
+def until_seen_linked(client: TestClient, headers: dict[str, str], holder: str) -> None:
+    """Until `client`'s server sees every drone online and linked by `holder`."""
+    deadline = time.monotonic() + 60
+    while not all(
+        s["drone"].get("linked_by") == holder and s["drone"]["online"]
+        for s in client.get("/api/stations", headers=headers).json()
+    ):
+        assert time.monotonic() < deadline, f"{client.base_url} does not see {holder}'s drones"
+        time.sleep(0.2)
 
 
 def until_message(
