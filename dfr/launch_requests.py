@@ -91,7 +91,12 @@ class LaunchRequests:
                     return
                 except TimeoutError:
                     pass
-                if await self._state_of(sortie_id) != "reserved":
+                try:
+                    waiting = await self._state_of(sortie_id) == "reserved"
+                except Exception:  # noqa: BLE001 - the database away a moment: ask again
+                    log.exception("sortie %d: could not read its state", sortie_id)
+                    waiting = True
+                if not waiting:
                     return
                 log.warning(
                     "sortie %d: no answer from %s to its launch request; asking again",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -49,6 +50,8 @@ PAGES = {
     "/wall": "wall.html",
     "/transparency": "transparency.html",  # the public flight log: no login
 }
+
+log = logging.getLogger(__name__)
 
 
 def leaflet_dir() -> Path | None:
@@ -223,12 +226,15 @@ async def end_views_no_longer_allowed(
     async for event in ops.bus.stream():
         if event.kind != "streams":
             continue
-        for ticket in views.no_longer_allowed(ops.may_watch):
-            assert ticket.session_id is not None
-            with contextlib.suppress(UnknownSessionError):  # it ended meanwhile
-                await relay.close_session(
-                    ticket.view.stream_id, ticket.session_id, NO_LONGER_ALLOWED
-                )
+        try:
+            for ticket in views.no_longer_allowed(ops.may_watch):
+                assert ticket.session_id is not None
+                with contextlib.suppress(UnknownSessionError):  # it ended meanwhile
+                    await relay.close_session(
+                        ticket.view.stream_id, ticket.session_id, NO_LONGER_ALLOWED
+                    )
+        except Exception:  # noqa: BLE001 - the next change is looked at all the same
+            log.exception("could not end the views no longer allowed")
 
 
 async def admit_viewer(request: Request, stream_id: str) -> ViewerTicket:
