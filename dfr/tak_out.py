@@ -4,7 +4,9 @@ ATAK, WinTAK and TAK Server.
 ``async with TakOut.running(settings, link, bus, open_calls, source) as tak:`` follows
 the application's event bus and sends, through `dfr.tak_link`:
 
-* every drone with a position, as a track (`a-f-A-M-H-Q`) at most `track_rate_hz` times
+* every drone with a position that this server links (with several servers, each sends
+  its own drones' tracks: another server's last report, relayed, would now and then
+  send a drone back in time), as a track (`a-f-A-M-H-Q`) at most `track_rate_hz` times
   a second, stale `track_stale_s` after: the position, height, speed and course of the
   console telemetry it comes from (the same figures, the same instant: its time is the
   telemetry's), a remark with its station, sortie, call and battery, and a `__video`
@@ -127,6 +129,8 @@ class TakOut:
         lat, lon = drone.get("latitude_deg"), drone.get("longitude_deg")
         if not drone.get("online") or lat is None or lon is None:
             return
+        if drone.get("linked_by") is not None:
+            return  # another server links it, and sends its track
         drone_id = drone["id"]
         last = self._last_track_at.get(drone_id)
         # By the telemetry's own clock, so tracks are spaced as their samples are; a
