@@ -116,7 +116,9 @@ export function playWhep(video, whepUrl, { token = currentToken(), onState = () 
         } catch {
           // not JSON: keep the text
         }
-        if (response.status === 404 || response.status === 410) {
+        // No such stream, ended, or no longer this viewer's to watch: asking again will
+        // not change that (a new stream for the page comes with a new player).
+        if (response.status === 403 || response.status === 404 || response.status === 410) {
           pc.close();
           player.pc = null;
           set("ended", detail);

@@ -9,7 +9,9 @@ translated into ours in `open_session`.
 A viewer session is reaped when its connection fails or closes (ICE consent
 lost included), when it never connects, or when its stream ends. Whoever opened
 a session may ask to be told when it ends, and why (`open_session(on_end=...)`):
-once, whether the viewer left, was reaped or the relay stopped.
+once, whether the viewer left, was reaped or the relay stopped. A session the relay
+ended (reaped, or hung up on with a reason) is remembered a while, so the viewer's own
+DELETE of it, which may come a moment later, is answered as done rather than unknown.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ SessionEnded = Callable[[str], Awaitable[None]]
 """Told once, with the reason, when a viewer session ends."""
 
 LEFT = "the viewer left (WHEP DELETE)"
+#: Sessions the relay ended itself, remembered so that their viewers' DELETEs succeed.
+ENDED_REMEMBERED = 1024
 RELAY_STOPPED = "the server stopped"
 
 
@@ -241,6 +245,8 @@ class VideoRelay:
         self._wakeup = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
         self._opening: collections.Counter[str] = collections.Counter()
+        #: Sessions the relay ended, newest last: session id → stream id.
+        self._ended: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     async def start(self) -> None:
         if self._reaper is None:
@@ -375,13 +381,23 @@ class VideoRelay:
         return session is not None and session.stream_id == stream_id
 
     async def close_session(self, stream_id: str, session_id: str, reason: str = LEFT) -> None:
-        """Hang up on one viewer (by default: it left); raises UnknownSessionError."""
+        """Hang up on one viewer (by default: it left; another reason: the relay ends it).
+        Raises UnknownSessionError, except for a session the relay ended itself."""
         session = self._sessions.get(session_id)
         if session is None or session.stream_id != stream_id:
+            if self._ended.get(session_id) == stream_id:
+                return  # ended by the relay a moment ago: the viewer's DELETE is done
             raise UnknownSessionError(stream_id, session_id)
         del self._sessions[session_id]
+        if reason != LEFT:
+            self._remember_ended(session)
         await self._hang_up(session, reason)
         logger.info("viewer %s of %s ended: %s", session_id, stream_id, reason)
+
+    def _remember_ended(self, session: _Session) -> None:
+        self._ended[session.session_id] = session.stream_id
+        while len(self._ended) > ENDED_REMEMBERED:
+            self._ended.popitem(last=False)
 
     async def _fanout(self, key: _FanoutKey, stream: VideoStream, codec: VideoCodec) -> RtpFanout:
         fanout = self._fanouts.get(key)
@@ -470,6 +486,7 @@ class VideoRelay:
                 if reason is None or self._sessions.get(session.session_id) is not session:
                     continue
                 del self._sessions[session.session_id]
+                self._remember_ended(session)
                 logger.info(
                     "reaping viewer %s of %s: %s", session.session_id, session.stream_id, reason
                 )
