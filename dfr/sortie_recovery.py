@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,12 @@ from stations.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
+#: While a drone in the air (or one not reporting yet) is not settled, those on the
+#: ground wait, for at most this long after the settling began (a drone whose sortie
+#: cannot be settled, offline or flying for no call, must not keep the others' drones
+#: from the queue).
+AIRBORNE_FIRST_S = 10.0
+IN_AIR, MAYBE_IN_AIR, ON_GROUND = 0, 1, 2  # the settling order
 #: A reservation found on a drone taken over is launched if it is younger than this
 #: (older ones are released, their calls back in the queue, as after a restart).
 FRESH_RESERVATION_S = 60.0
@@ -160,9 +167,17 @@ class SortieRecovery:
 
     async def _run(self) -> None:
         await self._welcome()
+        started = time.monotonic()
         while self._pending or self._arrivals:
             await self._welcome()
+            # Drones on the ground wait while one that is (or may be, its telemetry not
+            # complete yet) in the air is not settled: for a while, not for ever.
+            hold_ground = time.monotonic() - started < AIRBORNE_FIRST_S
+            unsettled_above = False
             for station_id, sortie_id in sorted(self._pending.items(), key=self._airborne_first):
+                on_ground = self._airborne_first((station_id, sortie_id)) == ON_GROUND
+                if on_ground and hold_ground and unsettled_above:
+                    break
                 station = self._runner.deployment.station(station_id)
                 try:
                     done = await self._settle(station, sortie_id)
@@ -172,15 +187,22 @@ class SortieRecovery:
                 if done:
                     del self._pending[station_id]
                     self._taken_over.discard(station_id)
+                elif not on_ground:
+                    unsettled_above = True
             if self._pending:
                 await asyncio.sleep(self._interval_s)
         self.settled.set()
 
-    def _airborne_first(self, pending: tuple[str, int]) -> bool:
-        """Sort key: drones in the air are settled first. Closing a docked one serves
-        the queue (a launch, about a second), and pilot commands wait for re-adoption."""
+    def _airborne_first(self, pending: tuple[str, int]) -> int:
+        """Sort key: drones in the air are settled first, then those whose telemetry is
+        not complete yet (they may be in the air), then those on the ground. Closing a
+        docked one serves the queue (a launch, about a second), and pilot commands wait
+        for re-adoption."""
         drone = self._fleet.drone(pending[0])
-        return not (drone.online and drone.state.in_air)
+        state = drone.state
+        if not drone.online or not state.complete:
+            return MAYBE_IN_AIR
+        return IN_AIR if state.in_air else ON_GROUND
 
     async def _settle(self, station: Station, sortie_id: int) -> bool:
         """One look at one inherited sortie; True once it is settled."""
