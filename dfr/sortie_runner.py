@@ -176,26 +176,33 @@ class SortieRunner:
             return
         self._starting.add(record.id)
         try:
-            scene = GeoPoint(call.latitude_deg, call.longitude_deg)
-            route = self.deployment.planner.restored(record.route, scene)
             station = self.deployment.station(record.station_id)
             owner, rule = self._agency_rule(record.station_id, call)
             if rule is not None:
                 assert owner is not None
                 call = await self._mutual_aid(record, call, owner, rule, who)
-            active = ActiveSortie(
-                record,
-                call,
-                station,
-                route,
-                record.eta_s or 0.0,
-                policy=record.policy,
-                agency=owner,
-                mutual_aid=str(rule) if rule is not None else None,
-            )
-            await self._begin(active, who, policy)
+            await self._begin(self._stored(record, call, station), who, policy)
         finally:
             self._starting.discard(record.id)
+
+    def _stored(
+        self, record: SortieRecord, call: CallRecord, station: Station, **more: Any
+    ) -> ActiveSortie:
+        """A sortie the store holds, on the route it stored, with its drone's agency and
+        the mutual-aid rule it flies the call under."""
+        scene = GeoPoint(call.latitude_deg, call.longitude_deg)
+        owner, rule = self._agency_rule(station.id, call)
+        return ActiveSortie(
+            record,
+            call,
+            station,
+            self.deployment.planner.restored(record.route, scene),
+            record.eta_s or 0.0,
+            policy=record.policy,
+            agency=owner,
+            mutual_aid=str(rule) if rule is not None else None,
+            **more,
+        )
 
     def _agency_rule(
         self, station_id: str, call: CallRecord
@@ -601,32 +608,24 @@ class SortieRunner:
     async def adopt(self, record: SortieRecord, call: CallRecord, station: Station) -> None:
         """Follow a sortie that was flying when this server started, from the state the
         store last recorded and what the vehicle reports."""
-        scene = GeoPoint(call.latitude_deg, call.longitude_deg)
-        route = self.deployment.planner.restored(record.route, scene)
-        owner, rule = self._agency_rule(station.id, call)
         try:
             recorded = SortieState(record.state)
         except ValueError:  # reserved or awaiting the pilot: it took off since
             recorded = SortieState.LAUNCHING
-        active = ActiveSortie(
+        active = self._stored(
             record,
             call,
             station,
-            route,
-            record.eta_s or 0.0,
             launched_by=record.launched_by,
             launched_at=record.launched_at,
-            policy=record.policy,
             claimed=True,
-            agency=owner,
-            mutual_aid=str(rule) if rule is not None else None,
         )
         # The loiter the vehicle flies is the one uploaded (an overwatch sortie's is as
         # long as its battery allowed), not the deployment's default.
         on_scene_s = planned_loiter_s(await self.store.transfers(record.id))
         active.executor = FlightExecutor.adopting(
             self.fleet.drone(station.id),
-            route,
+            active.route,
             station.drone,
             self.deployment.defaults.on_scene_s if on_scene_s is None else on_scene_s,
             str(call.id),
