@@ -65,9 +65,12 @@ async def test_a_drone_landed_away_from_its_dock_closes_its_sortie_and_stays_out
             assert "from its dock" in sortie.events[-1].cause
             assert ops.fleet.availability("hq").maintenance
             # Its scene never saw the drone: the call went back to the queue and another
-            # station's drone took it.
-            relief = await ops.sortie_for_call(call_id)
-            assert relief is not None
+            # station's drone took it (the queue is served once the sortie is settled).
+            async with asyncio.timeout(wall_s(30.0)):
+                while (relief := await ops.sortie_for_call(call_id)) is None or (  # noqa: ASYNC110
+                    relief.id == sortie_id
+                ):
+                    await asyncio.sleep(0.1)
             assert relief.station_id != "hq"
             alerts = [e.data["message"] for e in _drain(events) if e.kind == "alert"]
             assert any("taken out of service" in a for a in alerts)

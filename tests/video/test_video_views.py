@@ -92,6 +92,22 @@ async def offer() -> tuple[RTCPeerConnection, str]:
     return pc, pc.localDescription.sdp
 
 
+async def dispatched_and_shared(disp: httpx.AsyncClient, station_id: str) -> tuple[dict, int, dict]:
+    """A call near hq flown from `station_id`, and a share link for it: the call, the
+    sortie's id and the link."""
+    call = (await disp.post("/api/calls", json=SCENE)).json()
+    sent = await disp.post(f"/api/calls/{call['id']}/dispatch", json={"station_id": station_id})
+    assert sent.status_code == 200, sent.text
+    link = (await disp.post(f"/api/calls/{call['id']}/share")).json()
+    return call, int(sent.json()["sortie"]["id"]), link
+
+
+def officer_on(server: DfrServer, link: dict) -> httpx.AsyncClient:
+    """A client with the officer's share link."""
+    headers = {"Authorization": f"Bearer {link['token']}"}
+    return httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=JOIN_TIMEOUT_S)
+
+
 async def test_a_view_is_recorded_from_when_to_when(server, admin) -> None:
     before = await last_view_id(admin)
     async with as_(server, "rtcc") as rtcc:
@@ -132,15 +148,8 @@ async def test_a_view_is_recorded_from_when_to_when(server, admin) -> None:
 async def test_an_officer_view_names_its_link_call_and_sortie(server, admin) -> None:
     before = await last_view_id(admin)
     async with as_(server, "disp") as disp, as_(server, "rtcc") as rtcc:
-        call = (await disp.post("/api/calls", json=SCENE)).json()
-        sent = await disp.post(f"/api/calls/{call['id']}/dispatch", json={"station_id": "hq"})
-        assert sent.status_code == 200, sent.text
-        sortie_id = sent.json()["sortie"]["id"]
-        link = (await disp.post(f"/api/calls/{call['id']}/share")).json()
-        officer_headers = {"Authorization": f"Bearer {link['token']}"}
-        async with httpx.AsyncClient(
-            base_url=server.base_url, headers=officer_headers, timeout=JOIN_TIMEOUT_S
-        ) as officer:
+        call, sortie_id, link = await dispatched_and_shared(disp, "hq")
+        async with officer_on(server, link) as officer:
             phone = await watch(f"{server.base_url}/whep/dfr-1", officer)
             wall = await watch(f"{server.base_url}/whep/dfr-1", rtcc)
             idle = await watch(f"{server.base_url}/whep/dfr-3", rtcc)
@@ -183,15 +192,8 @@ async def test_an_officer_stops_watching_once_the_drone_leaves_the_call(server, 
     the drone's sortie for the call ends, while the RTCC's wall keeps watching."""
     before = await last_view_id(admin)
     async with as_(server, "disp") as disp, as_(server, "rtcc") as rtcc:
-        call = (await disp.post("/api/calls", json=SCENE)).json()
-        sent = await disp.post(f"/api/calls/{call['id']}/dispatch", json={"station_id": "bessemer"})
-        assert sent.status_code == 200, sent.text
-        sortie_id = sent.json()["sortie"]["id"]
-        link = (await disp.post(f"/api/calls/{call['id']}/share")).json()
-        officer_headers = {"Authorization": f"Bearer {link['token']}"}
-        async with httpx.AsyncClient(
-            base_url=server.base_url, headers=officer_headers, timeout=JOIN_TIMEOUT_S
-        ) as officer:
+        _, sortie_id, link = await dispatched_and_shared(disp, "bessemer")
+        async with officer_on(server, link) as officer:
             phone = await watch(f"{server.base_url}/whep/dfr-2", officer)
             wall = await watch(f"{server.base_url}/whep/dfr-2", rtcc)
             home = await disp.post("/api/drones/dfr-2/commands", json={"command": "return"})
