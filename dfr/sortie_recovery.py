@@ -174,8 +174,15 @@ class SortieRecovery:
             # complete yet) in the air is not settled: for a while, not for ever.
             hold_ground = time.monotonic() - started < AIRBORNE_FIRST_S
             unsettled_above = False
-            for station_id, sortie_id in sorted(self._pending.items(), key=self._airborne_first):
-                on_ground = self._airborne_first((station_id, sortie_id)) == ON_GROUND
+            ranked = sorted(
+                (
+                    (self._rank(station_id), station_id, sortie_id)
+                    for station_id, sortie_id in self._pending.items()
+                ),
+                key=lambda entry: entry[0],
+            )
+            for rank, station_id, sortie_id in ranked:
+                on_ground = rank == ON_GROUND
                 if on_ground and hold_ground and unsettled_above:
                     break
                 station = self._runner.deployment.station(station_id)
@@ -193,12 +200,12 @@ class SortieRecovery:
                 await asyncio.sleep(self._interval_s)
         self.settled.set()
 
-    def _airborne_first(self, pending: tuple[str, int]) -> int:
-        """Sort key: drones in the air are settled first, then those whose telemetry is
-        not complete yet (they may be in the air), then those on the ground. Closing a
-        docked one serves the queue (a launch, about a second), and pilot commands wait
-        for re-adoption."""
-        drone = self._fleet.drone(pending[0])
+    def _rank(self, station_id: str) -> int:
+        """The settling order: drones in the air first, then those whose telemetry is not
+        complete yet (they may be in the air), then those on the ground. Closing a docked
+        one serves the queue (a launch, about a second), and pilot commands wait for
+        re-adoption."""
+        drone = self._fleet.drone(station_id)
         state = drone.state
         if not drone.online or not state.complete:
             return MAYBE_IN_AIR
