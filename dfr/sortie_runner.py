@@ -589,15 +589,18 @@ class SortieRunner:
                 },
             )
             active.transfers_saved = version  # a failed write is tried again next round
-        transitions = list(executor.sortie.transitions)
-        for t in transitions[active.persisted :]:
-            await self.store.record_sortie_state(
-                active.record.id,
-                str(t.to_state),
-                f"{t.cause}: {t.detail}".strip(": "),
-                t.vehicle_time_s,
-            )
-            active.persisted += 1
+        # The changes of one round go in together: landed and docked come from one
+        # telemetry sample, and no reader may see the first without the second.
+        fresh = list(executor.sortie.transitions)[active.persisted :]
+        await self.store.record_sortie_states(
+            active.record.id,
+            [
+                (str(t.to_state), f"{t.cause}: {t.detail}".strip(": "), t.vehicle_time_s)
+                for t in fresh
+            ],
+        )
+        active.persisted += len(fresh)
+        for t in fresh:
             self._publish_sortie(active, str(t.to_state))
 
     def _publish_sortie(self, active: ActiveSortie, state: str) -> None:

@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import astuple, dataclass, fields
@@ -671,19 +671,31 @@ class Store:
     async def record_sortie_state(
         self, sortie_id: int, state: str, cause: str = "", vehicle_s: float | None = None
     ) -> None:
+        await self.record_sortie_states(sortie_id, [(state, cause, vehicle_s)])
+
+    async def record_sortie_states(
+        self, sortie_id: int, changes: Sequence[tuple[str, str, float | None]]
+    ) -> None:
+        """Store state changes (state, cause, vehicle time), in order, in one transaction:
+        a reader never sees a state a later change in the same batch replaced (landed,
+        then docked a moment later, read as "landed away")."""
+        if not changes:
+            return
+
         def work(c: Connection) -> None:
             with _transaction(c):
                 if (
                     c.execute(
-                        "UPDATE sorties SET state = ? WHERE id = ?", (state, sortie_id)
+                        "UPDATE sorties SET state = ? WHERE id = ?", (changes[-1][0], sortie_id)
                     ).rowcount
                     != 1
                 ):
                     raise NotFound(f"no sortie {sortie_id}")
-                c.execute(
+                at = utc_now()
+                c.executemany(
                     "INSERT INTO sortie_events (sortie_id, at, state, vehicle_s, cause)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (sortie_id, utc_now(), state, vehicle_s, cause),
+                    [(sortie_id, at, state, t, cause) for state, cause, t in changes],
                 )
 
         await self._run_conn(work)

@@ -43,13 +43,15 @@ async def fly(ops: Operations, scene: tuple[float, float], hold: bool = False) -
         await asyncio.sleep(10.0 / SIM_SPEED)  # ten vehicle seconds in the air, held
         await ops.command("dfr-1", PilotCommand("resume"), PILOT)
     async with asyncio.timeout(wall_s(400.0)):
-        while (state := (await ops.get_sortie(sortie_id)).state) not in FINAL_STATES:  # noqa: ASYNC110 - a database row
+        while (await ops.get_sortie(sortie_id)).state not in FINAL_STATES:  # noqa: ASYNC110 - a database row
             await asyncio.sleep(0.1)
-        # The row says docked as soon as the vehicle is down; the runner learns from the
-        # flight after that and audits the release last.
+        # Landed and docked are both final, and stored one after the other: the row may
+        # say landed for a moment. The runner learns from the flight after the vehicle is
+        # down and audits the release last, so the row is settled by then.
         while not await released(ops, sortie_id):  # noqa: ASYNC110 - an audit row
             await asyncio.sleep(0.1)
-    assert state == "docked"
+    record = await ops.get_sortie(sortie_id)
+    assert record.state == "docked", [(e.state, e.cause, e.vehicle_s) for e in record.events]
     return sortie_id
 
 
