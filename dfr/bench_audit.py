@@ -31,7 +31,8 @@ from pathlib import Path
 from dfr.audit_chain import GENESIS_HASH, entry_hash
 from dfr.audit_signing import INTERVAL, STOP, CheckpointPolicy, SigningKey, append_checkpoints
 from dfr.audit_verify import verify
-from dfr.store import Store, _audit, _transaction, utc_now  # the store's own append, as is
+from dfr.store import Store, utc_now
+from dfr.store_audit_chain import audit_in, transaction  # the store's own append, as is
 
 #: The append dfr made before the chain: the baseline.
 UNCHAINED_INSERT = (
@@ -82,7 +83,7 @@ def _unchained(c: sqlite3.Connection, i: int) -> None:
 
 
 def _chained(c: sqlite3.Connection, i: int) -> None:
-    _audit(c, *sample_entry(i))
+    audit_in(c, *sample_entry(i))
 
 
 def _seconds(
@@ -96,7 +97,7 @@ def _seconds(
     """Time to append entries start..n-1, `per_transaction` to a transaction."""
     t0 = clock()
     for first in range(start, n, per_transaction):
-        with _transaction(c):
+        with transaction(c):
             for i in range(first, min(n, first + per_transaction)):
                 append(c, i)
     return clock() - t0
