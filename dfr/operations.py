@@ -12,7 +12,8 @@ policies, put each new call to), `PilotCommands`, `OfficerRequests` (officers'
 "drone to me" and follow me), `EidoIntake` (CAD incidents
 as EIDOs), `DockPreparation`,
 `push_telemetry`, the `SortieBoard` of active sorties, the `EventBus` to
-the consoles and, with a `[tak]` server, `TakOut` (Cursor on Target from that bus).
+the consoles, `LiveViews` (what each asker sees of them: `ops.views`) and, with a
+`[tak]` server, `TakOut` (Cursor on Target from that bus).
 
 Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
 
@@ -43,13 +44,10 @@ from dfr.agency_scope import AgencyScope, NotYourAgency, UnknownStationId
 from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal, Role
 from dfr.auto_launch import AutoLaunch
-from dfr.camera_views import camera_of_stream, covering_views, nearby_views
+from dfr.camera_views import covering_views, nearby_views
 from dfr.console_views import (
     call_event,
-    drone_json,
-    share_link_view,
     sortie_event,
-    streams_of_call,
 )
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
@@ -62,12 +60,13 @@ from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
 from dfr.launch_requests import LaunchRequests
 from dfr.link_leases import LinkLeases, server_id
+from dfr.live_views import LiveViews, Peers, fleet_availability
 from dfr.loop_lag import LoopLag
 from dfr.officer_requests import NotYourRequest, OfficerRequests
 from dfr.overwatch import Overwatch
 from dfr.pilot_commands import PilotCommand, PilotCommands
 from dfr.public_log import PublicLog, PublicLogView
-from dfr.purposes import LaunchPurpose, purposes_json
+from dfr.purposes import LaunchPurpose
 from dfr.recommend import AirborneDrone, DroneAvailability, Recommendation
 from dfr.retention import RetentionJob
 from dfr.services import Services
@@ -188,7 +187,7 @@ class Operations:
             claim_dock=self.dock.claim,
             video=video,
             on_flight_ended=on_flight_ended,
-            on_streams_changed=self.publish_streams,
+            on_streams_changed=lambda: self.views.publish_streams(),
             learn=self._learn_eta,
             on_scene_s=lambda active: self.overwatch.on_scene_s(active),
         )
@@ -202,12 +201,11 @@ class Operations:
             params=lambda drone_id: self.eta.of(drone_id).params,
             launch=self.runner.start,
             withdraw=self.runner.withdraw,
-            serving_changed=lambda call_id: self.publish_streams(),
+            serving_changed=lambda call_id: self.views.publish_streams(),
         )
-        #: This server's drone-link leases, while running on PostgreSQL (else None).
-        self.leases: LinkLeases | None = None
-        #: Events to and from the other servers on the database, on PostgreSQL.
-        self.relay: EventRelay | None = None
+        #: This server's drone-link leases and the events to and from the other servers
+        #: on the database, while running on PostgreSQL (both None on SQLite).
+        self.peers = Peers()
         self.launch_requests: LaunchRequests | None = None
         self.server_id = settings.server_id or server_id()
         self.recovery = SortieRecovery(
@@ -243,6 +241,19 @@ class Operations:
         self.scope = AgencyScope(self.deployment, self._store, self.board, self.access.agency_of)
         self.public_log = PublicLog(self._store, self.deployment)
         self.loop_lag = LoopLag()
+        #: What each asker sees of the live system (health, stations, streams, events).
+        self.views = LiveViews(
+            self.deployment,
+            self._fleet,
+            self.board,
+            self.dock,
+            self.scope,
+            self.bus,
+            self.peers,
+            video,
+            self.loop_lag,
+            self.recovery,
+        )
         #: Cursor on Target out, while running with a deployment that has `[tak]`.
         self.tak: TakOut | None = None
         self.retention = RetentionJob(
@@ -279,15 +290,16 @@ class Operations:
             ops._tak_out(settings) as tak,
             asyncio.TaskGroup() as group,
         ):
-            ops.leases = leases
-            ops.relay = relay
+            ops.peers.leases = leases
+            ops.peers.relay = relay
             if relay is not None and leases is not None:
                 ops.launch_requests = LaunchRequests(
                     relay, leases.holder_of, ops._sortie_state, ops._start_requested
                 )
             ops.tak = tak
             push = group.create_task(
-                push_telemetry(ops.bus, ops._drone_views, ops._telemetry_hz), name="telemetry push"
+                push_telemetry(ops.bus, ops.views.drone_views, ops._telemetry_hz),
+                name="telemetry push",
             )
             lag = group.create_task(ops.loop_lag.run(), name="loop lag")
             track = group.create_task(
@@ -403,169 +415,6 @@ class Operations:
         if token is None or not found:
             raise BadWebhookToken("missing or wrong X-DFR-Token")
         return matched
-
-    # -- views --------------------------------------------------------------------
-
-    def health(self) -> dict[str, Any]:
-        available = fleet_availability(self._fleet)
-        # With several servers, each answers for the drones it links.
-        linked = [s for s in self.deployment.stations if self._fleet.permitted(s.id)]
-        drones = {s.drone.id: available[s.id].online for s in linked}
-
-        def ready(station_id: str) -> bool:
-            a = available[station_id]
-            return (
-                a.online
-                and a.docked
-                and a.healthy
-                and not a.maintenance
-                and self.board.for_station(station_id) is None
-                and self.dock.setup(station_id) is not None
-            )
-
-        return {
-            "ok": all(drones.values()),
-            "deployment": self.deployment.name,
-            "drones": drones,
-            # On its dock, healthy, its set-up verified, free: a dispatch now takes it.
-            "ready": {s.drone.id: ready(s.id) for s in self.deployment.stations},
-            "event_loop_lag": self.loop_lag.report(),
-            # Sorties the last run left open and not yet settled, by station.
-            "inherited_sorties": self.recovery.pending,
-            # Several servers on one database: the drones another server links, by holder.
-            "linked_elsewhere": self.linked_elsewhere(),
-        }
-
-    def linked_elsewhere(self) -> dict[str, str]:
-        """Drone id → the server holding its link, for drones this server does not link."""
-        leases = self.leases
-        if leases is None:
-            return {}
-        out = {}
-        for station in self.deployment.stations:
-            holder = leases.holder_of(station.drone.id)
-            if holder is not None and holder != leases.holder:
-                out[station.drone.id] = holder
-        return out
-
-    def deployment_view(self, who: Principal | None = None) -> dict[str, Any]:
-        d = self.deployment
-        return {
-            "name": d.name,
-            "launch_policy": d.launch_policy,
-            # The calls a drone flies to without a click, and how many at once.
-            "auto_launch": {
-                "max_concurrent": d.launch_policies.max_concurrent,
-                "policies": [p.describe() for p in d.launch_policies.policies],
-            },
-            "tile_url": d.tile_url,
-            "cruise_alt_m": d.defaults.cruise_alt_m,
-            "on_scene_s": d.defaults.on_scene_s,
-            "launch_purposes": purposes_json(),
-            # What the public flight log calls a flight for each call type (and the rest).
-            "public_categories": d.public_categories.model_dump(),
-            "stations": [
-                {
-                    "id": s.id,
-                    "name": s.name,
-                    "latitude_deg": s.position.latitude_deg,
-                    "longitude_deg": s.position.longitude_deg,
-                    "drone_id": s.drone.id,
-                    "agency": d.agencies.of_station(s.id),
-                }
-                for s in d.stations
-                if who is None or self.scope.sees_station(who, s.id)
-            ],
-            # The agencies (none: one implicit agency) and their mutual-aid rules.
-            "agencies": [
-                {"id": a.id, "name": a.name, "stations": sorted(a.stations)}
-                for a in d.agencies.agencies
-            ],
-            "mutual_aid": [
-                {"owner": owner, "into": into, "rule": str(rule)}
-                for (owner, into), rule in sorted(d.agencies.rules.items())
-            ],
-        }
-
-    def airspace_geojson(self) -> dict[str, Any]:
-        return dict(self.deployment.airspace.geojson)
-
-    def drone_view(self, station: Station) -> dict[str, Any]:
-        """The station's drone as the consoles show it; one another server links, as that
-        server last reported it (with `linked_by`)."""
-        if self.relay is not None and not self._fleet.permitted(station.id):
-            remote = self.relay.remote_drone(station.drone.id)
-            if remote is not None:
-                return remote
-        return drone_json(
-            station,
-            self._fleet.drone(station.id),
-            self.board.for_station(station.id),
-            self.dock.setup(station.id) is not None,
-        )
-
-    def stations_view(self, who: Principal) -> list[dict[str, Any]]:
-        """Every station with its drone's live state (share links: the drone on their call)."""
-        views = [
-            {
-                "id": st.id,
-                "name": st.name,
-                "latitude_deg": st.position.latitude_deg,
-                "longitude_deg": st.position.longitude_deg,
-                "ground_alt_amsl_m": st.ground_alt_amsl_m,
-                "drone": self.drone_view(st),
-            }
-            for st in self.deployment.stations
-        ]
-        if who.call_id is not None:
-            views = [v for v in views if v["id"] == self._station_serving(who.call_id)]
-        return [v for v in views if self.scope.sees_station(who, v["id"])]
-
-    def all_video_streams(self) -> list[dict[str, Any]]:
-        return self._video.streams() if self._video is not None else []
-
-    def video_streams(self, who: Principal) -> list[dict[str, Any]]:
-        """Signed-in consoles see every stream of their agencies (drones flying calls shared
-        with them too); a share link its call's drone's only."""
-        streams = self.all_video_streams()
-        if who.call_id is None:
-            return [s for s in streams if self.scope.sees_stream(who, s)]
-        return streams_of_call(streams, who.call_id, self._station_serving(who.call_id))
-
-    def may_watch(self, who: Principal, stream_id: str) -> bool:
-        """A share link its call's drone's stream; an agency's user the streams of its
-        drones (and of drones flying calls it sees) and of its fixed cameras."""
-        if who.call_id is None:
-            camera_id = camera_of_stream(stream_id)
-            if camera_id is not None:
-                return self.scope.sees_camera(who, camera_id)
-            station_id = self.scope.station_of_drone(stream_id)
-            return station_id is None or self.scope.sees_station(who, station_id)
-        return any(s["stream_id"] == stream_id for s in self.video_streams(who))
-
-    def streams_event(self) -> Event:
-        """The live video streams, as the consoles' stream lists show them."""
-        return Event("streams", {"streams": self.all_video_streams()})
-
-    def publish_streams(self) -> None:
-        self.bus.publish(self.streams_event())
-
-    async def view_for(self, principal: Principal, event: Event) -> Event | None:
-        """What of `event` a console may see: officers on a share link see their call only;
-        with agencies, a console sees its agencies' calls, drones and alerts only."""
-        if principal.call_id is None:
-            return await self.scope.event_view(principal, event)
-        return share_link_view(event, principal.call_id, self._station_serving(principal.call_id))
-
-    async def console_events(self, principal: Principal) -> AsyncIterator[dict[str, Any]]:
-        """The console feed as `principal` may see it: the stream list first, then live events."""
-        first = await self.view_for(principal, self.streams_event())
-        if first is not None:
-            yield first.as_json()
-        async for event in self.bus.stream():
-            visible = await self.view_for(principal, event)
-            if visible is not None:
-                yield visible.as_json()
 
     # -- calls and dispatch -------------------------------------------------------
 
@@ -776,7 +625,7 @@ class Operations:
         (a request over the relay; that server launches it as this one would)."""
         assert result.sortie is not None
         drone_id = result.sortie.drone_id
-        if self.relay is None or self.leases is None or self._links(drone_id):
+        if self.peers.relay is None or self.peers.leases is None or self._links(drone_id):
             await self.runner.start(result, who, policy)
             return
         assert self.launch_requests is not None  # there with the relay
@@ -847,9 +696,9 @@ class Operations:
         """A launch nobody clicked takes only a drone whose dock set-up (parameters and
         fence, set and read back) is verified: one being prepared right now could have
         its fence transfer cross the sortie's."""
-        if self.relay is not None and not self._fleet.permitted(station_id):
+        if self.peers.relay is not None and not self._fleet.permitted(station_id):
             # Another server links it: as that server last reported it.
-            view = self.relay.remote_drone(self.deployment.station(station_id).drone.id)
+            view = self.peers.relay.remote_drone(self.deployment.station(station_id).drone.id)
             if view is not None and view.get("dock_prepared"):
                 return None
         if self.dock.setup(station_id) is None:
@@ -986,7 +835,9 @@ class Operations:
         dispatchers)."""
         station = next((s for s in self.deployment.stations if s.drone.id == drone_id), None)
         if station is not None and not self._fleet.permitted(station.id):
-            holder = self.leases.holder_of(drone_id) if self.leases is not None else None
+            holder = (
+                self.peers.leases.holder_of(drone_id) if self.peers.leases is not None else None
+            )
             raise LinkedElsewhere(
                 f"drone {drone_id} is linked by server {holder or 'none yet'};"
                 " send pilot commands to that server"
@@ -1025,7 +876,7 @@ class Operations:
             await self.runner.take_out_of_service(station, reason)
         if not on:
             await self.runner.serve_queue(who.name)
-        return self.drone_view(station)
+        return self.views.drone_view(station)
 
     def eta_calibration(self, drone_id: str) -> dict[str, Any]:
         """The ETA figures the drone is ranked by: its own once calibrated from its flights,
@@ -1096,12 +947,6 @@ class Operations:
 
     # -- inside -------------------------------------------------------------------
 
-    def _station_serving(self, call_id: int) -> str | None:
-        """The one scope rule of a share link: the station whose drone flies for its call
-        now (None once no drone does, even if the same drone moves on to another call)."""
-        active = self.board.for_call(call_id)
-        return active.station.id if active is not None else None
-
     def _dock_fence(self, station: Station) -> Fence:
         drone = station.drone
         reach_m = drone.cruise_speed_m_s * drone.endurance_s / 2.0
@@ -1111,12 +956,12 @@ class Operations:
         """The drones this server links as its fleet sees them; those another server
         links as that server last reported them (the store's reservation decides)."""
         available = fleet_availability(self._fleet)
-        if self.relay is None:
+        if self.peers.relay is None:
             return available
         for station in self.deployment.stations:
             if self._fleet.permitted(station.id):
                 continue
-            view = self.relay.remote_drone(station.drone.id)
+            view = self.peers.relay.remote_drone(station.drone.id)
             if view is not None:
                 available[station.id] = DroneAvailability(
                     online=bool(view["online"]),
@@ -1145,20 +990,3 @@ class Operations:
     async def _on_dock_prepared(self, station: Station) -> None:
         # Calls survive restarts: a prepared drone may take one that waited.
         await self.runner.serve_queue("system")
-
-    def _drone_views(self) -> list[dict[str, Any]]:
-        return [self.drone_view(s) for s in self.deployment.stations]
-
-
-def fleet_availability(fleet: Fleet) -> dict[str, DroneAvailability]:
-    """The fleet's live view of each station's drone, as the dispatcher ranks by it."""
-    return {
-        a.station_id: DroneAvailability(
-            online=a.online,
-            docked=a.docked,
-            healthy=a.healthy,
-            maintenance=a.maintenance,
-            battery_pct=a.battery_pct if a.battery_pct is not None else 0.0,
-        )
-        for a in fleet.availabilities().values()
-    }

@@ -210,10 +210,12 @@ def whep_access(request: Request, principal: PrincipalDep) -> None:
     if principal.call_id is None and principal.agencies is None:
         return  # a console watches every stream; an unknown one is the relay's 404
     if principal.call_id is None:
-        if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
+        if stream_id is not None and not request.app.state.ops.views.may_watch(
+            principal, stream_id
+        ):
             raise Denied(403, "this stream is another agency's", principal.name)
         return
-    if stream_id is not None and not request.app.state.ops.may_watch(principal, stream_id):
+    if stream_id is not None and not request.app.state.ops.views.may_watch(principal, stream_id):
         raise Denied(403, "you may watch only the drone flying for your call", principal.name)
 
 
@@ -227,7 +229,7 @@ async def end_views_no_longer_allowed(
         if event.kind != "streams":
             continue
         try:
-            for ticket in views.no_longer_allowed(ops.may_watch):
+            for ticket in views.no_longer_allowed(ops.views.may_watch):
                 assert ticket.session_id is not None
                 with contextlib.suppress(UnknownSessionError):  # it ended meanwhile
                     await relay.close_session(

@@ -46,7 +46,7 @@ Custodian = Annotated[Principal, Depends(require(Role.RTCC, Role.ADMIN))]
 @router.get("/stations", responses=answers(401, 422))
 async def stations(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
     """Every station with its drone's live state (officers: only the drone on their call)."""
-    return ops.stations_view(who)
+    return ops.views.stations_view(who)
 
 
 @router.post("/stations/{station_id}/maintenance", responses=answers(400, 401, 403, 404, 413, 422))

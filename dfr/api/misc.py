@@ -81,7 +81,7 @@ async def sortie_states(who: PrincipalDep) -> dict[str, list[str]]:
 
 @router.get("/deployment", tags=["deployment"], responses=answers(401, 422))
 async def deployment(ops: OpsDep, who: PrincipalDep) -> dict[str, Any]:
-    return ops.deployment_view(who)
+    return ops.views.deployment_view(who)
 
 
 @router.get(
@@ -96,12 +96,12 @@ async def deployment(ops: OpsDep, who: PrincipalDep) -> dict[str, Any]:
 )
 async def airspace(ops: OpsDep, who: PrincipalDep) -> JSONResponse:
     """The deployment's airspace as GeoJSON (operational area, no-fly and ceiling zones)."""
-    return JSONResponse(ops.airspace_geojson(), media_type=GEOJSON)
+    return JSONResponse(ops.views.airspace_geojson(), media_type=GEOJSON)
 
 
 @router.get("/video/streams", tags=["video"], responses=answers(401, 422))
 async def video_streams(ops: OpsDep, who: PrincipalDep) -> list[dict[str, Any]]:
-    return ops.video_streams(who)
+    return ops.views.video_streams(who)
 
 
 @router.get(
@@ -160,5 +160,5 @@ async def audit(
 )
 async def health(ops: OpsDep) -> JSONResponse:
     """200 once every drone is connected; 503 (with who is missing) before."""
-    status = ops.health()
+    status = ops.views.health()
     return JSONResponse(status, status_code=200 if status["ok"] else 503)

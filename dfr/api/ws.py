@@ -30,7 +30,7 @@ async def console_socket(websocket: WebSocket) -> None:
     async def send(cancel: anyio.CancelScope) -> None:
         # A console that goes away between two messages is an ordinary end, not an error.
         with contextlib.suppress(WebSocketDisconnect):
-            async for message in ops.console_events(principal):
+            async for message in ops.views.console_events(principal):
                 await websocket.send_json(message)
         cancel.cancel()
 

@@ -238,7 +238,7 @@ def test_a_server_cut_off_from_the_database_lets_its_flight_go_to_the_other(tmp_
             assert until_launched(a, sortie_id, disp_a) in ("launching", "en_route", "on_scene")
 
             assert a.portal is not None
-            a.portal.call(cut_off, ops_a.leases)
+            a.portal.call(cut_off, ops_a.peers.leases)
             pilot_b = login(b, "pilot")
             deadline = time.monotonic() + 120
             while (
