@@ -60,7 +60,7 @@ from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
 from dfr.launch_requests import LaunchRequests
 from dfr.link_leases import LinkLeases, server_id
-from dfr.live_views import LiveViews, Peers, fleet_availability
+from dfr.live_views import LiveViews, Peers, VideoStreams, fleet_availability
 from dfr.loop_lag import LoopLag
 from dfr.officer_requests import NotYourRequest, OfficerRequests
 from dfr.overwatch import Overwatch
@@ -127,10 +127,8 @@ class LinkedElsewhere(OperationsError):
     commands go to that server."""
 
 
-class VideoService(SortieVideo, Protocol):
+class VideoService(SortieVideo, VideoStreams, Protocol):
     """The live video side (implemented in the web layer)."""
-
-    def streams(self) -> list[dict[str, Any]]: ...
 
 
 class Operations:
@@ -146,7 +144,6 @@ class Operations:
         self.deployment = services.deployment
         self._store = services.store
         self._fleet = services.fleet
-        self._video = video
         self._telemetry_hz = settings.telemetry_push_hz
         self._key_path = settings.audit_signing_key_path
         self._recordings_dir = settings.recordings_dir
