@@ -749,7 +749,10 @@ class FlightExecutor:
         if on_ground_too:
             allowed = allowed or self.sortie.state is S.LAUNCHING
         if not allowed:
-            raise CommandNotAllowed(f"{name}: the sortie is {self.sortie.state}, not airborne")
+            hint = "; abort stops a launch" if self.sortie.state is S.LAUNCHING else ""
+            raise CommandNotAllowed(
+                f"{name}: the sortie is {self.sortie.state}, not airborne{hint}"
+            )
         if self._link is None or self._link.closed:
             raise CommandNotAllowed(f"{name}: no link to the drone")
         return self._link

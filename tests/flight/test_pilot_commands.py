@@ -126,6 +126,8 @@ async def test_abort_before_takeoff_never_leaves_the_dock(
     async with asyncio.TaskGroup() as tg:
         flight = tg.create_task(ex.run())
         await reach(ex, S.LAUNCHING, vehicle_s=5.0)
+        with pytest.raises(CommandNotAllowed, match="launching, not airborne; abort stops"):
+            await ex.return_home()  # nothing to return from: the pilot is told to abort
         await ex.abort()
         result = await flight
     remove()

@@ -102,6 +102,14 @@ async def dispatched_and_shared(disp: httpx.AsyncClient, station_id: str) -> tup
     return call, int(sent.json()["sortie"]["id"]), link
 
 
+async def airborne(disp: httpx.AsyncClient, sortie_id: int) -> None:
+    """Until the sortie has taken off: a return is a command for a drone in the air (on
+    the dock, the pilot aborts instead)."""
+    async with asyncio.timeout(JOIN_TIMEOUT_S):
+        while (await disp.get(f"/api/sorties/{sortie_id}")).json()["state"] == "launching":  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+
 def officer_on(server: DfrServer, link: dict) -> httpx.AsyncClient:
     """A client with the officer's share link."""
     headers = {"Authorization": f"Bearer {link['token']}"}
@@ -177,7 +185,9 @@ async def test_an_officer_view_names_its_link_call_and_sortie(server, admin) -> 
         both = await admin.get("/api/video/views", params={"sortie_id": 1, "call_id": 1})
         assert both.status_code == 422
         assert both.json()["detail"][0]["loc"] == ["query", "call_id"]
-        await disp.post("/api/drones/dfr-1/commands", json={"command": "return"})
+        await airborne(disp, sortie_id)
+        home = await disp.post("/api/drones/dfr-1/commands", json={"command": "return"})
+        assert home.status_code == 200, home.text
     denied = await audit(admin, "access.denied")
     assert any(
         e["actor"] == "officer-link:disp"
@@ -196,6 +206,7 @@ async def test_an_officer_stops_watching_once_the_drone_leaves_the_call(server, 
         async with officer_on(server, link) as officer:
             phone = await watch(f"{server.base_url}/whep/dfr-2", officer)
             wall = await watch(f"{server.base_url}/whep/dfr-2", rtcc)
+            await airborne(disp, sortie_id)
             home = await disp.post("/api/drones/dfr-2/commands", json={"command": "return"})
             assert home.status_code == 200, home.text
 
