@@ -36,10 +36,7 @@ system-deps:
 demo: install
 	$(BIN)/dfr serve
 
-test: install system-deps
-	$(BIN)/ruff check .
-	$(BIN)/lint-imports
-	npx --no-install eslint web/static
+test: lint system-deps
 	$(BIN)/pytest -q
 
 lint: install
@@ -47,7 +44,7 @@ lint: install
 	$(BIN)/lint-imports
 	npx --no-install eslint web/static
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy dfr missions
+	$(BIN)/mypy dfr missions stations web sitl
 
 bench: install
 	$(BIN)/dfr bench recommend

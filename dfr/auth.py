@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -231,6 +232,10 @@ class TokenIssuer:
         self._share = URLSafeTimedSerializer(secret_key, salt="dfr-share-link")
         self.session_ttl_s = session_ttl_s
         self.share_link_ttl_s = share_link_ttl_s
+        # Signed timestamps are whole seconds: for those, "older than floor(ttl)" is
+        # "older than ttl".
+        self._session_max_age_s = math.floor(session_ttl_s)
+        self._share_max_age_s = math.floor(share_link_ttl_s)
 
     def session(self, user: User) -> str:
         return self._session.dumps(
@@ -249,7 +254,7 @@ class TokenIssuer:
         and the token was not revoked is the operations service's question.
         """
         try:
-            data = self._session.loads(token, max_age=self.session_ttl_s)
+            data = self._session.loads(token, max_age=self._session_max_age_s)
         except SignatureExpired as exc:
             name = _signed(self._session, exc).get("name")
             raise BadToken("session expired: log in again", name) from exc
@@ -260,7 +265,7 @@ class TokenIssuer:
                 raise BadToken("a session from an older dfr: log in again", data.get("name"))
             return Principal(data["name"], Role(data["role"]), token_id=data["sid"])
         try:
-            data = self._share.loads(token, max_age=self.share_link_ttl_s)
+            data = self._share.loads(token, max_age=self._share_max_age_s)
         except SignatureExpired as exc:
             by = _signed(self._share, exc).get("by")
             raise BadToken("share link expired", _link_holder(by) if by else None) from exc

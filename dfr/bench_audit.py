@@ -31,6 +31,7 @@ from pathlib import Path
 from dfr.audit_chain import GENESIS_HASH, entry_hash
 from dfr.audit_signing import INTERVAL, STOP, CheckpointPolicy, SigningKey, append_checkpoints
 from dfr.audit_verify import verify
+from dfr.db_connection import Connection
 from dfr.store import Store, utc_now
 from dfr.store_audit_chain import audit_in, transaction  # the store's own append, as is
 
@@ -87,7 +88,7 @@ def _chained(c: sqlite3.Connection, i: int) -> None:
 
 
 def _seconds(
-    c: sqlite3.Connection,
+    c: Connection,
     append: Callable,
     n: int,
     per_transaction: int,

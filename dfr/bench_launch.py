@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from dfr.auth import Principal, Role
 from dfr.deployment import Deployment, load_deployment
+from dfr.flight_executor import FlightExecutor
 from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
 from dfr.settings import Settings
@@ -89,25 +90,7 @@ async def measure(
                 dispatched_at = datetime.now(UTC)
                 await asyncio.gather(*(ops.dispatch(c.id, _BENCH) for c in calls))
                 for station in stations:
-                    active = await until(lambda s=station: ops.board.for_station(s.id), 30.0)
-                    ex = await until(lambda a=active: a.executor, 30.0)
-                    started = await until(
-                        lambda e=ex: next(
-                            (x for x in e.sortie.events if x.kind == "mission_started"), None
-                        ),
-                        60.0,
-                    )
-                    launches.append(
-                        Launch(
-                            n,
-                            station.id,
-                            round((started.wall_time - dispatched_at).total_seconds(), 3),
-                            ex.sortie.timeline().dispatch_to_armed_s,
-                            not any(e.kind == "dock_setup_not_used" for e in ex.sortie.events),
-                            int(started.detail.split()[1]),
-                        )
-                    )
-                    await ex.abort()
+                    launches.append(await _launched(ops, station.id, n, dispatched_at))
                 for station in stations:
                     active = ops.board.for_station(station.id)
                     if active is not None and active.executor is not None:
@@ -120,6 +103,32 @@ async def measure(
                     left = [(a.record.id, a.executor and a.executor.state) for a in ops.board]
                     raise TimeoutError(f"sorties still on the board: {left}") from None
     return LaunchBench(label, tuple(launches))
+
+
+async def _launched(ops: Operations, station_id: str, n: int, dispatched_at: datetime) -> Launch:
+    """Round `n`'s launch at `station_id`, once its mission started; the sortie is
+    then aborted (the drone returns to its dock)."""
+    ex = await flying(ops, station_id)
+    started = await until(
+        lambda: next((x for x in ex.sortie.events if x.kind == "mission_started"), None),
+        60.0,
+    )
+    launch = Launch(
+        n,
+        station_id,
+        round((started.wall_time - dispatched_at).total_seconds(), 3),
+        ex.sortie.timeline().dispatch_to_armed_s,
+        not any(e.kind == "dock_setup_not_used" for e in ex.sortie.events),
+        int(started.detail.split()[1]),
+    )
+    await ex.abort()
+    return launch
+
+
+async def flying(ops: Operations, station_id: str, timeout_s: float = 30.0) -> FlightExecutor:
+    """The executor of the sortie that `station_id`'s drone flies, once it has one."""
+    active = await until(lambda: ops.board.for_station(station_id), timeout_s)
+    return await until(lambda: active.executor, timeout_s)
 
 
 async def until(probe: Callable[[], T | None], timeout_s: float) -> T:

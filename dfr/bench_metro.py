@@ -295,7 +295,7 @@ class _Run:
     async def replay(self, wall_s: float, calls_per_hour: float, speed: float, seed: int) -> None:
         rng = random.Random(seed)
         mean_wall_s = 3600.0 / calls_per_hour / speed
-        pending: set[asyncio.Task[None]] = set()
+        pending: set[asyncio.Task[str | None]] = set()
         clients = [httpx.AsyncClient(base_url=b, timeout=60.0) for b in self.bases]
         try:
             end = time.monotonic() + wall_s

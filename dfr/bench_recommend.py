@@ -13,14 +13,15 @@ import shapely
 from dfr.deployment import Deployment, load_deployment
 from dfr.recommend import recommend
 from dfr.synthetic import write_large_deployment
+from missions.geo import GeoPoint
 
 
-def random_scenes(deployment: Deployment, n: int, seed: int = 1) -> list:
+def random_scenes(deployment: Deployment, n: int, seed: int = 1) -> list[GeoPoint]:
     """`n` uniformly random points inside the operational area."""
     rng = random.Random(seed)
     area = deployment.airspace.operational_area
     minx, miny, maxx, maxy = area.bounds
-    out = []
+    out: list[GeoPoint] = []
     while len(out) < n:
         x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
         if shapely.contains_xy(area, x, y):

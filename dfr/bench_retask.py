@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dfr.auth import Principal, Role
-from dfr.bench_launch import percentile, until
+from dfr.bench_launch import flying, percentile, until
 from dfr.deployment import Deployment, load_deployment
 from dfr.operations import Operations
 from dfr.services import VehicleProvider, open_services
@@ -74,8 +74,7 @@ async def measure(
                     NewCall(scene.latitude_deg, scene.longitude_deg, 3, "bench"), _BENCH.name
                 )
                 await ops.dispatch(first.id, _BENCH, station.id)
-                active = await until(lambda: ops.board.for_station(station.id), 30.0)
-                executor = await until(lambda a=active: a.executor, 30.0)
+                executor = await flying(ops, station.id)
                 await executor.wait_for_state(SortieState.ON_SCENE, timeout_s=300.0)
                 urgent_at = _away(scene, 90.0, URGENT_CALL_M)
                 urgent = await ops.create_call(

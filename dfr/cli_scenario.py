@@ -161,10 +161,10 @@ def _scenario(args: argparse.Namespace, wiring: Wiring) -> int:
             f" accel {e['horizontal_accel_m_s2']:.3f} m/s²"
         )
     if result.calibrated:
-        c = result.calibrated
+        eta = result.calibrated
         print(
-            f"  calibrated ETA: [eta] launch_latency_s = {c.launch_latency_s:.2f}, "
-            f"horizontal_accel_m_s2 = {c.horizontal_accel_m_s2:.3f}"
+            f"  calibrated ETA: [eta] launch_latency_s = {eta.launch_latency_s:.2f}, "
+            f"horizontal_accel_m_s2 = {eta.horizontal_accel_m_s2:.3f}"
         )
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -138,7 +139,7 @@ def write_map(deployment: Deployment, coverage: Coverage, path: Path) -> None:
             linewidths=0.8,
         )
 
-    def draw(shape: object, **style: object) -> None:
+    def draw(shape: object, **style: Any) -> None:
         for poly in getattr(shape, "geoms", [shape]):
             x, y = poly.exterior.xy
             ax.fill(x, y, **style)

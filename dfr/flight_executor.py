@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -461,9 +461,7 @@ class FlightExecutor:
                             ) from exc
                     since = link.state.vehicle_time_s or 0.0
                     await link.wait_for(
-                        lambda s, t=since: (
-                            (s.vehicle_time_s or 0.0) >= t + settings.start_retry_vehicle_s
-                        ),
+                        _vehicle_clock_at(since + settings.start_retry_vehicle_s),
                         settings.mission_start_timeout_wall_s,
                         "vehicle clock",
                     )
@@ -687,7 +685,7 @@ class FlightExecutor:
                 if since - first_at_s >= settings.mission_start_window_vehicle_s:
                     raise PreflightFailed(f"MISSION mode refused: {exc}") from exc
             await link.wait_for(
-                lambda s, t=since: (s.vehicle_time_s or 0.0) >= t + settings.start_retry_vehicle_s,
+                _vehicle_clock_at(since + settings.start_retry_vehicle_s),
                 settings.mission_start_timeout_wall_s,
                 "vehicle clock",
             )
@@ -799,6 +797,11 @@ def _arming_refusal(state: DroneState, since_vehicle_s: float) -> str | None:
         ):
             return text.text
     return None
+
+
+def _vehicle_clock_at(vehicle_s: float) -> Callable[[DroneState], bool]:
+    """A `wait_for` predicate: the vehicle's clock has reached `vehicle_s`."""
+    return lambda s: (s.vehicle_time_s or 0.0) >= vehicle_s
 
 
 def _now() -> datetime:

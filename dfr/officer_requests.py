@@ -252,10 +252,12 @@ class OfficerRequests:
             "sortie_id": active.record.id,
             "via": "follow-me",
         }
-        why = self._refusal(scene, target, fix.point)
-        if why is not None:
-            await self._store.audit(officer, "follow.reposition", subject, details, "refused", why)
-            return FollowResult(True, FollowOutcome.REFUSED, why, target)
+        refusal = self._refusal(scene, target, fix.point)
+        if refusal is not None:
+            await self._store.audit(
+                officer, "follow.reposition", subject, details, "refused", refusal
+            )
+            return FollowResult(True, FollowOutcome.REFUSED, refusal, target)
         async with self._store.attempt(officer, "follow.reposition", subject, details):
             await active.executor.reposition(fix.point)
         state.target = fix.point

@@ -104,7 +104,10 @@ def chain_unchained_entries(c: Connection) -> None:
         prev_hash = GENESIS_HASH
         chained = []
         for r in rows:
-            digest = entry_hash(*tuple(r), prev_hash)
+            entry_id, at, actor, action, subject, details, outcome, reason = r
+            digest = entry_hash(
+                entry_id, at, actor, action, subject, details, outcome, reason, prev_hash
+            )
             chained.append((prev_hash, digest, r["id"]))
             prev_hash = digest
         c.executemany("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", chained)

@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
@@ -64,6 +64,11 @@ class Zone:
         if self.buffer_m <= 0:
             return self.shape_local
         return self.shape_local.buffer(self.buffer_m, join_style="mitre", mitre_limit=2.0)
+
+    def flown_under_m(self, clearance_m: float) -> float:
+        """The highest altitude (m above ground) to fly inside the zone: its ceiling less
+        `clearance_m`, and no limit for a zone without a ceiling."""
+        return math.inf if self.ceiling_m is None else self.ceiling_m - clearance_m
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,10 @@ def _read_feature(source: str, index: int, feature: Any, default_buffer_m: float
     return out
 
 
+@overload
+def _number(where: str, props: Mapping, key: str, default: float) -> float: ...
+@overload
+def _number(where: str, props: Mapping, key: str, default: None) -> float | None: ...
 def _number(where: str, props: Mapping, key: str, default: float | None) -> float | None:
     value = props.get(key, default)
     if value is None:

@@ -71,7 +71,7 @@ class RoutePlanner:
         low_ceiling = [
             z
             for z in airspace.ceilings
-            if z.ceiling_m - s.ceiling_clearance_m < s.min_safe_altitude_m
+            if z.flown_under_m(s.ceiling_clearance_m) < s.min_safe_altitude_m
         ]
         self._keep_out_zones: tuple[Zone, ...] = (*airspace.no_fly, *low_ceiling)
         keep_out = [z.keep_out_local() for z in self._keep_out_zones]
@@ -403,7 +403,7 @@ class RoutePlanner:
             return altitude_m, limit
         for i in self._under_tree.query(line, predicate="intersects"):
             zone = self._under[int(i)]
-            under_m = zone.ceiling_m - s.ceiling_clearance_m
+            under_m = zone.flown_under_m(s.ceiling_clearance_m)
             if under_m < altitude_m:
                 altitude_m = under_m
                 limit = (

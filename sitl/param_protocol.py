@@ -44,11 +44,11 @@ class ParamProtocol:
                 self._send(name)
         elif kind == "PARAM_REQUEST_READ":
             index = msg.param_index  # type: ignore[attr-defined]
-            name = (
+            wanted = (
                 self._params.name_at(index) if index >= 0 else _name(msg.param_id)  # type: ignore[attr-defined]
             )
-            if name is not None and name in self._params:
-                self._send(name)
+            if wanted is not None and wanted in self._params:
+                self._send(wanted)
         else:
             self._set(msg)
         return True

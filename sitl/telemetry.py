@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from pymavlink.dialects.v20 import common as mavlink
 
@@ -85,7 +85,7 @@ ATTITUDE = FramePacker(M.MAVLink_attitude_message)
 ATTITUDE_QUATERNION = FramePacker(M.MAVLink_attitude_quaternion_message)
 GLOBAL_POSITION_INT = FramePacker(M.MAVLink_global_position_int_message)
 LOCAL_POSITION_NED = FramePacker(M.MAVLink_local_position_ned_message)
-Outgoing = mavlink.MAVLink_message | bytes
+Outgoing: TypeAlias = mavlink.MAVLink_message | bytes
 
 
 @dataclass(slots=True)

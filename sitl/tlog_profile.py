@@ -250,7 +250,7 @@ def build_profile(path: Path) -> dict[str, Any]:
         for m in messages
         if m.get_type() == "PARAM_VALUE" and m.param_type == 9
     }
-    landed = []
+    landed: list[dict[str, float | str]] = []
     for m in messages:
         if m.get_type() == "EXTENDED_SYS_STATE":
             name = LANDED_STATES.get(m.landed_state, str(m.landed_state))

@@ -27,7 +27,7 @@ _HEADER = struct.Struct("<BBBBBBBHB")
 class FramePacker:
     """Packs one message type whose wire field order equals its declared order."""
 
-    def __init__(self, message_class: type) -> None:
+    def __init__(self, message_class: type[_dialect.MAVLink_message]) -> None:
         if list(message_class.ordered_fieldnames) != list(message_class.fieldnames):
             raise ValueError(f"{message_class.msgname}: fields are reordered on the wire")
         self._payload = message_class.unpacker

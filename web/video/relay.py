@@ -349,7 +349,7 @@ class VideoRelay:
         stream = self.catalog.get(stream_id)
         # The session's URL is its credential (see web.video.whep): unguessable, 128 bits.
         session_id = secrets.token_urlsafe(16)
-        key = (stream_id, codec)
+        key: _FanoutKey = (stream_id, codec)
         if stream.settings.encode_mode == "per_viewer":
             key += (session_id,)
         fanout = await self._fanout(key, stream, codec)

@@ -29,6 +29,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Protocol, cast
 
 from aiortc import RTCRtpParameters, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.h264 import H264Encoder
@@ -46,6 +47,18 @@ from aiortc.rtp import (
 from web.video.encoded_frame import EncodedFrame, VideoCodec
 from web.video.errors import StreamClosedError
 from web.video.fanout import Subscription
+
+
+class _UdpTransport(Protocol):
+    """A viewer's UDP socket as asyncio's selector loop gives it: unlike the declared
+    `asyncio.DatagramTransport`, it counts the bytes not yet sent."""
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +216,7 @@ class ViewerLane:
         sender._RTCRtpSender__octet_count += payload_octets  # type: ignore[attr-defined]
         return True
 
-    def _path(self) -> tuple[asyncio.DatagramTransport, tuple[str, int]] | None:
+    def _path(self) -> tuple[_UdpTransport, tuple[str, int]] | None:
         if self.failed or self.left or not self.connected:
             return None
         pair = self._ice_connection._nominated.get(1)
@@ -212,7 +225,7 @@ class ViewerLane:
         transport = pair.protocol.transport
         if transport is None or transport.is_closing():
             return None
-        return transport, pair.remote_addr
+        return cast(_UdpTransport, transport), pair.remote_addr
 
     def _skip(self, packets: list[bytes]) -> None:
         if self._started:
@@ -300,6 +313,7 @@ class RtpFanout:
         extensions = HeaderExtensionsMap()
         extensions.configure(RTCRtpParameters(headerExtensions=transceiver._headerExtensions))
         payload_type = transceiver._codecs[0].payloadType
+        assert payload_type is not None, "joined before the answer was negotiated"
         key = _format_key(payload_type, transceiver.mid, extensions)
         wire = self._formats.get(key)
         if wire is None:
