@@ -23,8 +23,9 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(STAMP) node_modules/.installed
 
-# Debian's Chromium for the browser tests (never a downloaded browser), and Debian's
-# PostgreSQL for the store's tests on it (they start a cluster of their own: no service).
+# Debian's Chromium for the browser tests (never a downloaded browser), Debian's
+# PostgreSQL for the store's tests on it (they start a cluster of their own: no service),
+# and Debian's coturn for the video tests through a TURN server (started by the tests).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
@@ -32,6 +33,9 @@ system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "postgresql missing: run 'sudo apt-get install postgresql'"; fi; }
+	@command -v turnserver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; \
+	  else echo "coturn missing: run 'sudo apt-get install coturn'"; fi; }
 
 demo: install
 	$(BIN)/dfr serve

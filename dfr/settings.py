@@ -4,8 +4,9 @@ and the one mapping from it to each subsystem's own settings."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dfr.db_connection import is_postgres
@@ -97,6 +98,34 @@ class Settings(BaseSettings):
     video_fps: int = Field(30, ge=1, le=60)
     video_width: int = 1280
     video_height: int = 720
+    #: STUN and TURN servers for viewers the relay cannot reach directly (officers' phones
+    #: on a cellular network), as JSON lists of URLs (stun:host:port, turn:host:port?...).
+    #: TURN takes credentials minted per viewer under `video_turn_secret`, the secret the
+    #: TURN server shares (coturn: use-auth-secret, static-auth-secret), each valid for
+    #: `video_turn_credential_ttl_s`.
+    video_stun_urls: tuple[str, ...] = ()
+    video_turn_urls: tuple[str, ...] = ()
+    video_turn_secret: str | None = Field(None, min_length=16)
+    video_turn_credential_ttl_s: float = Field(3600.0, ge=60, le=7 * 86400)
+
+    @field_validator("video_stun_urls", "video_turn_urls")
+    @classmethod
+    def _ice_urls(cls, urls: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        scheme = (
+            ("stun:", "stuns:") if info.field_name == "video_stun_urls" else ("turn:", "turns:")
+        )
+        for url in urls:
+            if not url.startswith(scheme) or len(url) <= len(url.split(":")[0]) + 1:
+                raise ValueError(f"{url!r} is not a {' or '.join(s[:-1] for s in scheme)} URL")
+        return urls
+
+    @model_validator(mode="after")
+    def _turn_needs_its_secret(self) -> Self:
+        if self.video_turn_urls and not self.video_turn_secret:
+            raise ValueError(
+                "video_turn_urls need video_turn_secret (the TURN server's shared secret)"
+            )
+        return self
 
     @property
     def database_target(self) -> str:

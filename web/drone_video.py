@@ -26,6 +26,7 @@ from stations.fleet import Fleet
 from web.video.app import VideoServices, create_video_services, running_video
 from web.video.camera_state import CameraState, ScenePoint
 from web.video.errors import VideoError
+from web.video.ice_servers import IceServers
 from web.video.passthrough_source import PassthroughSource, is_file_url
 from web.video.recorder import finalise_interrupted
 from web.video.relay import RelaySettings
@@ -172,7 +173,15 @@ class VideoSettings:
         # Viewers of a server on loopback are on this machine: keep media there too.
         ice = (s.host,) if _is_loopback(s.host) else None
         return cls(
-            relay=RelaySettings(ice_addresses=ice),
+            relay=RelaySettings(
+                ice_addresses=ice,
+                ice_servers=IceServers(
+                    s.video_stun_urls,
+                    s.video_turn_urls,
+                    s.video_turn_secret,
+                    s.video_turn_credential_ttl_s,
+                ),
+            ),
             camera=CameraSettings(
                 width_px=s.video_width, height_px=s.video_height, fps=s.video_fps
             ),

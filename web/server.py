@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
 from dfr.active_sorties import SortieBoard
 from dfr.api import audit_checkpoints, calls, cameras, eido, fleet, holds, misc, officer, public, ws
@@ -28,6 +29,7 @@ from dfr.api.body_limit import BodyLimit
 from dfr.api.deps import Denied, PrincipalDep, client_address
 from dfr.api.errors import answers, install_error_handlers
 from dfr.api.login_throttle import LoginThrottle
+from dfr.auth import Principal
 from dfr.deployment import Deployment, load_deployment
 from dfr.eido_subscriber import EidoSubscriber
 from dfr.operations import Operations
@@ -37,6 +39,7 @@ from dfr.video_views import NO_LONGER_ALLOWED, VideoViews
 from web.camera_video import CameraStreams
 from web.drone_video import DroneVideo, VideoSettings
 from web.video.errors import UnknownSessionError
+from web.video.ice_servers import IceServers
 from web.video.relay import VideoRelay
 from web.video.whep import ViewerTicket, whep_router
 from web.video.whep_cors import WhepCors
@@ -151,8 +154,18 @@ def create_app(
             admission=admit_viewer,
             offer_dependencies=[Depends(whep_access)],
             offer_responses=answers(401, 403, 429),
+            viewer_name=lambda request: request.state.principal.name,
         ),
         responses=answers(422),
+    )
+    app.add_api_route(
+        "/api/video/ice-servers",
+        ice_servers_endpoint(video.relay.settings.ice_servers),
+        methods=["GET"],
+        tags=["video"],
+        response_model=list[IceServerOut],
+        response_model_exclude_none=True,
+        responses=answers(401, 422),
     )
 
     vendor = leaflet_dir()
@@ -201,6 +214,25 @@ def page_headers(tile_url: str | None) -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
     }
+
+
+class IceServerOut(BaseModel):
+    """One entry of a player's `iceServers` (RTCIceServer)."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+def ice_servers_endpoint(
+    servers: IceServers,
+) -> Callable[[Principal], Awaitable[list[IceServerOut]]]:
+    async def video_ice_servers(principal: PrincipalDep) -> list[IceServerOut]:
+        """The STUN and TURN servers a player configures before it offers, TURN with a
+        credential minted for the asker that expires (none: the relay needs none)."""
+        return [IceServerOut.model_validate(s.as_json()) for s in servers.for_peer(principal.name)]
+
+    return video_ice_servers
 
 
 def whep_access(request: Request, principal: PrincipalDep) -> None:

@@ -114,3 +114,29 @@ def test_demo_users_and_secret_are_made_once_in_the_state_dir(tmp_path: Path) ->
     open_accounts(settings)
     assert (tmp_path / "secret.key").read_text() == key
     assert (tmp_path / "demo-passwords.txt").read_text() == passwords
+
+
+def test_video_ice_servers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DFR_VIDEO_STUN_URLS", '["stun:stun.example.org:3478"]')
+    monkeypatch.setenv("DFR_VIDEO_TURN_URLS", '["turn:turn.example.org:3478?transport=udp"]')
+    monkeypatch.setenv("DFR_VIDEO_TURN_SECRET", "a-secret-of-16-chars-or-more")
+    s = Settings()
+    assert s.video_stun_urls == ("stun:stun.example.org:3478",)
+    assert s.video_turn_urls == ("turn:turn.example.org:3478?transport=udp",)
+    assert s.video_turn_credential_ttl_s == 3600.0
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"video_stun_urls": ("turn:x",)}, "is not a stun or stuns URL"),
+        ({"video_turn_urls": ("http://x",)}, "is not a turn or turns URL"),
+        ({"video_turn_urls": ("turn:",)}, "is not a turn or turns URL"),
+        ({"video_turn_urls": ("turn:x",)}, "need video_turn_secret"),
+        ({"video_turn_urls": ("turn:x",), "video_turn_secret": "short"}, "at least 16"),
+        ({"video_turn_credential_ttl_s": 1}, "greater than or equal to 60"),
+    ],
+)
+def test_video_ice_servers_refused(bad: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings(**bad)

@@ -17,6 +17,19 @@ function iceGathered(pc, timeoutMs) {
   });
 }
 
+// The relay's STUN and TURN servers, with a TURN credential minted for this viewer
+// (none when the relay needs none). Asked before each offer: credentials expire. A page
+// that cannot ask still plays on the relay's own network.
+async function iceServers(whepUrl, token) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  try {
+    const response = await fetch(new URL("/api/video/ice-servers", new URL(whepUrl, location.href)), { headers });
+    return response.ok ? await response.json() : [];
+  } catch {
+    return [];
+  }
+}
+
 const activePlayers = new Set();
 
 // Leave every WHEP session when the page goes away so the relay frees the viewer.
@@ -89,7 +102,9 @@ export function playWhep(video, whepUrl, { token = currentToken(), onState = () 
 
   async function start() {
     if (player.stopped) return;
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    const servers = await iceServers(whepUrl, token);
+    if (player.stopped) return;
+    const pc = new RTCPeerConnection({ iceServers: servers });
     player.pc = pc;
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.addEventListener("track", (event) => {

@@ -29,6 +29,7 @@ from typing import Self
 import aioice.ice
 from aiortc import (
     RTCConfiguration,
+    RTCIceServer,
     RTCPeerConnection,
     RTCRtpCodecCapability,
     RTCRtpSender,
@@ -46,6 +47,7 @@ from web.video.errors import (
     StreamClosedError,
     UnknownSessionError,
 )
+from web.video.ice_servers import IceServers
 from web.video.rtp_fanout import IdleTrack, RtpFanout, ViewerLane
 from web.video.stream import VideoStream
 
@@ -70,6 +72,8 @@ LEFT = "the viewer left (WHEP DELETE)"
 #: Sessions the relay ended itself, remembered so that their viewers' DELETEs succeed.
 ENDED_REMEMBERED = 1024
 RELAY_STOPPED = "the server stopped"
+#: Who the relay's own TURN credentials name.
+RELAY_PEER = "dfr-relay"
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,14 @@ class RelaySettings:
     """Viewer limits and timeouts; `ice_addresses` restricts local ICE candidates.
 
     `ice_addresses=("127.0.0.1",)` keeps all media on loopback (tests, and a
-    relay behind a local reverse proxy); None gathers every interface.
+    relay behind a local reverse proxy); None gathers every interface. With
+    `ice_servers`, the relay also offers its address as a STUN server sees it and a
+    TURN relay's, for viewers who cannot reach it directly.
     """
 
     codec_preference: tuple[VideoCodec, ...] = VIDEO_CODECS
     ice_addresses: tuple[str, ...] | None = None
+    ice_servers: IceServers = IceServers()
     max_viewers_per_stream: int = 200
     negotiation_timeout_s: float = 10.0
     connect_timeout_s: float = 20.0
@@ -353,7 +360,11 @@ class VideoRelay:
         if stream.settings.encode_mode == "per_viewer":
             key += (session_id,)
         fanout = await self._fanout(key, stream, codec)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        servers = [
+            RTCIceServer(list(s.urls), s.username, s.credential)
+            for s in self.settings.ice_servers.for_peer(RELAY_PEER)
+        ]
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         session = _Session(stream_id, session_id, codec, pc, key, time.monotonic())
         # Registered while negotiating, so that concurrent offers respect the limit.
         self._sessions[session.session_id] = session

@@ -29,7 +29,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from aiortc import RTCRtpParameters, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.h264 import H264Encoder
@@ -58,6 +58,24 @@ class _UdpTransport(Protocol):
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None: ...
 
     def is_closing(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _ThroughTurn:
+    """The path through the relay's own TURN allocation (aioice's TurnTransport, when
+    ICE nominated the relay's TURN candidate): it hands each datagram to the TURN
+    server's socket at once, counts nothing unsent, and drops what is sent once closed."""
+
+    turn: Any
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.turn.sendto(data, addr)
+
+    def is_closing(self) -> bool:
+        return False
 
 
 logger = logging.getLogger(__name__)
@@ -223,7 +241,11 @@ class ViewerLane:
         if pair is None:
             return None
         transport = pair.protocol.transport
-        if transport is None or transport.is_closing():
+        if transport is None:
+            return None
+        if not hasattr(transport, "get_write_buffer_size"):
+            return _ThroughTurn(transport), pair.remote_addr
+        if transport.is_closing():
             return None
         return cast(_UdpTransport, transport), pair.remote_addr
 

@@ -152,9 +152,12 @@ def whep_router(
     admission: ViewerAdmission | None = None,
     offer_dependencies: Sequence[params.Depends] = (),
     offer_responses: dict[int | str, dict[str, Any]] | None = None,
+    viewer_name: Callable[[Request], str] = lambda request: "viewer",
 ) -> APIRouter:
     """WHEP endpoints for `relay`'s streams, to mount in an application; `admission`
-    admits (and follows) each viewer, see the module docstring.
+    admits (and follows) each viewer, see the module docstring. The answer's `Link`
+    headers name the relay's STUN and TURN servers, with a TURN credential minted for
+    `viewer_name(request)`.
 
     `offer_dependencies` (who may watch) and `offer_responses` (what they answer) apply to
     the offer alone: a CORS preflight, a GET and a session's own URL need no token.
@@ -195,7 +198,13 @@ def whep_router(
             201: {
                 "description": "the SDP answer; Location names the session",
                 "content": _SDP,
-                "headers": {"Location": {"schema": {"type": "string"}}},
+                "headers": {
+                    "Location": {"schema": {"type": "string"}},
+                    "Link": {
+                        "description": 'the STUN and TURN servers (rel="ice-server")',
+                        "schema": {"type": "string"},
+                    },
+                },
             },
             **_errors(
                 {
@@ -230,11 +239,12 @@ def whep_router(
         location = request.url_for(
             "whep_session", stream_id=stream_id, session_id=answer.session_id
         ).path
+        headers = {"Location": location, "X-Video-Codec": answer.codec}
+        servers = relay.settings.ice_servers.for_peer(viewer_name(request))
+        if servers:
+            headers["Link"] = ", ".join(v for s in servers for v in s.link_headers())
         return Response(
-            content=answer.sdp,
-            status_code=201,
-            media_type=SDP_MEDIA_TYPE,
-            headers={"Location": location, "X-Video-Codec": answer.codec},
+            content=answer.sdp, status_code=201, media_type=SDP_MEDIA_TYPE, headers=headers
         )
 
     @router.options(

@@ -96,12 +96,15 @@ class WhepViewer:
         lose_packets: int = 0,
         video_direction: str = "recvonly",
         audio_direction: str | None = None,
+        configuration: RTCConfiguration | None = None,
     ) -> None:
         """`lose_packets`: a decoding viewer throws away that many media packets,
         one every few frames once it has started, as a lossy network would.
         `video_direction` and `audio_direction` (None: no audio section) are what the
-        offer says of each, as players differ: recvonly, or sendrecv."""
+        offer says of each, as players differ: recvonly, or sendrecv. `configuration`:
+        the peer connection's (its ICE servers and policy); none by default."""
         self._url = whep_url
+        self._configuration = configuration or RTCConfiguration(iceServers=[])
         self._codec = codec
         self._video_direction = video_direction
         self._audio_direction = audio_direction
@@ -110,6 +113,8 @@ class WhepViewer:
         self._timeout_s = timeout_s
         self.report = ViewerReport(index=index, decode=decode)
         self.session_url: str | None = None
+        self.links: list[str] = []  # the answer's Link headers
+        self.offer_sdp: str | None = None
         self._pc: RTCPeerConnection | None = None
         self._decoder_task: asyncio.Task[None] | None = None
         self._ssrc: int | None = None
@@ -121,7 +126,7 @@ class WhepViewer:
 
     async def connect(self, client: httpx.AsyncClient) -> None:
         """Offer, post, answer; raises httpx.HTTPError or RuntimeError on refusal."""
-        pc = self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = self._pc = RTCPeerConnection(self._configuration)
         transceiver = pc.addTransceiver("video", direction=self._video_direction)
         if self._audio_direction is not None:
             pc.addTransceiver("audio", direction=self._audio_direction)
@@ -136,14 +141,16 @@ class WhepViewer:
             if not self.report.decode:
                 self._count_at_socket(transceiver.receiver)  # sockets exist once gathered
             self._offer_s = time.monotonic()
+            self.offer_sdp = pc.localDescription.sdp
             response = await client.post(
                 self._url,
-                content=pc.localDescription.sdp,
+                content=self.offer_sdp,
                 headers={"Content-Type": "application/sdp"},
             )
             if response.status_code != 201:
                 raise RuntimeError(f"WHEP {response.status_code}: {response.text}")
             self.session_url = urljoin(self._url, response.headers["location"])
+            self.links = response.headers.get_list("link")
             self.report.codec = response.headers.get("x-video-codec")
             self.answer_sdp = response.text
             await pc.setRemoteDescription(RTCSessionDescription(response.text, "answer"))
