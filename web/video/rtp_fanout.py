@@ -63,13 +63,17 @@ class _UdpTransport(Protocol):
 @dataclass(frozen=True, slots=True)
 class _ThroughTurn:
     """The path through the relay's own TURN allocation (aioice's TurnTransport, when
-    ICE nominated the relay's TURN candidate): it hands each datagram to the TURN
-    server's socket at once, counts nothing unsent, and drops what is sent once closed."""
+    ICE nominated the relay's TURN candidate): it hands each datagram to its socket to
+    the TURN server, and drops what is sent once closed."""
 
     turn: Any
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        # That socket is this viewer's alone: what it has not sent is the viewer's backlog.
+        inner = getattr(self.turn, "_TurnTransport__inner_protocol", None)
+        socket = getattr(inner, "transport", None)
+        count = getattr(socket, "get_write_buffer_size", None)
+        return int(count()) if count is not None else 0
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         self.turn.sendto(data, addr)
