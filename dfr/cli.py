@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import argparse
 import signal
+import ssl
 import sys
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from dfr import cli_bench, cli_deployment, cli_records, cli_scenario
 from dfr.cli_common import CommandError, Wiring, database_arg, deployment_arg
 from dfr.deployment import Deployment, DeploymentError, load_deployment
+from dfr.loopback import is_loopback
 from dfr.services import VehicleProvider
 from dfr.settings import Settings
 from missions.geo import CoordinateError
@@ -72,6 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     except (DeploymentError, CoordinateError) as exc:
         print(f"dfr: error: {exc}", file=sys.stderr)
         return 2
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(
+            f"dfr: error: settings (DFR_ variables and options): {_settings_errors(exc)}",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    """Each refused setting and why, without the values (a secret may be among them)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     database_arg(v)
     v.add_argument("--speed", type=float, default=None, help="simulated drones' speed factor")
     v.add_argument("--no-sim", action="store_true", help="connect to real drones, start none")
+    v.add_argument("--tls-cert", type=Path, default=None, help="HTTPS: certificate (PEM)")
+    v.add_argument("--tls-key", type=Path, default=None, help="HTTPS: its private key (PEM)")
     v.set_defaults(func=_serve)
 
     cli_scenario.add_command(sub, wiring)
@@ -131,16 +152,19 @@ def _serve(args: argparse.Namespace) -> int:
         "database": args.database,
         "sim_speed_factor": args.speed,
         "simulate": False if args.no_sim else None,
+        "tls_cert_file": args.tls_cert,
+        "tls_key_file": args.tls_key,
     }
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     deployment = load_deployment(settings.deployment)  # fail early, with the file's name
-    if (refused := _unusable_database(settings)) is not None:
-        print(f"dfr: error: {refused}", file=sys.stderr)
-        return 2
+    for refused in (_unusable_database(settings), _unusable_tls(settings)):
+        if refused is not None:
+            print(f"dfr: error: {refused}", file=sys.stderr)
+            return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    base = f"http://{settings.host}:{settings.port}"
+    base = f"{'https' if settings.https else 'http'}://{settings.host}:{settings.port}"
     print(
         f"dfr: {deployment.name}, {len(deployment.stations)} station(s)"
         f"{' with simulated drones' if settings.simulate else ''}"
@@ -169,12 +193,43 @@ def _serve(args: argparse.Namespace) -> int:
                 print(f"    {line}")
     officer = "<agency>-officer" if deployment.agencies else "officer"
     print(f'  officers log in (user {officer}) for "Drone to me" at /officer, or open a share link')
+    if not settings.https and not is_loopback(settings.host):
+        print(
+            f"  warning: plain HTTP on {settings.host}: passwords and tokens cross the network"
+            " in the clear, and phones share no location with the officer page; serve HTTPS"
+            " (--tls-cert/--tls-key) or behind a reverse proxy that does"
+        )
     app = server_app(settings, deployment)
     log_config = uvicorn_log_config(uvicorn.config.LOGGING_CONFIG)
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="info", log_config=log_config
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=log_config,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
+        ssl_keyfile_password=settings.tls_key_password,
     )
     return 0
+
+
+def _unusable_tls(settings: Settings) -> str | None:
+    """Why the server cannot serve HTTPS with its certificate and key (a file missing or
+    unreadable, not PEM, or a key that is not the certificate's), None when it can."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(
+            settings.tls_cert_file, settings.tls_key_file, settings.tls_key_password
+        )
+    except (OSError, ssl.SSLError) as exc:
+        return (
+            f"cannot serve HTTPS with certificate {settings.tls_cert_file}"
+            f" and key {settings.tls_key_file}: {exc}"
+        )
+    return None
 
 
 def _unusable_database(settings: Settings) -> str | None:

@@ -1,7 +1,9 @@
-"""Free ports on 127.0.0.1, for the tests and the benchmarks: they talk over loopback only."""
+"""Loopback: whether an address is this machine only, and free ports on 127.0.0.1 for the
+tests and the benchmarks (they talk over loopback only)."""
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import socket
 
@@ -39,3 +41,11 @@ def free_udp_block(count: int) -> int:
                 sock.close()
         return base
     raise RuntimeError(f"no block of {count} free UDP ports on {LOOPBACK}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or "localhost") is this machine only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     database: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    #: HTTPS: the server's certificate (PEM, its chain after it) and private key; None:
+    #: plain HTTP, for loopback or behind a reverse proxy that terminates TLS. Officers'
+    #: phones share their location ("Drone to me") only with an HTTPS page.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_key_password: str | None = None
 
     simulate: bool = True  # start the built-in simulated drones at the station homes
     sim_speed_factor: float = Field(1.0, gt=0, le=50)
@@ -118,6 +124,18 @@ class Settings(BaseSettings):
             if not url.startswith(scheme) or len(url) <= len(url.split(":")[0]) + 1:
                 raise ValueError(f"{url!r} is not a {' or '.join(s[:-1] for s in scheme)} URL")
         return urls
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together (HTTPS needs both)")
+        if self.tls_key_password is not None and self.tls_key_file is None:
+            raise ValueError("tls_key_password without tls_key_file")
+        return self
+
+    @property
+    def https(self) -> bool:
+        return self.tls_cert_file is not None
 
     @model_validator(mode="after")
     def _turn_needs_its_secret(self) -> Self:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dfr.deployment import Deployment
+from dfr.loopback import is_loopback
 from dfr.settings import Settings
 from dfr.store import CallRecord
 from stations.fleet import Fleet
@@ -171,7 +171,7 @@ class VideoSettings:
     @classmethod
     def of(cls, s: Settings) -> VideoSettings:
         # Viewers of a server on loopback are on this machine: keep media there too.
-        ice = (s.host,) if _is_loopback(s.host) else None
+        ice = (s.host,) if is_loopback(s.host) else None
         return cls(
             relay=RelaySettings(
                 ice_addresses=ice,
@@ -205,10 +205,3 @@ def _stream_for(
     else:
         source = SyntheticSource(FleetCamera(deployment, fleet, served, station_id), video.camera)
     return VideoStream(station.drone.id, source, video.stream, drone_id=station.drone.id)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

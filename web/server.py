@@ -174,7 +174,7 @@ def create_app(
     if STATIC_DIR.exists():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    headers = page_headers(planned.tile_url)
+    headers = page_headers(planned.tile_url, https=settings.https)
     for path, filename in PAGES.items():
         app.add_api_route(
             path,
@@ -186,9 +186,10 @@ def create_app(
     return app
 
 
-def page_headers(tile_url: str | None) -> dict[str, str]:
+def page_headers(tile_url: str | None, https: bool = False) -> dict[str, str]:
     """What the pages may load and who may frame them: only this server (and the map
-    tile server, when the deployment names one), never a frame; no referrer leaves."""
+    tile server, when the deployment names one), never a frame; no referrer leaves. Served
+    over HTTPS, browsers are told to come back only that way for a year."""
     images = ["'self'", "data:", "blob:"]
     if tile_url and "://" in tile_url:
         parts = urlsplit(tile_url)
@@ -207,7 +208,9 @@ def page_headers(tile_url: str | None) -> dict[str, str]:
             "frame-ancestors 'none'",
         )
     )
+    hsts = {"Strict-Transport-Security": "max-age=31536000"} if https else {}
     return {
+        **hsts,
         "Cache-Control": "no-cache",
         "Content-Security-Policy": policy,
         "Referrer-Policy": "no-referrer",

@@ -26,7 +26,8 @@ from dfr.settings import Settings
 from dfr.store import NewCall
 from tests import simulator
 from tests.flight.conftest import eventually, wall_s
-from tests.tak.tak_listener import Pki, Received, make_pki, server_context, stream_listener
+from tests.pki import Pki, make_pki
+from tests.tak.tak_listener import Received, server_context, stream_listener
 
 DISPATCHER = Principal("disp", Role.DISPATCHER)
 RTSP = "rtsp://video.example.org:8554/live/dfr-1"

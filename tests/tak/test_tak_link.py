@@ -21,10 +21,9 @@ from dfr.loopback import free_tcp_port
 from dfr.store import CallRecord
 from dfr.tak_link import Outbox, TakLinkSettings, TakLinkStatus
 from dfr.tak_out import TakOut
+from tests.pki import Pki, make_pki
 from tests.tak.tak_listener import (
-    Pki,
     Received,
-    make_pki,
     server_context,
     stream_listener,
     udp_listener,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -30,11 +31,18 @@ STOP_TIMEOUT_S = 30.0
 class DfrServer:
     """One `dfr serve` on `state_dir` (kept between runs: a restart finds its database)."""
 
-    def __init__(self, state_dir: Path, **settings: object) -> None:
+    def __init__(self, state_dir: Path, ca_cert: Path | None = None, **settings: object) -> None:
+        """`settings` as DFR_ variables; with `tls_cert_file` the server speaks HTTPS, and
+        its certificate is checked against `ca_cert`."""
         self.state_dir = state_dir
         self.settings = settings
         self.port = free_tcp_port()
-        self.base_url = f"http://{LOOPBACK}:{self.port}"
+        scheme = "https" if "tls_cert_file" in settings else "http"
+        self.base_url = f"{scheme}://{LOOPBACK}:{self.port}"
+        #: What httpx checks the server's certificate with.
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_cert) if ca_cert is not None else True
+        )
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -82,7 +90,9 @@ class DfrServer:
             self._wait_until(
                 lambda: all(
                     s["drone"]["healthy"]
-                    for s in httpx.get(f"{self.base_url}/api/stations", headers=headers).json()
+                    for s in httpx.get(
+                        f"{self.base_url}/api/stations", headers=headers, verify=self.verify
+                    ).json()
                 ),
                 "have its drones pass their preflight checks",
             )
@@ -112,6 +122,7 @@ class DfrServer:
         response = httpx.post(
             f"{self.base_url}/api/login",
             json={"username": name, "password": PASSWORDS[name]},
+            verify=self.verify,
             timeout=30,
         )
         response.raise_for_status()
@@ -138,7 +149,7 @@ class DfrServer:
             os.killpg(process.pid, signal.SIGKILL)
 
     def _health(self) -> int:
-        return httpx.get(f"{self.base_url}/api/health", timeout=2).status_code
+        return httpx.get(f"{self.base_url}/api/health", timeout=2, verify=self.verify).status_code
 
     def _wait_until(self, ready: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
