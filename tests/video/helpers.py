@@ -25,6 +25,10 @@ from web.video.synthetic_source import SyntheticSource
 from web.video.whep_client import WhepViewer
 
 LOOPBACK = "127.0.0.1"
+#: For a test's HTTP requests to the relay: a WHEP DELETE waits for the peer connection
+#: to close, which on a busy two-core machine can take longer than httpx's default 5 s
+#: (a viewer's leave is best effort, so a timed-out DELETE would leave it behind).
+HTTP_TIMEOUT_S = 30.0
 SCENE = ScenePoint(38.2544, -104.6091)
 
 

@@ -18,6 +18,7 @@ from web.video.stream import VideoStream
 from web.video.whep_client import WhepViewer
 
 from .helpers import (
+    HTTP_TIMEOUT_S,
     live_server,
     loopback_relay_settings,
     services,
@@ -43,7 +44,7 @@ async def test_a_garbage_offer_gets_400_and_changes_nothing(
 ) -> None:
     base_url, app = video_server
     relay = services(app).relay
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         response = await client.post(
             "/whep/drone-1", content=offer, headers={"Content-Type": "application/sdp"}
         )
@@ -60,7 +61,7 @@ async def test_a_garbage_offer_gets_400_and_changes_nothing(
 async def test_http_errors(video_server: tuple[str, FastAPI]) -> None:
     base_url, _ = video_server
     sdp = {"Content-Type": "application/sdp"}
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         unknown = await client.post("/whep/no-such-drone", content="v=0\r\n", headers=sdp)
         assert unknown.status_code == 404
         assert "no-such-drone" in unknown.json()["detail"]
@@ -82,7 +83,7 @@ async def test_http_errors(video_server: tuple[str, FastAPI]) -> None:
 async def test_answer_location_and_delete(video_server: tuple[str, FastAPI]) -> None:
     base_url, app = video_server
     relay = services(app).relay
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         viewer = await watch(f"{base_url}/whep/drone-1", client)
         assert viewer.session_url is not None
         assert viewer.session_url.startswith(f"{base_url}/whep/drone-1/")
@@ -96,7 +97,7 @@ async def test_answer_location_and_delete(video_server: tuple[str, FastAPI]) -> 
 
 async def test_a_vp8_only_viewer_gets_vp8(video_server: tuple[str, FastAPI]) -> None:
     base_url, app = video_server
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         vp8 = await watch(f"{base_url}/whep/drone-1", client, codec="vp8", decode=True)
         h264 = await watch(f"{base_url}/whep/drone-1", client, codec="h264")
         await asyncio.sleep(1.0)
@@ -114,7 +115,7 @@ async def test_viewers_come_and_go_without_disturbing_another(
 ) -> None:
     base_url, app = video_server
     url = f"{base_url}/whep/drone-1"
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         steady = await watch(url, client)
         frames_before, started_s = steady.report.frames, time.monotonic()
         for _ in range(3):
@@ -140,7 +141,7 @@ async def test_a_viewer_that_vanishes_without_delete_is_reaped(
 ) -> None:
     base_url, app = video_server
     relay = services(app).relay
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         viewer = await watch(f"{base_url}/whep/drone-1", client)
         viewer.session_url = None  # forget to say goodbye
         await viewer.close(client)
@@ -155,7 +156,10 @@ async def test_a_viewer_that_never_connects_is_reaped(
         relay_settings=loopback_relay_settings(connect_timeout_s=1.0),
         recordings_dir=tmp_path,
     )
-    async with live_server(app, loopback_socket) as base_url, httpx.AsyncClient() as client:
+    async with (
+        live_server(app, loopback_socket) as base_url,
+        httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client,
+    ):
         # The offer of a viewer that then goes away.
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc.addTransceiver("video", direction="recvonly")
@@ -176,7 +180,7 @@ async def test_viewers_are_hung_up_when_their_stream_ends(
     video_server: tuple[str, FastAPI],
 ) -> None:
     base_url, app = video_server
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         viewer = await watch(f"{base_url}/whep/drone-1", client)
         await services(app).catalog.stop("drone-1")
         await until(lambda: not services(app).relay.sessions())
@@ -195,7 +199,10 @@ async def test_a_full_stream_refuses_more_viewers(
         relay_settings=loopback_relay_settings(max_viewers_per_stream=1),
         recordings_dir=tmp_path,
     )
-    async with live_server(app, loopback_socket) as base_url, httpx.AsyncClient() as client:
+    async with (
+        live_server(app, loopback_socket) as base_url,
+        httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client,
+    ):
         first = await watch(f"{base_url}/whep/drone-1", client)
         second = WhepViewer(f"{base_url}/whep/drone-1")
         with pytest.raises(RuntimeError, match="503"):
@@ -206,7 +213,7 @@ async def test_a_full_stream_refuses_more_viewers(
 
 async def test_answers_offer_only_loopback_candidates(video_server: tuple[str, FastAPI]) -> None:
     base_url, _ = video_server
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         viewer = WhepViewer(f"{base_url}/whep/drone-1")
         await viewer.connect(client)
         pc = viewer._pc
@@ -227,7 +234,10 @@ async def test_a_viewer_joining_mid_stream_gets_a_picture_at_once(
         relay_settings=loopback_relay_settings(),
         recordings_dir=tmp_path,
     )
-    async with live_server(app, loopback_socket) as base_url, httpx.AsyncClient() as client:
+    async with (
+        live_server(app, loopback_socket) as base_url,
+        httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client,
+    ):
         url = f"{base_url}/whep/drone-1"
         first = await watch(url, client)
         await asyncio.sleep(1.0)
@@ -250,7 +260,10 @@ async def test_a_drone_feed_reaches_viewers_without_re_encoding(
     app = create_video_app(
         [stream], relay_settings=loopback_relay_settings(), recordings_dir=tmp_path
     )
-    async with live_server(app, loopback_socket) as base_url, httpx.AsyncClient() as client:
+    async with (
+        live_server(app, loopback_socket) as base_url,
+        httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client,
+    ):
         viewer = await watch(f"{base_url}/whep/feed", client, decode=True)
         await until(lambda: viewer.report.decoded_frames >= 20)
         assert viewer.report.codec == "h264"
@@ -288,7 +301,7 @@ async def test_every_answered_section_is_sendonly_and_rtcp_mux_only(
     """The WHEP draft: an answer is sendonly whatever the offer says (recvonly, or
     sendrecv as some players offer), and marks each bundled section rtcp-mux-only."""
     base_url, _ = video_server
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         viewer = await watch(
             f"{base_url}/whep/drone-1",
             client,
@@ -316,7 +329,7 @@ async def test_every_answered_section_is_sendonly_and_rtcp_mux_only(
 
 async def test_get_answers_2xx_without_content(video_server: tuple[str, FastAPI]) -> None:
     base_url, _ = video_server
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=HTTP_TIMEOUT_S) as client:
         for method in ("GET", "HEAD"):
             endpoint = await client.request(method, "/whep/drone-1")
             assert endpoint.status_code == 200
