@@ -323,7 +323,7 @@ class _Landing:
         learnt from: it leaves the board before that)."""
         while True:
             self._run.flight_ended.clear()
-            sorties = len(await self._ops.list_sorties())
+            sorties = len(await self._ops.records.list_sorties())
             if not self._ops.active_sorties and self._run.flights_ended >= sorties:
                 return
             try:
@@ -407,7 +407,7 @@ async def run_scenario(
                 run.called(call, record, clock.vehicle_times())
                 if record.policy_outcome == "awaiting_pilot":
                     # A policy holds it for the pilot: the scenario's pilot confirms at once.
-                    sortie = await ops.sortie_for_call(record.id)
+                    sortie = await ops.records.sortie_for_call(record.id)
                     if sortie is not None:
                         await ops.confirm_launch(sortie.id, _PILOT)
                 elif (

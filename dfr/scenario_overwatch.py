@@ -142,10 +142,10 @@ async def run_overwatch(
             await ops.close_call(call.id, _SCENARIO.name)
             while len(ops.board):  # noqa: ASYNC110 - the board has no event to wait on
                 await asyncio.sleep(0.2)
-            sorties = [s for s in await ops.list_sorties() if s.call_id == call.id]
+            sorties = [s for s in await ops.records.list_sorties() if s.call_id == call.id]
             spare = {
                 int(e.subject.removeprefix("sortie:")): e.details.get("time_left_s")
-                for e in await ops.audit_log(100_000, 0)
+                for e in await ops.records.audit_log(100_000, 0)
                 if e.action == "sortie.overwatch_return"
             }
     shifts = tuple(

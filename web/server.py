@@ -95,7 +95,7 @@ def create_app(
                     CameraStreams(live.cameras, VideoSettings.of(settings).stream).stream_for
                 )
                 for manifest in drone_video.recovered:
-                    await ops.record_recording(manifest)
+                    await ops.records.record_recording(manifest)
                 app.state.ops = ops
                 app.state.access = ops.access
                 app.state.views = views

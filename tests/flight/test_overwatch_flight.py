@@ -76,11 +76,11 @@ async def test_a_relief_takes_over_a_call_kept_under_overwatch(tmp_path: Path) -
 
         await ops.close_call(call.id, PILOT.name)
         await eventually("both drones are home", lambda: len(ops.board) == 0, wall_s(400))
-        first_row = await ops.get_sortie(first.record.id)
-        relief_row = await ops.get_sortie(relief.record.id)
+        first_row = await ops.records.get_sortie(first.record.id)
+        relief_row = await ops.records.get_sortie(relief.record.id)
         assert (first_row.state, relief_row.state) == ("docked", "docked")
         assert relief_row.relieves == first.record.id
-        audit = await ops.audit_log(1000, 0)
+        audit = await ops.records.audit_log(1000, 0)
         actions = [(e.actor, e.action) for e in audit if e.actor == "overwatch"]
         assert ("overwatch", "sortie.relief") in actions
         assert actions.count(("overwatch", "sortie.overwatch_return")) == 1

@@ -50,8 +50,8 @@ async def test_a_refused_retask_sends_the_next_drone_on_its_dock(tmp_path: Path)
         assert not result.candidate.airborne
         assert result.sortie.call_id == shots.id
         # The noise call keeps its drone; the urgent one has the next.
-        assert (await ops.get_sortie(first.sortie.id)).call_id == noise.id
-        audit = [e for e in await ops.audit_log(1000, 0) if e.action == "sortie.dispatch"]
+        assert (await ops.records.get_sortie(first.sortie.id)).call_id == noise.id
+        audit = [e for e in await ops.records.audit_log(1000, 0) if e.action == "sortie.dispatch"]
         assert [e.outcome for e in audit if e.subject == f"call:{shots.id}"][-1:] == ["refused"]
 
         # dfr-1 holds for the pilot (or comes home by its link-loss action): bring it home.
