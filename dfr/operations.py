@@ -6,7 +6,8 @@ retention run (`dfr.retention`) over collaborators the composition root opened
 (`dfr.services`), and stops them in reverse order. The routers call its methods and
 nothing behind it.
 
-Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
+Its parts: `Calls` (calls stored, taken from CAD, listed and closed: `ops.calls`),
+`Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
 (launch, fly, release, serve the queue), `AutoLaunch` (the deployment's launch
 policies, put each new call to), `PilotCommands`, `OfficerRequests` (officers'
 "drone to me" and follow me), `EidoIntake` (CAD incidents
@@ -35,7 +36,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -44,6 +45,7 @@ from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.agency_scope import AgencyScope, NotYourAgency, UnknownStationId
 from dfr.auth import Principal, Role
 from dfr.auto_launch import AutoLaunch
+from dfr.calls import Calls
 from dfr.camera_views import covering_views, nearby_views
 from dfr.console_views import (
     call_event,
@@ -51,7 +53,7 @@ from dfr.console_views import (
 )
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
-from dfr.eido_intake import EidoIntake, EidoResult
+from dfr.eido_intake import EidoIntake
 from dfr.event_relay import EventRelay
 from dfr.events import Event, EventBus
 from dfr.flight_errors import CommandNotAllowed, PreflightFailed
@@ -85,7 +87,6 @@ from dfr.store import (
     NewCall,
     NotFound,
     SortieRecord,
-    VersionOutcome,
 )
 from dfr.tak_out import TakOut
 from dfr.telemetry_push import push_telemetry
@@ -210,13 +211,9 @@ class Operations:
             self._policy_dispatch,
             self._unready_for_policy,
         )
-        self.officers = OfficerRequests(
-            self.deployment.officer_requests,
-            self.deployment.planner,
-            self._store,
-            self.board,
-            self.create_call,
-        )
+        self.access = Access(services.users, services.tokens, self._store, services.refusals)
+        #: Who sees which calls, drones and records, by agency (dfr.agencies).
+        self.scope = AgencyScope(self.deployment, self._store, self.board, self.access.agency_of)
         self.eido = EidoIntake(
             self.deployment.eido,
             self._store,
@@ -225,9 +222,24 @@ class Operations:
             self.retarget_airborne_drone,
             self.dispatcher.with_agency,
         )
-        self.access = Access(services.users, services.tokens, self._store, services.refusals)
-        #: Who sees which calls, drones and records, by agency (dfr.agencies).
-        self.scope = AgencyScope(self.deployment, self._store, self.board, self.access.agency_of)
+        #: The calls: stored, taken from CAD (also as EIDOs), listed, closed.
+        self.calls = Calls(
+            self._store,
+            self.scope,
+            self.board,
+            self.bus,
+            self.dispatcher,
+            self.auto_launch,
+            self.eido,
+            self.overwatch,
+        )
+        self.officers = OfficerRequests(
+            self.deployment.officer_requests,
+            self.deployment.planner,
+            self._store,
+            self.board,
+            self.calls.create_call,
+        )
         #: The records it serves: sorties, evidence, the audit log, holds, the public log.
         self.records = Records(
             self.deployment,
@@ -415,18 +427,6 @@ class Operations:
 
     # -- calls and dispatch -------------------------------------------------------
 
-    async def list_calls(
-        self, who: Principal, statuses: Sequence[str] | None, after_id: int = 0, limit: int = -1
-    ) -> list[CallRecord]:
-        """Calls after the cursor `after_id`, at most `limit`; a share link sees its own."""
-        calls = await self._store.list_calls(statuses, after_id, limit)
-        if who.call_id is not None:
-            calls = [c for c in calls if c.id == who.call_id]
-        return [c for c in calls if self.scope.sees_call(who, c)]
-
-    async def get_call(self, call_id: int) -> CallRecord:
-        return await self._store.get_call(call_id)
-
     async def call_cameras(self, call_id: int) -> list[dict[str, Any]]:
         """The fixed cameras whose view covers the call's scene, nearest first (at most
         the deployment's `[cameras] per_call`); raises NotFound."""
@@ -443,46 +443,6 @@ class Operations:
 
     async def recommend_point(self, point: GeoPoint) -> Recommendation:
         return await self.dispatcher.recommend(point)
-
-    async def create_call(self, call: NewCall, actor: str) -> CallRecord:
-        """Store a call and put it to the launch policies; returns it as it then is."""
-        return await self.auto_launch.consider(await self._store_call(call, actor))
-
-    async def _store_call(self, call: NewCall, actor: str) -> CallRecord:
-        async with self._store.attempt(actor, "call.create", audit_accepted=False):
-            record = await self.dispatcher.create_call(call, actor)
-        self.bus.publish(call_event(record))
-        return record
-
-    async def take_external_call(self, call: NewCall, actor: str) -> tuple[CallRecord, bool]:
-        """A call from CAD or a sensor: a retry of the same incident gets the stored call
-        back (and nothing new is announced, nothing launched); a new one is put to the
-        launch policies. Returns (call as it then is, newly stored)."""
-        record, created = await self.dispatcher.take_external_call(call, actor)
-        if created:
-            self.bus.publish(call_event(record))
-            record = await self.auto_launch.consider(record)
-        return record, created
-
-    async def take_eido(self, body: bytes, actor: str, agency: str | None = None) -> EidoResult:
-        """An EIDO's JSON text (NENA-STA-021): a new incident is stored as a call (and put
-        to the launch policies), a later version updates that call (dfr.eido_intake).
-        Raises dfr.eido's EidoError, audited as refused with the reason the sender is
-        given."""
-        async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
-            result = await self.eido.take(body, actor, agency)
-        return await self._eido_launch(result)
-
-    async def take_eido_document(self, document: object, actor: str) -> EidoResult:
-        """As `take_eido`, for an EIDO already decoded (a NENA-STA-024 notification's)."""
-        async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
-            result = await self.eido.take_document(document, actor)
-        return await self._eido_launch(result)
-
-    async def _eido_launch(self, result: EidoResult) -> EidoResult:
-        if result.outcome is not VersionOutcome.CREATED:
-            return result
-        return replace(result, call=await self.auto_launch.consider(result.call))
 
     async def retarget_airborne_drone(self, active: ActiveSortie, scene: GeoPoint) -> bool:
         """Send the drone flying `active` to its call's new scene without landing (an EIDO
@@ -511,15 +471,6 @@ class Operations:
         self.bus.publish(sortie_event(active, str(executor.state)))
         return True
 
-    async def close_call(self, call_id: int, actor: str) -> CallRecord:
-        async with self._store.attempt(
-            actor, "call.closed", f"call:{call_id}", audit_accepted=False
-        ):
-            record = await self._store.set_call_status(call_id, "closed", actor)
-        self.bus.publish(call_event(record))
-        await self.overwatch.call_closed(record)
-        return record
-
     async def cancel_officer_request(self, officer: str, call_id: int) -> CallRecord:
         """The officer who asked for a drone no longer needs it: a launch held for the
         pilot is withdrawn, one still on its dock is aborted, a drone in the air flies
@@ -542,19 +493,6 @@ class Operations:
                     await executor.return_home(Cause.DISPATCH, why)
             record = await self._store.set_call_status(call_id, "closed", officer)
             await self._store.audit(officer, "officer.cancel", subject, {"why": why})
-        self.bus.publish(call_event(record))
-        return record
-
-    async def set_overwatch(self, call_id: int, on: bool, actor: str) -> CallRecord:
-        """Keep a call watched drone after drone until it is closed (or stop). Raises
-        NotFound, Conflict (a closed call)."""
-        async with self._store.attempt(
-            actor, "call.overwatch", f"call:{call_id}", {"overwatch": on}, audit_accepted=False
-        ):
-            record = await self._store.set_call_overwatch(call_id, on, actor)
-        for active in self.board:
-            if active.call.id == call_id:
-                active.call = record
         self.bus.publish(call_event(record))
         return record
 
@@ -724,7 +662,7 @@ class Operations:
                 raise NoPurpose("a launch without a call needs a purpose")
             summary = f"launch to a point: {purpose.label}"
             # Not put to the launch policies: it is dispatched right here.
-            call = await self._store_call(
+            call = await self.calls.store_call(
                 NewCall(
                     point.latitude_deg,
                     point.longitude_deg,

@@ -415,7 +415,7 @@ async def run_scenario(
                     and (await ops.dispatch(record.id, _SCENARIO)).queued
                 ):
                     run.queued.add(record.id)
-                run.decided(await ops.get_call(record.id))
+                run.decided(await ops.calls.get_call(record.id))
 
             if waves:
                 for _, wave in itertools.groupby(calls, key=lambda c: c.t_s):
@@ -451,8 +451,8 @@ async def _call_in(ops: Operations, call: ScenarioCall, n: int) -> CallRecord:
         rounds=call.rounds,
     )
     if call.source not in EXTERNAL_SOURCES:
-        return await ops.create_call(new, _SCENARIO.name)
-    record, _ = await ops.take_external_call(
+        return await ops.calls.create_call(new, _SCENARIO.name)
+    record, _ = await ops.calls.take_external_call(
         replace(new, external_id=f"scenario-{n}"), f"scenario-{call.source}"
     )
     return record

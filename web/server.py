@@ -109,7 +109,7 @@ def create_app(
                         yield
                         return
                     async with EidoSubscriber.running(
-                        settings.eido_subscriber_settings(url), ops.take_eido_document
+                        settings.eido_subscriber_settings(url), ops.calls.take_eido_document
                     ) as subscriber:
                         app.state.eido_subscriber = subscriber
                         yield

@@ -62,7 +62,7 @@ async def flying(tmp_path: Path) -> AsyncIterator[tuple[Operations, ActiveSortie
         Operations.running(services, settings, on_flight_ended=ended) as ops,
     ):
         await ops.wait_docks_prepared(wall_s(60.0))
-        call = await ops.create_call(NewCall(*SCENE, 1, "test"), DISPATCHER.name)
+        call = await ops.calls.create_call(NewCall(*SCENE, 1, "test"), DISPATCHER.name)
         result = await ops.dispatch(call.id, DISPATCHER, "hq")
         assert result.sortie is not None
         active = ops.board.get(result.sortie.id)

@@ -95,7 +95,7 @@ async def _call_once(
 ) -> CallRecord:
     """The call once `done` holds for it (the store is the only place to look)."""
     async with asyncio.timeout(wall_s(30.0)):
-        while not done(call := await ops.get_call(call_id)):  # noqa: ASYNC110 - a row
+        while not done(call := await ops.calls.get_call(call_id)):  # noqa: ASYNC110 - a row
             await asyncio.sleep(0.05)
     return call
 
@@ -110,7 +110,7 @@ async def test_a_matching_gunshot_flies_with_no_click_and_the_limit_holds(tmp_pa
         area=_east_side(pueblo),
     )
     async with _operations(tmp_path, _with_policies(policy, max_concurrent=1)) as ops:
-        shot, created = await ops.take_external_call(
+        shot, created = await ops.calls.take_external_call(
             _gunshot("G-1", EAST_SIDE, 0.93, 3), "gunshot-sensor"
         )
         assert created
@@ -136,7 +136,7 @@ async def test_a_matching_gunshot_flies_with_no_click_and_the_limit_holds(tmp_pa
         assert ops.fleet.drone("eastside").state.in_air
 
         # Low confidence: the call waits for a dispatcher, and says why.
-        doubtful, _ = await ops.take_external_call(
+        doubtful, _ = await ops.calls.take_external_call(
             _gunshot("G-2", EAST_SIDE, 0.5, 3), "gunshot-sensor"
         )
         assert (doubtful.status, doubtful.policy_outcome) == ("new", "not_matched")
@@ -145,7 +145,7 @@ async def test_a_matching_gunshot_flies_with_no_click_and_the_limit_holds(tmp_pa
 
         # A second match while the first flies: over the limit of one, left for a person,
         # though two drones are free.
-        second, _ = await ops.take_external_call(
+        second, _ = await ops.calls.take_external_call(
             _gunshot("G-3", EAST_SIDE, 0.99, 5), "gunshot-sensor"
         )
         assert (second.status, second.policy, second.policy_outcome) == (
@@ -192,7 +192,7 @@ async def test_launches_held_for_the_pilot_are_confirmed_declined_or_run_out(
     )
     async with _operations(tmp_path, deployment) as ops:
         # Confirmed by the pilot within the window.
-        waiting, _ = await ops.take_external_call(_cad("C-1", "armed_subject"), "cad")
+        waiting, _ = await ops.calls.take_external_call(_cad("C-1", "armed_subject"), "cad")
         assert (waiting.status, waiting.policy_outcome) == ("dispatched", "awaiting_pilot")
         sortie = await ops.records.sortie_for_call(waiting.id)
         assert sortie is not None
@@ -201,28 +201,28 @@ async def test_launches_held_for_the_pilot_are_confirmed_declined_or_run_out(
         assert not ops.fleet.drone(sortie.station_id).state.armed
         confirmed = await ops.confirm_launch(sortie.id, PILOT)
         assert confirmed.launched_by == "pilot"
-        assert (await ops.get_call(waiting.id)).policy_outcome == "launched"
+        assert (await ops.calls.get_call(waiting.id)).policy_outcome == "launched"
         await _mission_started(ops, waiting)
         await ops.command(sortie.drone_id, PilotCommand("abort"), PILOT)
         await _ended(ops, waiting)
 
         # Declined: the pilot's abort of a held launch withdraws it.
-        declined, _ = await ops.take_external_call(_cad("C-2", "armed_subject"), "cad")
+        declined, _ = await ops.calls.take_external_call(_cad("C-2", "armed_subject"), "cad")
         held_sortie = await ops.records.sortie_for_call(declined.id)
         assert held_sortie is not None
         answer = await ops.command(held_sortie.drone_id, PilotCommand("abort"), PILOT)
         assert answer["sortie_state"] == "aborted"
-        after = await ops.get_call(declined.id)
+        after = await ops.calls.get_call(declined.id)
         assert (after.status, after.policy_outcome) == ("new", "declined")
         assert (await ops.records.get_sortie(held_sortie.id)).state == "aborted"
         assert (await ops.dispatcher.store.drone_sorties())[held_sortie.drone_id] is None
 
         # Not confirmed in time, "expire": the drone never arms, the call is open again.
-        lapsed, _ = await ops.take_external_call(_cad("C-3", "robbery"), "cad")
+        lapsed, _ = await ops.calls.take_external_call(_cad("C-3", "robbery"), "cad")
         lapsed_sortie = await ops.records.sortie_for_call(lapsed.id)
         assert lapsed_sortie is not None
         await _ended(ops, lapsed)
-        after = await ops.get_call(lapsed.id)
+        after = await ops.calls.get_call(lapsed.id)
         assert (after.status, after.policy_outcome) == ("new", "expired")
         assert "not confirmed within 1 s" in (after.policy_reason or "")
         record = await ops.records.get_sortie(lapsed_sortie.id)
@@ -231,12 +231,12 @@ async def test_launches_held_for_the_pilot_are_confirmed_declined_or_run_out(
         assert ("policy:cad-expire", "sortie.release") in entries
 
         # Not confirmed in time, "launch": the policy launches it.
-        pressed, _ = await ops.take_external_call(_cad("C-4", "shots_fired"), "cad")
+        pressed, _ = await ops.calls.take_external_call(_cad("C-4", "shots_fired"), "cad")
         await _mission_started(ops, pressed)
         launched = await ops.records.sortie_for_call(pressed.id)
         assert launched is not None
         assert launched.launched_by == "policy:cad-launch"
-        assert (await ops.get_call(pressed.id)).policy_outcome == "launched"
+        assert (await ops.calls.get_call(pressed.id)).policy_outcome == "launched"
         await ops.command(launched.drone_id, PilotCommand("abort"), PILOT)
         await _ended(ops, pressed)
 
@@ -254,7 +254,7 @@ async def test_a_launch_held_when_the_server_stopped_expires_at_the_next_start(
     )
     deployment = _with_policies(policy, max_concurrent=1)
     async with _operations(tmp_path, deployment) as ops:
-        call, _ = await ops.take_external_call(_cad("C-9", "robbery"), "cad")
+        call, _ = await ops.calls.take_external_call(_cad("C-9", "robbery"), "cad")
         sortie = await ops.records.sortie_for_call(call.id)
         assert sortie is not None
         assert sortie.state == "awaiting_pilot"
@@ -264,7 +264,7 @@ async def test_a_launch_held_when_the_server_stopped_expires_at_the_next_start(
         record = await ops.records.get_sortie(sortie.id)
         assert (record.state, record.launched_by) == ("aborted", None)
         assert "server restarted" in record.events[-1].cause
-        after = await ops.get_call(call.id)
+        after = await ops.calls.get_call(call.id)
         assert (after.status, after.policy_outcome) == ("new", "expired")
         assert (await ops.dispatcher.store.drone_sorties())[sortie.drone_id] is None
         entries = [(e.actor, e.action) for e in await ops.records.audit_log(500, 0)]

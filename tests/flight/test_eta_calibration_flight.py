@@ -27,7 +27,7 @@ async def fly(ops: Operations, scene: tuple[float, float], hold: bool = False) -
     """Send hq's drone to `scene` and wait until it is back on its dock and released (the
     runner learns from the flight before it releases the drone); `hold`: the pilot holds
     it on the way, then resumes."""
-    call = await ops.create_call(NewCall(*scene, 1, "test"), PILOT.name)
+    call = await ops.calls.create_call(NewCall(*scene, 1, "test"), PILOT.name)
     result = await ops.dispatch(call.id, PILOT, "hq")
     assert result.sortie is not None
     sortie_id = result.sortie.id

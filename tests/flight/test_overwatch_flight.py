@@ -23,7 +23,7 @@ SCENE = (38.2560, -104.6080)  # 1.1 km from hq, 2 km from bessemer
 async def test_a_relief_takes_over_a_call_kept_under_overwatch(tmp_path: Path) -> None:
     deployment = load_deployment(short_battery_pueblo(tmp_path))
     async with operations_on_simulator(tmp_path, deployment) as (ops, vehicles):
-        call = await ops.create_call(NewCall(*SCENE, 1, "test", overwatch=True), PILOT.name)
+        call = await ops.calls.create_call(NewCall(*SCENE, 1, "test", overwatch=True), PILOT.name)
         assert call.overwatch
         result = await ops.dispatch(call.id, PILOT, "hq")
         assert result.sortie is not None
@@ -74,7 +74,7 @@ async def test_a_relief_takes_over_a_call_kept_under_overwatch(tmp_path: Path) -
         )
         assert relief_arrived <= first_left  # no gap in the watch
 
-        await ops.close_call(call.id, PILOT.name)
+        await ops.calls.close_call(call.id, PILOT.name)
         await eventually("both drones are home", lambda: len(ops.board) == 0, wall_s(400))
         first_row = await ops.records.get_sortie(first.record.id)
         relief_row = await ops.records.get_sortie(relief.record.id)

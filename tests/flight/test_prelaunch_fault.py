@@ -63,7 +63,7 @@ async def test_link_failure_before_launch_hands_the_call_to_the_next_station(
     ):
         await ops.wait_docks_prepared(wall_s(60.0))
         with ops.bus.subscribe() as events:
-            call = await ops.create_call(NewCall(*NEAR_HQ, 1, "test"), DISPATCHER.name)
+            call = await ops.calls.create_call(NewCall(*NEAR_HQ, 1, "test"), DISPATCHER.name)
             first = await ops.recommend_call(call.id)
             assert first.candidates[0].station_id == "hq"
             # The vehicle goes silent now; the fleet has not noticed yet when we dispatch.
