@@ -86,7 +86,9 @@ async def measure(
                     lon, lat, _ = WGS84_GEOD.fwd(
                         p.longitude_deg, p.latitude_deg, 0.0, CALL_DISTANCE_M
                     )
-                    calls.append(await ops.create_call(NewCall(lat, lon, 1, "bench"), _BENCH.name))
+                    calls.append(
+                        await ops.calls.create_call(NewCall(lat, lon, 1, "bench"), _BENCH.name)
+                    )
                 dispatched_at = datetime.now(UTC)
                 await asyncio.gather(*(ops.dispatch(c.id, _BENCH) for c in calls))
                 for station in stations:

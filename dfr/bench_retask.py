@@ -70,14 +70,14 @@ async def measure(
             for n in range(1, rounds + 1):
                 await until(lambda: ops.dock.setup(station.id), 300.0)
                 scene = _away(station.position, 0.0, FIRST_CALL_M)
-                first = await ops.create_call(
+                first = await ops.calls.create_call(
                     NewCall(scene.latitude_deg, scene.longitude_deg, 3, "bench"), _BENCH.name
                 )
                 await ops.dispatch(first.id, _BENCH, station.id)
                 executor = await flying(ops, station.id)
                 await executor.wait_for_state(SortieState.ON_SCENE, timeout_s=300.0)
                 urgent_at = _away(scene, 90.0, URGENT_CALL_M)
-                urgent = await ops.create_call(
+                urgent = await ops.calls.create_call(
                     NewCall(urgent_at.latitude_deg, urgent_at.longitude_deg, 1, "bench"),
                     _BENCH.name,
                 )

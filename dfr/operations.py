@@ -6,14 +6,17 @@ retention run (`dfr.retention`) over collaborators the composition root opened
 (`dfr.services`), and stops them in reverse order. The routers call its methods and
 nothing behind it.
 
-Its parts: `Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
+Its parts: `Calls` (calls stored, taken from CAD, listed and closed: `ops.calls`),
+`Dispatcher` (calls, ranking, reservation, queue), `SortieRunner`
 (launch, fly, release, serve the queue), `AutoLaunch` (the deployment's launch
 policies, put each new call to), `PilotCommands`, `OfficerRequests` (officers'
 "drone to me" and follow me), `EidoIntake` (CAD incidents
 as EIDOs), `DockPreparation`,
 `push_telemetry`, the `SortieBoard` of active sorties, the `EventBus` to
-the consoles, `LiveViews` (what each asker sees of them: `ops.views`) and, with a
-`[tak]` server, `TakOut` (Cursor on Target from that bus).
+the consoles, `LiveViews` (what each asker sees of them: `ops.views`), `Records` (the
+sorties with their tracks and plans, evidence, the audit log, holds and the public
+flight log: `ops.records`) and, with a `[tak]` server, `TakOut` (Cursor on Target from
+that bus).
 
 Errors of its own the API maps to HTTP (see `dfr.api.errors`)::
 
@@ -33,17 +36,16 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Protocol
 
 from dfr.access import Access
 from dfr.active_sorties import ActiveSortie, SortieBoard
 from dfr.agency_scope import AgencyScope, NotYourAgency, UnknownStationId
-from dfr.audit_signing import Checkpoint, PublicKey
 from dfr.auth import Principal, Role
 from dfr.auto_launch import AutoLaunch
+from dfr.calls import Calls
 from dfr.camera_views import covering_views, nearby_views
 from dfr.console_views import (
     call_event,
@@ -51,10 +53,9 @@ from dfr.console_views import (
 )
 from dfr.dispatcher import Dispatcher, DispatchResult, StationUnavailable, UnknownStation
 from dfr.dock_prep import DockPreparation
-from dfr.eido_intake import EidoIntake, EidoResult
+from dfr.eido_intake import EidoIntake
 from dfr.event_relay import EventRelay
 from dfr.events import Event, EventBus
-from dfr.evidence import export_package
 from dfr.flight_errors import CommandNotAllowed, PreflightFailed
 from dfr.flight_executor import ExecutorSettings, FlightResult
 from dfr.launch_policies import LaunchPolicy
@@ -65,9 +66,9 @@ from dfr.loop_lag import LoopLag
 from dfr.officer_requests import NotYourRequest, OfficerRequests
 from dfr.overwatch import Overwatch
 from dfr.pilot_commands import PilotCommand, PilotCommands
-from dfr.public_log import PublicLog, PublicLogView
 from dfr.purposes import LaunchPurpose
 from dfr.recommend import AirborneDrone, DroneAvailability, Recommendation
+from dfr.records import Records
 from dfr.retention import RetentionJob
 from dfr.services import Services
 from dfr.settings import Settings
@@ -81,25 +82,18 @@ from dfr.sortie_runner import (
 )
 from dfr.sortie_track import record_tracks
 from dfr.store import (
-    AuditEntry,
     CallRecord,
     Conflict,
-    HoldKind,
-    HoldRecord,
     NewCall,
     NotFound,
     SortieRecord,
-    TrackPoint,
-    VersionOutcome,
 )
 from dfr.tak_out import TakOut
 from dfr.telemetry_push import push_telemetry
 from missions.geo import GeoPoint
-from missions.mission_plan import MissionItem
 from missions.profile import Station
-from missions.qgc_plan import export_plan
 from missions.route import Fence
-from missions.sortie import FINAL_STATES, Cause, SortieState
+from missions.sortie import Cause, SortieState
 from stations.drone_link import LinkError
 from stations.fleet import Fleet
 
@@ -145,7 +139,6 @@ class Operations:
         self._store = services.store
         self._fleet = services.fleet
         self._telemetry_hz = settings.telemetry_push_hz
-        self._key_path = settings.audit_signing_key_path
         self._recordings_dir = settings.recordings_dir
         self._webhook_token = settings.cad_webhook_token
         self._agency_tokens = {
@@ -218,13 +211,9 @@ class Operations:
             self._policy_dispatch,
             self._unready_for_policy,
         )
-        self.officers = OfficerRequests(
-            self.deployment.officer_requests,
-            self.deployment.planner,
-            self._store,
-            self.board,
-            self.create_call,
-        )
+        self.access = Access(services.users, services.tokens, self._store, services.refusals)
+        #: Who sees which calls, drones and records, by agency (dfr.agencies).
+        self.scope = AgencyScope(self.deployment, self._store, self.board, self.access.agency_of)
         self.eido = EidoIntake(
             self.deployment.eido,
             self._store,
@@ -233,10 +222,33 @@ class Operations:
             self.retarget_airborne_drone,
             self.dispatcher.with_agency,
         )
-        self.access = Access(services.users, services.tokens, self._store, services.refusals)
-        #: Who sees which calls, drones and records, by agency (dfr.agencies).
-        self.scope = AgencyScope(self.deployment, self._store, self.board, self.access.agency_of)
-        self.public_log = PublicLog(self._store, self.deployment)
+        #: The calls: stored, taken from CAD (also as EIDOs), listed, closed.
+        self.calls = Calls(
+            self._store,
+            self.scope,
+            self.board,
+            self.bus,
+            self.dispatcher,
+            self.auto_launch,
+            self.eido,
+            self.overwatch,
+        )
+        self.officers = OfficerRequests(
+            self.deployment.officer_requests,
+            self.deployment.planner,
+            self._store,
+            self.board,
+            self.calls.create_call,
+        )
+        #: The records it serves: sorties, evidence, the audit log, holds, the public log.
+        self.records = Records(
+            self.deployment,
+            self._store,
+            self.board,
+            self.scope,
+            self._recordings_dir,
+            settings.audit_signing_key_path,
+        )
         self.loop_lag = LoopLag()
         #: What each asker sees of the live system (health, stations, streams, events).
         self.views = LiveViews(
@@ -415,18 +427,6 @@ class Operations:
 
     # -- calls and dispatch -------------------------------------------------------
 
-    async def list_calls(
-        self, who: Principal, statuses: Sequence[str] | None, after_id: int = 0, limit: int = -1
-    ) -> list[CallRecord]:
-        """Calls after the cursor `after_id`, at most `limit`; a share link sees its own."""
-        calls = await self._store.list_calls(statuses, after_id, limit)
-        if who.call_id is not None:
-            calls = [c for c in calls if c.id == who.call_id]
-        return [c for c in calls if self.scope.sees_call(who, c)]
-
-    async def get_call(self, call_id: int) -> CallRecord:
-        return await self._store.get_call(call_id)
-
     async def call_cameras(self, call_id: int) -> list[dict[str, Any]]:
         """The fixed cameras whose view covers the call's scene, nearest first (at most
         the deployment's `[cameras] per_call`); raises NotFound."""
@@ -443,46 +443,6 @@ class Operations:
 
     async def recommend_point(self, point: GeoPoint) -> Recommendation:
         return await self.dispatcher.recommend(point)
-
-    async def create_call(self, call: NewCall, actor: str) -> CallRecord:
-        """Store a call and put it to the launch policies; returns it as it then is."""
-        return await self.auto_launch.consider(await self._store_call(call, actor))
-
-    async def _store_call(self, call: NewCall, actor: str) -> CallRecord:
-        async with self._store.attempt(actor, "call.create", audit_accepted=False):
-            record = await self.dispatcher.create_call(call, actor)
-        self.bus.publish(call_event(record))
-        return record
-
-    async def take_external_call(self, call: NewCall, actor: str) -> tuple[CallRecord, bool]:
-        """A call from CAD or a sensor: a retry of the same incident gets the stored call
-        back (and nothing new is announced, nothing launched); a new one is put to the
-        launch policies. Returns (call as it then is, newly stored)."""
-        record, created = await self.dispatcher.take_external_call(call, actor)
-        if created:
-            self.bus.publish(call_event(record))
-            record = await self.auto_launch.consider(record)
-        return record, created
-
-    async def take_eido(self, body: bytes, actor: str, agency: str | None = None) -> EidoResult:
-        """An EIDO's JSON text (NENA-STA-021): a new incident is stored as a call (and put
-        to the launch policies), a later version updates that call (dfr.eido_intake).
-        Raises dfr.eido's EidoError, audited as refused with the reason the sender is
-        given."""
-        async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
-            result = await self.eido.take(body, actor, agency)
-        return await self._eido_launch(result)
-
-    async def take_eido_document(self, document: object, actor: str) -> EidoResult:
-        """As `take_eido`, for an EIDO already decoded (a NENA-STA-024 notification's)."""
-        async with self._store.attempt(actor, "eido.intake", audit_accepted=False):
-            result = await self.eido.take_document(document, actor)
-        return await self._eido_launch(result)
-
-    async def _eido_launch(self, result: EidoResult) -> EidoResult:
-        if result.outcome is not VersionOutcome.CREATED:
-            return result
-        return replace(result, call=await self.auto_launch.consider(result.call))
 
     async def retarget_airborne_drone(self, active: ActiveSortie, scene: GeoPoint) -> bool:
         """Send the drone flying `active` to its call's new scene without landing (an EIDO
@@ -511,15 +471,6 @@ class Operations:
         self.bus.publish(sortie_event(active, str(executor.state)))
         return True
 
-    async def close_call(self, call_id: int, actor: str) -> CallRecord:
-        async with self._store.attempt(
-            actor, "call.closed", f"call:{call_id}", audit_accepted=False
-        ):
-            record = await self._store.set_call_status(call_id, "closed", actor)
-        self.bus.publish(call_event(record))
-        await self.overwatch.call_closed(record)
-        return record
-
     async def cancel_officer_request(self, officer: str, call_id: int) -> CallRecord:
         """The officer who asked for a drone no longer needs it: a launch held for the
         pilot is withdrawn, one still on its dock is aborted, a drone in the air flies
@@ -542,19 +493,6 @@ class Operations:
                     await executor.return_home(Cause.DISPATCH, why)
             record = await self._store.set_call_status(call_id, "closed", officer)
             await self._store.audit(officer, "officer.cancel", subject, {"why": why})
-        self.bus.publish(call_event(record))
-        return record
-
-    async def set_overwatch(self, call_id: int, on: bool, actor: str) -> CallRecord:
-        """Keep a call watched drone after drone until it is closed (or stop). Raises
-        NotFound, Conflict (a closed call)."""
-        async with self._store.attempt(
-            actor, "call.overwatch", f"call:{call_id}", {"overwatch": on}, audit_accepted=False
-        ):
-            record = await self._store.set_call_overwatch(call_id, on, actor)
-        for active in self.board:
-            if active.call.id == call_id:
-                active.call = record
         self.bus.publish(call_event(record))
         return record
 
@@ -724,7 +662,7 @@ class Operations:
                 raise NoPurpose("a launch without a call needs a purpose")
             summary = f"launch to a point: {purpose.label}"
             # Not put to the launch policies: it is dispatched right here.
-            call = await self._store_call(
+            call = await self.calls.store_call(
                 NewCall(
                     point.latitude_deg,
                     point.longitude_deg,
@@ -772,59 +710,7 @@ class Operations:
                 f"drone of agency {owner!r}: only that agency's pilot confirms its launch"
             )
 
-    # -- sorties, stations, drones ------------------------------------------------
-
-    async def list_sorties(
-        self,
-        after_id: int = 0,
-        limit: int = -1,
-        active_only: bool = False,
-        who: Principal | None = None,
-    ) -> list[SortieRecord]:
-        """Sorties after the cursor; `active_only`: those not yet ended; `who`: those it
-        sees (its agencies' drones', and those flying calls it sees)."""
-        ended = [str(s) for s in FINAL_STATES] if active_only else []
-        records = await self._store.list_sorties(after_id, limit, ended)
-        if who is None or who.agencies is None:
-            return records
-        calls: dict[int, CallRecord] = {}
-        return [r for r in records if await self.scope.sees_sortie(who, r, calls)]
-
-    async def get_sortie(self, sortie_id: int) -> SortieRecord:
-        return await self._store.get_sortie(sortie_id)
-
-    async def sortie_track(self, sortie_id: int) -> list[TrackPoint]:
-        """Where the sortie's drone flew, once a second. Raises the store's NotFound."""
-        await self._store.get_sortie(sortie_id)
-        return await self._store.track(sortie_id)
-
-    async def sortie_plan(self, sortie_id: int) -> dict[str, Any]:
-        """The sortie's mission and fence as read back from the vehicle (as uploaded when
-        nothing was read back), with its dock as rally point, as a QGroundControl plan.
-        Raises the store's NotFound."""
-        record = await self._store.get_sortie(sortie_id)
-        station = self.deployment.station(record.station_id)
-        transfers = await self._store.transfers(sortie_id)
-
-        def items(kind: str) -> list[MissionItem]:
-            ways = transfers.get(kind, {})
-            return [MissionItem(**i) for i in ways.get("read_back", ways.get("uploaded", []))]
-
-        home = (
-            station.position.latitude_deg,
-            station.position.longitude_deg,
-            station.ground_alt_amsl_m,
-        )
-        speed = min(station.drone.cruise_speed_m_s, station.drone.max_speed_m_s)
-        return export_plan(items("mission"), items("fence"), home, speed)
-
-    async def sortie_for_call(self, call_id: int) -> SortieRecord | None:
-        """The sortie serving the call now (under overwatch, not a relief still on its
-        way), else the call's latest."""
-        serving = self.board.for_call(call_id)
-        if serving is not None:
-            return await self._store.get_sortie(serving.record.id)
-        return await self._store.latest_sortie_for_call(call_id)
+    # -- stations, drones ---------------------------------------------------------
 
     async def command(self, drone_id: str, body: PilotCommand, who: Principal) -> dict[str, Any]:
         """A pilot command to a drone's sortie; `abort` of a launch still waiting for the
@@ -879,68 +765,6 @@ class Operations:
         """The ETA figures the drone is ranked by: its own once calibrated from its flights,
         else the deployment's. Raises UnknownDrone."""
         return self.eta.view(drone_id)
-
-    async def record_recording(self, manifest: dict[str, Any]) -> None:
-        """Audit a finished recording (one a crash cut short is marked interrupted)."""
-        subject = f"sortie:{manifest['sortie_id']}" if manifest.get("sortie_id") else ""
-        await self._store.audit("system", "recording.saved", subject, manifest)
-
-    async def evidence_package(self, sortie_id: int, who: Principal) -> Path:
-        """The sortie's signed evidence package, written to a temporary file the caller
-        removes (audited, refused or not). Raises the store's NotFound."""
-        subject = f"sortie:{sortie_id}"
-        async with self._store.attempt(who.name, "evidence.export", subject, {}):
-            await self.scope.visible_sortie(who, sortie_id)
-            return await export_package(
-                self._store, sortie_id, self._recordings_dir, self.deployment, self._key_path
-            )
-
-    async def audit_log(
-        self, limit: int, after_id: int, who: Principal | None = None
-    ) -> list[AuditEntry]:
-        entries = await self._store.audit_log(limit, after_id)
-        return entries if who is None else await self.scope.visible_audit(who, entries)
-
-    # -- holds and the public flight log ------------------------------------------
-
-    async def place_hold(
-        self, kind: HoldKind, sortie_id: int, who: Principal, reason: str
-    ) -> HoldRecord:
-        """Hold a sortie as evidence, or back from the public log; raises the store's
-        NotFound and Conflict (one hold of a kind at a time)."""
-        subject = f"sortie:{sortie_id}"
-        async with self._store.attempt(
-            who.name, f"{kind}.place", subject, {"reason": reason}, audit_accepted=False
-        ):
-            await self.scope.visible_sortie(who, sortie_id)
-            return await self._store.place_hold(kind, sortie_id, who.name, reason)
-
-    async def lift_hold(
-        self, kind: HoldKind, sortie_id: int, who: Principal, reason: str
-    ) -> HoldRecord:
-        subject = f"sortie:{sortie_id}"
-        async with self._store.attempt(
-            who.name, f"{kind}.lift", subject, {"reason": reason}, audit_accepted=False
-        ):
-            await self.scope.visible_sortie(who, sortie_id)
-            return await self._store.lift_hold(kind, sortie_id, who.name, reason)
-
-    async def holds(self, sortie_id: int) -> list[HoldRecord]:
-        """Every hold the sortie has had, oldest first. Raises the store's NotFound."""
-        await self._store.get_sortie(sortie_id)
-        found = [h for kind in HoldKind for h in await self._store.holds(kind, sortie_id)]
-        return sorted(found, key=lambda h: h.placed_at)
-
-    async def public_flights(self) -> PublicLogView:
-        """The public flight log as anyone may read it now."""
-        return await self.public_log.view()
-
-    async def audit_checkpoints(self, after_id: int, limit: int) -> list[tuple[int, Checkpoint]]:
-        return await self._store.audit_checkpoints(after_id, limit)
-
-    def audit_public_key(self) -> PublicKey | None:
-        """The key that checks the audit checkpoints (None: this server signs none)."""
-        return self._store.audit_public_key
 
     # -- inside -------------------------------------------------------------------
 

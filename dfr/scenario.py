@@ -323,7 +323,7 @@ class _Landing:
         learnt from: it leaves the board before that)."""
         while True:
             self._run.flight_ended.clear()
-            sorties = len(await self._ops.list_sorties())
+            sorties = len(await self._ops.records.list_sorties())
             if not self._ops.active_sorties and self._run.flights_ended >= sorties:
                 return
             try:
@@ -407,7 +407,7 @@ async def run_scenario(
                 run.called(call, record, clock.vehicle_times())
                 if record.policy_outcome == "awaiting_pilot":
                     # A policy holds it for the pilot: the scenario's pilot confirms at once.
-                    sortie = await ops.sortie_for_call(record.id)
+                    sortie = await ops.records.sortie_for_call(record.id)
                     if sortie is not None:
                         await ops.confirm_launch(sortie.id, _PILOT)
                 elif (
@@ -415,7 +415,7 @@ async def run_scenario(
                     and (await ops.dispatch(record.id, _SCENARIO)).queued
                 ):
                     run.queued.add(record.id)
-                run.decided(await ops.get_call(record.id))
+                run.decided(await ops.calls.get_call(record.id))
 
             if waves:
                 for _, wave in itertools.groupby(calls, key=lambda c: c.t_s):
@@ -451,8 +451,8 @@ async def _call_in(ops: Operations, call: ScenarioCall, n: int) -> CallRecord:
         rounds=call.rounds,
     )
     if call.source not in EXTERNAL_SOURCES:
-        return await ops.create_call(new, _SCENARIO.name)
-    record, _ = await ops.take_external_call(
+        return await ops.calls.create_call(new, _SCENARIO.name)
+    record, _ = await ops.calls.take_external_call(
         replace(new, external_id=f"scenario-{n}"), f"scenario-{call.source}"
     )
     return record

@@ -127,7 +127,7 @@ async def run_overwatch(
             new = NewCall(
                 where.latitude_deg, where.longitude_deg, 1, "manual", "overwatch", overwatch=True
             )
-            call = await ops.create_call(new, _SCENARIO.name)
+            call = await ops.calls.create_call(new, _SCENARIO.name)
             at_call = _clocks(ops)
             result = await ops.dispatch(call.id, _SCENARIO)
             if result.sortie is None:
@@ -139,13 +139,13 @@ async def run_overwatch(
                 _note_batteries(ops, call.id, batteries)
                 await asyncio.sleep(0.2)
             at_close = _clocks(ops)
-            await ops.close_call(call.id, _SCENARIO.name)
+            await ops.calls.close_call(call.id, _SCENARIO.name)
             while len(ops.board):  # noqa: ASYNC110 - the board has no event to wait on
                 await asyncio.sleep(0.2)
-            sorties = [s for s in await ops.list_sorties() if s.call_id == call.id]
+            sorties = [s for s in await ops.records.list_sorties() if s.call_id == call.id]
             spare = {
                 int(e.subject.removeprefix("sortie:")): e.details.get("time_left_s")
-                for e in await ops.audit_log(100_000, 0)
+                for e in await ops.records.audit_log(100_000, 0)
                 if e.action == "sortie.overwatch_return"
             }
     shifts = tuple(

@@ -98,7 +98,7 @@ def create_app(
                     CameraStreams(live.cameras, VideoSettings.of(settings).stream).stream_for
                 )
                 for manifest in drone_video.recovered:
-                    await ops.record_recording(manifest)
+                    await ops.records.record_recording(manifest)
                 app.state.ops = ops
                 app.state.access = ops.access
                 app.state.views = views
@@ -112,7 +112,7 @@ def create_app(
                         yield
                         return
                     async with EidoSubscriber.running(
-                        settings.eido_subscriber_settings(url), ops.take_eido_document
+                        settings.eido_subscriber_settings(url), ops.calls.take_eido_document
                     ) as subscriber:
                         app.state.eido_subscriber = subscriber
                         yield

@@ -28,7 +28,7 @@ async def public_key(ops: OpsDep) -> AuditPublicKeyOut:
     fingerprint. No login: whoever holds a copy of the log checks it with this key
     (`dfr audit verify --public-key`); keep a copy of it, and of the fingerprint,
     away from the server."""
-    key = ops.audit_public_key()
+    key = ops.records.audit_public_key()
     if key is None:
         raise HTTPException(404, "this server signs no audit checkpoints")
     return AuditPublicKeyOut(public_key_pem=key.pem, fingerprint=key.key_id)
@@ -49,6 +49,6 @@ async def checkpoints(
 ) -> list[AuditCheckpointOut]:
     """Signed checkpoints of the audit log (entry, hash, time, kind, signature) in the
     order they were written, a page at a time (X-Next-After-Id names the next cursor)."""
-    found = await ops.audit_checkpoints(after_id, limit)
+    found = await ops.records.audit_checkpoints(after_id, limit)
     next_page(response, [number for number, _ in found], limit)
     return [AuditCheckpointOut(id=number, **asdict(cp)) for number, cp in found]

@@ -50,7 +50,7 @@ Sharer = Annotated[Principal, Depends(require(Role.DISPATCHER, Role.PILOT, Role.
     "/calls", status_code=201, response_model=CallOut, responses=answers(400, 401, 403, 413, 422)
 )
 async def create_call(body: CallIn, ops: OpsDep, who: Creator) -> CallOut:
-    call = await ops.create_call(
+    call = await ops.calls.create_call(
         NewCall(
             body.latitude_deg,
             body.longitude_deg,
@@ -76,7 +76,7 @@ async def set_overwatch(call_id: CallId, body: OverwatchIn, ops: OpsDep, who: Se
     """Keep the call watched drone after drone until it is closed (or stop); 409 for a
     closed call."""
     await ops.scope.visible_call(who, call_id)
-    return call_out(await ops.set_overwatch(call_id, body.overwatch, who.name))
+    return call_out(await ops.calls.set_overwatch(call_id, body.overwatch, who.name))
 
 
 @router.get("/calls", response_model=list[CallOut], responses=answers(401, 422))
@@ -90,7 +90,7 @@ async def list_calls(
 ) -> list[CallOut]:
     """Calls in id order, a page at a time: a full page names the next cursor in the
     X-Next-After-Id header."""
-    calls = await ops.list_calls(who, status, after_id, limit)
+    calls = await ops.calls.list_calls(who, status, after_id, limit)
     next_page(response, [c.id for c in calls], limit)
     return [call_out(c) for c in calls]
 
@@ -130,7 +130,7 @@ async def dispatch_call(
 )
 async def close_call(call_id: CallId, ops: OpsDep, who: Sender) -> CallOut:
     await ops.scope.visible_call(who, call_id)
-    return call_out(await ops.close_call(call_id, who.name))
+    return call_out(await ops.calls.close_call(call_id, who.name))
 
 
 @router.post(
@@ -256,7 +256,7 @@ async def gunshot_webhook(
 
 async def _intake(ops: OpsDep, call: NewCall, actor: str, response: Response) -> CallOut:
     """201 with the new call; 200 with the stored one when the sender retries."""
-    record, created = await ops.take_external_call(call, actor)
+    record, created = await ops.calls.take_external_call(call, actor)
     if not created:
         response.status_code = 200
     return call_out(record)

@@ -64,7 +64,7 @@ async def take_eido(
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != EIDO_MEDIA_TYPE:
         raise HTTPException(415, f"send an EIDO as {EIDO_MEDIA_TYPE}")
-    result = await ops.take_eido(await request.body(), ACTOR, agency)
+    result = await ops.calls.take_eido(await request.body(), ACTOR, agency)
     if result.outcome is not VersionOutcome.CREATED:
         response.status_code = 200
     return EidoOut(

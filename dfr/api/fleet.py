@@ -119,14 +119,14 @@ async def sorties(
     active: Annotated[bool, Query(description="only sorties not yet ended")] = False,
 ) -> list[SortieOut]:
     """Sorties in id order, a page at a time (X-Next-After-Id names the next cursor)."""
-    records = await ops.list_sorties(after_id, limit, active, who)
+    records = await ops.records.list_sorties(after_id, limit, active, who)
     next_page(response, [r.id for r in records], limit)
     return [sortie_out(r) for r in records]
 
 
 @router.get("/sorties/{sortie_id}", response_model=SortieOut, responses=answers(401, 403, 404, 422))
 async def sortie(sortie_id: SortieId, ops: OpsDep, who: PrincipalDep) -> SortieOut:
-    record = await ops.get_sortie(sortie_id)
+    record = await ops.records.get_sortie(sortie_id)
     check_call_scope(who, record.call_id)
     await ops.scope.visible_sortie(who, sortie_id)
     return sortie_out(record)
@@ -142,7 +142,7 @@ async def sortie_track(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> list[T
     altitude above mean sea level and above the station, heading, ground speed, flight
     mode, battery and the camera's target."""
     await ops.scope.visible_sortie(who, sortie_id)
-    return [TrackPointOut(**asdict(p)) for p in await ops.sortie_track(sortie_id)]
+    return [TrackPointOut(**asdict(p)) for p in await ops.records.sortie_track(sortie_id)]
 
 
 @router.get("/sorties/{sortie_id}/plan", responses=answers(401, 403, 404, 422))
@@ -150,7 +150,7 @@ async def sortie_plan(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> JSONRes
     """The sortie's mission, fence and rally point (its dock) as a QGroundControl `.plan`
     file: the items as read back from the vehicle."""
     await ops.scope.visible_sortie(who, sortie_id)
-    plan = await ops.sortie_plan(sortie_id)
+    plan = await ops.records.sortie_plan(sortie_id)
     disposition = f'attachment; filename="dfr-sortie-{sortie_id}.plan"'
     return JSONResponse(plan, headers={"Content-Disposition": disposition})
 
@@ -168,7 +168,7 @@ async def sortie_evidence(sortie_id: SortieId, ops: OpsDep, who: Custodian) -> F
     mission and fence as uploaded and read back, the audit entries, who watched, the
     recordings, and a manifest of SHA-256s signed with the server's Ed25519 key
     (`dfr evidence verify` checks it). Audited."""
-    path = await ops.evidence_package(sortie_id, who)
+    path = await ops.records.evidence_package(sortie_id, who)
     return FileResponse(
         path,
         media_type="application/zip",
@@ -186,5 +186,5 @@ async def call_sortie(call_id: CallId, ops: OpsDep, who: PrincipalDep) -> Sortie
     check_call_scope(who, call_id)
     if who.agencies is not None:
         await ops.scope.visible_call(who, call_id)
-    record = await ops.sortie_for_call(call_id)
+    record = await ops.records.sortie_for_call(call_id)
     return sortie_out(record) if record else None

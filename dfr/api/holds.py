@@ -31,7 +31,7 @@ async def holds(sortie_id: SortieId, ops: OpsDep, who: Watcher) -> SortieHoldsOu
     """Whether the sortie is held as evidence or back from the public log, and every
     hold it has had."""
     await ops.scope.visible_sortie(who, sortie_id)
-    found = await ops.holds(sortie_id)
+    found = await ops.records.holds(sortie_id)
     active = {h.kind for h in found if h.active}
     return SortieHoldsOut(
         sortie_id=sortie_id,
@@ -51,7 +51,7 @@ async def hold_evidence(
     sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: EvidenceKeeper
 ) -> HoldOut:
     """Hold the sortie's record (track, video) as evidence; 409 when it is held already."""
-    return hold_out(await ops.place_hold(HoldKind.EVIDENCE, sortie_id, who, body.reason))
+    return hold_out(await ops.records.place_hold(HoldKind.EVIDENCE, sortie_id, who, body.reason))
 
 
 @router.post(
@@ -63,7 +63,7 @@ async def lift_evidence(
     sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: EvidenceKeeper
 ) -> HoldOut:
     """Lift the evidence hold; 409 when there is none."""
-    return hold_out(await ops.lift_hold(HoldKind.EVIDENCE, sortie_id, who, body.reason))
+    return hold_out(await ops.records.lift_hold(HoldKind.EVIDENCE, sortie_id, who, body.reason))
 
 
 @router.post(
@@ -75,7 +75,7 @@ async def lift_evidence(
 async def hold_back(sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: Admin) -> HoldOut:
     """Keep the flight out of the public log (it is counted there as held back); 409 when
     it is held back already."""
-    return hold_out(await ops.place_hold(HoldKind.PUBLICATION, sortie_id, who, body.reason))
+    return hold_out(await ops.records.place_hold(HoldKind.PUBLICATION, sortie_id, who, body.reason))
 
 
 @router.post(
@@ -85,4 +85,4 @@ async def hold_back(sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: Admin) 
 )
 async def release(sortie_id: SortieId, body: HoldIn, ops: OpsDep, who: Admin) -> HoldOut:
     """Publish the flight again; 409 when it is not held back."""
-    return hold_out(await ops.lift_hold(HoldKind.PUBLICATION, sortie_id, who, body.reason))
+    return hold_out(await ops.records.lift_hold(HoldKind.PUBLICATION, sortie_id, who, body.reason))

@@ -147,7 +147,7 @@ async def audit(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AuditOut]:
     """The audit log in order, a page at a time (X-Next-After-Id names the next cursor)."""
-    entries = await ops.audit_log(limit, after_id)
+    entries = await ops.records.audit_log(limit, after_id)
     next_page(response, [e.id for e in entries], limit)
     return [AuditOut(**asdict(e)) for e in await ops.scope.visible_audit(who, entries)]
 

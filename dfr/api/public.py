@@ -25,7 +25,7 @@ def _download(name: str) -> dict[str, str]:
 async def flights_json(ops: OpsDep) -> JSONResponse:
     """Every published flight (newest first), the monthly figures and how many flights are
     held back. A flight appears `delay_h` hours after it ended."""
-    content: dict[str, Any] = log_json(await ops.public_flights())
+    content: dict[str, Any] = log_json(await ops.records.public_flights())
     return JSONResponse(PublicLogOut(**content).model_dump(), headers=OPEN)
 
 
@@ -36,7 +36,7 @@ async def flights_json(ops: OpsDep) -> JSONResponse:
 )
 async def flights_csv(ops: OpsDep) -> Response:
     """The published flights, a row each (the tracks are in the GeoJSON)."""
-    text = log_csv(await ops.public_flights())
+    text = log_csv(await ops.records.public_flights())
     return Response(text, media_type="text/csv; charset=utf-8", headers=_download("flights.csv"))
 
 
@@ -48,7 +48,7 @@ async def flights_csv(ops: OpsDep) -> Response:
 async def flights_geojson(ops: OpsDep) -> JSONResponse:
     """The published flights as GeoJSON features: each one's coarse track and its fields."""
     return JSONResponse(
-        log_geojson(await ops.public_flights()),
+        log_geojson(await ops.records.public_flights()),
         media_type="application/geo+json",
         headers=_download("flights.geojson"),
     )

@@ -62,7 +62,7 @@ async def flying(tmp_path: Path) -> AsyncIterator[tuple[Operations, ActiveSortie
         Operations.running(services, settings, on_flight_ended=ended) as ops,
     ):
         await ops.wait_docks_prepared(wall_s(60.0))
-        call = await ops.create_call(NewCall(*SCENE, 1, "test"), DISPATCHER.name)
+        call = await ops.calls.create_call(NewCall(*SCENE, 1, "test"), DISPATCHER.name)
         result = await ops.dispatch(call.id, DISPATCHER, "hq")
         assert result.sortie is not None
         active = ops.board.get(result.sortie.id)
@@ -107,7 +107,7 @@ async def test_a_silent_vehicle_comes_home_by_itself_and_the_sortie_ends_on_its_
         returning = next(t for t in executor.sortie.transitions if t.to_state is S.RETURNING)
         assert returning.cause is Cause.LINK
         await eventually("the sortie's end recorded", lambda: bool(watch.ended), 10.0)
-        assert (await ops.get_sortie(active.record.id)).state == "docked"
+        assert (await ops.records.get_sortie(active.record.id)).state == "docked"
         assert watch.others_offline == 0
 
 
@@ -136,7 +136,7 @@ async def test_a_killed_mavsdk_server_is_replaced_and_the_pilot_keeps_command(
         assert executor.state is S.DOCKED
         assert watch.others_offline == 0
         await eventually("hq free again", lambda: ops.board.for_station("hq") is None, 10.0)
-        assert (await ops.get_sortie(active.record.id)).state == "docked"
+        assert (await ops.records.get_sortie(active.record.id)).state == "docked"
 
 
 async def _until_accepted(ops: Operations, command: PilotCommand) -> None:

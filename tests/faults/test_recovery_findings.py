@@ -60,14 +60,14 @@ async def test_a_drone_landed_away_from_its_dock_closes_its_sortie_and_stays_out
         with ops.bus.subscribe() as events:
             async with asyncio.timeout(wall_s(60.0)):
                 await ops.recovery.settled.wait()
-            sortie = await ops.get_sortie(sortie_id)
+            sortie = await ops.records.get_sortie(sortie_id)
             assert sortie.state == "landed"
             assert "from its dock" in sortie.events[-1].cause
             assert ops.fleet.availability("hq").maintenance
             # Its scene never saw the drone: the call went back to the queue and another
             # station's drone took it (the queue is served once the sortie is settled).
             async with asyncio.timeout(wall_s(30.0)):
-                while (relief := await ops.sortie_for_call(call_id)) is None or (  # noqa: ASYNC110
+                while (relief := await ops.records.sortie_for_call(call_id)) is None or (  # noqa: ASYNC110
                     relief.id == sortie_id
                 ):
                     await asyncio.sleep(0.1)
@@ -95,11 +95,11 @@ async def test_a_sortie_left_launching_with_its_drone_on_the_dock_requeues_the_c
     ):
         async with asyncio.timeout(wall_s(60.0)):
             await ops.recovery.settled.wait()
-        assert (await ops.get_sortie(sortie_id)).state == "docked"
+        assert (await ops.records.get_sortie(sortie_id)).state == "docked"
         assert not ops.fleet.availability("hq").maintenance
 
         async def served() -> bool:
-            latest = await ops.sortie_for_call(call_id)
+            latest = await ops.records.sortie_for_call(call_id)
             return latest is not None and latest.id != sortie_id
 
         async with asyncio.timeout(wall_s(60.0)):
@@ -147,7 +147,7 @@ async def test_a_sortie_recorded_docked_whose_drone_was_never_released_is_releas
             await ops.recovery.settled.wait()
         # Freed: its call never saw the scene, went back to the queue and took it again.
         assert (await services.store.drone_sorties())["dfr-1"] != sortie_id
-        assert (await ops.get_sortie(sortie_id)).state == "docked"
+        assert (await ops.records.get_sortie(sortie_id)).state == "docked"
         assert not ops.fleet.availability("hq").maintenance
 
 

@@ -95,7 +95,7 @@ async def _call_once(
 ) -> CallRecord:
     """The call once `done` holds for it (the store is the only place to look)."""
     async with asyncio.timeout(wall_s(30.0)):
-        while not done(call := await ops.get_call(call_id)):  # noqa: ASYNC110 - a row
+        while not done(call := await ops.calls.get_call(call_id)):  # noqa: ASYNC110 - a row
             await asyncio.sleep(0.05)
     return call
 
@@ -110,7 +110,7 @@ async def test_a_matching_gunshot_flies_with_no_click_and_the_limit_holds(tmp_pa
         area=_east_side(pueblo),
     )
     async with _operations(tmp_path, _with_policies(policy, max_concurrent=1)) as ops:
-        shot, created = await ops.take_external_call(
+        shot, created = await ops.calls.take_external_call(
             _gunshot("G-1", EAST_SIDE, 0.93, 3), "gunshot-sensor"
         )
         assert created
@@ -120,7 +120,7 @@ async def test_a_matching_gunshot_flies_with_no_click_and_the_limit_holds(tmp_pa
             "launched",
         )
         assert (shot.confidence, shot.rounds) == (0.93, 3)
-        sortie = await ops.sortie_for_call(shot.id)
+        sortie = await ops.records.sortie_for_call(shot.id)
         assert sortie is not None
         assert sortie.station_id == "eastside"
         assert (sortie.created_by, sortie.launched_by, sortie.policy) == (
@@ -136,16 +136,16 @@ async def test_a_matching_gunshot_flies_with_no_click_and_the_limit_holds(tmp_pa
         assert ops.fleet.drone("eastside").state.in_air
 
         # Low confidence: the call waits for a dispatcher, and says why.
-        doubtful, _ = await ops.take_external_call(
+        doubtful, _ = await ops.calls.take_external_call(
             _gunshot("G-2", EAST_SIDE, 0.5, 3), "gunshot-sensor"
         )
         assert (doubtful.status, doubtful.policy_outcome) == ("new", "not_matched")
         assert "confidence 50% is below 80%" in (doubtful.policy_reason or "")
-        assert await ops.sortie_for_call(doubtful.id) is None
+        assert await ops.records.sortie_for_call(doubtful.id) is None
 
         # A second match while the first flies: over the limit of one, left for a person,
         # though two drones are free.
-        second, _ = await ops.take_external_call(
+        second, _ = await ops.calls.take_external_call(
             _gunshot("G-3", EAST_SIDE, 0.99, 5), "gunshot-sensor"
         )
         assert (second.status, second.policy, second.policy_outcome) == (
@@ -154,9 +154,9 @@ async def test_a_matching_gunshot_flies_with_no_click_and_the_limit_holds(tmp_pa
             "left",
         )
         assert "max_concurrent 1" in (second.policy_reason or "")
-        assert await ops.sortie_for_call(second.id) is None
+        assert await ops.records.sortie_for_call(second.id) is None
 
-        audit = [(e.actor, e.action, e.outcome) for e in await ops.audit_log(500, 0)]
+        audit = [(e.actor, e.action, e.outcome) for e in await ops.records.audit_log(500, 0)]
         assert ("policy:gunshot-east", "sortie.dispatch", "accepted") in audit
         assert ("policy:gunshot-east", "sortie.launch", "accepted") in audit
         assert ("policy:gunshot-east", "call.policy", "refused") in audit  # the one left
@@ -192,51 +192,51 @@ async def test_launches_held_for_the_pilot_are_confirmed_declined_or_run_out(
     )
     async with _operations(tmp_path, deployment) as ops:
         # Confirmed by the pilot within the window.
-        waiting, _ = await ops.take_external_call(_cad("C-1", "armed_subject"), "cad")
+        waiting, _ = await ops.calls.take_external_call(_cad("C-1", "armed_subject"), "cad")
         assert (waiting.status, waiting.policy_outcome) == ("dispatched", "awaiting_pilot")
-        sortie = await ops.sortie_for_call(waiting.id)
+        sortie = await ops.records.sortie_for_call(waiting.id)
         assert sortie is not None
         assert sortie.state == "awaiting_pilot"
         assert sortie.confirm_expires_at is not None
         assert not ops.fleet.drone(sortie.station_id).state.armed
         confirmed = await ops.confirm_launch(sortie.id, PILOT)
         assert confirmed.launched_by == "pilot"
-        assert (await ops.get_call(waiting.id)).policy_outcome == "launched"
+        assert (await ops.calls.get_call(waiting.id)).policy_outcome == "launched"
         await _mission_started(ops, waiting)
         await ops.command(sortie.drone_id, PilotCommand("abort"), PILOT)
         await _ended(ops, waiting)
 
         # Declined: the pilot's abort of a held launch withdraws it.
-        declined, _ = await ops.take_external_call(_cad("C-2", "armed_subject"), "cad")
-        held_sortie = await ops.sortie_for_call(declined.id)
+        declined, _ = await ops.calls.take_external_call(_cad("C-2", "armed_subject"), "cad")
+        held_sortie = await ops.records.sortie_for_call(declined.id)
         assert held_sortie is not None
         answer = await ops.command(held_sortie.drone_id, PilotCommand("abort"), PILOT)
         assert answer["sortie_state"] == "aborted"
-        after = await ops.get_call(declined.id)
+        after = await ops.calls.get_call(declined.id)
         assert (after.status, after.policy_outcome) == ("new", "declined")
-        assert (await ops.get_sortie(held_sortie.id)).state == "aborted"
+        assert (await ops.records.get_sortie(held_sortie.id)).state == "aborted"
         assert (await ops.dispatcher.store.drone_sorties())[held_sortie.drone_id] is None
 
         # Not confirmed in time, "expire": the drone never arms, the call is open again.
-        lapsed, _ = await ops.take_external_call(_cad("C-3", "robbery"), "cad")
-        lapsed_sortie = await ops.sortie_for_call(lapsed.id)
+        lapsed, _ = await ops.calls.take_external_call(_cad("C-3", "robbery"), "cad")
+        lapsed_sortie = await ops.records.sortie_for_call(lapsed.id)
         assert lapsed_sortie is not None
         await _ended(ops, lapsed)
-        after = await ops.get_call(lapsed.id)
+        after = await ops.calls.get_call(lapsed.id)
         assert (after.status, after.policy_outcome) == ("new", "expired")
         assert "not confirmed within 1 s" in (after.policy_reason or "")
-        record = await ops.get_sortie(lapsed_sortie.id)
+        record = await ops.records.get_sortie(lapsed_sortie.id)
         assert (record.state, record.launched_by) == ("aborted", None)
-        entries = [(e.actor, e.action) for e in await ops.audit_log(500, 0)]
+        entries = [(e.actor, e.action) for e in await ops.records.audit_log(500, 0)]
         assert ("policy:cad-expire", "sortie.release") in entries
 
         # Not confirmed in time, "launch": the policy launches it.
-        pressed, _ = await ops.take_external_call(_cad("C-4", "shots_fired"), "cad")
+        pressed, _ = await ops.calls.take_external_call(_cad("C-4", "shots_fired"), "cad")
         await _mission_started(ops, pressed)
-        launched = await ops.sortie_for_call(pressed.id)
+        launched = await ops.records.sortie_for_call(pressed.id)
         assert launched is not None
         assert launched.launched_by == "policy:cad-launch"
-        assert (await ops.get_call(pressed.id)).policy_outcome == "launched"
+        assert (await ops.calls.get_call(pressed.id)).policy_outcome == "launched"
         await ops.command(launched.drone_id, PilotCommand("abort"), PILOT)
         await _ended(ops, pressed)
 
@@ -254,18 +254,18 @@ async def test_a_launch_held_when_the_server_stopped_expires_at_the_next_start(
     )
     deployment = _with_policies(policy, max_concurrent=1)
     async with _operations(tmp_path, deployment) as ops:
-        call, _ = await ops.take_external_call(_cad("C-9", "robbery"), "cad")
-        sortie = await ops.sortie_for_call(call.id)
+        call, _ = await ops.calls.take_external_call(_cad("C-9", "robbery"), "cad")
+        sortie = await ops.records.sortie_for_call(call.id)
         assert sortie is not None
         assert sortie.state == "awaiting_pilot"
     async with _operations(tmp_path, deployment) as ops:
         async with asyncio.timeout(wall_s(60.0)):
             await ops.recovery.settled.wait()
-        record = await ops.get_sortie(sortie.id)
+        record = await ops.records.get_sortie(sortie.id)
         assert (record.state, record.launched_by) == ("aborted", None)
         assert "server restarted" in record.events[-1].cause
-        after = await ops.get_call(call.id)
+        after = await ops.calls.get_call(call.id)
         assert (after.status, after.policy_outcome) == ("new", "expired")
         assert (await ops.dispatcher.store.drone_sorties())[sortie.drone_id] is None
-        entries = [(e.actor, e.action) for e in await ops.audit_log(500, 0)]
+        entries = [(e.actor, e.action) for e in await ops.records.audit_log(500, 0)]
         assert ("policy:cad-wait", "sortie.release") in entries

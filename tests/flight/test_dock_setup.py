@@ -54,7 +54,7 @@ async def test_a_dispatch_uploads_only_the_mission_when_the_dock_holds_the_rest(
         assert setup.fence_items
         assert item_differences(setup.fence_items, held) == ()
 
-        call = await ops.create_call(NewCall(*NEAR_HQ, 1, "test"), DISPATCHER.name)
+        call = await ops.calls.create_call(NewCall(*NEAR_HQ, 1, "test"), DISPATCHER.name)
         result = await ops.dispatch(call.id, DISPATCHER)
         assert result.sortie is not None
         await eventually("the sortie launches", lambda: ops.board.for_station("hq"), 5.0)

@@ -27,7 +27,7 @@ async def fly(ops: Operations, scene: tuple[float, float], hold: bool = False) -
     """Send hq's drone to `scene` and wait until it is back on its dock and released (the
     runner learns from the flight before it releases the drone); `hold`: the pilot holds
     it on the way, then resumes."""
-    call = await ops.create_call(NewCall(*scene, 1, "test"), PILOT.name)
+    call = await ops.calls.create_call(NewCall(*scene, 1, "test"), PILOT.name)
     result = await ops.dispatch(call.id, PILOT, "hq")
     assert result.sortie is not None
     sortie_id = result.sortie.id
@@ -43,20 +43,20 @@ async def fly(ops: Operations, scene: tuple[float, float], hold: bool = False) -
         await asyncio.sleep(10.0 / SIM_SPEED)  # ten vehicle seconds in the air, held
         await ops.command("dfr-1", PilotCommand("resume"), PILOT)
     async with asyncio.timeout(wall_s(400.0)):
-        while (await ops.get_sortie(sortie_id)).state not in FINAL_STATES:  # noqa: ASYNC110 - a database row
+        while (await ops.records.get_sortie(sortie_id)).state not in FINAL_STATES:  # noqa: ASYNC110 - a database row
             await asyncio.sleep(0.1)
         # Landed and docked are both final, and stored one after the other: the row may
         # say landed for a moment. The runner learns from the flight after the vehicle is
         # down and audits the release last, so the row is settled by then.
         while not await released(ops, sortie_id):  # noqa: ASYNC110 - an audit row
             await asyncio.sleep(0.1)
-    record = await ops.get_sortie(sortie_id)
+    record = await ops.records.get_sortie(sortie_id)
     assert record.state == "docked", [(e.state, e.cause, e.vehicle_s) for e in record.events]
     return sortie_id
 
 
 async def released(ops: Operations, sortie_id: int) -> bool:
-    entries = await ops.audit_log(500, 0)
+    entries = await ops.records.audit_log(500, 0)
     return any(e.action == "sortie.release" and e.subject == f"sortie:{sortie_id}" for e in entries)
 
 
@@ -89,7 +89,7 @@ async def test_a_drones_flights_calibrate_the_eta_it_is_ranked_by(tmp_path: Path
             ("dfr-1", False, 1),
             ("dfr-1", True, 2),
         ]
-        changes = [e for e in await ops.audit_log(500, 0) if e.action == "eta.calibration"]
+        changes = [e for e in await ops.records.audit_log(500, 0) if e.action == "eta.calibration"]
         assert [(e.subject, e.details["flights"]) for e in changes] == [("drone:dfr-1", 2)]
         assert ops.eta_calibration("dfr-1")["calibrated"] is True
 

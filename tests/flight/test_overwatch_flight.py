@@ -23,7 +23,7 @@ SCENE = (38.2560, -104.6080)  # 1.1 km from hq, 2 km from bessemer
 async def test_a_relief_takes_over_a_call_kept_under_overwatch(tmp_path: Path) -> None:
     deployment = load_deployment(short_battery_pueblo(tmp_path))
     async with operations_on_simulator(tmp_path, deployment) as (ops, vehicles):
-        call = await ops.create_call(NewCall(*SCENE, 1, "test", overwatch=True), PILOT.name)
+        call = await ops.calls.create_call(NewCall(*SCENE, 1, "test", overwatch=True), PILOT.name)
         assert call.overwatch
         result = await ops.dispatch(call.id, PILOT, "hq")
         assert result.sortie is not None
@@ -74,13 +74,13 @@ async def test_a_relief_takes_over_a_call_kept_under_overwatch(tmp_path: Path) -
         )
         assert relief_arrived <= first_left  # no gap in the watch
 
-        await ops.close_call(call.id, PILOT.name)
+        await ops.calls.close_call(call.id, PILOT.name)
         await eventually("both drones are home", lambda: len(ops.board) == 0, wall_s(400))
-        first_row = await ops.get_sortie(first.record.id)
-        relief_row = await ops.get_sortie(relief.record.id)
+        first_row = await ops.records.get_sortie(first.record.id)
+        relief_row = await ops.records.get_sortie(relief.record.id)
         assert (first_row.state, relief_row.state) == ("docked", "docked")
         assert relief_row.relieves == first.record.id
-        audit = await ops.audit_log(1000, 0)
+        audit = await ops.records.audit_log(1000, 0)
         actions = [(e.actor, e.action) for e in audit if e.actor == "overwatch"]
         assert ("overwatch", "sortie.relief") in actions
         assert actions.count(("overwatch", "sortie.overwatch_return")) == 1

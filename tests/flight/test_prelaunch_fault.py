@@ -63,7 +63,7 @@ async def test_link_failure_before_launch_hands_the_call_to_the_next_station(
     ):
         await ops.wait_docks_prepared(wall_s(60.0))
         with ops.bus.subscribe() as events:
-            call = await ops.create_call(NewCall(*NEAR_HQ, 1, "test"), DISPATCHER.name)
+            call = await ops.calls.create_call(NewCall(*NEAR_HQ, 1, "test"), DISPATCHER.name)
             first = await ops.recommend_call(call.id)
             assert first.candidates[0].station_id == "hq"
             # The vehicle goes silent now; the fleet has not noticed yet when we dispatch.
@@ -73,7 +73,7 @@ async def test_link_failure_before_launch_hands_the_call_to_the_next_station(
             assert result.sortie.station_id == "hq"
 
             async def handed_on() -> bool:
-                latest = await ops.sortie_for_call(call.id)
+                latest = await ops.records.sortie_for_call(call.id)
                 return latest is not None and latest.station_id != "hq"
 
             async with asyncio.timeout(60.0):
@@ -85,13 +85,13 @@ async def test_link_failure_before_launch_hands_the_call_to_the_next_station(
                 if event.kind == "alert":
                     alerts.append(event.data)
 
-        failed = await ops.get_sortie(result.sortie.id)
+        failed = await ops.records.get_sortie(result.sortie.id)
         assert failed.state == "fault"
         assert any("fault" in a["message"] and a["station_id"] == "hq" for a in alerts)
         assert any(f"call {call.id} is back in the queue" in a["message"] for a in alerts)
         assert ops.fleet.availability("hq").maintenance
         assert (await services.store.drone_sorties())["dfr-1"] is None
-        relief = await ops.sortie_for_call(call.id)
+        relief = await ops.records.sortie_for_call(call.id)
         assert relief is not None
         assert relief.station_id in {"bessemer", "eastside"}
         await eventually("the relief drone launches", lambda: relief.id in ops.board, 5.0)

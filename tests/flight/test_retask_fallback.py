@@ -26,7 +26,7 @@ SHOTS = (38.2620, -104.6010)  # ~500 m from the noise complaint
 async def test_a_refused_retask_sends_the_next_drone_on_its_dock(tmp_path: Path) -> None:
     deployment = load_deployment(edited_pueblo(tmp_path))
     async with operations_on_simulator(tmp_path, deployment) as (ops, vehicles):
-        noise = await ops.create_call(NewCall(*NOISE, 3, "test", "loud party"), PILOT.name)
+        noise = await ops.calls.create_call(NewCall(*NOISE, 3, "test", "loud party"), PILOT.name)
         first = await ops.dispatch(noise.id, PILOT, "hq")
         assert first.sortie is not None
         flying = ops.board.get(first.sortie.id)
@@ -36,7 +36,7 @@ async def test_a_refused_retask_sends_the_next_drone_on_its_dock(tmp_path: Path)
             return flying.executor is not None and flying.executor.state is SortieState.ON_SCENE
 
         await eventually("dfr-1 on scene at the noise call", on_scene, wall_s(200.0))
-        shots = await ops.create_call(NewCall(*SHOTS, 1, "test", "shots fired"), PILOT.name)
+        shots = await ops.calls.create_call(NewCall(*SHOTS, 1, "test", "shots fired"), PILOT.name)
         best = (await ops.recommend_call(shots.id)).candidates[0]
         assert (best.drone_id, best.airborne) == ("dfr-1", True)
 
@@ -50,8 +50,8 @@ async def test_a_refused_retask_sends_the_next_drone_on_its_dock(tmp_path: Path)
         assert not result.candidate.airborne
         assert result.sortie.call_id == shots.id
         # The noise call keeps its drone; the urgent one has the next.
-        assert (await ops.get_sortie(first.sortie.id)).call_id == noise.id
-        audit = [e for e in await ops.audit_log(1000, 0) if e.action == "sortie.dispatch"]
+        assert (await ops.records.get_sortie(first.sortie.id)).call_id == noise.id
+        audit = [e for e in await ops.records.audit_log(1000, 0) if e.action == "sortie.dispatch"]
         assert [e.outcome for e in audit if e.subject == f"call:{shots.id}"][-1:] == ["refused"]
 
         # dfr-1 holds for the pilot (or comes home by its link-loss action): bring it home.

@@ -106,7 +106,7 @@ async def test_a_dispatched_drone_its_call_and_its_camera_reach_the_tak_server(
         with ops.bus.subscribe() as feed:
             recorder = asyncio.create_task(telemetry.record(feed))
             await ops.wait_docks_prepared(wall_s(60.0))
-            call = await ops.create_call(NewCall(*SCENE, 2, "manual", NOTE), "disp")
+            call = await ops.calls.create_call(NewCall(*SCENE, 2, "manual", NOTE), "disp")
             await ops.dispatch(call.id, DISPATCHER, "hq")
             flying = await tak.wait_for(
                 "dfr-1's tracks in flight", track_of("dfr-1", "en_route", "on_scene"), 60, 4
@@ -117,7 +117,7 @@ async def test_a_dispatched_drone_its_call_and_its_camera_reach_the_tak_server(
             marker = await tak.wait_for(
                 "the call's marker", lambda r: r.uid == f"test.call.{call.id}", 10.0
             )
-            await ops.close_call(call.id, "disp")
+            await ops.calls.close_call(call.id, "disp")
             await tak.wait_for("the call's delete", lambda r: r.type == "t-x-d-d", 10.0)
             await tak.wait_for(
                 "the camera's delete",
@@ -204,7 +204,7 @@ async def test_a_tak_server_down_then_refusing_never_stops_a_flight_and_gets_it_
     async with operations(tmp_path, with_tak(pki, port)) as ops:
         assert ops.tak is not None
         await ops.wait_docks_prepared(wall_s(60.0))
-        call = await ops.create_call(NewCall(*SCENE, 1, "manual", "down"), "disp")
+        call = await ops.calls.create_call(NewCall(*SCENE, 1, "manual", "down"), "disp")
         await ops.dispatch(call.id, DISPATCHER, "hq")
 
         def airborne() -> bool:
