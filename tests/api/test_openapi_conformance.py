@@ -13,6 +13,7 @@ here are far outside the deployment, and the made-up station ids name no station
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -96,8 +97,9 @@ def serving(settings: Settings, log_path: Path) -> Iterator[str]:
     """`dfr serve` as `settings` say, in a process of its own (its event loop then shares no
     interpreter with the fuzzing); yields the base URL once it answers, stops it on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DFR_")}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"DFR_{name.upper()}"] = str(value)
+    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
+        # As an operator writes them: text as it is, lists and the like as JSON.
+        env[f"DFR_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     base_url = f"http://{settings.host}:{settings.port}"
     with log_path.open("wb") as log:
