@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from dfr import cli_bench, cli_deployment, cli_records, cli_scenario
 from dfr.cli_common import CommandError, Wiring, database_arg, deployment_arg
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (DeploymentError, CoordinateError) as exc:
         print(f"dfr: error: {exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:
+        print(f"dfr: error: settings (DFR_ variables): {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
         if exc.title != Settings.__name__:

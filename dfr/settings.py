@@ -3,11 +3,12 @@ and the one mapping from it to each subsystem's own settings."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dfr.db_connection import is_postgres
 from dfr.eido_subscriber import SubscriberSettings
@@ -105,14 +106,28 @@ class Settings(BaseSettings):
     video_width: int = 1280
     video_height: int = 720
     #: STUN and TURN servers for viewers the relay cannot reach directly (officers' phones
-    #: on a cellular network), as JSON lists of URLs (stun:host:port, turn:host:port?...).
+    #: on a cellular network): URLs (stun:host:port, turn:host:port?transport=udp...),
+    #: separated by commas or as a JSON list.
     #: TURN takes credentials minted per viewer under `video_turn_secret`, the secret the
     #: TURN server shares (coturn: use-auth-secret, static-auth-secret), each valid for
     #: `video_turn_credential_ttl_s`.
-    video_stun_urls: tuple[str, ...] = ()
-    video_turn_urls: tuple[str, ...] = ()
+    video_stun_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    video_turn_urls: Annotated[tuple[str, ...], NoDecode] = ()
     video_turn_secret: str | None = Field(None, min_length=16)
     video_turn_credential_ttl_s: float = Field(3600.0, ge=60, le=7 * 86400)
+
+    @field_validator("video_stun_urls", "video_turn_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        """A variable's text: a JSON list, or URLs separated by commas."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list of URLs ({exc})") from exc
+        return tuple(url.strip() for url in value.split(",") if url.strip())
 
     @field_validator("video_stun_urls", "video_turn_urls")
     @classmethod

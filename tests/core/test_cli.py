@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.deployments import edited_pueblo
 
@@ -133,3 +136,24 @@ def test_check_lists_the_fixed_cameras_without_their_passwords(tmp_path) -> None
     assert bad.returncode == 2
     assert "cams.csv: line 2: field 'source'" in bad.stderr
     assert "hunter2" not in bad.stdout + bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        ({"DFR_PORT": "eighty"}, "port: Input should be a valid integer"),
+        ({"DFR_VIDEO_TURN_URLS": "turn:turn.example.org"}, "need video_turn_secret"),
+        ({"DFR_VIDEO_STUN_URLS": "[stun:x"}, "not a JSON list of URLs"),
+        ({"DFR_AGENCY_WEBHOOK_TOKENS": "{not json"}, 'field "agency_webhook_tokens"'),
+    ],
+)
+def test_a_refused_setting_is_one_line_that_names_it(
+    tmp_path, variables: dict[str, str], said: str
+) -> None:
+    """No traceback, and no value echoed (a secret may be among them)."""
+    env = {**os.environ, "DFR_STATE_DIR": str(tmp_path), **variables}
+    done = subprocess.run([DFR, "serve"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2
+    assert said in done.stderr
+    assert done.stderr.startswith("dfr: error: settings")
+    assert "Traceback" not in done.stderr

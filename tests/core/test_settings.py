@@ -140,3 +140,15 @@ def test_video_ice_servers_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 def test_video_ice_servers_refused(bad: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings(**bad)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "stun:a.example.org:3478, stun:b.example.org",
+        '["stun:a.example.org:3478", "stun:b.example.org"]',
+    ],
+)
+def test_ice_urls_as_a_list_or_with_commas(monkeypatch: pytest.MonkeyPatch, written: str) -> None:
+    monkeypatch.setenv("DFR_VIDEO_STUN_URLS", written)
+    assert Settings().video_stun_urls == ("stun:a.example.org:3478", "stun:b.example.org")
