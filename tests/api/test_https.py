@@ -16,12 +16,9 @@ import pytest
 import websockets
 
 from tests.pki import Pki, make_pki
-from tests.video.dfr_server import REPO, DfrServer
-from tests.video.helpers import LOOPBACK
-from web.video.relay import use_ice_addresses
+from tests.video.dfr_server import REPO, DfrServer, dispatched_and_shared
 from web.video.whep_client import WhepViewer
 
-SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "x"}
 TIMEOUT_S = 60.0
 #: The officer's address as a reverse proxy on this machine forwards it (loopback too).
 PROXIED = "127.0.0.9"
@@ -71,43 +68,37 @@ async def test_the_console_socket_over_tls(server: DfrServer, pki: Pki) -> None:
             kinds.add(json.loads(await socket.recv()).get("type"))
 
 
+@pytest.mark.usefixtures("loopback_ice")
 async def test_an_officer_watches_over_https(server: DfrServer, pki: Pki) -> None:
-    use_ice_addresses((LOOPBACK,))
-    try:
-        async with httpx.AsyncClient(
-            base_url=server.base_url,
-            headers=server.headers("disp"),
-            verify=server.verify,
-            timeout=TIMEOUT_S,
-        ) as disp:
-            call = (await disp.post("/api/calls", json=SCENE)).json()
-            sent = await disp.post(f"/api/calls/{call['id']}/dispatch", json={"station_id": "hq"})
-            assert sent.status_code == 200, sent.text
-            link = (await disp.post(f"/api/calls/{call['id']}/share")).json()
-        async with httpx.AsyncClient(
-            base_url=server.base_url,
-            # As a reverse proxy on this machine says whom it forwards for.
-            headers={"Authorization": f"Bearer {link['token']}", "X-Forwarded-For": PROXIED},
-            verify=server.verify,
-            timeout=TIMEOUT_S,
-        ) as officer:
-            phone = WhepViewer(f"{server.base_url}/whep/dfr-1", timeout_s=TIMEOUT_S)
-            try:
-                await phone.connect(officer)
-                async with asyncio.timeout(TIMEOUT_S):
-                    await phone.first_frame.wait()
-                assert phone.session_url is not None
-                assert phone.session_url.startswith(server.base_url)
-            finally:
-                await phone.close(officer)
-        async with httpx.AsyncClient(
-            base_url=server.base_url, headers=server.headers("admin"), verify=server.verify
-        ) as admin:
-            views = (await admin.get("/api/video/views")).json()
-        (watched,) = [v for v in views if v["principal"] == "officer-link:disp"]
-        assert watched["address"] == PROXIED  # who watched, not the proxy
-    finally:
-        use_ice_addresses(None)
+    async with httpx.AsyncClient(
+        base_url=server.base_url,
+        headers=server.headers("disp"),
+        verify=server.verify,
+        timeout=TIMEOUT_S,
+    ) as disp:
+        _, _, link = await dispatched_and_shared(disp)
+    async with httpx.AsyncClient(
+        base_url=server.base_url,
+        # As a reverse proxy on this machine says whom it forwards for.
+        headers={"Authorization": f"Bearer {link['token']}", "X-Forwarded-For": PROXIED},
+        verify=server.verify,
+        timeout=TIMEOUT_S,
+    ) as officer:
+        phone = WhepViewer(f"{server.base_url}/whep/dfr-1", timeout_s=TIMEOUT_S)
+        try:
+            await phone.connect(officer)
+            async with asyncio.timeout(TIMEOUT_S):
+                await phone.first_frame.wait()
+            assert phone.session_url is not None
+            assert phone.session_url.startswith(server.base_url)
+        finally:
+            await phone.close(officer)
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=server.headers("admin"), verify=server.verify
+    ) as admin:
+        views = (await admin.get("/api/video/views")).json()
+    (watched,) = [v for v in views if v["principal"] == "officer-link:disp"]
+    assert watched["address"] == PROXIED  # who watched, not the proxy
 
 
 def serve(*options: str | Path) -> subprocess.CompletedProcess[str]:

@@ -168,3 +168,19 @@ class DfrServer:
                 last = repr(exc)
             time.sleep(0.3)
         raise AssertionError(f"dfr serve did not {what} (last: {last}):\n{self.log_tail()}")
+
+
+#: A scene near Pueblo's headquarters, clear of every no-fly zone.
+SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "x"}
+
+
+async def dispatched_and_shared(
+    disp: httpx.AsyncClient, station_id: str = "hq"
+) -> tuple[dict, int, dict]:
+    """A call at SCENE flown from `station_id` (a dispatcher's client), and a share link
+    for it: the call, the sortie's id and the link."""
+    call = (await disp.post("/api/calls", json=SCENE)).json()
+    sent = await disp.post(f"/api/calls/{call['id']}/dispatch", json={"station_id": station_id})
+    assert sent.status_code == 200, sent.text
+    link = (await disp.post(f"/api/calls/{call['id']}/share")).json()
+    return call, int(sent.json()["sortie"]["id"]), link

@@ -19,22 +19,15 @@ from aiortc import (
 )
 
 from web.video.ice_servers import IceServers
-from web.video.relay import use_ice_addresses
 from web.video.whep_client import WhepViewer
 
-from .dfr_server import DfrServer
-from .helpers import LOOPBACK
+from .dfr_server import DfrServer, dispatched_and_shared
 from .turn_server import TurnServer, turn_server
 
 JOIN_TIMEOUT_S = 60.0
-SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "x"}
 
 
-@pytest.fixture(autouse=True)
-def loopback_ice() -> Iterator[None]:
-    use_ice_addresses((LOOPBACK,))
-    yield
-    use_ice_addresses(None)
+pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +89,7 @@ async def test_an_officer_behind_nat_watches_through_turn(server: DfrServer) -> 
     async with httpx.AsyncClient(
         base_url=server.base_url, headers=server.headers("disp"), timeout=JOIN_TIMEOUT_S
     ) as disp:
-        call = (await disp.post("/api/calls", json=SCENE)).json()
-        sent = await disp.post(f"/api/calls/{call['id']}/dispatch", json={"station_id": "hq"})
-        assert sent.status_code == 200, sent.text
-        link = (await disp.post(f"/api/calls/{call['id']}/share")).json()
+        _, _, link = await dispatched_and_shared(disp)
     officer_headers = {"Authorization": f"Bearer {link['token']}"}
     async with httpx.AsyncClient(
         base_url=server.base_url, headers=officer_headers, timeout=JOIN_TIMEOUT_S

@@ -14,26 +14,19 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 
 from dfr.store import Store, VideoViewRecord
 from dfr.video_views import ENDED_BY_RESTART, NO_LONGER_ALLOWED, SERVER_STOPPED
-from web.video.relay import LEFT, use_ice_addresses
+from web.video.relay import LEFT
 from web.video.whep_client import WhepViewer
 
-from .dfr_server import DfrServer
+from .dfr_server import DfrServer, dispatched_and_shared
 from .helpers import LOOPBACK
 
 MAX_VIEWERS = 2
-SCENE = {"latitude_deg": 38.2590, "longitude_deg": -104.6050, "priority": 1, "summary": "x"}
 SDP = {"Content-Type": "application/sdp"}
 #: Time for a viewer to connect and get its first frame: generous, for a machine whose two
 #: cores the server, its simulator and encoders share with other tests.
 JOIN_TIMEOUT_S = 60.0
 
-
-@pytest.fixture(autouse=True)
-def loopback_ice() -> Iterator[None]:
-    """The viewers in this process offer loopback candidates (the server keeps to it too)."""
-    use_ice_addresses((LOOPBACK,))
-    yield
-    use_ice_addresses(None)
+pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +83,6 @@ async def offer() -> tuple[RTCPeerConnection, str]:
     pc.addTransceiver("video", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
     return pc, pc.localDescription.sdp
-
-
-async def dispatched_and_shared(disp: httpx.AsyncClient, station_id: str) -> tuple[dict, int, dict]:
-    """A call near hq flown from `station_id`, and a share link for it: the call, the
-    sortie's id and the link."""
-    call = (await disp.post("/api/calls", json=SCENE)).json()
-    sent = await disp.post(f"/api/calls/{call['id']}/dispatch", json={"station_id": station_id})
-    assert sent.status_code == 200, sent.text
-    link = (await disp.post(f"/api/calls/{call['id']}/share")).json()
-    return call, int(sent.json()["sortie"]["id"]), link
 
 
 async def airborne(disp: httpx.AsyncClient, sortie_id: int) -> None:
